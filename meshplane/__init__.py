@@ -1,0 +1,1 @@
+"""meshplane: a service-mesh control plane for Envoy."""

@@ -1,0 +1,74 @@
+"""The kinds of resource users manage, and what each one refers to.
+
+One table drives the API routes, the store's reference checks and `meshplane apply`, so adding a
+kind is adding a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec, Spec
+
+__all__ = ["KINDS", "Kind", "Reference", "kind_named"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """`field` of a spec names resource `name` of kind `kind` (a plural, e.g. "services")."""
+
+    kind: str
+    name: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One resource kind: its URL plural, its singular, its spec class, its outgoing references."""
+
+    plural: str
+    singular: str
+    spec: type[Spec]
+    references: Callable[[Spec], Iterator[Reference]]
+
+    def parse(self, data: object) -> Spec:
+        """Validate raw JSON-ish data into this kind's spec (raises pydantic.ValidationError)."""
+        return self.spec.model_validate(data)
+
+
+def _no_references(_: Spec) -> Iterator[Reference]:
+    return iter(())
+
+
+def _endpoint_references(spec: Spec) -> Iterator[Reference]:
+    assert isinstance(spec, EndpointSpec)
+    yield Reference("services", spec.service, "service")
+
+
+def _route_references(spec: Spec) -> Iterator[Reference]:
+    assert isinstance(spec, RouteSpec)
+    for i, gateway in enumerate(spec.gateways):
+        yield Reference("gateways", gateway, f"gateways[{i}]")
+    for i, destination in enumerate(spec.destinations):
+        yield Reference("services", destination.service, f"destinations[{i}].service")
+
+
+KINDS: dict[str, Kind] = {
+    kind.plural: kind
+    for kind in (
+        Kind("services", "service", ServiceSpec, _no_references),
+        Kind("endpoints", "endpoint", EndpointSpec, _endpoint_references),
+        Kind("gateways", "gateway", GatewaySpec, _no_references),
+        Kind("routes", "route", RouteSpec, _route_references),
+    )
+}
+
+
+def kind_named(word: str) -> Kind:
+    """Find a kind by plural or singular, any case ("Service", "routes"); KeyError if unknown."""
+    lowered = word.lower()
+    for kind in KINDS.values():
+        if lowered in (kind.plural, kind.singular):
+            return kind
+    raise KeyError(f"unknown kind {word!r}; known: {', '.join(KINDS)}")

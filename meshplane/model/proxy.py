@@ -1,0 +1,90 @@
+"""Who is asking for config: a proxy's identity as its bootstrap declared it.
+
+The bootstrap that meshplane generates puts a `meshplane` struct in the node metadata; this module
+reads it back. Everything that shapes a proxy's config except its node id is its `group`: proxies in
+one group are sent the same resources, so translation runs once per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Proxy", "ProxyGroup", "Role", "proxy_from_node"]
+
+
+class Role(StrEnum):
+    GATEWAY = "gateway"
+    SIDECAR = "sidecar"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyGroup:
+    """The part of a proxy's identity that decides its config."""
+
+    role: Role
+    gateway: str | None = None
+    service: str | None = None
+    inbound_port: int | None = None
+    app_port: int | None = None
+    outbound_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """One connected Envoy: its node id, its group, and the address its peers reach it at."""
+
+    node_id: str
+    group: ProxyGroup
+    address: str | None = None
+
+    @property
+    def role(self) -> Role:
+        return self.group.role
+
+
+def _port(meta: Mapping[str, object], key: str) -> int:
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"node metadata meshplane.{key} is missing")
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError(f"node metadata meshplane.{key} is not a port: {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"node metadata meshplane.{key} is not a port: {value!r}")
+    return port
+
+
+def _text(meta: Mapping[str, object], key: str) -> str:
+    value = meta.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"node metadata meshplane.{key} is missing")
+    return value
+
+
+def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
+    """Read a proxy's identity from its node id and node metadata (as plain JSON values).
+
+    Raises ValueError naming the missing or bad metadata key.
+    """
+    if not node_id:
+        raise ValueError("node.id is empty")
+    meta = metadata.get("meshplane")
+    if not isinstance(meta, Mapping):
+        raise ValueError("node metadata has no 'meshplane' section; use `meshplane bootstrap`")
+    role = meta.get("role")
+    if role == Role.GATEWAY:
+        return Proxy(node_id, ProxyGroup(Role.GATEWAY, gateway=_text(meta, "gateway")))
+    if role == Role.SIDECAR:
+        group = ProxyGroup(
+            Role.SIDECAR,
+            service=_text(meta, "service"),
+            inbound_port=_port(meta, "inbound_port"),
+            app_port=_port(meta, "app_port"),
+            outbound_port=_port(meta, "outbound_port"),
+        )
+        address = meta.get("address")
+        return Proxy(node_id, group, address if isinstance(address, str) and address else None)
+    raise ValueError(f"node metadata meshplane.role must be 'gateway' or 'sidecar', not {role!r}")
