@@ -38,6 +38,7 @@ class Proxy:
     node_id: str
     group: ProxyGroup
     address: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # sorted pairs; the auto-registered endpoint's labels
 
     @property
     def role(self) -> Role:
@@ -64,6 +65,15 @@ def _text(meta: Mapping[str, object], key: str) -> str:
     return value
 
 
+def _labels(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    labels = meta.get("labels") or {}
+    if not isinstance(labels, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
+        raise ValueError("node metadata meshplane.labels must map strings to strings")
+    return tuple(sorted(labels.items()))
+
+
 def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
     """Read a proxy's identity from its node id and node metadata (as plain JSON values).
 
@@ -86,5 +96,10 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
             outbound_port=_port(meta, "outbound_port"),
         )
         address = meta.get("address")
-        return Proxy(node_id, group, address if isinstance(address, str) and address else None)
+        return Proxy(
+            node_id,
+            group,
+            address if isinstance(address, str) and address else None,
+            _labels(meta),
+        )
     raise ValueError(f"node metadata meshplane.role must be 'gateway' or 'sidecar', not {role!r}")

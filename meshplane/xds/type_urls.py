@@ -7,7 +7,16 @@ cluster or listener names them.
 
 from __future__ import annotations
 
-__all__ = ["CLUSTER", "ENDPOINT", "LISTENER", "PUSH_ORDER", "ROUTE", "SECRET", "SHORT_NAMES"]
+__all__ = [
+    "CLUSTER",
+    "ENDPOINT",
+    "FULL_STATE",
+    "LISTENER",
+    "PUSH_ORDER",
+    "ROUTE",
+    "SECRET",
+    "SHORT_NAMES",
+]
 
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"

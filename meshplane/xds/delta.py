@@ -1,0 +1,130 @@
+"""Incremental (delta) ADS: responses carry only what changed and the names that went away.
+
+Rules (shared/DESIGN.md): subscription changes apply even when the request's nonce is stale; the
+first request's initial_resource_versions tell what a reconnecting proxy holds, so only what
+differs is sent; `*` (or an empty first subscription for clusters and listeners) is the wildcard;
+a resource version the proxy rejected is not sent again; newly subscribed names are answered even
+when unchanged, since the proxy does not hold them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
+
+from meshplane.xds import wire
+from meshplane.xds.resources import CachedResource, placeholder, set_version
+from meshplane.xds.stream_state import StreamState, TypeRecord
+from meshplane.xds.type_urls import FULL_STATE
+
+__all__ = ["DeltaState"]
+
+_REMOVAL = ""  # stands for "the removal of this name" among rejected versions
+
+
+class DeltaState(StreamState):
+    """One delta stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rejected: dict[str, dict[str, str]] = {}  # type URL -> name -> NACKed version
+
+    def on_request(self, request: DeltaDiscoveryRequest) -> None:
+        """Apply one request: initial versions, subscription changes, then ACK/NACK."""
+        first = request.type_url not in self.types
+        record = self.record(request.type_url)
+        if first:
+            self._adopt(record, dict(request.initial_resource_versions))
+            subscribe = list(request.resource_names_subscribe)
+            if record.type_url in FULL_STATE and not subscribe:
+                record.wildcard = True  # legacy wildcard: an empty first subscription
+        self._subscribe(record, list(request.resource_names_subscribe))
+        self._unsubscribe(record, list(request.resource_names_unsubscribe))
+
+        nonce = request.response_nonce
+        if not nonce or nonce != record.nonce or not record.pending:
+            return
+        if request.HasField("error_detail"):
+            inflight = record.inflight or {}
+            rejected = {n: r.version for n, r in inflight.items() if record.acked.get(n) is not r}
+            rejected.update((n, _REMOVAL) for n in record.acked if n not in inflight)
+            self._rejected[record.type_url] = rejected
+            self.nack(record, request.error_detail.message)
+        else:
+            self.ack(record)
+
+    def _adopt(self, record: TypeRecord, versions: dict[str, str]) -> None:
+        known = self.snapshot.of(record.type_url) if self.snapshot else {}
+        for name, version in versions.items():
+            current = known.get(name)
+            record.acked[name] = (
+                current
+                if current is not None and current.version == version
+                else placeholder(record.type_url, name, version)
+            )
+        record.acked_version = record.sent_version = set_version(record.acked.values())
+        record.must_respond = not versions
+
+    def _subscribe(self, record: TypeRecord, names: list[str]) -> None:
+        for name in names:
+            if name == "*":
+                record.wildcard = True
+                continue
+            record.names.add(name)
+            if name not in record.acked:
+                record.must_respond = True
+
+    def _unsubscribe(self, record: TypeRecord, names: list[str]) -> None:
+        for name in names:
+            if name == "*":
+                record.wildcard = False
+                continue
+            record.names.discard(name)
+            if not record.wildcard:
+                record.acked.pop(name, None)
+                if record.inflight is not None:
+                    record.inflight.pop(name, None)
+
+    def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
+        assert self.snapshot is not None
+        if record.wildcard:
+            scoped: Mapping[str, CachedResource] = wanted
+            watched = None
+        else:
+            scoped = {n: wanted[n] for n in record.names if n in wanted}
+            watched = record.names
+        held = record.acked
+        rejected = self._rejected.get(record.type_url, {})
+        updates = [
+            r
+            for name, r in scoped.items()
+            if (held.get(name) is None or held[name].version != r.version)
+            and rejected.get(name) != r.version
+        ]
+        removed = [
+            name
+            for name in held
+            if name not in scoped
+            and (watched is None or name in watched)
+            and rejected.get(name) != _REMOVAL
+        ]
+        if not updates and not removed and not record.must_respond:
+            return None
+        inflight = dict(held)
+        for name in removed:
+            del inflight[name]
+        for resource in updates:
+            inflight[resource.name] = resource
+        nonce = self.next_nonce()
+        record.nonce = nonce
+        record.inflight = inflight
+        record.sent_version = set_version(inflight.values())
+        record.must_respond = False
+        return wire.delta_response(
+            str(self.snapshot.revision),
+            record.type_url,
+            nonce,
+            [r.delta_bytes for r in sorted(updates, key=lambda r: r.name)],
+            sorted(removed),
+        )

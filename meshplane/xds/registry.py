@@ -1,0 +1,178 @@
+"""Connected streams, for the proxy status API, and sidecar auto-registration as endpoints.
+
+A sidecar that connects becomes an endpoint of its service (its address and inbound port); when its
+last stream closes it is removed after a grace period, so a quick reconnect (a control-plane restart,
+an Envoy hot restart) does not churn the endpoint set. Endpoints written through the API are never
+touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format
+
+from meshplane.model import EndpointSpec, Proxy, Role, ServiceSpec
+from meshplane.xds.resources import CachedResource
+from meshplane.xds.status import ProxyStatus
+from meshplane.xds.store_port import EndpointRegistrar
+from meshplane.xds.stream_state import StreamState, utc_now
+from meshplane.xds.type_urls import PUSH_ORDER, SHORT_NAMES
+
+__all__ = ["ProxyRegistry", "StreamHandle", "auto_endpoint_name"]
+
+log = logging.getLogger(__name__)
+
+_INVALID = re.compile(r"[^a-z0-9.-]+")
+
+
+def auto_endpoint_name(node_id: str) -> str:
+    """A valid resource name derived from a node id (stable, so a reconnect reuses it)."""
+    cleaned = _INVALID.sub("-", node_id.lower()).strip("-.")
+    if cleaned and cleaned == node_id and len(cleaned) <= 63:
+        return cleaned
+    digest = hashlib.sha256(node_id.encode()).hexdigest()[:8]
+    return f"{cleaned[:54].strip('-.') or 'node'}-{digest}"
+
+
+@dataclass(eq=False)
+class StreamHandle:
+    """One open ADS stream as the registry sees it."""
+
+    stream_id: int
+    proxy: Proxy | None
+    node_id: str
+    transport: str
+    state: StreamState
+    connected_since: datetime = field(default_factory=utc_now)
+
+
+class ProxyRegistry:
+    """Implements StatusSource for the API and runs auto-registration."""
+
+    def __init__(self, registrar: EndpointRegistrar | None, grace_seconds: float = 5.0) -> None:
+        self._registrar = registrar
+        self._grace = grace_seconds
+        self._streams: dict[int, StreamHandle] = {}
+        self._ids = itertools.count(1)
+        self._removals: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def open(self, proxy: Proxy | None, node_id: str, transport: str, state: StreamState) -> StreamHandle:
+        handle = StreamHandle(next(self._ids), proxy, node_id, transport, state)
+        self._streams[handle.stream_id] = handle
+        log.info("stream open node=%s stream=%d transport=%s", node_id, handle.stream_id, transport)
+        if proxy is not None and proxy.role == Role.SIDECAR:
+            self._cancel_removal(node_id)
+            self._spawn(self._register(proxy))
+        return handle
+
+    def close(self, handle: StreamHandle) -> None:
+        self._streams.pop(handle.stream_id, None)
+        log.info("stream closed node=%s stream=%d", handle.node_id, handle.stream_id)
+        proxy = handle.proxy
+        if proxy is None or proxy.role != Role.SIDECAR:
+            return
+        if any(h.node_id == handle.node_id for h in self._streams.values()):
+            return
+        loop = asyncio.get_running_loop()
+        self._removals[handle.node_id] = loop.call_later(
+            self._grace, lambda: self._spawn(self._deregister(handle.node_id))
+        )
+
+    async def aclose(self) -> None:
+        """Cancel pending removals and wait for registration writes in flight."""
+        for timer in self._removals.values():
+            timer.cancel()
+        self._removals.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _cancel_removal(self, node_id: str) -> None:
+        timer = self._removals.pop(node_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _register(self, proxy: Proxy) -> None:
+        group = proxy.group
+        if self._registrar is None or group.service is None or group.inbound_port is None:
+            return
+        spec = EndpointSpec(
+            service=group.service,
+            address=proxy.address or "127.0.0.1",
+            port=group.inbound_port,
+            labels=dict(proxy.labels),
+        )
+        try:
+            created = await self._registrar.register(
+                auto_endpoint_name(proxy.node_id), spec, ServiceSpec()
+            )
+        except Exception:
+            log.exception("auto-registration failed node=%s", proxy.node_id)
+            return
+        if not created:
+            log.info("auto-registration skipped node=%s: endpoint managed by the API", proxy.node_id)
+
+    async def _deregister(self, node_id: str) -> None:
+        self._removals.pop(node_id, None)
+        if self._registrar is None or any(h.node_id == node_id for h in self._streams.values()):
+            return
+        try:
+            await self._registrar.deregister(auto_endpoint_name(node_id))
+        except Exception:
+            log.exception("auto-deregistration failed node=%s", node_id)
+
+    # StatusSource
+
+    def proxies(self) -> list[ProxyStatus]:
+        handles = sorted(self._streams.values(), key=lambda h: (h.node_id, h.stream_id))
+        return [_status(h) for h in handles]
+
+    def proxy_config(self, node_id: str) -> Mapping[str, list[dict[str, Any]]] | None:
+        handles = [h for h in self._streams.values() if h.node_id == node_id]
+        if not handles:
+            return None
+        state = handles[0].state
+        out: dict[str, list[dict[str, Any]]] = {}
+        for type_url in PUSH_ORDER:
+            record = state.types.get(type_url)
+            if record is not None:
+                out[SHORT_NAMES[type_url]] = [_as_json(r) for _, r in sorted(record.coming.items())]
+        return out
+
+
+def _as_json(resource: CachedResource) -> dict[str, Any]:
+    body = (
+        json_format.MessageToDict(resource.message, preserving_proto_field_name=True)
+        if resource.message is not None
+        else None
+    )
+    return {"name": resource.name, "version": resource.version, "resource": body}
+
+
+def _status(handle: StreamHandle) -> ProxyStatus:
+    group = handle.proxy.group if handle.proxy else None
+    return ProxyStatus(
+        node_id=handle.node_id,
+        role=str(group.role) if group else None,
+        gateway=group.gateway if group else None,
+        service=group.service if group else None,
+        address=handle.proxy.address if handle.proxy else None,
+        transport=handle.transport,
+        stream_id=handle.stream_id,
+        connected_since=handle.connected_since,
+        types=handle.state.statuses(),
+    )

@@ -1,0 +1,178 @@
+"""The ADS gRPC server: a thin servicer that wires streams to the cache and the registry.
+
+Each RPC runs one loop: identify the node from its first request, watch its group's snapshots,
+and alternate between applying requests and sending what the protocol state says is due. Replies
+are pre-encoded bytes (see wire.py), so the method handlers are registered with an identity
+response serializer instead of the generated servicer base class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
+from google.protobuf import json_format
+
+from meshplane.model import Proxy, proxy_from_node
+from meshplane.xds.builder import SnapshotBuilder
+from meshplane.xds.cache import ResourceCache
+from meshplane.xds.delta import DeltaState
+from meshplane.xds.registry import ProxyRegistry
+from meshplane.xds.resources import Snapshot
+from meshplane.xds.sotw import SotwState
+from meshplane.xds.stream_state import StreamState
+from meshplane.xds.type_urls import SHORT_NAMES
+
+__all__ = ["AdsServer", "start_xds_server"]
+
+log = logging.getLogger(__name__)
+
+_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+_END = object()
+Request = DiscoveryRequest | DeltaDiscoveryRequest
+
+
+class AdsServer:
+    """StreamAggregatedResources (state of the world) and DeltaAggregatedResources."""
+
+    def __init__(self, builder: SnapshotBuilder, cache: ResourceCache, registry: ProxyRegistry) -> None:
+        self._builder = builder
+        self._cache = cache
+        self._registry = registry
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            _SERVICE,
+            {
+                "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                    self.sotw, request_deserializer=DiscoveryRequest.FromString
+                ),
+                "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                    self.delta, request_deserializer=DeltaDiscoveryRequest.FromString
+                ),
+            },
+        )
+
+    async def sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> None:
+        await self._serve(SotwState(), "sotw", requests, context)
+
+    async def delta(self, requests: AsyncIterator[DeltaDiscoveryRequest], context: Any) -> None:
+        await self._serve(DeltaState(), "delta", requests, context)
+
+    async def _serve(
+        self,
+        state: SotwState | DeltaState,
+        transport: str,
+        requests: AsyncIterator[Any],
+        context: Any,
+    ) -> None:
+        await self._builder.ready.wait()
+        try:
+            first = await anext(requests)
+        except StopAsyncIteration:
+            return
+        node_id = first.node.id
+        try:
+            proxy = _identify(first)
+        except ValueError as exc:
+            log.warning("stream refused node=%s reason=%s", node_id, exc)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return
+        group = proxy.group
+        inbox: asyncio.Queue[object] = asyncio.Queue()
+
+        def on_snapshot(snapshot: Snapshot) -> None:
+            inbox.put_nowait(snapshot)
+
+        state.snapshot = self._builder.ensure(group)
+        self._cache.watch(group, on_snapshot)
+        handle = self._registry.open(proxy, node_id, transport, state)
+        reader = asyncio.create_task(_read(requests, inbox))
+        try:
+            await self._loop(state, first, inbox, context, handle.stream_id, node_id)
+        finally:
+            reader.cancel()
+            self._cache.unwatch(group, on_snapshot)
+            self._registry.close(handle)
+
+    async def _loop(
+        self,
+        state: SotwState | DeltaState,
+        first: Request,
+        inbox: asyncio.Queue[object],
+        context: Any,
+        stream_id: int,
+        node_id: str,
+    ) -> None:
+        item: object = first
+        while True:
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, Snapshot):
+                if state.snapshot is None or item.revision >= state.snapshot.revision:
+                    state.snapshot = item
+            else:
+                _log_request(state, item, node_id, stream_id)  # type: ignore[arg-type]
+                state.on_request(item)  # type: ignore[arg-type]
+            if inbox.empty():  # fold whatever else already arrived into one step
+                for response in state.responses():
+                    await context.write(response)
+            item = await inbox.get()
+
+
+async def _read(requests: AsyncIterator[Any], inbox: asyncio.Queue[object]) -> None:
+    try:
+        async for request in requests:
+            inbox.put_nowait(request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the client went away mid-stream
+        inbox.put_nowait(exc)
+        return
+    inbox.put_nowait(_END)
+
+
+def _identify(first: Request) -> Proxy:
+    metadata = json_format.MessageToDict(first.node.metadata)
+    return proxy_from_node(first.node.id, metadata)
+
+
+def _log_request(state: StreamState, request: Request, node_id: str, stream_id: int) -> None:
+    record = state.types.get(request.type_url)
+    if record is None or not request.response_nonce or request.response_nonce != record.nonce:
+        return
+    kind = SHORT_NAMES.get(request.type_url, request.type_url)
+    if request.HasField("error_detail"):
+        log.warning(
+            "nack node=%s stream=%d type=%s version=%s error=%s",
+            node_id,
+            stream_id,
+            kind,
+            record.sent_version,
+            request.error_detail.message,
+        )
+    elif record.pending:
+        log.debug("ack node=%s stream=%d type=%s version=%s", node_id, stream_id, kind, record.sent_version)
+
+
+async def start_xds_server(server: AdsServer, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+    """Start serving ADS on host:port (0 picks a free port); returns the server and its port."""
+    grpc_server = grpc.aio.server(
+        options=[
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ]
+    )
+    grpc_server.add_generic_rpc_handlers((server.handler(),))
+    bound = grpc_server.add_insecure_port(f"{host}:{port}")
+    await grpc_server.start()
+    log.info("xds listening host=%s port=%d", host, bound)
+    return grpc_server, bound

@@ -1,0 +1,88 @@
+"""State-of-the-world ADS: each response carries the whole set of a type the proxy asked for.
+
+Rules (shared/DESIGN.md, "xDS rules"): a request echoing the nonce of the response in flight is its
+ACK, or its NACK when it carries error_detail; a request with an older nonce is ignored; a version
+the proxy rejected is not sent again, only a different one; the version is a hash of the content,
+so nothing is sent when nothing changed, also across a control-plane restart (the proxy's first
+request names the version it holds). Clusters and listeners are wildcard (the response is the full
+set, an absent resource is deleted); endpoints, routes and secrets are sent by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
+
+from meshplane.xds import wire
+from meshplane.xds.resources import CachedResource, set_version
+from meshplane.xds.stream_state import StreamState, TypeRecord
+from meshplane.xds.type_urls import FULL_STATE
+
+__all__ = ["SotwState"]
+
+
+class SotwState(StreamState):
+    """One state-of-the-world stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._claimed: dict[str, str] = {}  # type URL -> version a reconnecting proxy holds
+
+    def on_request(self, request: DiscoveryRequest) -> None:
+        """Apply one request: subscription changes, then ACK/NACK of the response in flight."""
+        record = self.record(request.type_url)
+        nonce = request.response_nonce
+        if nonce and nonce != record.nonce:
+            return  # stale: answers a response that a newer one superseded
+        self._subscribe(record, list(request.resource_names))
+        if not nonce:
+            record.must_respond = True
+            if request.version_info:
+                self._claimed[record.type_url] = request.version_info
+            return
+        if not record.pending:
+            return  # a subscription change riding on an already-answered nonce
+        if request.HasField("error_detail"):
+            self.nack(record, request.error_detail.message)
+        else:
+            self.ack(record)
+
+    def _subscribe(self, record: TypeRecord, names: list[str]) -> None:
+        if record.type_url in FULL_STATE:
+            record.wildcard = not names or "*" in names
+        new = set(names) - {"*"}
+        if new - record.names:
+            record.must_respond = True  # newly asked names are answered even when unchanged
+        record.names = new
+
+    def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
+        assert self.snapshot is not None
+        if record.wildcard:
+            scoped = wanted
+            if wanted is self.snapshot.of(record.type_url):
+                version = self.snapshot.versions.get(record.type_url) or set_version(())
+            else:
+                version = set_version(wanted.values())
+        else:
+            scoped = {n: wanted[n] for n in sorted(record.names) if n in wanted}
+            version = set_version(scoped.values())
+
+        claimed = self._claimed.pop(record.type_url, None)
+        if claimed is not None and claimed == version:
+            # A reconnecting proxy already holds exactly this: adopt it as ACKed, send nothing.
+            record.acked = dict(scoped)
+            record.sent_version = record.acked_version = version
+            record.must_respond = False
+            return None
+        if not record.must_respond and version == record.sent_version:
+            return None  # unchanged, or the version the proxy rejected: never resend it
+
+        nonce = self.next_nonce()
+        record.nonce = nonce
+        record.inflight = dict(scoped)
+        record.sent_version = version
+        record.must_respond = False
+        return wire.sotw_response(
+            version, record.type_url, nonce, [r.any_bytes for r in scoped.values()]
+        )

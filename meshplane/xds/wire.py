@@ -1,0 +1,66 @@
+"""Hand-assembled DiscoveryResponse bytes, so a resource is serialized once and shared by every stream.
+
+Protobuf's wire format lets a message be written as the concatenation of its fields, so a response is
+its few small scalar fields followed by each resource's pre-serialized bytes behind a field tag.
+Building a DiscoveryResponse message per stream instead would copy and re-serialize every resource
+for every proxy (the "per-proxy re-serialization" smell). Field numbers are from
+envoy/service/discovery/v3/discovery.proto; tests check the bytes parse back into the real message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["any_bytes", "delta_resource_bytes", "delta_response", "sotw_response"]
+
+_LEN = 2  # wire type: length-delimited
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | _LEN) + _varint(len(payload)) + payload
+
+
+def _text(number: int, value: str) -> bytes:
+    return _field(number, value.encode()) if value else b""
+
+
+def any_bytes(type_url: str, value: bytes) -> bytes:
+    """google.protobuf.Any{type_url=1, value=2}."""
+    return _text(1, type_url) + _field(2, value)
+
+
+def delta_resource_bytes(name: str, version: str, packed_any: bytes) -> bytes:
+    """discovery.v3.Resource{version=1, resource=2, name=3}."""
+    return _text(1, version) + _field(2, packed_any) + _text(3, name)
+
+
+def sotw_response(version: str, type_url: str, nonce: str, resources: Iterable[bytes]) -> bytes:
+    """DiscoveryResponse{version_info=1, resources=2 (Any bytes), type_url=4, nonce=5}."""
+    head = _text(1, version) + _text(4, type_url) + _text(5, nonce)
+    return head + b"".join(_field(2, r) for r in resources)
+
+
+def delta_response(
+    system_version: str,
+    type_url: str,
+    nonce: str,
+    resources: Iterable[bytes],
+    removed: Iterable[str],
+) -> bytes:
+    """DeltaDiscoveryResponse{system_version_info=1, resources=2 (Resource bytes), type_url=4,
+    nonce=5, removed_resources=6}."""
+    head = _text(1, system_version) + _text(4, type_url) + _text(5, nonce)
+    body = b"".join(_field(2, r) for r in resources)
+    return head + body + b"".join(_field(6, name.encode()) for name in removed)
