@@ -1,0 +1,104 @@
+"""Turn a database URL into a ready AsyncEngine, and bring its schema to the newest migration.
+
+Users write the URLs they know (`sqlite:///mesh.db`, `postgres://user@host/db`); the store only
+speaks async drivers, so the URL is normalised to aiosqlite or asyncpg here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["create_engine", "migrate", "normalise_url"]
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+# How long a SQLite writer waits for another writer's lock before failing, in milliseconds.
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def normalise_url(url: str) -> URL:
+    """Return `url` with the async driver this store uses for its database.
+
+    Raises ValueError for a URL that is not SQLite or PostgreSQL (or names another driver).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {url!r}") from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ValueError(
+            f"unsupported database URL scheme {parsed.drivername!r}; "
+            "use sqlite:///FILE or postgresql://USER@HOST/DB"
+        )
+    return parsed.set(drivername=driver)
+
+
+def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine:
+    """Create the engine for `url` (any form `normalise_url` accepts); the caller disposes it.
+
+    On SQLite every connection gets WAL (readers never block the writer), foreign keys (off by
+    default there) and a busy timeout (a second writer waits instead of failing at once), and
+    SQLAlchemy rather than the sqlite3 module emits BEGIN, so a read-only transaction is one
+    snapshot too. `connect_args` go to the driver, e.g. asyncpg's `server_settings`.
+    """
+    normalised = normalise_url(url)
+    engine = create_async_engine(normalised, connect_args=dict(connect_args or {}))
+    if normalised.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Stop the driver from issuing its own (lazy, DML-only) BEGIN; _sqlite_on_begin does it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL is safe from corruption; it skips an fsync per commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Upgrade the database to the newest migration, in one transaction; a no-op when current."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+    log.info("migrated database=%s", engine.url.render_as_string(hide_password=True))

@@ -1,0 +1,309 @@
+"""Data functions over one open session: the write rules of the mesh, without transactions.
+
+The caller (`Store`) opens the session, begins and commits; nothing here commits, so a function
+that raises leaves the transaction for the caller to roll back. Every write path starts with
+`bump_revision`, whose row lock serialises writers, so the reads that follow it see the latest
+committed state and a check made here still holds at commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meshplane.errors import Conflict, InvalidMesh, NotFound, PreconditionFailed
+from meshplane.model import KINDS, NAME_PATTERN, Change, Kind, Reference, Spec
+from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
+
+__all__ = [
+    "CHANGE_LOG_KEEP",
+    "PRUNE_EVERY",
+    "IfMatch",
+    "Source",
+    "StoredResource",
+    "WriteOutcome",
+    "all_specs",
+    "bump_revision",
+    "canonical",
+    "changes_after",
+    "current_revision",
+    "delete_resource",
+    "get_resource",
+    "kind_of",
+    "list_resources",
+    "put_resource",
+]
+
+Source = Literal["api", "auto"]
+# A version number, or "*" for "any version, but it must exist" (HTTP If-Match semantics).
+IfMatch = int | Literal["*"] | None
+
+CHANGE_LOG_KEEP = 10_000
+PRUNE_EVERY = 1_000
+_NAME = re.compile(NAME_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """A resource as stored: `version` is the revision that last wrote it."""
+
+    kind: str
+    name: str
+    spec: Spec
+    version: int
+    source: Source
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What a write did. `changed` False means the caller must roll back the revision bump."""
+
+    resource: StoredResource
+    created: bool
+    changed: bool
+
+
+def kind_of(kind: str) -> Kind:
+    """Look up a kind by its plural; NotFound if there is no such kind."""
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise NotFound(f"unknown kind {kind!r}; known: {', '.join(KINDS)}") from None
+
+
+def canonical(spec: Spec) -> dict[str, Any]:
+    """The JSON form specs are stored, compared and served in."""
+    return spec.model_dump(mode="json", exclude_none=True)
+
+
+def _record(row: ResourceRow) -> StoredResource:
+    source: Source = "auto" if row.source == "auto" else "api"
+    return StoredResource(
+        kind=row.kind,
+        name=row.name,
+        spec=kind_of(row.kind).parse(row.spec),
+        version=row.version,
+        source=source,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _label(kind: str, name: str) -> str:
+    return f"{kind_of(kind).singular} {name!r}"
+
+
+async def current_revision(session: AsyncSession) -> int:
+    revision = await session.scalar(select(MeshStateRow.revision).where(MeshStateRow.id == 1))
+    if revision is None:
+        raise RuntimeError("mesh_state has no row; run the migrations")
+    return revision
+
+
+async def bump_revision(session: AsyncSession) -> int:
+    """Take the writers' lock and return the next revision.
+
+    The UPDATE locks the single mesh_state row on PostgreSQL (and takes SQLite's write lock),
+    so concurrent writers queue here; rolling back gives the number back.
+    """
+    result = await session.execute(
+        update(MeshStateRow)
+        .where(MeshStateRow.id == 1)
+        .values(revision=MeshStateRow.revision + 1)
+        .returning(MeshStateRow.revision)
+    )
+    return result.scalar_one()
+
+
+async def _find(session: AsyncSession, kind: str, name: str) -> ResourceRow | None:
+    found: ResourceRow | None = await session.scalar(
+        select(ResourceRow).where(ResourceRow.kind == kind, ResourceRow.name == name)
+    )
+    return found
+
+
+async def get_resource(session: AsyncSession, kind: str, name: str) -> StoredResource:
+    row = await _find(session, kind_of(kind).plural, name)
+    if row is None:
+        raise NotFound(f"{_label(kind, name)} not found")
+    return _record(row)
+
+
+async def list_resources(session: AsyncSession, kind: str) -> list[StoredResource]:
+    rows = await session.scalars(
+        select(ResourceRow)
+        .where(ResourceRow.kind == kind_of(kind).plural)
+        .order_by(ResourceRow.name)
+    )
+    return [_record(row) for row in rows]
+
+
+async def all_specs(session: AsyncSession) -> list[tuple[str, str, Spec]]:
+    """Every resource as (kind, name, spec), for building a Mesh."""
+    rows = await session.execute(select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec))
+    return [(kind, name, kind_of(kind).parse(spec)) for kind, name, spec in rows]
+
+
+def _check_if_match(row: ResourceRow | None, kind: str, name: str, if_match: IfMatch) -> None:
+    if if_match is None:
+        return
+    if row is None:
+        raise PreconditionFailed(f"{_label(kind, name)} does not exist (If-Match: {if_match})")
+    if if_match != "*" and row.version != if_match:
+        raise PreconditionFailed(
+            f"{_label(kind, name)} is at version {row.version}, not {if_match}; nothing changed"
+        )
+
+
+async def _check_references(session: AsyncSession, references: Iterable[Reference]) -> None:
+    for ref in references:
+        if await _find(session, ref.kind, ref.name) is None:
+            raise InvalidMesh(f"{_label(ref.kind, ref.name)} does not exist", field=ref.field)
+
+
+async def _rewrite_refs(
+    session: AsyncSession, kind: str, name: str, references: Iterable[Reference]
+) -> None:
+    await session.execute(delete(RefRow).where(RefRow.from_kind == kind, RefRow.from_name == name))
+    targets = sorted({(ref.kind, ref.name) for ref in references})
+    if targets:
+        await session.execute(
+            insert(RefRow),
+            [
+                {"from_kind": kind, "from_name": name, "to_kind": k, "to_name": n}
+                for k, n in targets
+            ],
+        )
+
+
+async def _append_change(
+    session: AsyncSession,
+    revision: int,
+    kind: str,
+    name: str,
+    spec: dict[str, Any] | None,
+    source: Source,
+) -> None:
+    await session.execute(
+        insert(ChangeRow).values(revision=revision, kind=kind, name=name, spec=spec, source=source)
+    )
+    if revision % PRUNE_EVERY == 0:
+        await session.execute(
+            delete(ChangeRow).where(ChangeRow.revision <= revision - CHANGE_LOG_KEEP)
+        )
+
+
+async def put_resource(
+    session: AsyncSession,
+    kind: str,
+    name: str,
+    spec: Spec,
+    *,
+    revision: int,
+    if_match: IfMatch,
+    source: Source,
+    now: datetime,
+) -> WriteOutcome:
+    """Create or replace a resource at `revision` (from `bump_revision` in this transaction).
+
+    Checks in this order, changing nothing on failure: the name, If-Match (PreconditionFailed),
+    references (InvalidMesh naming the field). An identical spec is a no-op (`changed` False).
+    An "api" source sticks: an "auto" write never takes a resource away from the operator.
+    """
+    plural = kind_of(kind).plural
+    if not isinstance(spec, KINDS[plural].spec):
+        raise TypeError(f"{plural} take a {KINDS[plural].spec.__name__}, not {type(spec).__name__}")
+    if not _NAME.match(name):
+        raise InvalidMesh(f"{name!r} is not a valid name (pattern {NAME_PATTERN})")
+    row = await _find(session, plural, name)
+    _check_if_match(row, plural, name, if_match)
+    data = canonical(spec)
+    new_source: Source = "api" if source == "api" or (row and row.source == "api") else "auto"
+    if row is not None and row.spec == data and row.source == new_source:
+        return WriteOutcome(_record(row), created=False, changed=False)
+    references = list(KINDS[plural].references(spec))
+    await _check_references(session, references)
+    values = {"spec": data, "version": revision, "source": new_source, "updated_at": now}
+    if row is None:
+        await session.execute(
+            insert(ResourceRow).values(kind=plural, name=name, created_at=now, **values)
+        )
+        created_at = now
+    else:
+        await session.execute(update(ResourceRow).where(ResourceRow.id == row.id).values(**values))
+        created_at = row.created_at
+    await _rewrite_refs(session, plural, name, references)
+    await _append_change(session, revision, plural, name, data, new_source)
+    stored = StoredResource(plural, name, spec, revision, new_source, created_at, now)
+    return WriteOutcome(stored, created=row is None, changed=True)
+
+
+async def delete_resource(
+    session: AsyncSession,
+    kind: str,
+    name: str,
+    *,
+    revision: int,
+    if_match: IfMatch,
+    source: Source,
+) -> None:
+    """Delete a resource at `revision`.
+
+    NotFound if absent; PreconditionFailed on a stale If-Match; Conflict listing every resource
+    that still refers to it.
+    """
+    plural = kind_of(kind).plural
+    row = await _find(session, plural, name)
+    if row is None:
+        raise NotFound(f"{_label(plural, name)} not found")
+    _check_if_match(row, plural, name, if_match)
+    referrers = (
+        await session.execute(
+            select(RefRow.from_kind, RefRow.from_name)
+            .where(RefRow.to_kind == plural, RefRow.to_name == name)
+            .order_by(RefRow.from_kind, RefRow.from_name)
+        )
+    ).all()
+    if referrers:
+        listed = ", ".join(f"{k}/{n}" for k, n in referrers)
+        raise Conflict(f"{_label(plural, name)} is still referenced by {listed}")
+    await session.execute(
+        delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name)
+    )
+    await session.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
+    await _append_change(session, revision, plural, name, None, source)
+
+
+async def changes_after(session: AsyncSession, revision: int) -> list[Change] | None:
+    """Every change with a revision above `revision`, oldest first.
+
+    None when the log cannot answer: its oldest kept row is past `revision + 1` (pruned), or
+    `revision` is ahead of the mesh (a client that saw another database); either way the caller
+    must reload the whole mesh. Call inside one snapshot so the log and the revision agree.
+    """
+    rows: Sequence[ChangeRow] = (
+        await session.scalars(
+            select(ChangeRow).where(ChangeRow.revision > revision).order_by(ChangeRow.revision)
+        )
+    ).all()
+    if not rows:
+        return [] if await current_revision(session) == revision else None
+    if rows[0].revision != revision + 1:
+        return None
+    return [
+        Change(
+            row.revision,
+            row.kind,
+            row.name,
+            None if row.spec is None else kind_of(row.kind).parse(row.spec),
+        )
+        for row in rows
+    ]

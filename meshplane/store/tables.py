@@ -1,0 +1,135 @@
+"""The database schema: resources, their references, the global revision and the change log.
+
+Every constraint is named (see `Base.metadata`), so Alembic's batch mode can rebuild SQLite
+tables and the same migration runs on SQLite and PostgreSQL. Kinds are stored as plurals
+("services"), the keys of `meshplane.model.KINDS`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "ChangeRow", "MeshStateRow", "RefRow", "ResourceRow", "UtcDateTime"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Long enough for every plural in KINDS and every name NAME_PATTERN allows (63 characters).
+_KIND = String(32)
+_NAME = String(63)
+_SOURCE = String(8)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes and always read them back aware, in UTC.
+
+    SQLite keeps no time zone, so without this a timestamp would come back naive there and aware
+    on PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; pass an aware one (UTC)")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UtcDateTime}
+
+
+class ResourceRow(Base):
+    """One resource as last written; `version` is the revision of that write."""
+
+    __tablename__ = "resources"
+    __table_args__ = (UniqueConstraint("kind", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(_KIND)
+    name: Mapped[str] = mapped_column(_NAME)
+    spec: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(_SOURCE)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RefRow(Base):
+    """Resource (from_kind, from_name) names (to_kind, to_name) somewhere in its spec.
+
+    Rewritten on every write of the referring resource. The foreign key on the target makes the
+    database itself refuse to delete a resource something still points at, even if a check in
+    Python were skipped; the one on the source drops the rows with their resource.
+    """
+
+    __tablename__ = "refs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["from_kind", "from_name"],
+            ["resources.kind", "resources.name"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(["to_kind", "to_name"], ["resources.kind", "resources.name"]),
+        Index("ix_refs_to", "to_kind", "to_name"),
+    )
+
+    from_kind: Mapped[str] = mapped_column(_KIND, primary_key=True)
+    from_name: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    to_kind: Mapped[str] = mapped_column(_KIND, primary_key=True)
+    to_name: Mapped[str] = mapped_column(_NAME, primary_key=True)
+
+
+class MeshStateRow(Base):
+    """The single row holding the mesh's revision; bumping it is what serialises writers."""
+
+    __tablename__ = "mesh_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger)
+
+
+class ChangeRow(Base):
+    """One committed write, keyed by the revision it produced; `spec` NULL means deleted.
+
+    Revisions are contiguous: every bump of `mesh_state.revision` writes exactly one row in the
+    same transaction, so a gap can only come from pruning the oldest rows.
+    """
+
+    __tablename__ = "changes"
+
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(_KIND)
+    name: Mapped[str] = mapped_column(_NAME)
+    spec: Mapped[dict[str, Any] | None]
+    source: Mapped[str] = mapped_column(_SOURCE)

@@ -1,0 +1,62 @@
+"""Fixtures shared across test packages: a migrated Store on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from meshplane.store import ChangeFeed, Store, create_engine, migrate
+
+POSTGRES_URL_ENV = "MESHPLANE_TEST_POSTGRES_URL"
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL URL; fails under CI when unset (CI must cover PostgreSQL), else skips."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if url:
+        return url
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{POSTGRES_URL_ENV} is not set; CI must run the PostgreSQL tests")
+    pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+
+
+@asynccontextmanager
+async def _postgres_store(url: str) -> AsyncIterator[Store]:
+    # A schema per test instead of dropping tables: tests (and people) sharing the database
+    # cannot see each other's rows, and teardown is one DROP SCHEMA.
+    schema = f"meshplane_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        engine = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
+        store = Store(engine, ChangeFeed())
+        try:
+            await migrate(engine)
+            yield store
+        finally:
+            await store.close()
+            async with admin.begin() as conn:
+                await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A migrated, empty Store at revision 0, on each supported database."""
+    if request.param == "postgres":
+        async with _postgres_store(postgres_url()) as store:
+            yield store
+        return
+    store = Store(create_engine(f"sqlite:///{tmp_path / 'mesh.db'}"), ChangeFeed())
+    try:
+        await migrate(store.engine)
+        yield store
+    finally:
+        await store.close()

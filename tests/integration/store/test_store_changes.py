@@ -1,0 +1,102 @@
+"""The change log, the feed and consistent mesh loads, on SQLite and PostgreSQL."""
+
+import asyncio
+
+import pytest
+
+from meshplane.errors import NotFound
+from meshplane.model import Change, EndpointSpec, Mesh, RouteSpec, ServiceSpec
+from meshplane.store import Store, repo
+
+SVC = ServiceSpec()
+
+
+async def test_change_log_records_every_write_in_order(store: Store):
+    ep = EndpointSpec(service="b", address="10.0.0.1", port=80)
+    await store.put("services", "b", SVC)
+    await store.put("endpoints", "b-1", ep, source="auto")
+    await store.put("services", "b", ServiceSpec(protocol="grpc"))
+    await store.put("services", "b", ServiceSpec(protocol="grpc"))  # no-op: not logged
+    await store.delete("endpoints", "b-1")
+    assert await store.changes_since(0) == [
+        Change(1, "services", "b", SVC),
+        Change(2, "endpoints", "b-1", ep),
+        Change(3, "services", "b", ServiceSpec(protocol="grpc")),
+        Change(4, "endpoints", "b-1", None),
+    ]
+    assert [c.revision for c in await store.changes_since(2) or []] == [3, 4]
+    assert await store.changes_since(4) == []
+
+
+async def test_changes_since_a_future_revision_asks_for_a_reload(store: Store):
+    await store.put("services", "b", SVC)
+    assert await store.changes_since(5) is None
+
+
+async def test_changes_since_returns_none_once_pruned(store: Store, monkeypatch):
+    monkeypatch.setattr(repo, "CHANGE_LOG_KEEP", 5)
+    monkeypatch.setattr(repo, "PRUNE_EVERY", 3)
+    for i in range(9):
+        await store.put("services", f"s{i}", SVC)
+    # Pruned at revisions 3, 6 and 9, keeping the 5 newest: 5..9 remain.
+    assert await store.changes_since(3) is None
+    assert [c.revision for c in await store.changes_since(4) or []] == [5, 6, 7, 8, 9]
+    mesh = await store.load_mesh()
+    assert mesh.revision == 9
+    assert sorted(mesh.services) == [f"s{i}" for i in range(9)]
+
+
+async def test_replaying_the_change_log_rebuilds_the_mesh(store: Store):
+    await store.put("services", "a", SVC)
+    await store.put("services", "b", SVC)
+    await store.put("endpoints", "a-1", EndpointSpec(service="a", address="10.0.0.1", port=80))
+    await store.put("endpoints", "b-1", EndpointSpec(service="b", address="10.0.0.2", port=80))
+    route = RouteSpec.model_validate({"hosts": ["a"], "destinations": [{"service": "a"}]})
+    await store.put("routes", "to-a", route)
+    await store.put("endpoints", "a-1", EndpointSpec(service="b", address="10.0.0.1", port=80))
+    await store.delete("endpoints", "b-1")
+    loaded = await store.load_mesh()
+    replayed = Mesh().with_changes(await store.changes_since(0) or [])
+    assert loaded == replayed
+    assert loaded.revision == 7
+    assert set(loaded.endpoints_of("b")) == {"a-1"}
+    assert loaded.endpoints_of("a") == {}
+    assert loaded.routes == {"to-a": route}
+
+
+async def test_load_mesh_of_an_emptied_mesh_keeps_the_revision(store: Store):
+    await store.put("services", "a", SVC)
+    await store.delete("services", "a")
+    mesh = await store.load_mesh()
+    assert (mesh.revision, dict(mesh.services)) == (2, {})
+
+
+async def test_load_mesh_sees_one_revision_while_writers_commit(store: Store):
+    # Every write adds one service, so a consistent read has exactly `revision` services.
+    async def write() -> None:
+        for i in range(30):
+            await store.put("services", f"s{i}", SVC)
+
+    writer = asyncio.create_task(write())
+    while not writer.done():
+        mesh = await store.load_mesh()
+        assert len(mesh.services) == mesh.revision
+    await writer
+    assert (await store.load_mesh()).revision == 30
+
+
+async def test_feed_is_published_after_each_commit(store: Store):
+    waiter = asyncio.create_task(store.feed.wait_beyond(0))
+    await store.put("services", "a", SVC)
+    assert await asyncio.wait_for(waiter, timeout=5) == 1
+    await store.put("services", "a", SVC)  # no-op publishes nothing new
+    assert store.feed.latest == 1
+    await store.delete("services", "a")
+    assert store.feed.latest == 2
+
+
+async def test_failed_write_publishes_nothing(store: Store):
+    with pytest.raises(NotFound):
+        await store.delete("services", "a")
+    assert store.feed.latest == 0
+    assert await store.revision() == 0
