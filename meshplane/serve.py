@@ -1,0 +1,138 @@
+"""Compose the control plane: store, change feed, builder, ADS server and REST API in one process.
+
+`ControlPlane` builds every object from Settings and runs them together; `meshplane serve` runs
+one until a signal, and tests run one in-process (ports 0 pick free ports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from types import TracebackType
+
+import uvicorn
+
+from meshplane.api import create_app
+from meshplane.settings import Settings
+from meshplane.store import Store, open_store
+from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
+from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
+from meshplane.xds.server import start_xds_server
+
+__all__ = ["ControlPlane", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+class ControlPlane:
+    """Every running part of meshplane, started and stopped together."""
+
+    def __init__(self, settings: Settings, *, hook: TranslateHook | None = None) -> None:
+        self.settings = settings
+        self._hook = hook
+        self.store: Store | None = None
+        self.registry: ProxyRegistry | None = None
+        self.api_port = settings.api_port
+        self.xds_port = settings.xds_port
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._api: uvicorn.Server | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.settings.api_host}:{self.api_port}"
+
+    async def __aenter__(self) -> ControlPlane:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def _start(self) -> None:
+        store = self.store = await open_store(self.settings.database_url)
+        self._stack.push_async_callback(store.close)
+        cache = ResourceCache()
+        builder = SnapshotBuilder(StoreMeshSource(store), cache, hook=self._hook)
+        await builder.load()
+        registry = self.registry = ProxyRegistry(
+            StoreRegistrar(store), self.settings.endpoint_grace_seconds
+        )
+        self._stack.push_async_callback(registry.aclose)
+
+        grpc_server, self.xds_port = await start_xds_server(
+            AdsServer(builder, cache, registry), self.settings.xds_host, self.settings.xds_port
+        )
+        self._stack.push_async_callback(grpc_server.stop, 1.0)
+        self._tasks.append(asyncio.create_task(builder.run(), name="meshplane-builder"))
+
+        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.api_host, self.settings.api_port))
+        self.api_port = sock.getsockname()[1]
+        settings = self.settings.model_copy(update={"xds_port": self.xds_port, "api_port": self.api_port})
+        app = create_app(store=store, status=registry, settings=settings)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        self._api = uvicorn.Server(config)
+        self._api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._tasks.append(asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api"))
+        while not self._api.started:
+            if self._tasks[-1].done():
+                self._tasks[-1].result()
+            await asyncio.sleep(0.01)
+        log.info("api listening url=%s", self.api_url)
+
+    async def wait(self) -> None:
+        """Return when any part stops (they are meant to run forever), raising its error."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+
+    async def stop(self) -> None:
+        """Stop the API, the builder and the ADS server; close the store. Idempotent."""
+        if self._api is not None:
+            self._api.should_exit = True
+        for task in self._tasks:
+            if task.get_name() == "meshplane-api":
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, timeout=5)
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self._stack.aclose()
+
+
+async def serve(settings: Settings) -> None:
+    """Run the control plane until SIGINT/SIGTERM."""
+    import signal
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    async with ControlPlane(settings) as plane:
+        log.info(
+            "meshplane serving api=%s xds=%s:%d database=%s",
+            plane.api_url,
+            settings.xds_host,
+            plane.xds_port,
+            settings.database_url,
+        )
+        waiter = asyncio.create_task(plane.wait())
+        stopper = asyncio.create_task(stopping.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if waiter.done():
+            waiter.result()
+        waiter.cancel()
+    log.info("meshplane stopped")
