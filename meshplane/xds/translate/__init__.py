@@ -1,1 +1,73 @@
-"""TODO"""
+"""Translate the mesh model into Envoy v3 resources: pure functions, no I/O, stable output.
+
+Two entry points split the work the way the xDS server shares it: `shared_resources` once per mesh
+revision for every proxy, `group_resources` once per proxy group. Both return lists keyed by type
+URL, each sorted by resource name, so equal meshes give equal messages (and equal bytes once
+serialized deterministically).
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from meshplane.model import Mesh, ProxyGroup, Role
+from meshplane.xds.translate.clusters import inbound_cluster, shared_clusters
+from meshplane.xds.translate.gateway_listeners import gateway_listener
+from meshplane.xds.translate.load_assignments import shared_load_assignments
+from meshplane.xds.translate.route_configs import (
+    gateway_route_configuration,
+    outbound_route_configuration,
+)
+from meshplane.xds.translate.sidecar_listeners import inbound_listener, outbound_listener
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+__all__ = ["group_resources", "shared_resources"]
+
+
+def shared_resources(mesh: Mesh) -> dict[str, list[Message]]:
+    """Resources every proxy sees, built once per mesh revision: CDS clusters (one EDS cluster per
+    service, plus one per label subset used by any route destination) and their EDS
+    ClusterLoadAssignments.
+
+    Keys: CLUSTER and ENDPOINT, always present.
+    """
+    return {
+        CLUSTER: list(shared_clusters(mesh)),
+        ENDPOINT: list(shared_load_assignments(mesh)),
+    }
+
+
+def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
+    """Resources for one proxy group: listeners and route configurations (and the sidecar's local
+    app cluster).
+
+    Keys: CLUSTER, LISTENER and ROUTE, always present (lists may be empty: a gateway not in the
+    mesh yet gets no listener, so Envoy keeps running and picks it up once it is created).
+    Raises ValueError for a sidecar group missing its service or ports.
+    """
+    if group.role == Role.GATEWAY:
+        if not group.gateway:
+            raise ValueError("a gateway proxy group needs its gateway name")
+        listener = gateway_listener(mesh, group.gateway)
+        routes = gateway_route_configuration(mesh, group.gateway)
+        return {
+            CLUSTER: [],
+            LISTENER: [listener] if listener is not None else [],
+            ROUTE: [routes] if routes is not None else [],
+        }
+    if (
+        not group.service
+        or group.inbound_port is None
+        or group.app_port is None
+        or group.outbound_port is None
+    ):
+        raise ValueError("a sidecar proxy group needs its service, inbound, app and outbound ports")
+    spec = mesh.services.get(group.service)
+    return {
+        CLUSTER: [inbound_cluster(group.app_port, spec)],
+        LISTENER: [
+            inbound_listener(group.inbound_port, group.app_port, spec),
+            outbound_listener(group.outbound_port),
+        ],
+        ROUTE: [outbound_route_configuration(mesh)],
+    }

@@ -1,0 +1,107 @@
+"""CDS clusters: one EDS cluster per service, one per used label subset, and the sidecar's app.
+
+A subset cluster copies its service's settings, so moving traffic onto a subset changes which
+endpoints answer, never how Envoy talks to them.
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import protocol_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
+from meshplane.model import Mesh, ServiceSpec
+from meshplane.xds.translate.names import inbound_cluster_name
+from meshplane.xds.translate.proto_values import (
+    ads_config_source,
+    duration,
+    packed,
+    socket_address,
+)
+from meshplane.xds.translate.subsets import used_subsets
+
+__all__ = ["HTTP_PROTOCOL_OPTIONS", "inbound_cluster", "service_cluster", "shared_clusters"]
+
+# The key Envoy looks up upstream HTTP settings under in `typed_extension_protocol_options`.
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+_LB_POLICIES = {
+    "round_robin": cluster_pb2.Cluster.LbPolicy.ROUND_ROBIN,
+    "least_request": cluster_pb2.Cluster.LbPolicy.LEAST_REQUEST,
+    "random": cluster_pb2.Cluster.LbPolicy.RANDOM,
+}
+_HTTP2_PROTOCOLS = frozenset({"http2", "grpc"})
+# Connect timeout of the sidecar's app cluster when its service is not defined yet.
+_DEFAULT_CONNECT_TIMEOUT = 1.0
+
+
+def shared_clusters(mesh: Mesh) -> list[cluster_pb2.Cluster]:
+    """Return every service's cluster and every used subset's cluster, sorted by name."""
+    clusters = [service_cluster(name, spec) for name, spec in mesh.services.items()]
+    clusters.extend(
+        service_cluster(subset.name, mesh.services[subset.service]) for subset in used_subsets(mesh)
+    )
+    return sorted(clusters, key=lambda cluster: str(cluster.name))
+
+
+def service_cluster(name: str, spec: ServiceSpec) -> cluster_pb2.Cluster:
+    """Build EDS cluster `name` for a service (or a subset of it); endpoints come over ADS.
+
+    The EDS service name equals the cluster name, so a subset's ClusterLoadAssignment is its own
+    resource and never mixes with the whole service's.
+    """
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.DiscoveryType.EDS,
+        eds_cluster_config=cluster_pb2.Cluster.EdsClusterConfig(
+            eds_config=ads_config_source(), service_name=name
+        ),
+        connect_timeout=duration(spec.connect_timeout),
+        lb_policy=_LB_POLICIES[spec.lb_policy],
+    )
+    _set_protocol(cluster, spec.protocol)
+    return cluster
+
+
+def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Cluster:
+    """Build the sidecar's static cluster to its app on 127.0.0.1:`app_port`.
+
+    Speaks the service's protocol so an HTTP/2 or gRPC app gets HTTP/2; plain HTTP/1.1 until the
+    service is defined.
+    """
+    name = inbound_cluster_name(app_port)
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.DiscoveryType.STATIC,
+        connect_timeout=duration(spec.connect_timeout if spec else _DEFAULT_CONNECT_TIMEOUT),
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                endpoint_components_pb2.LocalityLbEndpoints(
+                    lb_endpoints=[
+                        endpoint_components_pb2.LbEndpoint(
+                            endpoint=endpoint_components_pb2.Endpoint(
+                                address=socket_address("127.0.0.1", app_port)
+                            )
+                        )
+                    ]
+                )
+            ],
+        ),
+    )
+    if spec is not None:
+        _set_protocol(cluster, spec.protocol)
+    return cluster
+
+
+def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
+    """Make the cluster speak HTTP/2 to http2 and grpc services; HTTP/1.1 and TCP need nothing."""
+    if protocol not in _HTTP2_PROTOCOLS:
+        return
+    options = http_protocol_options_pb2.HttpProtocolOptions(
+        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
+    cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))

@@ -1,0 +1,63 @@
+"""The HTTP connection manager and listener shell every meshplane HTTP listener shares."""
+
+from __future__ import annotations
+
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf.message import Message
+
+from meshplane.xds.translate.proto_values import ads_config_source, packed, socket_address
+
+__all__ = ["HCM_FILTER", "TCP_PROXY_FILTER", "http_connection_manager", "listener"]
+
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
+_ROUTER_FILTER = "envoy.filters.http.router"
+
+
+def http_connection_manager(
+    stat_prefix: str,
+    *,
+    rds: str | None = None,
+    route_config: route_pb2.RouteConfiguration | None = None,
+) -> hcm_pb2.HttpConnectionManager:
+    """Build an HCM routing by RDS configuration `rds` (over ADS) or by an inline `route_config`.
+
+    Host ports are stripped so `Host: reviews:9080` matches the virtual host `reviews`.
+    """
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix=stat_prefix,
+        codec_type=hcm_pb2.HttpConnectionManager.CodecType.AUTO,
+        strip_any_host_port=True,
+        http_filters=[
+            hcm_pb2.HttpFilter(name=_ROUTER_FILTER, typed_config=packed(router_pb2.Router()))
+        ],
+    )
+    if rds is not None:
+        manager.rds.CopyFrom(hcm_pb2.Rds(route_config_name=rds, config_source=ads_config_source()))
+    elif route_config is not None:
+        manager.route_config.CopyFrom(route_config)
+    else:
+        raise ValueError("an HTTP connection manager needs rds or route_config")
+    return manager
+
+
+def listener(
+    name: str, address: str, port: int, filter_name: str, config: Message
+) -> listener_pb2.Listener:
+    """Build listener `name` on address:port with one filter chain holding one network filter."""
+    return listener_pb2.Listener(
+        name=name,
+        address=socket_address(address, port),
+        filter_chains=[
+            listener_components_pb2.FilterChain(
+                filters=[
+                    listener_components_pb2.Filter(name=filter_name, typed_config=packed(config))
+                ]
+            )
+        ],
+    )

@@ -1,0 +1,28 @@
+"""A gateway's listener: its spec's address and port, routes fetched as `gateway:<name>` by RDS."""
+
+from __future__ import annotations
+
+from envoy.config.listener.v3 import listener_pb2
+
+from meshplane.model import Mesh
+from meshplane.xds.translate.connection_managers import (
+    HCM_FILTER,
+    http_connection_manager,
+    listener,
+)
+from meshplane.xds.translate.names import (
+    gateway_listener_name,
+    gateway_route_name,
+    gateway_stat_prefix,
+)
+
+__all__ = ["gateway_listener"]
+
+
+def gateway_listener(mesh: Mesh, gateway: str) -> listener_pb2.Listener | None:
+    """Build the listener of `gateway`; None while the gateway is not in the mesh."""
+    spec = mesh.gateways.get(gateway)
+    if spec is None:
+        return None
+    manager = http_connection_manager(gateway_stat_prefix(gateway), rds=gateway_route_name(gateway))
+    return listener(gateway_listener_name(gateway), spec.address, spec.port, HCM_FILTER, manager)

@@ -1,0 +1,63 @@
+"""A sidecar's two listeners.
+
+`outbound` (127.0.0.1 only: just the local app may use it) routes by Host header through the shared
+`outbound` route configuration. `inbound` (0.0.0.0: peers reach it) forwards everything to the
+local app through the static cluster `inbound|<app_port>`; its routes are inline because they are
+the sidecar's alone.
+"""
+
+from __future__ import annotations
+
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from meshplane.model import ServiceSpec
+from meshplane.xds.translate.connection_managers import (
+    HCM_FILTER,
+    TCP_PROXY_FILTER,
+    http_connection_manager,
+    listener,
+)
+from meshplane.xds.translate.names import INBOUND, OUTBOUND, inbound_cluster_name
+from meshplane.xds.translate.proto_values import duration
+
+__all__ = ["inbound_listener", "outbound_listener"]
+
+
+def outbound_listener(port: int) -> listener_pb2.Listener:
+    manager = http_connection_manager(OUTBOUND, rds=OUTBOUND)
+    return listener(OUTBOUND, "127.0.0.1", port, HCM_FILTER, manager)
+
+
+def inbound_listener(port: int, app_port: int, spec: ServiceSpec | None) -> listener_pb2.Listener:
+    """Build the inbound listener: TCP proxying for tcp services, HTTP otherwise (and while the
+    service is not defined yet)."""
+    cluster = inbound_cluster_name(app_port)
+    if spec is not None and spec.protocol == "tcp":
+        proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=INBOUND, cluster=cluster)
+        return listener(INBOUND, "0.0.0.0", port, TCP_PROXY_FILTER, proxy)
+    manager = http_connection_manager(INBOUND, route_config=_inbound_routes(cluster))
+    return listener(INBOUND, "0.0.0.0", port, HCM_FILTER, manager)
+
+
+def _inbound_routes(cluster: str) -> route_pb2.RouteConfiguration:
+    """Send every request to the app with no timeout: the caller's route timeout governs."""
+    return route_pb2.RouteConfiguration(
+        name=INBOUND,
+        virtual_hosts=[
+            route_components_pb2.VirtualHost(
+                name=INBOUND,
+                domains=["*"],
+                routes=[
+                    route_components_pb2.Route(
+                        name=INBOUND,
+                        match=route_components_pb2.RouteMatch(prefix="/"),
+                        route=route_components_pb2.RouteAction(
+                            cluster=cluster, timeout=duration(0)
+                        ),
+                    )
+                ],
+            )
+        ],
+    )
