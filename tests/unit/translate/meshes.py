@@ -1,0 +1,263 @@
+"""Example meshes the translate tests share, written the way users write specs (plain dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshplane.model import (
+    EndpointSpec,
+    GatewaySpec,
+    Mesh,
+    ProxyGroup,
+    Role,
+    RouteSpec,
+    ServiceSpec,
+    Spec,
+)
+from meshplane.xds.translate import group_resources, shared_resources
+
+Item = tuple[str, str, Spec]
+
+
+def service(name: str, **fields: Any) -> Item:
+    return ("services", name, ServiceSpec.model_validate(fields))
+
+
+def endpoint(name: str, service: str, address: str, port: int, **fields: Any) -> Item:
+    data = {"service": service, "address": address, "port": port, **fields}
+    return ("endpoints", name, EndpointSpec.model_validate(data))
+
+
+def gateway(name: str, port: int, **fields: Any) -> Item:
+    return ("gateways", name, GatewaySpec.model_validate({"port": port, **fields}))
+
+
+def route(name: str, **fields: Any) -> Item:
+    return ("routes", name, RouteSpec.model_validate(fields))
+
+
+def mesh(*items: Item) -> Mesh:
+    return Mesh.of(1, items)
+
+
+def gateway_group(name: str) -> ProxyGroup:
+    return ProxyGroup(Role.GATEWAY, gateway=name)
+
+
+def sidecar_group(service: str, inbound: int = 15006, app: int = 8080, outbound: int = 15001):
+    return ProxyGroup(
+        Role.SIDECAR, service=service, inbound_port=inbound, app_port=app, outbound_port=outbound
+    )
+
+
+def shared(mesh: Mesh) -> dict[str, list[Any]]:
+    """`shared_resources` with the messages typed Any, so tests may read their fields."""
+    return {key: list(messages) for key, messages in shared_resources(mesh).items()}
+
+
+def grouped(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Any]]:
+    """`group_resources` with the messages typed Any, so tests may read their fields."""
+    return {key: list(messages) for key, messages in group_resources(mesh, group).items()}
+
+
+@dataclass(frozen=True)
+class Example:
+    mesh: Mesh
+    groups: list[ProxyGroup] = field(default_factory=list)
+
+
+EXAMPLES: dict[str, Example] = {
+    "two-endpoints": Example(
+        mesh(
+            service("reviews"),
+            endpoint("reviews-b", "reviews", "10.0.0.2", 9080, weight=3),
+            endpoint("reviews-a", "reviews", "10.0.0.1", 9080),
+        ),
+        [sidecar_group("reviews")],
+    ),
+    "subsets": Example(
+        mesh(
+            service("reviews"),
+            endpoint("r1", "reviews", "10.0.0.1", 9080, labels={"version": "v1"}),
+            endpoint("r2", "reviews", "10.0.0.2", 9080, labels={"version": "v2", "zone": "a"}),
+            endpoint("r3", "reviews", "10.0.0.3", 9080, labels={"version": "v2", "zone": "b"}),
+            route(
+                "reviews-v2-in-a",
+                hosts=["reviews"],
+                destinations=[{"service": "reviews", "labels": {"zone": "a", "version": "v2"}}],
+            ),
+            route(
+                "reviews-v2",
+                hosts=["reviews"],
+                match={"headers": [{"name": "x-canary", "present": True}]},
+                destinations=[{"service": "reviews", "labels": {"version": "v2"}}],
+            ),
+        ),
+        [sidecar_group("reviews")],
+    ),
+    "weighted": Example(
+        mesh(
+            service("reviews"),
+            endpoint("r1", "reviews", "10.0.0.1", 9080, labels={"version": "v1"}),
+            endpoint("r2", "reviews", "10.0.0.2", 9080, labels={"version": "v2"}),
+            gateway("edge", 8080),
+            route(
+                "split",
+                gateways=["edge"],
+                timeout="2.5s",
+                destinations=[
+                    {"service": "reviews", "labels": {"version": "v1"}, "weight": 90},
+                    {"service": "reviews", "labels": {"version": "v2"}, "weight": 10},
+                ],
+            ),
+        ),
+        [gateway_group("edge")],
+    ),
+    "matches": Example(
+        mesh(
+            service("api"),
+            endpoint("api-1", "api", "10.0.1.1", 8000),
+            gateway("edge", 8080),
+            route("root", gateways=["edge"], destinations=[{"service": "api"}]),
+            route(
+                "short",
+                gateways=["edge"],
+                match={"prefix": "/a"},
+                destinations=[{"service": "api"}],
+            ),
+            route(
+                "long",
+                gateways=["edge"],
+                match={"prefix": "/a/b/c"},
+                destinations=[{"service": "api"}],
+            ),
+            route(
+                "exact",
+                gateways=["edge"],
+                match={"path": "/healthz"},
+                destinations=[{"service": "api"}],
+            ),
+            route(
+                "regex",
+                gateways=["edge"],
+                match={"regex": "^/users/[0-9]+$"},
+                destinations=[{"service": "api"}],
+            ),
+            route(
+                "posts",
+                gateways=["edge"],
+                match={"prefix": "/a", "methods": ["POST", "GET", "POST"]},
+                destinations=[{"service": "api"}],
+            ),
+            route(
+                "headers",
+                gateways=["edge"],
+                match={
+                    "prefix": "/a",
+                    "headers": [
+                        {"name": "X-Tenant", "exact": "blue"},
+                        {"name": "x-trace", "regex": "^[a-f0-9]{8}$"},
+                        {"name": "x-debug", "present": False},
+                    ],
+                },
+                destinations=[{"service": "api"}],
+            ),
+        ),
+        [gateway_group("edge")],
+    ),
+    "gateway-hosts": Example(
+        mesh(
+            service("web"),
+            endpoint("web-1", "web", "10.0.2.1", 80),
+            gateway("public", 8443, hosts=["a.example.com", "b.example.com", "a.example.com"]),
+            gateway("internal", 9000, address="127.0.0.1"),
+            route("everywhere", gateways=["public", "internal"], destinations=[{"service": "web"}]),
+            route(
+                "only-a",
+                gateways=["public"],
+                hosts=["a.example.com"],
+                match={"prefix": "/a-only"},
+                destinations=[{"service": "web"}],
+            ),
+            route(
+                "elsewhere",
+                gateways=["public"],
+                hosts=["c.example.com", "*.example.org"],
+                destinations=[{"service": "web"}],
+            ),
+            route(
+                "sidecar-only",
+                hosts=["web"],
+                match={"prefix": "/x"},
+                destinations=[{"service": "web"}],
+            ),
+        ),
+        [gateway_group("public"), gateway_group("internal"), gateway_group("missing")],
+    ),
+    "sidecar": Example(
+        mesh(
+            service("reviews"),
+            service("ratings"),
+            service("db", protocol="tcp"),
+            endpoint("ratings-1", "ratings", "10.0.3.1", 15006),
+            route(
+                "ratings-slow",
+                hosts=["ratings"],
+                match={"prefix": "/slow"},
+                timeout="250ms",
+                destinations=[{"service": "ratings"}],
+            ),
+            route("legacy", hosts=["legacy.internal"], destinations=[{"service": "reviews"}]),
+            route("gateway-only", gateways=["edge"], destinations=[{"service": "reviews"}]),
+            gateway("edge", 8080),
+        ),
+        [sidecar_group("reviews"), sidecar_group("ghost", inbound=16006, app=9090, outbound=16001)],
+    ),
+    "protocols": Example(
+        mesh(
+            service("plain"),
+            service("h2", protocol="http2", lb_policy="least_request", connect_timeout="250ms"),
+            service("rpc", protocol="grpc", lb_policy="random"),
+            service("pg", protocol="tcp", connect_timeout="5s"),
+            endpoint("pg-1", "pg", "10.0.4.1", 5432),
+        ),
+        [sidecar_group("rpc"), sidecar_group("pg"), sidecar_group("plain")],
+    ),
+    "empty-service": Example(
+        mesh(
+            service("lonely"),
+            gateway("edge", 8080),
+            route("to-lonely", gateways=["edge"], destinations=[{"service": "lonely"}]),
+        ),
+        [gateway_group("edge"), sidecar_group("lonely")],
+    ),
+    "zero-weight": Example(
+        mesh(
+            service("a"),
+            service("b"),
+            service("c"),
+            endpoint("a-1", "a", "10.0.5.1", 80, labels={"v": "1"}),
+            endpoint("b-1", "b", "10.0.5.2", 80),
+            endpoint("c-1", "c", "10.0.5.3", 80),
+            gateway("edge", 8080),
+            route(
+                "one-left",
+                gateways=["edge"],
+                match={"prefix": "/one"},
+                destinations=[{"service": "a", "weight": 0}, {"service": "b", "weight": 5}],
+            ),
+            route(
+                "two-left",
+                gateways=["edge"],
+                match={"prefix": "/two"},
+                destinations=[
+                    {"service": "a", "labels": {"v": "1"}, "weight": 0},
+                    {"service": "c", "weight": 5},
+                    {"service": "b", "weight": 5},
+                ],
+            ),
+        ),
+        [gateway_group("edge")],
+    ),
+}
