@@ -1,0 +1,39 @@
+"""Assemble the REST API from its routers; every dependency comes in through `create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from meshplane.api.errors import install_error_handlers
+from meshplane.api.routes import bootstrap, proxies, resource_router, server
+from meshplane.model import KINDS
+from meshplane.settings import Settings
+from meshplane.store import Store
+from meshplane.xds import StatusSource
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(*, store: Store, status: StatusSource, settings: Settings) -> FastAPI:
+    """Build the API over `store` (resources), `status` (connected proxies) and `settings`.
+
+    The caller owns `store` and closes it; the app opens nothing and has no lifespan work.
+    """
+    app = FastAPI(
+        title="meshplane",
+        version=server.meshplane_version(),
+        summary="A service-mesh control plane for Envoy.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.store = store
+    app.state.status = status
+    app.state.settings = settings
+    for kind in KINDS.values():
+        app.include_router(resource_router(kind), prefix=API_PREFIX)
+    for router in (proxies.router, bootstrap.router, server.router):
+        app.include_router(router, prefix=API_PREFIX)
+    install_error_handlers(app)
+    return app

@@ -1,0 +1,81 @@
+"""Dependency aliases: a handler's signature shows everything it needs.
+
+The objects live on `app.state`, put there by `create_app`; nothing here is a global.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
+
+from meshplane.settings import Settings
+from meshplane.store import IfMatch, Store
+from meshplane.xds.status import StatusSource
+
+__all__ = ["IfMatchDep", "SettingsDep", "StatusDep", "StoreDep", "parse_if_match"]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _status(request: Request) -> StatusSource:
+    status: StatusSource = request.app.state.status
+    return status
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def parse_if_match(value: str | None) -> IfMatch:
+    """Read an If-Match header: `"7"` (as sent in ETag), bare `7`, or `*`.
+
+    Raises ValueError for anything else, including weak tags (W/"7"), which If-Match's strong
+    comparison can never match.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text == "*":
+        return "*"
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if not text.isdigit():
+        raise ValueError(f'If-Match must be a version as sent in ETag ("7"), 7 or *; got {value!r}')
+    return int(text)
+
+
+def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='Only write if the stored version is this one ("7", 7), '
+            "or if the resource exists at all (*); otherwise 412 and nothing changes.",
+        ),
+    ] = None,
+) -> IfMatch:
+    try:
+        return parse_if_match(if_match)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("header", "If-Match"),
+                    "msg": str(exc),
+                    "input": if_match,
+                }
+            ]
+        ) from None
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+StatusDep = Annotated[StatusSource, Depends(_status)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+IfMatchDep = Annotated[IfMatch, Depends(_if_match)]

@@ -1,0 +1,112 @@
+"""CRUD routes for every kind in `meshplane.model.KINDS`, one router per kind.
+
+Handlers are built per kind so that each PUT body and response is that kind's own model in the
+OpenAPI document. This module deliberately does not use `from __future__ import annotations`:
+FastAPI must see the per-kind model objects in the signatures, not names it cannot resolve.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+
+from meshplane.api.deps import IfMatchDep, StoreDep
+from meshplane.api.schemas import ErrorOut, resource_models
+from meshplane.model import NAME_PATTERN, Kind, Spec
+from meshplane.store import StoredResource
+
+__all__ = ["resource_router"]
+
+
+Name = Annotated[
+    str,
+    Path(
+        pattern=NAME_PATTERN,
+        max_length=63,
+        description="Lower-case letters, digits, '-' and '.'; at most 63 characters.",
+    ),
+]
+
+
+def _etag(stored: StoredResource) -> str:
+    return f'"{stored.version}"'
+
+
+def resource_router(kind: Kind) -> APIRouter:
+    """GET list, GET one, PUT and DELETE for `kind` under `/<plural>`."""
+    models = resource_models(kind)
+    put_model, out_model, list_model = models.put, models.out, models.listing
+    singular, plural = kind.singular, kind.plural
+    router = APIRouter(prefix=f"/{plural}", tags=[plural])
+    not_found: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+
+    @router.get(
+        "",
+        response_model=list_model,
+        response_model_exclude_none=True,
+        operation_id=f"list_{plural}",
+        summary=f"List {plural}",
+    )
+    async def list_resources(store: StoreDep) -> Any:
+        """Every resource of this kind, ordered by name."""
+        return list_model(items=[models.out_of(r, singular) for r in await store.list(plural)])
+
+    @router.get(
+        "/{name}",
+        response_model=out_model,
+        response_model_exclude_none=True,
+        operation_id=f"get_{singular}",
+        summary=f"Get a {singular}",
+        responses=not_found,
+    )
+    async def get_resource(name: Name, store: StoreDep, response: Response) -> Any:
+        """One resource; its ETag header is its version."""
+        stored = await store.get(plural, name)
+        response.headers["ETag"] = _etag(stored)
+        return models.out_of(stored, singular)
+
+    @router.put(
+        "/{name}",
+        response_model=out_model,
+        response_model_exclude_none=True,
+        operation_id=f"put_{singular}",
+        summary=f"Create or replace a {singular}",
+        responses={
+            201: {"model": out_model, "description": "Created"},
+            412: {"model": ErrorOut, "description": "If-Match is stale; nothing changed"},
+        },
+    )
+    async def put_resource(
+        name: Name,
+        body: put_model,  # type: ignore[valid-type]
+        store: StoreDep,
+        if_match: IfMatchDep,
+        response: Response,
+    ) -> Any:
+        """Create (201) or replace (200) a resource.
+
+        Putting the stored spec again changes nothing: same version, no new revision. 422 also
+        when the spec refers to a resource that does not exist (its `loc` names the field).
+        """
+        spec: Spec = body.spec  # type: ignore[attr-defined]
+        stored, created = await store.put(plural, name, spec, if_match=if_match)
+        response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        response.headers["ETag"] = _etag(stored)
+        return models.out_of(stored, singular)
+
+    @router.delete(
+        "/{name}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        operation_id=f"delete_{singular}",
+        summary=f"Delete a {singular}",
+        responses={
+            **not_found,
+            409: {"model": ErrorOut, "description": "Other resources still refer to it"},
+            412: {"model": ErrorOut, "description": "If-Match is stale; nothing changed"},
+        },
+    )
+    async def delete_resource(name: Name, store: StoreDep, if_match: IfMatchDep) -> None:
+        """Delete a resource; 409 lists whatever still refers to it."""
+        await store.delete(plural, name, if_match=if_match)
+
+    return router

@@ -1,0 +1,147 @@
+"""Request and response bodies of the REST API.
+
+Resource bodies are built per kind from `meshplane.model.KINDS`, so each kind gets its own named
+OpenAPI schema (`ServicePut`, `ServiceOut`, `ServiceList`) with its spec model inside, instead
+of one loose `spec: object` for all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from meshplane.model import Kind, Spec
+from meshplane.store import Source, StoredResource
+
+__all__ = [
+    "ErrorOut",
+    "NackOut",
+    "ProxyConfig",
+    "ProxyList",
+    "ProxyStatusOut",
+    "ResourceModels",
+    "ResourceOut",
+    "ServerInfo",
+    "TypeStatusOut",
+    "XdsAddress",
+    "resource_models",
+]
+
+
+class ErrorOut(BaseModel):
+    """Every non-validation error: one human-readable sentence."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceModels:
+    """The body models of one kind."""
+
+    put: type[BaseModel]
+    out: type[BaseModel]
+    listing: type[BaseModel]
+
+    def out_of(self, stored: StoredResource, singular: str) -> BaseModel:
+        """The response body for one stored resource."""
+        return self.out(
+            kind=singular,
+            name=stored.name,
+            spec=stored.spec,
+            version=stored.version,
+            source=stored.source,
+            created_at=stored.created_at,
+            updated_at=stored.updated_at,
+        )
+
+
+class ResourceOut(BaseModel):
+    """Fields every kind's response has; `kind` and `spec` are narrowed per kind."""
+
+    kind: str = Field(description="The singular kind.")
+    name: str
+    spec: Spec = Field(description="The spec in canonical form (defaults filled in).")
+    version: int = Field(description="The mesh revision that last wrote it; also its ETag.")
+    source: Source = Field(description="'auto' when a connecting sidecar registered it.")
+    created_at: datetime
+    updated_at: datetime
+
+
+def resource_models(kind: Kind) -> ResourceModels:
+    """Build the put, out and list body models of `kind`."""
+    title = kind.singular.capitalize()
+    put = create_model(
+        f"{title}Put",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"The desired state of a {kind.singular}.",
+        spec=(kind.spec, Field(description=f"The {kind.singular}'s spec.")),
+    )
+    singular: Any = Literal[kind.singular]  # a one-value enum in the OpenAPI schema
+    out = create_model(
+        f"{title}Out",
+        __base__=ResourceOut,
+        __doc__=f"A stored {kind.singular}.",
+        kind=(singular, Field(description="The singular kind.")),
+        spec=(kind.spec, Field(description="The spec in canonical form (defaults filled in).")),
+    )
+    listing = create_model(f"{title}List", items=(list[out], ...))
+    return ResourceModels(put=put, out=out, listing=listing)
+
+
+class NackOut(BaseModel):
+    """Envoy rejected `version` with `error`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: str
+    error: str
+    at: datetime
+
+
+class TypeStatusOut(BaseModel):
+    """Where one resource type stands on one stream."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    type: str = Field(description="clusters, endpoints, listeners, routes or secrets.")
+    sent_version: str | None
+    acked_version: str | None
+    resources: int = Field(description="How many resources of this type the proxy holds.")
+    last_nack: NackOut | None
+
+
+class ProxyStatusOut(BaseModel):
+    """One connected xDS stream."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    node_id: str
+    role: str | None = Field(description="gateway, sidecar, or null for a foreign node.")
+    gateway: str | None
+    service: str | None
+    address: str | None
+    transport: str = Field(description="sotw (state of the world) or delta.")
+    stream_id: int
+    connected_since: datetime
+    types: list[TypeStatusOut]
+
+
+class ProxyList(BaseModel):
+    items: list[ProxyStatusOut]
+
+
+class XdsAddress(BaseModel):
+    host: str = Field(description="The address generated bootstraps point Envoy at.")
+    port: int
+
+
+class ServerInfo(BaseModel):
+    version: str = Field(description="meshplane's version.")
+    revision: int = Field(description="The revision of the newest committed write.")
+    xds: XdsAddress
+
+
+ProxyConfig = dict[str, list[dict[str, Any]]]
