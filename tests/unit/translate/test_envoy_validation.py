@@ -6,8 +6,13 @@ import pytest
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 from meshplane.xds.translate import group_resources, shared_resources
-from meshplane.xds.type_urls import ROUTE
-from tests.support.envoy import EnvoyError, merge_resources, validate_resource_sets
+from meshplane.xds.type_urls import CLUSTER, LISTENER, ROUTE
+from tests.support.envoy import (
+    EnvoyError,
+    merge_resources,
+    static_bootstrap,
+    validate_resource_sets,
+)
 from tests.unit.translate.meshes import EXAMPLES
 
 
@@ -39,3 +44,12 @@ def test_validation_rejects_a_route_to_an_unknown_cluster():
     )
     with pytest.raises(EnvoyError, match="nowhere"):
         validate_resource_sets([{ROUTE: [bad]}])
+
+
+def test_folding_refuses_resources_envoy_would_wait_on_forever():
+    resources = shared_resources(EXAMPLES["two-endpoints"].mesh)
+    with pytest.raises(ValueError, match="no ClusterLoadAssignment"):
+        static_bootstrap({CLUSTER: resources[CLUSTER]})
+    group = group_resources(EXAMPLES["sidecar"].mesh, EXAMPLES["sidecar"].groups[0])
+    with pytest.raises(ValueError, match="route configuration 'outbound'"):
+        static_bootstrap({LISTENER: group[LISTENER]})
