@@ -13,8 +13,16 @@ import pytest
 
 from meshplane.model import Role
 from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap
+from meshplane.xds.translate import group_resources, shared_resources
 from tests.support.backends import HttpBackend
-from tests.support.envoy import EnvoyError, EnvoyProcess, validate_config
+from tests.support.envoy import (
+    EnvoyError,
+    EnvoyProcess,
+    merge_resources,
+    static_bootstrap,
+    validate_config,
+)
+from tests.support.meshes import endpoint, gateway, gateway_group, mesh, route, service
 from tests.support.ports import free_port, free_ports
 from tests.support.traffic import answered_by, client, hits, wait_until_served
 
@@ -255,3 +263,38 @@ async def test_backend_stops_promptly_with_keep_alive_connections_open():
                 await http.get(url + "/")
     finally:
         backend.stop()
+
+
+async def test_translated_gateway_config_serves_traffic_from_a_static_bootstrap(backends):
+    """static_bootstrap makes translated resources runnable without a control plane."""
+    blue, green = backends
+    port = free_port()
+    example = mesh(
+        service("blue"),
+        service("green"),
+        endpoint("blue-1", "blue", "127.0.0.1", blue.port, labels={"v": "1"}),
+        endpoint("green-1", "green", "127.0.0.1", green.port),
+        gateway("edge", port, address="127.0.0.1"),
+        route("default", gateways=["edge"], destinations=[{"service": "blue"}]),
+        route(
+            "no-debug-posts",
+            gateways=["edge"],
+            match={"methods": ["POST"], "headers": [{"name": "x-debug", "present": False}]},
+            destinations=[{"service": "green"}],
+        ),
+        route(
+            "subset",
+            gateways=["edge"],
+            match={"path": "/v1"},
+            destinations=[{"service": "blue", "labels": {"v": "1"}}],
+        ),
+    )
+    resources = merge_resources(
+        shared_resources(example), group_resources(example, gateway_group("edge"))
+    )
+    url = f"http://127.0.0.1:{port}/"
+    async with EnvoyProcess(static_bootstrap(resources)):
+        assert await hits(url, 3) == {"blue": 3}
+        assert await hits(url, 3, method="POST") == {"green": 3}
+        assert await hits(url, 3, method="POST", headers={"x-debug": "1"}) == {"blue": 3}
+        assert await hits(url + "v1", 3) == {"blue": 3}

@@ -7,15 +7,8 @@ from envoy.config.core.v3 import config_source_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshplane.xds.type_urls import CLUSTER
-from tests.unit.translate.meshes import (
-    EXAMPLES,
-    grouped,
-    mesh,
-    route,
-    service,
-    shared,
-    sidecar_group,
-)
+from tests.support.meshes import mesh, route, service, sidecar_group
+from tests.unit.translate.meshes import EXAMPLES, grouped, shared
 
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 Cluster = cluster_pb2.Cluster

@@ -9,7 +9,8 @@ import pytest
 from meshplane.model import ProxyGroup, Role
 from meshplane.xds.translate import group_resources, shared_resources
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from tests.unit.translate.meshes import EXAMPLES, mesh
+from tests.support.meshes import mesh
+from tests.unit.translate.meshes import EXAMPLES
 
 
 def name_of(message: Any) -> str:

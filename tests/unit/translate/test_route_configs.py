@@ -8,16 +8,8 @@ from envoy.config.route.v3 import route_components_pb2
 from google.protobuf import json_format
 
 from meshplane.xds.type_urls import ROUTE
-from tests.unit.translate.meshes import (
-    EXAMPLES,
-    gateway,
-    gateway_group,
-    grouped,
-    mesh,
-    route,
-    service,
-    sidecar_group,
-)
+from tests.support.meshes import gateway, gateway_group, mesh, route, service, sidecar_group
+from tests.unit.translate.meshes import EXAMPLES, grouped
 
 
 def route_configs(example: str, group_index: int = 0):
