@@ -1,0 +1,200 @@
+"""A small synchronous client for meshplane's REST API, used by the CLI.
+
+Every failure surfaces as `ApiError`: HTTP errors carry the server's status and its message
+(for validation errors, each field path with its message), and transport failures (server down,
+timeout) have status 0. httpx's own exceptions never leave this module.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from meshplane.model import kind_named
+
+__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "format_loc"]
+
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+_PREFIX = "/api/v1"
+# Where a FastAPI error location points; the first part only says which part of the request.
+_REQUEST_PARTS = ("body", "query", "path", "header")
+
+
+class ApiError(Exception):
+    """The API refused a request (`status` is its HTTP status) or could not be reached (0)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """Render an error location as a field path: ("spec", "routes", 0) -> "spec.routes[0]"."""
+    parts = list(loc)
+    if parts and parts[0] in _REQUEST_PARTS:
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        lines = []
+        for error in detail:
+            if not isinstance(error, dict):
+                lines.append(str(error))
+                continue
+            where = format_loc(error.get("loc", ()))
+            lines.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+        return "; ".join(lines)
+    return f"{response.status_code} {response.reason_phrase}: {response.text[:200]}"
+
+
+def _plural(kind: str) -> str:
+    try:
+        return kind_named(kind).plural
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+
+
+class ApiClient:
+    """Talks to one meshplane server.
+
+    Kinds may be named singular or plural, any case; an unknown kind raises ValueError before
+    any request is sent.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + _PREFIX, transport=transport, timeout=timeout
+        )
+        self.base_url = base_url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int | bool] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=json, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach meshplane at {self.base_url}: {exc}") from exc
+        if response.is_error:
+            raise ApiError(response.status_code, _message(response))
+        return response
+
+    def server(self) -> dict[str, Any]:
+        """Version, current revision and the advertised xDS address."""
+        info: dict[str, Any] = self._request("GET", "/server").json()
+        return info
+
+    def list(self, kind: str) -> builtins.list[dict[str, Any]]:
+        """Every resource of `kind`, ordered by name."""
+        items: builtins.list[dict[str, Any]] = self._request("GET", f"/{_plural(kind)}").json()[
+            "items"
+        ]
+        return items
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        resource: dict[str, Any] = self._request("GET", f"/{_plural(kind)}/{name}").json()
+        return resource
+
+    def put(
+        self, kind: str, name: str, spec: Mapping[str, Any], *, if_match: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or replace a resource; return it and whether it was created."""
+        headers = {"If-Match": f'"{if_match}"'} if if_match is not None else None
+        response = self._request(
+            "PUT", f"/{_plural(kind)}/{name}", json={"spec": dict(spec)}, headers=headers
+        )
+        resource: dict[str, Any] = response.json()
+        return resource, response.status_code == httpx.codes.CREATED
+
+    def delete(self, kind: str, name: str, *, if_match: int | None = None) -> None:
+        headers = {"If-Match": f'"{if_match}"'} if if_match is not None else None
+        self._request("DELETE", f"/{_plural(kind)}/{name}", headers=headers)
+
+    def proxies(self) -> builtins.list[dict[str, Any]]:
+        """Every connected xDS stream with its per-type sent/ACKed versions and last NACK."""
+        items: builtins.list[dict[str, Any]] = self._request("GET", "/proxies").json()["items"]
+        return items
+
+    def proxy_config(self, node_id: str) -> dict[str, Any]:
+        config: dict[str, Any] = self._request("GET", f"/proxies/{node_id}/config").json()
+        return config
+
+    def bootstrap(
+        self,
+        *,
+        role: str,
+        gateway: str | None = None,
+        service: str | None = None,
+        inbound_port: int | None = None,
+        app_port: int | None = None,
+        outbound_port: int | None = None,
+        address: str | None = None,
+        node_id: str | None = None,
+        admin_port: int | None = None,
+        xds_host: str | None = None,
+        xds_port: int | None = None,
+        delta: bool = False,
+        format: Literal["yaml", "json"] = "yaml",
+    ) -> str:
+        """The Envoy bootstrap as text; options left None take the server's defaults."""
+        given: dict[str, str | int | bool | None] = {
+            "role": role,
+            "gateway": gateway,
+            "service": service,
+            "inbound_port": inbound_port,
+            "app_port": app_port,
+            "outbound_port": outbound_port,
+            "address": address,
+            "node_id": node_id,
+            "admin_port": admin_port,
+            "xds_host": xds_host,
+            "xds_port": xds_port,
+            "delta": delta,
+            "format": format,
+        }
+        params = {key: value for key, value in given.items() if value is not None}
+        return self._request("GET", "/bootstrap", params=params).text

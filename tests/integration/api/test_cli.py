@@ -1,0 +1,265 @@
+"""The CLI against a real API server (uvicorn on an ephemeral port, in a thread, over SQLite)."""
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+import yaml
+from typer.testing import CliRunner
+
+from meshplane.api import create_app
+from meshplane.cli import app
+from meshplane.client import ApiClient
+from meshplane.settings import Settings
+from meshplane.store import open_store
+from meshplane.xds.status import NackRecord, ProxyStatus, TypeStatus
+
+from .fakes import FakeStatus
+
+MANIFEST = """\
+kind: Route
+name: to-b
+spec:
+  gateways: [edge]
+  destinations: [{service: b, weight: 3}, {service: c}]
+---
+kind: endpoint
+name: b-1
+spec: {service: b, address: 10.0.0.1, port: 8080, labels: {version: v1}}
+---
+kind: gateways
+name: edge
+spec: {port: 8000}
+---
+kind: services
+name: b
+spec: {protocol: http}
+---
+kind: Service
+name: c
+spec: {}
+"""
+
+
+@dataclass
+class RunningApi:
+    url: str
+    status: FakeStatus
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.url)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningApi]:
+    # The socket listens before the server thread starts, so requests simply queue in the
+    # backlog until uvicorn accepts them: nothing to wait for.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    status = FakeStatus()
+    created = threading.Event()
+    servers: list[uvicorn.Server] = []
+
+    async def run() -> None:
+        store = await open_store(f"sqlite:///{tmp_path / 'mesh.db'}")
+        try:
+            settings = Settings(advertise_address="10.1.2.3", xds_port=18123)
+            api = create_app(store=store, status=status, settings=settings)
+            config = uvicorn.Config(api, log_config=None, access_log=False, lifespan="off")
+            servers.append(uvicorn.Server(config))
+            created.set()
+            await servers[0].serve(sockets=[sock])
+        finally:
+            created.set()
+            await store.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), name="api-under-test")
+    thread.start()
+    try:
+        yield RunningApi(f"http://127.0.0.1:{sock.getsockname()[1]}", status)
+    finally:
+        assert created.wait(timeout=10)
+        if servers:
+            servers[0].should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        assert not thread.is_alive()
+
+
+def meshplane(server: RunningApi | None, *args: str, input: str | None = None):
+    runner = CliRunner()
+    url = ["--api-url", server.url] if server else []
+    return runner.invoke(app, [*args, *url], input=input)
+
+
+def test_apply_writes_in_dependency_order_and_reports_each(server: RunningApi, tmp_path: Path):
+    manifest = tmp_path / "mesh.yaml"
+    manifest.write_text(MANIFEST)
+    result = meshplane(server, "apply", "-f", str(manifest))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "service/b created",
+        "service/c created",
+        "gateway/edge created",
+        "endpoint/b-1 created",
+        "route/to-b created",
+    ]
+    again = meshplane(
+        server, "apply", "-f", "-", input=MANIFEST.replace("port: 8000", "port: 8001")
+    )
+    assert again.exit_code == 0, again.stderr
+    assert "gateway/edge configured" in again.stdout.splitlines()
+    assert "route/to-b unchanged" in again.stdout.splitlines()
+    with server.client() as client:
+        assert client.get("gateways", "edge")["spec"]["port"] == 8001
+
+
+def test_apply_refuses_the_whole_file_when_one_document_is_bad(server: RunningApi):
+    bad = MANIFEST.replace("port: 8080", "port: 99999").replace("kind: Service", "kind: widget")
+    result = meshplane(server, "apply", "-f", "-", input=bad)
+    assert result.exit_code == 1
+    assert "document 2 (endpoint/b-1): spec.port:" in result.stderr
+    assert "document 5: unknown kind 'widget'" in result.stderr
+    with server.client() as client:
+        assert client.server()["revision"] == 0
+
+
+def test_apply_reports_a_server_refusal(server: RunningApi):
+    dangling = "kind: route\nname: r\nspec: {hosts: [x], destinations: [{service: nope}]}\n"
+    result = meshplane(server, "apply", "-f", "-", input=dangling)
+    assert result.exit_code == 1
+    assert result.stderr == "error: spec.destinations[0].service: service 'nope' does not exist\n"
+
+
+def test_get_in_each_format_and_yaml_applies_back(server: RunningApi):
+    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+    table = meshplane(server, "get", "endpoints")
+    assert table.exit_code == 0
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["NAME", "SERVICE", "ADDRESS", "WEIGHT", "LABELS", "VERSION", "SOURCE"]
+    assert row.split() == ["b-1", "b", "10.0.0.1:8080", "1", "version=v1", "4", "api"]
+    routes = meshplane(server, "get", "route").stdout
+    assert "b:3,c:1" in routes
+    assert "prefix=/" in routes
+
+    one = json.loads(meshplane(server, "get", "Service", "b", "-o", "json").stdout)
+    assert (one["kind"], one["name"], one["spec"]["protocol"]) == ("service", "b", "http")
+    listing = json.loads(meshplane(server, "get", "services", "-o", "json").stdout)
+    assert [item["name"] for item in listing["items"]] == ["b", "c"]
+
+    exported = meshplane(server, "get", "services", "-o", "yaml").stdout
+    assert [doc["name"] for doc in yaml.safe_load_all(exported)] == ["b", "c"]
+    reapplied = meshplane(server, "apply", "-f", "-", input=exported)
+    assert reapplied.stdout.splitlines() == ["service/b unchanged", "service/c unchanged"]
+
+
+def test_get_missing_and_unknown_kind_fail_with_the_message(server: RunningApi):
+    missing = meshplane(server, "get", "services", "nope")
+    assert (missing.exit_code, missing.stderr) == (1, "error: service 'nope' not found\n")
+    unknown = meshplane(server, "get", "widgets")
+    assert unknown.exit_code == 1
+    assert "unknown kind 'widgets'" in unknown.stderr
+
+
+def test_delete(server: RunningApi):
+    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+    refused = meshplane(server, "delete", "service", "b")
+    assert refused.exit_code == 1
+    assert "still referenced by endpoints/b-1, routes/to-b" in refused.stderr
+    deleted = meshplane(server, "delete", "routes", "to-b")
+    assert (deleted.exit_code, deleted.stdout) == (0, "route/to-b deleted\n")
+    with server.client() as client:
+        assert [r["name"] for r in client.list("routes")] == []
+
+
+def test_bootstrap_prints_or_writes_the_server_rendered_config(server: RunningApi, tmp_path: Path):
+    printed = meshplane(server, "bootstrap", "--role", "gateway", "--gateway", "edge")
+    assert printed.exit_code == 0, printed.stderr
+    document = yaml.safe_load(printed.stdout)
+    assert document["node"]["id"] == "gateway-edge-9901"
+    target = tmp_path / "envoy.json"
+    written = meshplane(
+        server,
+        *("bootstrap", "--role", "sidecar", "--service", "b", "--inbound-port", "15001"),
+        *("--app-port", "8080", "--outbound-port", "15002", "--delta", "--admin-port", "9902"),
+        *("--format", "json", "-o", str(target)),
+    )
+    assert written.exit_code == 0, written.stderr
+    document = json.loads(target.read_text())
+    assert document["node"]["id"] == "sidecar-b-9902"
+    assert document["dynamic_resources"]["ads_config"]["api_type"] == "DELTA_GRPC"
+
+
+def test_bootstrap_names_missing_options(server: RunningApi):
+    result = meshplane(server, "bootstrap", "--role", "sidecar", "--service", "b")
+    assert result.exit_code == 1
+    assert "inbound_port: required when role is sidecar" in result.stderr
+
+
+def test_status_shows_versions_and_nacks(server: RunningApi):
+    assert meshplane(server, "status").stdout == "no proxies connected\n"
+    since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    nack = NackRecord("bbbbbbbb2222", "unknown cluster 'x'", since)
+    server.status.streams.append(
+        ProxyStatus(
+            node_id="sidecar-b-9901",
+            role="sidecar",
+            gateway=None,
+            service="b",
+            address="10.0.0.1",
+            transport="sotw",
+            stream_id=1,
+            connected_since=since,
+            types=[
+                TypeStatus("clusters", "aaaaaaaa1111", "aaaaaaaa1111", 2, None),
+                TypeStatus("routes", "bbbbbbbb2222", "cccccccc3333", 1, nack),
+            ],
+        )
+    )
+    result = meshplane(server, "status")
+    assert result.exit_code == 0, result.stderr
+    header, row, nack_line = result.stdout.splitlines()
+    assert header.split() == ["NODE", "ROLE", "FOR", "TRANSPORT", "CONNECTED", "CLUSTERS", "ROUTES"]
+    assert row.split() == [
+        "sidecar-b-9901",
+        "sidecar",
+        "b",
+        "sotw",
+        "2026-01-02T03:04:05Z",
+        "aaaaaaaa",
+        "bbbbbbbb/cccccccc",
+        "NACK",
+    ]
+    assert nack_line == "NACK sidecar-b-9901 routes bbbbbbbb: unknown cluster 'x'"
+
+
+def test_unreachable_server_is_a_clear_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        result = CliRunner().invoke(
+            app, ["get", "services", "--api-url", f"http://127.0.0.1:{port}"]
+        )
+    assert result.exit_code == 1
+    assert f"cannot reach meshplane at http://127.0.0.1:{port}" in result.stderr
+
+
+def test_serve_refuses_bad_settings():
+    result = CliRunner().invoke(app, ["serve", "--api-port", "70000"])
+    assert result.exit_code == 1
+    assert "api_port" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "apply", "get", "delete", "status", "bootstrap"])
+def test_every_command_has_help(command: str):
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--help" in result.stdout
