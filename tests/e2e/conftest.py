@@ -20,7 +20,7 @@ from tests.support.envoy import merge_resources, validate_resources
 class Mesh:
     """The REST API of a running control plane, as a test talks to it."""
 
-    def __init__(self, plane: ControlPlane, http: httpx.AsyncClient) -> None:
+    def __init__(self, plane: ControlPlane | None, http: httpx.AsyncClient) -> None:
         self.plane = plane
         self.http = http
 
@@ -49,7 +49,7 @@ class Mesh:
 
     async def validate_served(self, *groups: ProxyGroup) -> None:
         """Pass what the mesh translates to for `groups` through `envoy --mode validate`."""
-        assert self.plane.store is not None
+        assert self.plane is not None and self.plane.store is not None
         mesh = await self.plane.store.load_mesh()
         validate_resources(
             merge_resources(shared_resources(mesh), *(group_resources(mesh, g) for g in groups))

@@ -67,9 +67,7 @@ async def test_restart_keeps_serving_and_does_not_churn(
     url = f"http://127.0.0.1:{gw_port}/"
     async with meshplane_serve(db, api_port, xds_port) as first:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", trust_env=False) as http:
-            from meshplane.serve import ControlPlane  # noqa: F401  (the API shape under test)
-
-            mesh = Mesh(None, http)  # type: ignore[arg-type]
+            mesh = Mesh(None, http)
             await mesh.put("services", "web", {})
             await mesh.put("endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port})
             await mesh.put("gateways", "edge", {"port": gw_port, "address": "127.0.0.1"})
