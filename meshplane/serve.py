@@ -84,10 +84,11 @@ class ControlPlane:
         self._api = uvicorn.Server(config)
         self._api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._tasks.append(asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api"))
-        while not self._api.started:
-            if self._tasks[-1].done():
-                self._tasks[-1].result()
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            while not self._api.started:
+                if self._tasks[-1].done():
+                    self._tasks[-1].result()
+                await asyncio.sleep(0.01)
         log.info("api listening url=%s", self.api_url)
 
     async def wait(self) -> None:

@@ -45,7 +45,7 @@ class SnapshotBuilder:
         self._hook = hook
         self.mesh = Mesh()
         self._shared: list[CachedResource] = []
-        self._interned: dict[tuple[str, str], CachedResource] = {}
+        self._interned: dict[tuple[str, str, str], CachedResource] = {}
         self.ready = asyncio.Event()
 
     async def load(self) -> None:
@@ -87,10 +87,11 @@ class SnapshotBuilder:
         shared = shared_resources(self.mesh)
         if self._hook is not None:
             self._hook(None, shared)
-        self._shared = self._pack_all(shared)
+        previous, self._interned = self._interned, {}
+        self._shared = self._pack_all(shared, previous)
         count = 0
         for group in groups:
-            self._cache.publish(group, self._group_snapshot(group))
+            self._cache.publish(group, self._group_snapshot(group, previous))
             count += 1
         log.info(
             "built revision=%d groups=%d ms=%.2f",
@@ -99,23 +100,31 @@ class SnapshotBuilder:
             (time.perf_counter() - started) * 1000,
         )
 
-    def _group_snapshot(self, group: ProxyGroup) -> Snapshot:
+    def _group_snapshot(
+        self, group: ProxyGroup, previous: dict[tuple[str, str, str], CachedResource] | None = None
+    ) -> Snapshot:
         own = group_resources(self.mesh, group)
         if self._hook is not None:
             self._hook(group, own)
-        return Snapshot.build(self.mesh.revision, [*self._shared, *self._pack_all(own)])
+        packed = self._pack_all(own, previous or {})
+        return Snapshot.build(self.mesh.revision, [*self._shared, *packed])
 
-    def _pack_all(self, by_type: dict[str, list[Message]]) -> list[CachedResource]:
-        """Pack messages, reusing the previous object when the content is unchanged."""
+    def _pack_all(
+        self,
+        by_type: dict[str, list[Message]],
+        previous: dict[tuple[str, str, str], CachedResource],
+    ) -> list[CachedResource]:
+        """Pack messages; equal content (also across groups) yields one shared object.
+
+        `previous` holds the last build's objects, so unchanged resources keep their identity;
+        what this build produced replaces it, so nothing outlives the build after it.
+        """
         out: list[CachedResource] = []
         for type_url, messages in by_type.items():
             for message in messages:
                 resource = pack(type_url, message)
-                key = (type_url, resource.name)
-                previous = self._interned.get(key)
-                if previous is not None and previous.version == resource.version:
-                    resource = previous
-                else:
-                    self._interned[key] = resource
+                key = (type_url, resource.name, resource.version)
+                resource = self._interned.get(key) or previous.get(key) or resource
+                self._interned[key] = resource
                 out.append(resource)
         return out

@@ -15,6 +15,13 @@ from tests.integration.xds.conftest import XdsPlane
 from tests.support.ads_client import AdsClient, gateway_node, node
 
 
+async def _synced(plane: XdsPlane) -> None:
+    """Wait until the builder has caught up with every commit (it follows the feed on its own)."""
+    async with asyncio.timeout(5):
+        while plane.builder.mesh.revision < await plane.store.revision():
+            await asyncio.sleep(0.005)
+
+
 async def _mesh(plane: XdsPlane) -> None:
     store = plane.store
     await store.put("services", "web", ServiceSpec())
@@ -25,6 +32,7 @@ async def _mesh(plane: XdsPlane) -> None:
         "all",
         RouteSpec.model_validate({"gateways": ["edge"], "destinations": [{"service": "web"}]}),
     )
+    await _synced(plane)
 
 
 def _names(response) -> list[str]:  # type: ignore[no-untyped-def]
@@ -147,16 +155,22 @@ async def test_sidecar_registers_itself_and_leaves_after_grace(xds: XdsPlane) ->
         client.request(CLUSTER)
         await client.recv()
         async with asyncio.timeout(5):
-            while not (endpoints := await xds.store.list("endpoints")):
-                await xds.store.feed.wait_beyond(await xds.store.revision())
+            while True:
+                revision = await xds.store.revision()
+                if endpoints := await xds.store.list("endpoints"):
+                    break
+                await xds.store.feed.wait_beyond(revision)
         (endpoint,) = endpoints
         assert endpoint.source == "auto"
         assert endpoint.spec == EndpointSpec(
             service="orders", address="127.0.0.1", port=15006, labels={"version": "v2"}
         )
     async with asyncio.timeout(5):
-        while await xds.store.list("endpoints"):
-            await xds.store.feed.wait_beyond(await xds.store.revision())
+        while True:
+            revision = await xds.store.revision()
+            if not await xds.store.list("endpoints"):
+                break
+            await xds.store.feed.wait_beyond(revision)
 
 
 async def test_api_endpoint_is_never_touched_by_auto_registration(xds: XdsPlane) -> None:
