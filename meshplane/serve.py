@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
@@ -24,6 +25,14 @@ from meshplane.xds.server import start_xds_server
 __all__ = ["ControlPlane", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the control plane stops all parts together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class ControlPlane:
@@ -53,7 +62,10 @@ class ControlPlane:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.stop()
 
@@ -78,12 +90,15 @@ class ControlPlane:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.api_host, self.settings.api_port))
         self.api_port = sock.getsockname()[1]
-        settings = self.settings.model_copy(update={"xds_port": self.xds_port, "api_port": self.api_port})
+        settings = self.settings.model_copy(
+            update={"xds_port": self.xds_port, "api_port": self.api_port}
+        )
         app = create_app(store=store, status=registry, settings=settings)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        self._api = uvicorn.Server(config)
-        self._api.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._tasks.append(asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api"))
+        self._api = _ApiServer(config)
+        self._tasks.append(
+            asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api")
+        )
         async with asyncio.timeout(30):
             while not self._api.started:
                 if self._tasks[-1].done():

@@ -1,4 +1,4 @@
-"""Resource names: one grammar for every kind, because names become Envoy cluster names and Hosts."""
+"""Resource names: one grammar for every kind, as names become Envoy cluster names and Hosts."""
 
 from __future__ import annotations
 

@@ -11,7 +11,14 @@ import re
 from typing import Annotated, Literal, Self
 
 import re2
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from meshplane.model.durations import Duration
 from meshplane.model.names import Name
@@ -34,7 +41,9 @@ LbPolicy = Literal["round_robin", "least_request", "random"]
 Method = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?$")]
+LabelKey = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?$")
+]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{0,63}$")]
 Labels = dict[LabelKey, LabelValue]
 
@@ -180,7 +189,9 @@ class RouteSpec(Spec):
     )
     match: RouteMatch = Field(default_factory=RouteMatch)
     destinations: list[Destination] = Field(min_length=1)
-    timeout: Duration | None = Field(None, description="Whole-request timeout; Envoy's default 15s.")
+    timeout: Duration | None = Field(
+        None, description="Whole-request timeout; Envoy's default 15s."
+    )
 
     @model_validator(mode="after")
     def _sensible(self) -> Self:

@@ -21,5 +21,6 @@ __all__ = [
     "SnapshotBuilder",
     "StatusSource",
     "TranslateHook",
+    "TypeStatus",
     "start_xds_server",
 ]

@@ -27,7 +27,7 @@ class ResourceCache:
         return self._snapshots.get(group)
 
     def publish(self, group: ProxyGroup, snapshot: Snapshot) -> None:
-        """Make `snapshot` current for `group` and tell its watchers; older revisions are ignored."""
+        """Make `snapshot` current for `group`, tell its watchers; older revisions are ignored."""
         current = self._snapshots.get(group)
         if current is not None and current.revision > snapshot.revision:
             return

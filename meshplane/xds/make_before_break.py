@@ -51,7 +51,9 @@ def _gated(
     return out
 
 
-def desired_view(snapshot: Snapshot, acked: Held, coming: Held) -> dict[str, Mapping[str, CachedResource]]:
+def desired_view(
+    snapshot: Snapshot, acked: Held, coming: Held
+) -> dict[str, Mapping[str, CachedResource]]:
     """Resources by type that the proxy should hold after the next step.
 
     `acked`: what the proxy confirmed holding; `coming`: what it will hold once responses already

@@ -1,9 +1,9 @@
 """Connected streams, for the proxy status API, and sidecar auto-registration as endpoints.
 
-A sidecar that connects becomes an endpoint of its service (its address and inbound port); when its
-last stream closes it is removed after a grace period, so a quick reconnect (a control-plane restart,
-an Envoy hot restart) does not churn the endpoint set. Endpoints written through the API are never
-touched.
+A sidecar that connects becomes an endpoint of its service (its address and inbound port).
+When its last stream closes it is removed after a grace period, so a quick reconnect (a
+control-plane restart, an Envoy hot restart) does not churn the endpoint set. Endpoints written
+through the API are never touched.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ class ProxyRegistry:
         self._removals: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def open(self, proxy: Proxy | None, node_id: str, transport: str, state: StreamState) -> StreamHandle:
+    def open(
+        self, proxy: Proxy | None, node_id: str, transport: str, state: StreamState
+    ) -> StreamHandle:
         handle = StreamHandle(next(self._ids), proxy, node_id, transport, state)
         self._streams[handle.stream_id] = handle
         log.info("stream open node=%s stream=%d transport=%s", node_id, handle.stream_id, transport)
@@ -124,7 +126,9 @@ class ProxyRegistry:
             log.exception("auto-registration failed node=%s", proxy.node_id)
             return
         if not created:
-            log.info("auto-registration skipped node=%s: endpoint managed by the API", proxy.node_id)
+            log.info(
+                "auto-registration skipped node=%s: endpoint managed by the API", proxy.node_id
+            )
 
     async def _deregister(self, node_id: str) -> None:
         self._removals.pop(node_id, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
@@ -33,13 +33,16 @@ log = logging.getLogger(__name__)
 
 _SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 _END = object()
-Request = DiscoveryRequest | DeltaDiscoveryRequest
+# DiscoveryRequest | DeltaDiscoveryRequest; the generated protobuf classes carry no types.
+Request: TypeAlias = Any
 
 
 class AdsServer:
     """StreamAggregatedResources (state of the world) and DeltaAggregatedResources."""
 
-    def __init__(self, builder: SnapshotBuilder, cache: ResourceCache, registry: ProxyRegistry) -> None:
+    def __init__(
+        self, builder: SnapshotBuilder, cache: ResourceCache, registry: ProxyRegistry
+    ) -> None:
         self._builder = builder
         self._cache = cache
         self._registry = registry
@@ -118,8 +121,8 @@ class AdsServer:
                 if state.snapshot is None or item.revision >= state.snapshot.revision:
                     state.snapshot = item
             else:
-                _log_request(state, item, node_id, stream_id)  # type: ignore[arg-type]
-                state.on_request(item)  # type: ignore[arg-type]
+                _log_request(state, item, node_id, stream_id)
+                state.on_request(item)
             if inbox.empty():  # fold whatever else already arrived into one step
                 for response in state.responses():
                     await context.write(response)
@@ -158,7 +161,13 @@ def _log_request(state: StreamState, request: Request, node_id: str, stream_id: 
             request.error_detail.message,
         )
     elif record.pending:
-        log.debug("ack node=%s stream=%d type=%s version=%s", node_id, stream_id, kind, record.sent_version)
+        log.debug(
+            "ack node=%s stream=%d type=%s version=%s",
+            node_id,
+            stream_id,
+            kind,
+            record.sent_version,
+        )
 
 
 async def start_xds_server(server: AdsServer, host: str, port: int) -> tuple[grpc.aio.Server, int]:

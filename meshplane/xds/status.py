@@ -1,4 +1,4 @@
-"""What the API may ask the xDS side about connected proxies: the "why is my route not applied" view.
+"""What the API may ask the xDS side about connected proxies ("why is my route not applied").
 
 Plain frozen records, filled by the streams and read by the API; the API never touches a stream.
 """
@@ -56,5 +56,5 @@ class StatusSource(Protocol):
         ...
 
     def proxy_config(self, node_id: str) -> Mapping[str, list[dict[str, Any]]] | None:
-        """The resources currently served to `node_id`, by short type name, as JSON; None if unknown."""
+        """Resources served to `node_id`, by short type name, as JSON; None if unknown."""
         ...

@@ -1,9 +1,9 @@
-"""Hand-assembled DiscoveryResponse bytes, so a resource is serialized once and shared by every stream.
+"""Hand-assembled DiscoveryResponse bytes: a resource is serialized once, shared by every stream.
 
-Protobuf's wire format lets a message be written as the concatenation of its fields, so a response is
-its few small scalar fields followed by each resource's pre-serialized bytes behind a field tag.
-Building a DiscoveryResponse message per stream instead would copy and re-serialize every resource
-for every proxy (the "per-proxy re-serialization" smell). Field numbers are from
+Protobuf's wire format lets a message be written as the concatenation of its fields, so a
+response is its few small scalar fields followed by each resource's pre-serialized bytes behind
+a field tag. Building a DiscoveryResponse message per stream instead would copy and re-serialize
+every resource for every proxy (the "per-proxy re-serialization" smell). Field numbers are from
 envoy/service/discovery/v3/discovery.proto; tests check the bytes parse back into the real message.
 """
 

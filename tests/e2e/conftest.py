@@ -49,7 +49,8 @@ class Mesh:
 
     async def validate_served(self, *groups: ProxyGroup) -> None:
         """Pass what the mesh translates to for `groups` through `envoy --mode validate`."""
-        assert self.plane is not None and self.plane.store is not None
+        assert self.plane is not None
+        assert self.plane.store is not None
         mesh = await self.plane.store.load_mesh()
         validate_resources(
             merge_resources(shared_resources(mesh), *(group_resources(mesh, g) for g in groups))

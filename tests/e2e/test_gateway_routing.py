@@ -19,11 +19,15 @@ pytestmark = pytest.mark.e2e
 async def _gateway(mesh: Mesh, delta: bool) -> tuple[dict[str, object], str]:
     port = free_port()
     await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
-    bootstrap = await mesh.bootstrap(role="gateway", gateway="edge", delta=delta, admin_port=free_port())
+    bootstrap = await mesh.bootstrap(
+        role="gateway", gateway="edge", delta=delta, admin_port=free_port()
+    )
     return bootstrap, f"http://127.0.0.1:{port}"
 
 
-async def _service(mesh: Mesh, name: str, *members: HttpBackend, labels: list[dict[str, str]] | None = None) -> None:
+async def _service(
+    mesh: Mesh, name: str, *members: HttpBackend, labels: list[dict[str, str]] | None = None
+) -> None:
     await mesh.put("services", name, {"protocol": "http"})
     for i, backend in enumerate(members):
         spec = {"service": name, "address": "127.0.0.1", "port": backend.port}
@@ -44,7 +48,8 @@ async def test_gateway_route_reaches_both_endpoints(
         await wait_until_served(url + "/", lambda r: r.status_code == 200)
         counts = await hits(url + "/", 40)
         assert set(counts) == {"web-1", "web-2"}
-        assert counts["web-1"] >= 10 and counts["web-2"] >= 10
+        assert counts["web-1"] >= 10
+        assert counts["web-2"] >= 10
     await mesh.validate_served(ProxyGroup(Role.GATEWAY, gateway="edge"))
 
 
@@ -57,35 +62,70 @@ async def test_route_changes_apply_without_restart(
     await _service(mesh, "green", green)
     await _service(mesh, "shop", blue, green, labels=[{"version": "v1"}, {"version": "v2"}])
     bootstrap, url = await _gateway(mesh, delta)
-    await mesh.put("routes", "main", {"gateways": ["edge"], "match": {"prefix": "/a"}, "destinations": [{"service": "blue"}]})
+    await mesh.put(
+        "routes",
+        "main",
+        {"gateways": ["edge"], "match": {"prefix": "/a"}, "destinations": [{"service": "blue"}]},
+    )
     async with EnvoyProcess(bootstrap) as envoy:
         await wait_until_served(url + "/a", lambda r: answered_by(r) == "blue")
         pid = envoy.pid
 
         # a new prefix
-        await mesh.put("routes", "main", {"gateways": ["edge"], "match": {"prefix": "/b"}, "destinations": [{"service": "blue"}]})
+        await mesh.put(
+            "routes",
+            "main",
+            {
+                "gateways": ["edge"],
+                "match": {"prefix": "/b"},
+                "destinations": [{"service": "blue"}],
+            },
+        )
         await wait_until_served(url + "/b", lambda r: answered_by(r) == "blue")
         await wait_until_served(url + "/a", lambda r: r.status_code == 404)
 
         # a new destination
-        await mesh.put("routes", "main", {"gateways": ["edge"], "match": {"prefix": "/b"}, "destinations": [{"service": "green"}]})
+        await mesh.put(
+            "routes",
+            "main",
+            {
+                "gateways": ["edge"],
+                "match": {"prefix": "/b"},
+                "destinations": [{"service": "green"}],
+            },
+        )
         await wait_until_served(url + "/b", lambda r: answered_by(r) == "green")
 
         # weights 100/0 -> 0/100 across label subsets of one service
         split = {"gateways": ["edge"], "match": {"prefix": "/"}}
-        await mesh.put("routes", "main", {**split, "destinations": [
-            {"service": "shop", "labels": {"version": "v1"}, "weight": 100},
-            {"service": "shop", "labels": {"version": "v2"}, "weight": 0},
-        ]})
+        await mesh.put(
+            "routes",
+            "main",
+            {
+                **split,
+                "destinations": [
+                    {"service": "shop", "labels": {"version": "v1"}, "weight": 100},
+                    {"service": "shop", "labels": {"version": "v2"}, "weight": 0},
+                ],
+            },
+        )
         await wait_until_served(url + "/shop", lambda r: answered_by(r) == "blue")
         assert await hits(url + "/shop", 20) == {"blue": 20}
-        await mesh.put("routes", "main", {**split, "destinations": [
-            {"service": "shop", "labels": {"version": "v1"}, "weight": 0},
-            {"service": "shop", "labels": {"version": "v2"}, "weight": 100},
-        ]})
+        await mesh.put(
+            "routes",
+            "main",
+            {
+                **split,
+                "destinations": [
+                    {"service": "shop", "labels": {"version": "v1"}, "weight": 0},
+                    {"service": "shop", "labels": {"version": "v2"}, "weight": 100},
+                ],
+            },
+        )
         await wait_until_served(url + "/shop", lambda r: answered_by(r) == "green")
         assert await hits(url + "/shop", 20) == {"green": 20}
-        assert envoy.pid == pid and envoy.running()
+        assert envoy.pid == pid
+        assert envoy.running()
     await mesh.validate_served(ProxyGroup(Role.GATEWAY, gateway="edge"))
 
 
@@ -96,8 +136,20 @@ async def test_deleted_route_is_404_and_empty_service_is_503(
     await _service(mesh, "web", web)
     await mesh.put("services", "empty", {})
     bootstrap, url = await _gateway(mesh, False)
-    await mesh.put("routes", "web", {"gateways": ["edge"], "match": {"prefix": "/web"}, "destinations": [{"service": "web"}]})
-    await mesh.put("routes", "empty", {"gateways": ["edge"], "match": {"prefix": "/empty"}, "destinations": [{"service": "empty"}]})
+    await mesh.put(
+        "routes",
+        "web",
+        {"gateways": ["edge"], "match": {"prefix": "/web"}, "destinations": [{"service": "web"}]},
+    )
+    await mesh.put(
+        "routes",
+        "empty",
+        {
+            "gateways": ["edge"],
+            "match": {"prefix": "/empty"},
+            "destinations": [{"service": "empty"}],
+        },
+    )
     async with EnvoyProcess(bootstrap) as envoy:
         await wait_until_served(url + "/web", lambda r: answered_by(r) == "web")
         await wait_until_served(url + "/empty", lambda r: r.status_code == 503)

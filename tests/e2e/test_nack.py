@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 
 class Poison:
-    """Test hook: while armed, gives cluster `web` a negative connect timeout, which Envoy rejects."""
+    """Test hook: while armed, cluster `web` gets a negative connect timeout (Envoy rejects it)."""
 
     def __init__(self) -> None:
         self.armed = False
@@ -53,10 +53,14 @@ async def test_rejected_cluster_is_reported_and_not_resent(
     web = backends("web")
     port = free_port()
     await mesh.put("services", "web", {})
-    await mesh.put("endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port})
+    await mesh.put(
+        "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
+    )
     await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
     await mesh.put("routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]})
-    bootstrap = await mesh.bootstrap(role="gateway", gateway="edge", node_id="edge-1", admin_port=free_port())
+    bootstrap = await mesh.bootstrap(
+        role="gateway", gateway="edge", node_id="edge-1", admin_port=free_port()
+    )
     url = f"http://127.0.0.1:{port}/"
     async with EnvoyProcess(bootstrap) as envoy:
         await wait_until_served(url, lambda r: answered_by(r) == "web")
@@ -77,7 +81,10 @@ async def test_rejected_cluster_is_reported_and_not_resent(
         before = await envoy.stats()
         await asyncio.sleep(0.5)
         after = await envoy.stats()
-        for counter in ("cluster_manager.cds.update_rejected", "cluster_manager.cds.update_attempt"):
+        for counter in (
+            "cluster_manager.cds.update_rejected",
+            "cluster_manager.cds.update_attempt",
+        ):
             assert after[counter] == before[counter], counter
         assert answered_by(await _get(url)) == "web"  # still serving the last good config
 

@@ -31,20 +31,34 @@ _COUNTERS = (
 
 
 @asynccontextmanager
-async def meshplane_serve(db: Path, api_port: int, xds_port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+async def meshplane_serve(
+    db: Path, api_port: int, xds_port: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """`meshplane serve` as a real process; killed with SIGKILL (no goodbye) on exit."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "meshplane", "serve",
-        "--database-url", f"sqlite:///{db}",
-        "--api-port", str(api_port), "--xds-port", str(xds_port), "--xds-host", "127.0.0.1",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "meshplane",
+        "serve",
+        "--database-url",
+        f"sqlite:///{db}",
+        "--api-port",
+        str(api_port),
+        "--xds-port",
+        str(xds_port),
+        "--xds-host",
+        "127.0.0.1",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30"},
     )
     try:
         async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
             while True:
                 try:
-                    if (await http.get(f"http://127.0.0.1:{api_port}/api/v1/server")).status_code == 200:
+                    if (
+                        await http.get(f"http://127.0.0.1:{api_port}/api/v1/server")
+                    ).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -66,13 +80,21 @@ async def test_restart_keeps_serving_and_does_not_churn(
     db = tmp_path / "mesh.db"
     url = f"http://127.0.0.1:{gw_port}/"
     async with meshplane_serve(db, api_port, xds_port) as first:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", trust_env=False) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", trust_env=False
+        ) as http:
             mesh = Mesh(None, http)
             await mesh.put("services", "web", {})
-            await mesh.put("endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port})
+            await mesh.put(
+                "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
+            )
             await mesh.put("gateways", "edge", {"port": gw_port, "address": "127.0.0.1"})
-            await mesh.put("routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]})
-            bootstrap = await mesh.bootstrap(role="gateway", gateway="edge", delta=delta, admin_port=admin_port)
+            await mesh.put(
+                "routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]}
+            )
+            bootstrap = await mesh.bootstrap(
+                role="gateway", gateway="edge", delta=delta, admin_port=admin_port
+            )
         envoy = EnvoyProcess(bootstrap)
         await envoy.__aenter__()
     try:
@@ -93,7 +115,9 @@ async def test_restart_keeps_serving_and_does_not_churn(
                 return (await envoy.stats()).get("control_plane.connected_state") == 1
 
             await envoy.wait_for(reconnected, timeout=15)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", trust_env=False) as http:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{api_port}", trust_env=False
+            ) as http:
 
                 async def settled() -> bool:
                     items = (await http.get("/api/v1/proxies")).json()["items"]

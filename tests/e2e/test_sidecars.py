@@ -25,17 +25,31 @@ async def test_app_a_calls_b_through_both_sidecars(
     await mesh.put("services", "a", {})
     await mesh.put("services", "b", {})
     sidecar_a = await mesh.bootstrap(
-        role="sidecar", service="a", inbound_port=a_in, app_port=app_a.port,
-        outbound_port=a_out, admin_port=a_admin, node_id="a-1", delta=delta,
+        role="sidecar",
+        service="a",
+        inbound_port=a_in,
+        app_port=app_a.port,
+        outbound_port=a_out,
+        admin_port=a_admin,
+        node_id="a-1",
+        delta=delta,
     )
     sidecar_b = await mesh.bootstrap(
-        role="sidecar", service="b", inbound_port=b_in, app_port=app_b.port,
-        outbound_port=b_out, admin_port=b_admin, node_id="b-1", delta=delta,
+        role="sidecar",
+        service="b",
+        inbound_port=b_in,
+        app_port=app_b.port,
+        outbound_port=b_out,
+        admin_port=b_admin,
+        node_id="b-1",
+        delta=delta,
     )
     async with EnvoyProcess(sidecar_a), EnvoyProcess(sidecar_b) as envoy_b:
         # B registered itself as an endpoint of b when its sidecar connected.
         response = await wait_until_served(
-            f"http://127.0.0.1:{a_out}/hello", lambda r: answered_by(r) == "b", headers={"host": "b"}
+            f"http://127.0.0.1:{a_out}/hello",
+            lambda r: answered_by(r) == "b",
+            headers={"host": "b"},
         )
         assert response.json()["path"] == "/hello"
         stats = await envoy_b.stats()
@@ -47,5 +61,7 @@ async def test_app_a_calls_b_through_both_sidecars(
             ("b", b_in, "auto"),
         }
     await mesh.validate_served(
-        ProxyGroup(Role.SIDECAR, service="a", inbound_port=a_in, app_port=app_a.port, outbound_port=a_out)
+        ProxyGroup(
+            Role.SIDECAR, service="a", inbound_port=a_in, app_port=app_a.port, outbound_port=a_out
+        )
     )

@@ -7,6 +7,7 @@ NACKs, several streams per node.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import grpc
@@ -65,10 +66,8 @@ class AdsClient:
             self._call.cancel()
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                 await self._reader
-            except (asyncio.CancelledError, grpc.aio.AioRpcError):
-                pass
         if self._channel is not None:
             await self._channel.close()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.store import Store, open_store
+from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder
 from meshplane.xds.server import start_xds_server
 

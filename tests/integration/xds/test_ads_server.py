@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -25,7 +26,9 @@ async def _synced(plane: XdsPlane) -> None:
 async def _mesh(plane: XdsPlane) -> None:
     store = plane.store
     await store.put("services", "web", ServiceSpec())
-    await store.put("endpoints", "web-1", EndpointSpec(service="web", address="127.0.0.1", port=9001))
+    await store.put(
+        "endpoints", "web-1", EndpointSpec(service="web", address="127.0.0.1", port=9001)
+    )
     await store.put("gateways", "edge", GatewaySpec(port=10000))
     await store.put(
         "routes",
@@ -35,7 +38,7 @@ async def _mesh(plane: XdsPlane) -> None:
     await _synced(plane)
 
 
-def _names(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _names(response: Any) -> list[str]:
     return [cluster_pb2.Cluster.FromString(r.value).name for r in response.resources]
 
 
@@ -67,7 +70,11 @@ async def test_sotw_initial_fetch_and_push_on_commit(xds: XdsPlane) -> None:
             "routes",
             "all",
             RouteSpec.model_validate(
-                {"gateways": ["edge"], "match": {"prefix": "/v2"}, "destinations": [{"service": "web"}]}
+                {
+                    "gateways": ["edge"],
+                    "match": {"prefix": "/v2"},
+                    "destinations": [{"service": "web"}],
+                }
             ),
         )
         pushed = await client.recv()
@@ -175,10 +182,18 @@ async def test_sidecar_registers_itself_and_leaves_after_grace(xds: XdsPlane) ->
 
 async def test_api_endpoint_is_never_touched_by_auto_registration(xds: XdsPlane) -> None:
     await xds.store.put("services", "orders", ServiceSpec())
-    await xds.store.put("endpoints", "orders-8", EndpointSpec(service="orders", address="10.0.0.1", port=1))
+    await xds.store.put(
+        "endpoints", "orders-8", EndpointSpec(service="orders", address="10.0.0.1", port=1)
+    )
     sidecar = node(
         "orders-8",
-        {"role": "sidecar", "service": "orders", "inbound_port": 15006, "app_port": 8080, "outbound_port": 15001},
+        {
+            "role": "sidecar",
+            "service": "orders",
+            "inbound_port": 15006,
+            "app_port": 8080,
+            "outbound_port": 15001,
+        },
     )
     async with AdsClient(xds.port, sidecar) as client:
         client.request(CLUSTER)

@@ -52,7 +52,9 @@ def snapshot(revision: int, *resources: CachedResource) -> Snapshot:
     return Snapshot.build(revision, resources)
 
 
-def mesh_snapshot(revision: int, routes_to: str = "a", clusters: tuple[str, ...] = ("a", "b")) -> Snapshot:
+def mesh_snapshot(
+    revision: int, routes_to: str = "a", clusters: tuple[str, ...] = ("a", "b")
+) -> Snapshot:
     """Clusters with endpoints, one listener, one route config sending "/" to `routes_to`."""
     return snapshot(
         revision,

@@ -29,7 +29,9 @@ class FakeDeltaEnvoy:
                 break
             for response in responses:
                 error = (nack or {}).get(response.type_url)
-                request = DeltaDiscoveryRequest(type_url=response.type_url, response_nonce=response.nonce)
+                request = DeltaDiscoveryRequest(
+                    type_url=response.type_url, response_nonce=response.nonce
+                )
                 if error:
                     request.error_detail.message = error
                 else:
@@ -100,7 +102,9 @@ def test_reconnect_sends_only_what_differs() -> None:
     _, old = connected()
     state = DeltaState()
     state.snapshot = mesh_snapshot(9, clusters=("a", "b", "c"))
-    state.on_request(DeltaDiscoveryRequest(type_url=CLUSTER, initial_resource_versions=old.held[CLUSTER]))
+    state.on_request(
+        DeltaDiscoveryRequest(type_url=CLUSTER, initial_resource_versions=old.held[CLUSTER])
+    )
     (response,) = [delta_response(r) for r in state.responses()]
     assert [r.name for r in response.resources] == ["c"]
     assert list(response.removed_resources) == []
@@ -111,8 +115,9 @@ def test_nack_is_recorded_and_not_resent() -> None:
     state.snapshot = mesh_snapshot(2, routes_to="b")
     rejected = envoy.pump(nack={ROUTE: "no good"})
     assert [r.type_url for r in rejected] == [ROUTE]
-    assert state.types[ROUTE].last_nack is not None
-    assert state.types[ROUTE].last_nack.error == "no good"
+    nack = state.types[ROUTE].last_nack
+    assert nack is not None
+    assert nack.error == "no good"
     assert state.responses() == []
 
 
@@ -120,7 +125,9 @@ def test_subscription_change_applies_with_stale_nonce() -> None:
     state, envoy = connected()
     envoy.subscribe(ENDPOINT, [], nonce="stale")
     state.on_request(
-        DeltaDiscoveryRequest(type_url=ENDPOINT, resource_names_unsubscribe=["b"], response_nonce="1")
+        DeltaDiscoveryRequest(
+            type_url=ENDPOINT, resource_names_unsubscribe=["b"], response_nonce="1"
+        )
     )
     assert state.types[ENDPOINT].names == {"a"}
     assert "b" not in state.types[ENDPOINT].acked

@@ -45,7 +45,9 @@ class FakeEnvoy:
             request.version_info = response.version_info
             self.held[response.type_url] = response
         else:
-            request.version_info = self.held[response.type_url].version_info if response.type_url in self.held else ""
+            request.version_info = (
+                self.held[response.type_url].version_info if response.type_url in self.held else ""
+            )
             request.error_detail.message = error
         self.state.on_request(request)
 
@@ -156,7 +158,12 @@ def test_reconnect_with_current_version_gets_no_response() -> None:
     state.snapshot = mesh_snapshot(7)  # a restarted control plane: same content
     envoy = FakeEnvoy(state)
     envoy.held = old.held
-    for type_url, names in ((CLUSTER, None), (ENDPOINT, ["a", "b"]), (LISTENER, None), (ROUTE, ["rc"])):
+    for type_url, names in (
+        (CLUSTER, None),
+        (ENDPOINT, ["a", "b"]),
+        (LISTENER, None),
+        (ROUTE, ["rc"]),
+    ):
         envoy.request(type_url, names, version=old.held[type_url].version_info)
         assert state.responses() == []
     assert state.types[ROUTE].acked_version == old.held[ROUTE].version_info
@@ -170,7 +177,9 @@ def test_new_subscription_is_answered_even_when_unchanged() -> None:
     assert [len(r.resources) for r in envoy.pump()] == [0]
     envoy.names[ROUTE] = ["rc"]
     state.on_request(
-        DiscoveryRequest(type_url=ROUTE, response_nonce=envoy.held[ROUTE].nonce, resource_names=["rc"])
+        DiscoveryRequest(
+            type_url=ROUTE, response_nonce=envoy.held[ROUTE].nonce, resource_names=["rc"]
+        )
     )
     assert [r.version_info for r in envoy.pump()] == [held.version_info]
 
