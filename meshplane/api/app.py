@@ -27,6 +27,8 @@ def create_app(*, store: Store, status: StatusSource, settings: Settings) -> Fas
         summary="A service-mesh control plane for Envoy.",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # A spec reads back as it was written, so one schema per spec model serves both ways.
+        separate_input_output_schemas=False,
     )
     app.state.store = store
     app.state.status = status

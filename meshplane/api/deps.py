@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from meshplane.settings import Settings
 from meshplane.store import IfMatch, Store
-from meshplane.xds.status import StatusSource
+from meshplane.xds import StatusSource
 
 __all__ = ["IfMatchDep", "SettingsDep", "StatusDep", "StoreDep", "parse_if_match"]
 
