@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
@@ -24,17 +26,21 @@ def http_connection_manager(
     *,
     rds: str | None = None,
     route_config: route_pb2.RouteConfiguration | None = None,
+    filters: Sequence[hcm_pb2.HttpFilter] = (),
 ) -> hcm_pb2.HttpConnectionManager:
     """Build an HCM routing by RDS configuration `rds` (over ADS) or by an inline `route_config`.
 
-    Host ports are stripped so `Host: reviews:9080` matches the virtual host `reviews`.
+    `filters` run before the router, in the order given (e.g. RBAC, then fault injection, then
+    rate limiting). Host ports are stripped so `Host: reviews:9080` matches the virtual host
+    `reviews`.
     """
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm_pb2.HttpConnectionManager.CodecType.AUTO,
         strip_any_host_port=True,
         http_filters=[
-            hcm_pb2.HttpFilter(name=_ROUTER_FILTER, typed_config=packed(router_pb2.Router()))
+            *filters,
+            hcm_pb2.HttpFilter(name=_ROUTER_FILTER, typed_config=packed(router_pb2.Router())),
         ],
     )
     if rds is not None:
