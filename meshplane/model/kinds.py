@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from meshplane.model.policies import MESH_SETTINGS_NAME, AuthorizationPolicySpec, MeshSettingsSpec
 from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec, Spec
 
 __all__ = ["KINDS", "Kind", "Reference", "kind_named"]
@@ -31,6 +32,7 @@ class Kind:
     singular: str
     spec: type[Spec]
     references: Callable[[Spec], Iterator[Reference]]
+    only_name: str | None = None  # a singleton kind accepts just this name
 
     def parse(self, data: object) -> Spec:
         """Validate raw JSON-ish data into this kind's spec (raises pydantic.ValidationError)."""
@@ -54,6 +56,16 @@ def _route_references(spec: Spec) -> Iterator[Reference]:
         yield Reference("services", destination.service, f"destinations[{i}].service")
 
 
+def _policy_references(spec: Spec) -> Iterator[Reference]:
+    assert isinstance(spec, AuthorizationPolicySpec)
+    yield Reference("services", spec.target, "target")
+    for i, caller in enumerate(spec.callers):
+        if caller.service is not None:
+            yield Reference("services", caller.service, f"callers[{i}].service")
+        if caller.gateway is not None:
+            yield Reference("gateways", caller.gateway, f"callers[{i}].gateway")
+
+
 KINDS: dict[str, Kind] = {
     kind.plural: kind
     for kind in (
@@ -61,6 +73,13 @@ KINDS: dict[str, Kind] = {
         Kind("endpoints", "endpoint", EndpointSpec, _endpoint_references),
         Kind("gateways", "gateway", GatewaySpec, _no_references),
         Kind("routes", "route", RouteSpec, _route_references),
+        Kind(
+            "authorization-policies",
+            "authorization-policy",
+            AuthorizationPolicySpec,
+            _policy_references,
+        ),
+        Kind("meshes", "mesh", MeshSettingsSpec, _no_references, only_name=MESH_SETTINGS_NAME),
     )
 }
 

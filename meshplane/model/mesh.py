@@ -10,11 +10,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from meshplane.model.policies import MESH_SETTINGS_NAME, AuthorizationPolicySpec, MeshSettingsSpec
 from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec, Spec
 
 __all__ = ["Change", "Mesh"]
 
 _EMPTY: Mapping[str, EndpointSpec] = MappingProxyType({})
+_DEFAULT_SETTINGS = MeshSettingsSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,14 @@ class Mesh:
     gateways: Mapping[str, GatewaySpec] = field(default_factory=dict)
     routes: Mapping[str, RouteSpec] = field(default_factory=dict)
     by_service: Mapping[str, Mapping[str, EndpointSpec]] = field(default_factory=dict)
+    authorization_policies: Mapping[str, AuthorizationPolicySpec] = field(default_factory=dict)
+    meshes: Mapping[str, MeshSettingsSpec] = field(default_factory=dict)
+    trust_domain: str = "meshplane.local"  # set by the control plane from its settings
+
+    @property
+    def settings(self) -> MeshSettingsSpec:
+        """The mesh-wide settings (`meshes/default`), defaults when absent."""
+        return self.meshes.get(MESH_SETTINGS_NAME) or _DEFAULT_SETTINGS
 
     @classmethod
     def of(cls, revision: int, specs: Iterable[tuple[str, str, Spec]]) -> Mesh:
@@ -56,9 +66,10 @@ class Mesh:
         revision = self.revision
         for change in changes:
             revision = max(revision, change.revision)
-            table = tables.get(change.kind)
+            attribute = change.kind.replace("-", "_")
+            table = tables.get(attribute)
             if table is None:
-                table = tables[change.kind] = dict(getattr(self, change.kind))
+                table = tables[attribute] = dict(getattr(self, attribute))
             if change.kind == "endpoints":
                 if by_service is None:
                     by_service = {}

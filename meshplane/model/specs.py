@@ -117,6 +117,11 @@ class EndpointSpec(Spec):
     port: Port
     weight: int = Field(1, ge=1, le=65535, description="Relative share of the service's traffic.")
     labels: Labels = Field(default_factory=dict, description="e.g. {'version': 'v2'}.")
+    sidecar: bool = Field(
+        False,
+        description="The address is a meshplane sidecar's inbound port: callers use mutual TLS. "
+        "Set by auto-registration; plain instances without a sidecar leave it false.",
+    )
 
 
 class GatewaySpec(Spec):

@@ -223,6 +223,9 @@ async def put_resource(
         raise TypeError(f"{plural} take a {KINDS[plural].spec.__name__}, not {type(spec).__name__}")
     if not _NAME.match(name):
         raise InvalidMesh(f"{name!r} is not a valid name (pattern {NAME_PATTERN})")
+    only = KINDS[plural].only_name
+    if only is not None and name != only:
+        raise InvalidMesh(f"there is one {KINDS[plural].singular} resource, named {only!r}")
     row = await _find(session, plural, name)
     _check_if_match(row, plural, name, if_match)
     data = canonical(spec)

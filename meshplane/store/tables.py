@@ -16,11 +16,14 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -133,3 +136,36 @@ class ChangeRow(Base):
     name: Mapped[str] = mapped_column(_NAME)
     spec: Mapped[dict[str, Any] | None]
     source: Mapped[str] = mapped_column(_SOURCE)
+
+
+class CaAuthorityRow(Base):
+    """A CA meshplane signs with or trusts. `state`: issuing | incoming | outgoing | retired.
+
+    incoming: trusted, not yet signing (root rotation, first phase); outgoing: still trusted while
+    leaves move to the new issuer, until `retire_at`. The private key is sealed (encrypted).
+    """
+
+    __tablename__ = "ca_authorities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cert_pem: Mapped[str] = mapped_column(Text)
+    chain_pem: Mapped[str] = mapped_column(Text)
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    retire_at: Mapped[datetime | None]
+
+
+class CaLeafRow(Base):
+    """The current certificate of one identity ("service/orders"); its key sealed."""
+
+    __tablename__ = "ca_leaves"
+
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    cert_chain_pem: Mapped[str] = mapped_column(Text)
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    serial: Mapped[str] = mapped_column(String(64))
+    authority_id: Mapped[int] = mapped_column(ForeignKey("ca_authorities.id"))
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    renew_at: Mapped[datetime]

@@ -19,6 +19,11 @@ SPECS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"gateways": ["edge"], "destinations": [{"service": "b"}]},
         {"hosts": ["b"], "destinations": [{"service": "b", "weight": 2}], "timeout": "2s"},
     ),
+    "authorization-policies": (
+        {"target": "b"},
+        {"target": "b", "action": "deny", "callers": [{"gateway": "edge"}], "paths": ["/admin"]},
+    ),
+    "meshes": ({}, {"mtls": "permissive"}),
 }
 SETUP = [("services", "b", {}), ("gateways", "edge", {"port": 80})]
 
@@ -36,44 +41,45 @@ async def test_crud(api: httpx.AsyncClient, plural: str):
     for kind, name, spec in SETUP:
         assert (await put(api, kind, name, spec)).status_code == 201
     first, second = SPECS[plural]
+    x1 = KINDS[plural].only_name or "x1"
     singular = KINDS[plural].singular
 
-    created = await put(api, plural, "x1", first)
+    created = await put(api, plural, x1, first)
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["kind"] == singular
-    assert body["name"] == "x1"
+    assert body["name"] == x1
     assert body["source"] == "api"
     assert created.headers["ETag"] == f'"{body["version"]}"'
     # The spec comes back canonical: defaults filled in, nulls left out.
     assert body["spec"] == KINDS[plural].parse(first).model_dump(mode="json", exclude_none=True)
 
-    got = await api.get(f"/api/v1/{plural}/x1")
+    got = await api.get(f"/api/v1/{plural}/{x1}")
     assert got.status_code == 200
     assert got.json() == body
     assert got.headers["ETag"] == created.headers["ETag"]
 
-    replaced = await put(api, plural, "x1", second)
+    replaced = await put(api, plural, x1, second)
     assert replaced.status_code == 200
     assert replaced.json()["version"] == body["version"] + 1
     assert replaced.json()["created_at"] == body["created_at"]
 
-    unchanged = await put(api, plural, "x1", second)
+    unchanged = await put(api, plural, x1, second)
     assert unchanged.status_code == 200
     assert unchanged.json() == replaced.json()
 
     listed = await api.get(f"/api/v1/{plural}")
     assert [item["name"] for item in listed.json()["items"]] == (
-        ["b", "x1"] if plural == "services" else ["edge", "x1"] if plural == "gateways" else ["x1"]
+        ["b", x1] if plural == "services" else ["edge", x1] if plural == "gateways" else [x1]
     )
 
-    deleted = await api.delete(f"/api/v1/{plural}/x1")
+    deleted = await api.delete(f"/api/v1/{plural}/{x1}")
     assert deleted.status_code == 204
     assert deleted.content == b""
-    missing = await api.get(f"/api/v1/{plural}/x1")
+    missing = await api.get(f"/api/v1/{plural}/{x1}")
     assert missing.status_code == 404
-    assert missing.json() == {"detail": f"{singular} 'x1' not found"}
-    assert (await api.delete(f"/api/v1/{plural}/x1")).status_code == 404
+    assert missing.json() == {"detail": f"{singular} '{x1}' not found"}
+    assert (await api.delete(f"/api/v1/{plural}/{x1}")).status_code == 404
 
 
 @pytest.mark.parametrize(

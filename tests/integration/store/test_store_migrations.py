@@ -27,7 +27,15 @@ async def test_migrations_match_the_models(store: Store):
     async with store.engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert tables == {"alembic_version", "resources", "refs", "mesh_state", "changes"}
+    assert tables == {
+        "alembic_version",
+        "resources",
+        "refs",
+        "mesh_state",
+        "changes",
+        "ca_authorities",
+        "ca_leaves",
+    }
 
 
 async def test_open_store_creates_the_database_and_reopens_it(tmp_path: Path):

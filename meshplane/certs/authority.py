@@ -1,0 +1,409 @@
+"""The running certificate authority: issues, renews and rotates, and announces each change.
+
+Owns the CA's I/O (database, clock, randomness); the arithmetic is in ca.py. Every change produces
+a new IdentityState and calls the subscribers (the snapshot builder), which push it over SDS.
+
+Root rotation never breaks a connection because each step waits until every connected proxy has
+acknowledged the previous one (`converged`):
+  adding-root  the new root joins the trust bundle; the old one still signs
+  reissuing    the new root signs; every leaf is re-issued from it; both roots stay trusted
+  overlap      both trusted until the overlap ends or the operator finishes the rotation
+  idle         the old root has left the bundle
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from meshplane.certs.ca import Authority, KeyType, issue_leaf, load_authority, new_root, spiffe_id
+from meshplane.certs.keystore import SecretBox
+from meshplane.certs.state import IdentityState, Leaf
+from meshplane.errors import Conflict
+from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
+
+__all__ = ["CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Converged = Callable[[int], Awaitable[bool]]  # version -> every proxy holds at least it
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _always(_: int) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CaConfig:
+    trust_domain: str = "meshplane.local"
+    key_type: KeyType = "ecdsa"
+    leaf_ttl: dt.timedelta = dt.timedelta(hours=24)
+    root_ttl: dt.timedelta = dt.timedelta(days=3650)
+    renew_fraction: float = 0.5  # renew at about half of a leaf's lifetime...
+    jitter: float = 0.1  # ...give or take 10 %, so renewals do not all land at once
+    overlap: dt.timedelta = dt.timedelta(hours=1)  # both roots trusted after re-issuing
+    convergence_timeout: float = 300.0  # seconds a rotation step waits for every proxy
+
+
+@dataclass(frozen=True, slots=True)
+class RootInfo:
+    id: int
+    serial: str
+    subject: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    state: str  # issuing | incoming | outgoing | retired
+    retire_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaStatus:
+    phase: str  # idle | adding-root | reissuing | overlap
+    trust_domain: str
+    identity_version: int
+    roots: list[RootInfo]
+    detail: str
+
+
+class CertificateAuthority:
+    """Issues leaves per identity, renews them before expiry, and rotates roots in phases."""
+
+    def __init__(
+        self,
+        repo: IdentityRepo,
+        box: SecretBox,
+        config: CaConfig,
+        *,
+        clock: Clock = _utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._repo = repo
+        self._box = box
+        self.config = config
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._rows: dict[int, CaAuthorityRow] = {}
+        self._cas: dict[int, Authority] = {}
+        self._leaves: dict[str, Leaf] = {}
+        self._state = IdentityState(config.trust_domain)
+        self._subscribers: list[Callable[[IdentityState], None]] = []
+        self._lock = asyncio.Lock()
+        self._rotation: asyncio.Task[None] | None = None
+        self._finish = asyncio.Event()
+        self._phase = "idle"
+        self._detail = ""
+        self.converged: Converged = _always
+
+    # -- state ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> IdentityState:
+        return self._state
+
+    def subscribe(self, subscriber: Callable[[IdentityState], None]) -> None:
+        self._subscribers.append(subscriber)
+
+    def _publish(self) -> None:
+        bundle: list[str] = []
+        for row in self._rows.values():
+            if row.state != "retired":
+                pem = self._cas[row.id].root_pem()
+                if pem not in bundle:
+                    bundle.append(pem)
+        self._state = IdentityState(
+            self.config.trust_domain, self._state.version + 1, tuple(bundle), dict(self._leaves)
+        )
+        for subscriber in self._subscribers:
+            subscriber(self._state)
+
+    def _issuing(self) -> tuple[int, Authority]:
+        for row in self._rows.values():
+            if row.state == "issuing":
+                return row.id, self._cas[row.id]
+        raise RuntimeError("no issuing CA")
+
+    # -- start-up ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the CA from the database, creating a root on first start; resume a rotation."""
+        for row in await self._repo.authorities():
+            self._rows[row.id] = row
+            self._cas[row.id] = load_authority(
+                row.cert_pem, self._box.open(row.key_sealed), row.chain_pem
+            )
+        if not any(r.state == "issuing" for r in self._rows.values()):
+            root = await asyncio.to_thread(
+                new_root,
+                self.config.trust_domain,
+                self._clock(),
+                ttl=self.config.root_ttl,
+                key_type=self.config.key_type,
+            )
+            await self._add(root, "issuing")
+            log.info(
+                "created root CA serial=%x trust_domain=%s",
+                root.cert.serial_number,
+                self.config.trust_domain,
+            )
+        for leaf_row in await self._repo.leaves():
+            self._leaves[leaf_row.subject] = self._leaf_from_row(leaf_row)
+        self._publish()
+        if any(r.state in ("incoming", "outgoing") for r in self._rows.values()):
+            self._rotation = asyncio.create_task(self._rotate(), name="meshplane-ca-rotation")
+
+    async def _add(self, authority: Authority, state: str) -> int:
+        row = await self._repo.add_authority(
+            cert_pem=authority.cert_pem(),
+            chain_pem=authority.chain_pem(),
+            key_sealed=self._box.seal(authority.key_pem()),
+            state=state,
+            now=self._clock(),
+        )
+        self._rows[row.id] = row
+        self._cas[row.id] = authority
+        return row.id
+
+    def _leaf_from_row(self, row: CaLeafRow) -> Leaf:
+        cert = x509.load_pem_x509_certificate(row.cert_chain_pem.encode())
+        issuer = self._cas.get(row.authority_id)
+        uri = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return Leaf(
+            subject=row.subject,
+            spiffe_id=uri.get_values_for_type(x509.UniformResourceIdentifier)[0],
+            cert_chain_pem=row.cert_chain_pem,
+            key_pem=self._box.open(row.key_sealed),
+            serial=row.serial,
+            issuer_serial=format(issuer.cert.serial_number, "x") if issuer else "",
+            not_before=row.not_before,
+            not_after=row.not_after,
+            renew_at=row.renew_at,
+        )
+
+    # -- issuing -------------------------------------------------------------------------
+
+    async def ensure(self, subjects: Iterable[str]) -> None:
+        """Make sure each identity ("service/orders", "gateway/edge") has a valid leaf."""
+        async with self._lock:
+            missing = [s for s in dict.fromkeys(subjects) if s not in self._leaves]
+            if missing:
+                await self._issue(missing)
+                self._publish()
+
+    async def rotate_leaves(self, subjects: Iterable[str] | None = None) -> list[Leaf]:
+        """Re-issue leaves now (all when `subjects` is None); Envoy swaps them over SDS."""
+        async with self._lock:
+            chosen = list(self._leaves) if subjects is None else list(dict.fromkeys(subjects))
+            issued = await self._issue(chosen)
+            self._publish()
+        log.info("rotated leaves count=%d", len(issued))
+        return issued
+
+    async def _issue(self, subjects: list[str]) -> list[Leaf]:
+        authority_id, authority = self._issuing()
+        now = self._clock()
+        rows: list[CaLeafRow] = []
+        issued: list[Leaf] = []
+        for subject in subjects:
+            kind, _, name = subject.partition("/")
+            identity = spiffe_id(self.config.trust_domain, kind, name)
+            made = await asyncio.to_thread(
+                issue_leaf,
+                authority,
+                identity,
+                now,
+                ttl=self.config.leaf_ttl,
+                key_type=self.config.key_type,
+            )
+            lifetime = made.not_after - made.not_before
+            share = self.config.renew_fraction * (
+                1 + self._rng.uniform(-self.config.jitter, self.config.jitter)
+            )
+            renew_at = made.not_before + lifetime * share
+            rows.append(
+                CaLeafRow(
+                    subject=subject,
+                    cert_chain_pem=made.cert_chain_pem,
+                    key_sealed=self._box.seal(made.key_pem),
+                    serial=made.serial,
+                    authority_id=authority_id,
+                    not_before=made.not_before,
+                    not_after=made.not_after,
+                    renew_at=renew_at,
+                )
+            )
+            leaf = Leaf(
+                subject,
+                identity,
+                made.cert_chain_pem,
+                made.key_pem,
+                made.serial,
+                format(authority.cert.serial_number, "x"),
+                made.not_before,
+                made.not_after,
+                renew_at,
+            )
+            issued.append(leaf)
+        await self._repo.save_leaves(rows)
+        for leaf in issued:
+            self._leaves[leaf.subject] = leaf
+        return issued
+
+    def leaves(self) -> list[Leaf]:
+        return [self._leaves[s] for s in sorted(self._leaves)]
+
+    async def run(self) -> None:
+        """Renew leaves at their renewal time; retire an outgoing root when its overlap ends."""
+        while True:
+            now = self._clock()
+            due = [leaf.subject for leaf in self._leaves.values() if leaf.renew_at <= now]
+            if due:
+                async with self._lock:
+                    await self._issue(due)
+                    self._publish()
+                log.info("renewed leaves count=%d", len(due))
+            upcoming = [leaf.renew_at for leaf in self._leaves.values()]
+            wait = min([(t - self._clock()).total_seconds() for t in upcoming] + [30.0])
+            await asyncio.sleep(max(wait, 0.05))
+
+    # -- root rotation -------------------------------------------------------------------
+
+    async def start_root_rotation(
+        self, new: Authority | None = None, overlap: dt.timedelta | None = None
+    ) -> CaStatus:
+        """Begin rotating to `new` (a fresh root when None). Conflict if one is under way."""
+        async with self._lock:
+            if self._rotation is not None and not self._rotation.done():
+                raise Conflict(f"a root rotation is already in phase {self._phase!r}")
+            if new is None:
+                new = await asyncio.to_thread(
+                    new_root,
+                    self.config.trust_domain,
+                    self._clock(),
+                    ttl=self.config.root_ttl,
+                    key_type=self.config.key_type,
+                )
+            await self._add(new, "incoming")
+            self._finish.clear()
+            self._phase, self._detail = "adding-root", "new root added to the trust bundle"
+            self._publish()
+        self._rotation = asyncio.create_task(
+            self._rotate(overlap or self.config.overlap), name="meshplane-ca-rotation"
+        )
+        return self.status()
+
+    async def finish_rotation(self) -> CaStatus:
+        """End the overlap now: the old root leaves the trust bundle once leaves are re-issued."""
+        if self._rotation is None or self._rotation.done():
+            raise Conflict("no root rotation is waiting to finish")
+        self._finish.set()
+        return self.status()
+
+    async def wait_rotation(self) -> None:
+        if self._rotation is not None:
+            await asyncio.shield(self._rotation)
+
+    async def _wait_converged(self, what: str) -> None:
+        version = self._state.version
+        deadline = asyncio.get_running_loop().time() + self.config.convergence_timeout
+        while not await self.converged(version):
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning(
+                    "ca rotation phase=%s: not every proxy acknowledged; going on", self._phase
+                )
+                return
+            self._detail = f"waiting for every proxy to acknowledge {what}"
+            await asyncio.sleep(0.02)
+
+    async def _rotate(self, overlap: dt.timedelta | None = None) -> None:
+        try:
+            await self._rotation_steps(overlap or self.config.overlap)
+        except Exception:
+            log.exception("ca rotation failed phase=%s", self._phase)
+            self._detail = "failed; see the control plane's log"
+            raise
+
+    async def _rotation_steps(self, overlap: dt.timedelta) -> None:
+        if any(r.state == "incoming" for r in self._rows.values()):
+            self._phase = "adding-root"
+            await self._wait_converged("the new trust bundle")
+            async with self._lock:
+                old_id, _ = self._issuing()
+                new_id = next(r.id for r in self._rows.values() if r.state == "incoming")
+                retire_at = self._clock() + overlap
+                await self._repo.set_states(
+                    {old_id: ("outgoing", retire_at), new_id: ("issuing", None)}
+                )
+                self._rows[old_id] = replace_row(self._rows[old_id], "outgoing", retire_at)
+                self._rows[new_id] = replace_row(self._rows[new_id], "issuing", None)
+        self._phase, self._detail = "reissuing", "re-issuing every leaf from the new root"
+        async with self._lock:
+            _, authority = self._issuing()
+            stale = [
+                s
+                for s, leaf in self._leaves.items()
+                if leaf.issuer_serial != format(authority.cert.serial_number, "x")
+            ]
+            if stale:
+                await self._issue(stale)
+            self._publish()
+        await self._wait_converged("leaves from the new root")
+        outgoing = [r for r in self._rows.values() if r.state == "outgoing"]
+        retire_at = min((r.retire_at for r in outgoing if r.retire_at), default=self._clock())
+        self._phase = "overlap"
+        self._detail = f"both roots trusted until {retire_at.isoformat()} or `meshplane ca finish`"
+        delay = max((retire_at - self._clock()).total_seconds(), 0.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finish.wait(), timeout=delay)
+        async with self._lock:
+            await self._repo.set_states({r.id: ("retired", None) for r in outgoing})
+            for row in outgoing:
+                self._rows[row.id] = replace_row(row, "retired", None)
+            self._publish()
+        self._phase, self._detail = "idle", "rotation finished; only the new root is trusted"
+        log.info("ca rotation finished")
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def status(self) -> CaStatus:
+        roots = []
+        for row in self._rows.values():
+            cert = self._cas[row.id].cert
+            roots.append(
+                RootInfo(
+                    row.id,
+                    format(cert.serial_number, "x"),
+                    cert.subject.rfc4514_string(),
+                    cert.not_valid_before_utc,
+                    cert.not_valid_after_utc,
+                    row.state,
+                    row.retire_at,
+                )
+            )
+        return CaStatus(
+            self._phase, self.config.trust_domain, self._state.version, roots, self._detail
+        )
+
+
+def replace_row(row: CaAuthorityRow, state: str, retire_at: dt.datetime | None) -> CaAuthorityRow:
+    """A detached copy of `row` with a new state (rows are plain records once loaded)."""
+    return CaAuthorityRow(
+        id=row.id,
+        cert_pem=row.cert_pem,
+        chain_pem=row.chain_pem,
+        key_sealed=row.key_sealed,
+        state=state,
+        created_at=row.created_at,
+        retire_at=retire_at,
+    )
