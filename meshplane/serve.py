@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import socket
 from collections.abc import Iterator
@@ -16,8 +17,12 @@ from types import TracebackType
 import uvicorn
 
 from meshplane.api import create_app
+from meshplane.certs.authority import CaConfig, CertificateAuthority
+from meshplane.certs.keystore import SecretBox, load_secret
+from meshplane.model import Proxy
 from meshplane.settings import Settings
 from meshplane.store import Store, open_store
+from meshplane.store.identity import IdentityRepo
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
 from meshplane.xds.server import start_xds_server
@@ -25,6 +30,16 @@ from meshplane.xds.server import start_xds_server
 __all__ = ["ControlPlane", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+def _ca_config(settings: Settings) -> CaConfig:
+    return CaConfig(
+        trust_domain=settings.trust_domain,
+        key_type=settings.ca_key_type,
+        leaf_ttl=dt.timedelta(seconds=settings.leaf_ttl_seconds),
+        root_ttl=dt.timedelta(days=settings.root_ttl_days),
+        overlap=dt.timedelta(seconds=settings.ca_overlap_seconds),
+    )
 
 
 class _ApiServer(uvicorn.Server):
@@ -48,6 +63,10 @@ class ControlPlane:
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self._api: uvicorn.Server | None = None
+        self.box: SecretBox | None = None
+        self.authority: CertificateAuthority | None = None
+        self._pending_identities: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def api_url(self) -> str:
@@ -70,21 +89,51 @@ class ControlPlane:
         await self.stop()
 
     async def _start(self) -> None:
-        store = self.store = await open_store(self.settings.database_url)
+        settings = self.settings
+        store = self.store = await open_store(settings.database_url)
         self._stack.push_async_callback(store.close)
+        box = self.box = SecretBox(load_secret(settings.secret_key, settings.secret_key_file))
+        authority = self.authority = CertificateAuthority(
+            IdentityRepo(store.engine), box, _ca_config(settings)
+        )
+        await authority.start()
         cache = ResourceCache()
-        builder = SnapshotBuilder(StoreMeshSource(store), cache, hook=self._hook)
+        builder = SnapshotBuilder(
+            StoreMeshSource(store),
+            cache,
+            hook=self._hook,
+            trust_domain=settings.trust_domain,
+            on_missing_identity=self._issue_later,
+        )
+        builder.set_identities(authority.state)
+        authority.subscribe(builder.set_identities)
         await builder.load()
         registry = self.registry = ProxyRegistry(
-            StoreRegistrar(store), self.settings.endpoint_grace_seconds
+            StoreRegistrar(store), settings.endpoint_grace_seconds
         )
         self._stack.push_async_callback(registry.aclose)
 
+        async def converged(version: int) -> bool:
+            return registry.secrets_converged(version)
+
+        authority.converged = converged
+
+        def authenticate(proxy: Proxy) -> bool:
+            subject = proxy.subject
+            return subject is not None and box.check_token(subject, proxy.token or "")
+
+        server = AdsServer(
+            builder,
+            cache,
+            registry,
+            authenticate=authenticate if settings.require_node_token else None,
+        )
         grpc_server, self.xds_port = await start_xds_server(
-            AdsServer(builder, cache, registry), self.settings.xds_host, self.settings.xds_port
+            server, settings.xds_host, settings.xds_port
         )
         self._stack.push_async_callback(grpc_server.stop, 1.0)
         self._tasks.append(asyncio.create_task(builder.run(), name="meshplane-builder"))
+        self._tasks.append(asyncio.create_task(authority.run(), name="meshplane-ca"))
 
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -93,7 +142,9 @@ class ControlPlane:
         settings = self.settings.model_copy(
             update={"xds_port": self.xds_port, "api_port": self.api_port}
         )
-        app = create_app(store=store, status=registry, settings=settings)
+        app = create_app(
+            store=store, status=registry, settings=settings, authority=authority, box=box
+        )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         self._api = _ApiServer(config)
         self._tasks.append(
@@ -105,6 +156,24 @@ class ControlPlane:
                     self._tasks[-1].result()
                 await asyncio.sleep(0.01)
         log.info("api listening url=%s", self.api_url)
+
+    def _issue_later(self, subject: str) -> None:
+        """Ask the CA for an identity a newly connected proxy needs (once until it is issued)."""
+        if subject in self._pending_identities or self.authority is None:
+            return
+        self._pending_identities.add(subject)
+
+        async def issue(authority: CertificateAuthority) -> None:
+            try:
+                await authority.ensure([subject])
+            except Exception:
+                log.exception("issuing a certificate failed subject=%s", subject)
+            finally:
+                self._pending_identities.discard(subject)
+
+        task = asyncio.create_task(issue(self.authority))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def wait(self) -> None:
         """Return when any part stops (they are meant to run forever), raising its error."""

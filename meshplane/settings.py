@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -28,4 +31,25 @@ class Settings(BaseSettings):
         5.0,
         ge=0,
         description="How long a disconnected sidecar stays an endpoint before it is removed.",
+    )
+    secret_key: str | None = Field(
+        None,
+        min_length=16,
+        description="Encrypts private keys at rest and signs node tokens; the same on every "
+        "replica. Unset: read from secret_key_file (generated there on first start).",
+    )
+    secret_key_file: Path = Field(Path("meshplane.key"), description="Where the secret lives.")
+    trust_domain: str = Field(
+        "meshplane.local",
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+        description="SPIFFE trust domain: identities are spiffe://<trust domain>/service/<name>.",
+    )
+    ca_key_type: Literal["ecdsa", "rsa"] = Field("ecdsa", description="Key type of new keys.")
+    leaf_ttl_seconds: float = Field(86400, gt=60, description="Lifetime of leaf certificates.")
+    root_ttl_days: float = Field(3650, gt=1, description="Lifetime of generated roots.")
+    ca_overlap_seconds: float = Field(
+        3600, ge=0, description="Root rotation: how long both roots stay trusted."
+    )
+    require_node_token: bool = Field(
+        True, description="Refuse xDS streams whose node token is missing or wrong."
     )

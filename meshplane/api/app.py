@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.errors import install_error_handlers
-from meshplane.api.routes import bootstrap, proxies, resource_router, server
+from meshplane.api.routes import bootstrap, certificates, proxies, resource_router, server
+from meshplane.certs.authority import CertificateAuthority
+from meshplane.certs.keystore import SecretBox
 from meshplane.model import KINDS
 from meshplane.settings import Settings
 from meshplane.store import Store
@@ -16,8 +18,16 @@ __all__ = ["API_PREFIX", "create_app"]
 API_PREFIX = "/api/v1"
 
 
-def create_app(*, store: Store, status: StatusSource, settings: Settings) -> FastAPI:
-    """Build the API over `store` (resources), `status` (connected proxies) and `settings`.
+def create_app(
+    *,
+    store: Store,
+    status: StatusSource,
+    settings: Settings,
+    authority: CertificateAuthority | None = None,
+    box: SecretBox | None = None,
+) -> FastAPI:
+    """Build the API over `store` (resources), `status` (connected proxies) and `settings`;
+    `authority` serves the certificate routes and `box` mints node tokens for bootstraps.
 
     The caller owns `store` and closes it; the app opens nothing and has no lifespan work.
     """
@@ -33,9 +43,11 @@ def create_app(*, store: Store, status: StatusSource, settings: Settings) -> Fas
     app.state.store = store
     app.state.status = status
     app.state.settings = settings
+    app.state.authority = authority
+    app.state.box = box
     for kind in KINDS.values():
         app.include_router(resource_router(kind), prefix=API_PREFIX)
-    for router in (proxies.router, bootstrap.router, server.router):
+    for router in (proxies.router, bootstrap.router, server.router, certificates.router):
         app.include_router(router, prefix=API_PREFIX)
     install_error_handlers(app)
     return app

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
+from meshplane.certs.authority import CertificateAuthority
+from meshplane.certs.keystore import SecretBox
 from meshplane.settings import Settings
 from meshplane.store import IfMatch, Store
 from meshplane.xds import StatusSource
 
-__all__ = ["IfMatchDep", "SettingsDep", "StatusDep", "StoreDep", "parse_if_match"]
+__all__ = [
+    "AuthorityDep",
+    "BoxDep",
+    "IfMatchDep",
+    "SettingsDep",
+    "StatusDep",
+    "StoreDep",
+    "parse_if_match",
+]
 
 
 def _store(request: Request) -> Store:
@@ -25,6 +35,18 @@ def _store(request: Request) -> Store:
 def _status(request: Request) -> StatusSource:
     status: StatusSource = request.app.state.status
     return status
+
+
+def _authority(request: Request) -> CertificateAuthority:
+    authority: CertificateAuthority | None = request.app.state.authority
+    if authority is None:
+        raise HTTPException(503, "this API runs without a certificate authority")
+    return authority
+
+
+def _box(request: Request) -> SecretBox | None:
+    box: SecretBox | None = request.app.state.box
+    return box
 
 
 def _settings(request: Request) -> Settings:
@@ -78,4 +100,6 @@ def _if_match(
 StoreDep = Annotated[Store, Depends(_store)]
 StatusDep = Annotated[StatusSource, Depends(_status)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
+BoxDep = Annotated[SecretBox | None, Depends(_box)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]

@@ -6,18 +6,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from meshplane.model import ProxyGroup, Role
+from meshplane.model import ProxyGroup
 
 __all__ = ["IdentityState", "Leaf", "subject_of"]
 
 
 def subject_of(group: ProxyGroup) -> str | None:
     """The identity a proxy group speaks for: "service/<name>" or "gateway/<name>"."""
-    if group.role == Role.GATEWAY and group.gateway:
-        return f"gateway/{group.gateway}"
-    if group.role == Role.SIDECAR and group.service:
-        return f"service/{group.service}"
-    return None
+    return group.subject
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ async def run_demo(options: DemoOptions) -> int:
         api_port=options.api_port,
         xds_port=options.xds_port,
         xds_host="127.0.0.1",
+        secret_key_file=workdir / "meshplane.key",
     )
     v1, v2 = DemoApp("hello", "v1").start(), DemoApp("hello", "v2").start()
     envoy: asyncio.subprocess.Process | None = None
@@ -123,8 +124,10 @@ async def run_demo(options: DemoOptions) -> int:
                         "destinations": [{"service": "hello", "labels": {"version": "v1"}}],
                     },
                 )
+            assert plane.box is not None
             bootstrap = render_bootstrap(
                 BootstrapOptions(
+                    token=plane.box.node_token("gateway/edge"),
                     role=Role.GATEWAY,
                     node_id="edge-demo",
                     gateway="edge",

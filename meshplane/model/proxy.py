@@ -30,6 +30,15 @@ class ProxyGroup:
     app_port: int | None = None
     outbound_port: int | None = None
 
+    @property
+    def subject(self) -> str | None:
+        """The identity proxies of this group speak for: "service/<name>" or "gateway/<name>"."""
+        if self.role == Role.GATEWAY and self.gateway:
+            return f"gateway/{self.gateway}"
+        if self.role == Role.SIDECAR and self.service:
+            return f"service/{self.service}"
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Proxy:
@@ -39,6 +48,12 @@ class Proxy:
     group: ProxyGroup
     address: str | None = None
     labels: tuple[tuple[str, str], ...] = ()  # sorted pairs; the auto-registered endpoint's labels
+    token: str | None = None  # proves the proxy speaks for its service or gateway
+
+    @property
+    def subject(self) -> str | None:
+        """The identity it claims: "service/<name>" or "gateway/<name>"."""
+        return self.group.subject
 
     @property
     def role(self) -> Role:
@@ -85,8 +100,10 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
     if not isinstance(meta, Mapping):
         raise ValueError("node metadata has no 'meshplane' section; use `meshplane bootstrap`")
     role = meta.get("role")
+    token = meta.get("token") if isinstance(meta.get("token"), str) else None
     if role == Role.GATEWAY:
-        return Proxy(node_id, ProxyGroup(Role.GATEWAY, gateway=_text(meta, "gateway")))
+        group = ProxyGroup(Role.GATEWAY, gateway=_text(meta, "gateway"))
+        return Proxy(node_id, group, token=token)
     if role == Role.SIDECAR:
         group = ProxyGroup(
             Role.SIDECAR,
@@ -101,5 +118,6 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
             group,
             address if isinstance(address, str) and address else None,
             _labels(meta),
+            token,
         )
     raise ValueError(f"node metadata meshplane.role must be 'gateway' or 'sidecar', not {role!r}")

@@ -6,21 +6,22 @@ setting that silently does nothing. Later issues add fields with defaults; store
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-import re2
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import Field, model_validator
 
 from meshplane.model.durations import Duration
+from meshplane.model.fields import (
+    HeaderName,
+    Host,
+    IpAddress,
+    Labels,
+    Method,
+    Path,
+    Port,
+    Regex,
+    Spec,
+)
 from meshplane.model.names import Name
 
 __all__ = [
@@ -28,7 +29,9 @@ __all__ = [
     "EndpointSpec",
     "GatewaySpec",
     "HeaderMatch",
+    "LbPolicy",
     "Method",
+    "Path",
     "Protocol",
     "RouteMatch",
     "RouteSpec",
@@ -38,67 +41,7 @@ __all__ = [
 
 Protocol = Literal["http", "http2", "grpc", "tcp"]
 LbPolicy = Literal["round_robin", "least_request", "random"]
-Method = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-LabelKey = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?$")
-]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{0,63}$")]
-Labels = dict[LabelKey, LabelValue]
-
-_HOST = re.compile(r"^(\*|(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$")
-_HEADER_NAME = re.compile(r"^:?[a-z0-9!#$%&'*+.^_`|~-]+$")
-
-
-def _check_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
-
-
-def _check_host(value: str) -> str:
-    lowered = value.lower()
-    if len(lowered) > 253 or not _HOST.match(lowered):
-        raise ValueError(f"{value!r} is not a host name ('*', '*.example.com' or 'example.com')")
-    return lowered
-
-
-def _check_regex(value: str) -> str:
-    """Accept exactly what Envoy's RE2 accepts, so a bad regex is a 422, not a NACK."""
-    try:
-        re2.compile(value)
-    except re2.error as exc:
-        raise ValueError(f"not a valid RE2 regular expression: {exc}") from None
-    return value
-
-
-def _check_header_name(value: str) -> str:
-    lowered = value.lower()
-    if not _HEADER_NAME.match(lowered):
-        raise ValueError(f"{value!r} is not an HTTP header name")
-    return lowered
-
-
-def _check_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError("must start with '/'")
-    return value
-
-
-IpAddress = Annotated[str, AfterValidator(_check_address)]
-Host = Annotated[str, AfterValidator(_check_host)]
-Regex = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_check_regex)]
-HeaderName = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_check_header_name)]
-Path = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_check_path)]
 _PATH_KINDS = ("prefix", "path", "regex")
-
-
-class Spec(BaseModel):
-    """Base of every kind's spec: immutable, no unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ServiceSpec(Spec):

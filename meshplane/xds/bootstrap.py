@@ -57,6 +57,8 @@ class BootstrapOptions:
     app_port: int | None = None
     outbound_port: int | None = None
     address: str | None = None
+    token: str | None = None  # node token the control plane issued for this service or gateway
+    labels: tuple[tuple[str, str], ...] = ()  # sidecar: labels of its auto-registered endpoint
 
 
 def render_bootstrap(options: BootstrapOptions) -> dict[str, Any]:
@@ -65,6 +67,8 @@ def render_bootstrap(options: BootstrapOptions) -> dict[str, Any]:
     Raises ValueError naming the inconsistent or invalid option.
     """
     meta = _node_metadata(options)
+    if options.token:
+        meta["token"] = options.token
     return {
         "node": {
             "id": options.node_id,
@@ -150,7 +154,15 @@ def _node_metadata(options: BootstrapOptions) -> dict[str, Any]:
         address = str(ipaddress.ip_address(address))
     except ValueError:
         raise ValueError(f"address {address!r} is not an IPv4 or IPv6 address") from None
-    return {"role": Role.SIDECAR.value, "service": options.service, **ports, "address": address}
+    meta: dict[str, Any] = {
+        "role": Role.SIDECAR.value,
+        "service": options.service,
+        **ports,
+        "address": address,
+    }
+    if options.labels:
+        meta["labels"] = dict(options.labels)
+    return meta
 
 
 def _check_name(field: str, value: str | None) -> None:

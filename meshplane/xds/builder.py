@@ -13,14 +13,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from google.protobuf.message import Message
 
+from meshplane.certs.state import IdentityState, subject_of
 from meshplane.model import Mesh, ProxyGroup
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.store_port import MeshSource
 from meshplane.xds.translate import group_resources, shared_resources
+from meshplane.xds.translate.secrets import identity_secrets
+from meshplane.xds.type_urls import SECRET
 
 __all__ = ["SnapshotBuilder", "TranslateHook"]
 
@@ -39,18 +43,23 @@ class SnapshotBuilder:
         cache: ResourceCache,
         *,
         hook: TranslateHook | None = None,
+        trust_domain: str = "meshplane.local",
+        on_missing_identity: Callable[[str], None] | None = None,
     ) -> None:
         self._source = source
         self._cache = cache
         self._hook = hook
-        self.mesh = Mesh()
+        self._trust_domain = trust_domain
+        self._identities = IdentityState(trust_domain)
+        self._on_missing_identity = on_missing_identity
+        self.mesh = Mesh(trust_domain=trust_domain)
         self._shared: list[CachedResource] = []
         self._interned: dict[tuple[str, str, str], CachedResource] = {}
         self.ready = asyncio.Event()
 
     async def load(self) -> None:
         """Read the whole mesh and build the shared resources; call before serving streams."""
-        self.mesh = await self._source.load_mesh()
+        self.mesh = replace(await self._source.load_mesh(), trust_domain=self._trust_domain)
         self._rebuild(self._cache.watched_groups())
         self.ready.set()
 
@@ -67,17 +76,27 @@ class SnapshotBuilder:
         changes = await self._source.changes_since(self.mesh.revision)
         if changes is None:
             log.info("change log pruned past revision=%d; reloading the mesh", self.mesh.revision)
-            self.mesh = await self._source.load_mesh()
+            self.mesh = replace(await self._source.load_mesh(), trust_domain=self._trust_domain)
         elif changes:
             self.mesh = self.mesh.with_changes(changes)
         else:
             return
         self._rebuild(self._cache.watched_groups())
 
+    def set_identities(self, state: IdentityState) -> None:
+        """New certificates or trust bundle: republish every watched group with its secrets."""
+        self._identities = state
+        for group in self._cache.watched_groups():
+            self._cache.publish(group, self._group_snapshot(group))
+
     def ensure(self, group: ProxyGroup) -> Snapshot:
         """The group's current snapshot, built now if no stream of the group was connected."""
         snapshot = self._cache.snapshot(group)
-        if snapshot is None or snapshot.revision < self.mesh.revision:
+        if (
+            snapshot is None
+            or snapshot.revision < self.mesh.revision
+            or snapshot.identity_version < self._identities.version
+        ):
             snapshot = self._group_snapshot(group)
             self._cache.publish(group, snapshot)
         return snapshot
@@ -106,8 +125,19 @@ class SnapshotBuilder:
         own = group_resources(self.mesh, group)
         if self._hook is not None:
             self._hook(group, own)
+        own[SECRET] = list(self._secrets(group))
         packed = self._pack_all(own, previous or {})
-        return Snapshot.build(self.mesh.revision, [*self._shared, *packed])
+        return Snapshot.build(
+            self.mesh.revision, [*self._shared, *packed], self._identities.version
+        )
+
+    def _secrets(self, group: ProxyGroup) -> list[Message]:
+        """The group's own identity and the trust bundle; asks the CA for a missing identity."""
+        subject = subject_of(group)
+        leaf = self._identities.leaves.get(subject) if subject else None
+        if subject is not None and leaf is None and self._on_missing_identity is not None:
+            self._on_missing_identity(subject)
+        return list(identity_secrets(self._identities, leaf))
 
     def _pack_all(
         self,

@@ -29,7 +29,10 @@ class ResourceCache:
     def publish(self, group: ProxyGroup, snapshot: Snapshot) -> None:
         """Make `snapshot` current for `group`, tell its watchers; older revisions are ignored."""
         current = self._snapshots.get(group)
-        if current is not None and current.revision > snapshot.revision:
+        if current is not None and (current.revision, current.identity_version) > (
+            snapshot.revision,
+            snapshot.identity_version,
+        ):
             return
         self._snapshots[group] = snapshot
         for watcher in tuple(self._watchers.get(group, ())):

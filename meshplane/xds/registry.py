@@ -25,7 +25,7 @@ from meshplane.xds.resources import CachedResource
 from meshplane.xds.status import ProxyStatus
 from meshplane.xds.store_port import EndpointRegistrar
 from meshplane.xds.stream_state import StreamState, utc_now
-from meshplane.xds.type_urls import PUSH_ORDER, SHORT_NAMES
+from meshplane.xds.type_urls import PUSH_ORDER, SECRET, SHORT_NAMES
 
 __all__ = ["ProxyRegistry", "StreamHandle", "auto_endpoint_name"]
 
@@ -53,6 +53,7 @@ class StreamHandle:
     transport: str
     state: StreamState
     connected_since: datetime = field(default_factory=utc_now)
+    denied_secrets: set[str] = field(default_factory=set)
 
 
 class ProxyRegistry:
@@ -65,6 +66,8 @@ class ProxyRegistry:
         self._ids = itertools.count(1)
         self._removals: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.refused = 0  # streams refused for a missing or wrong node token
+        self.denied_secret_requests = 0  # names asked for that are not the proxy's own
 
     def open(
         self, proxy: Proxy | None, node_id: str, transport: str, state: StreamState
@@ -117,6 +120,7 @@ class ProxyRegistry:
             address=proxy.address or "127.0.0.1",
             port=group.inbound_port,
             labels=dict(proxy.labels),
+            sidecar=True,
         )
         try:
             created = await self._registrar.register(
@@ -138,6 +142,40 @@ class ProxyRegistry:
             await self._registrar.deregister(auto_endpoint_name(node_id))
         except Exception:
             log.exception("auto-deregistration failed node=%s", node_id)
+
+    def check_secret_names(self, handle: StreamHandle) -> None:
+        """Log and count secret names a proxy asks for that are not its own (never served)."""
+        record = handle.state.types.get(SECRET)
+        snapshot = handle.state.snapshot
+        if record is None or snapshot is None:
+            return
+        own = snapshot.of(SECRET)
+        for name in sorted(record.names - own.keys() - handle.denied_secrets):
+            handle.denied_secrets.add(name)
+            self.denied_secret_requests += 1
+            log.warning(
+                "secret denied node=%s stream=%d subject=%s name=%s",
+                handle.node_id,
+                handle.stream_id,
+                handle.proxy.subject if handle.proxy else None,
+                name,
+            )
+
+    def secrets_converged(self, identity_version: int) -> bool:
+        """True when every stream that takes secrets holds those of at least `identity_version`."""
+        for handle in self._streams.values():
+            state = handle.state
+            record = state.types.get(SECRET)
+            if record is None or state.snapshot is None:
+                continue
+            if state.snapshot.identity_version < identity_version or record.pending:
+                return False
+            wanted = state.snapshot.of(SECRET)
+            for name in record.names:
+                want, have = wanted.get(name), record.acked.get(name)
+                if want is not None and (have is None or have.version != want.version):
+                    return False
+        return True
 
     # StatusSource
 
@@ -164,6 +202,8 @@ def _as_json(resource: CachedResource) -> dict[str, Any]:
         if resource.message is not None
         else None
     )
+    if body is not None and resource.type_url == SECRET and "tls_certificate" in body:
+        body["tls_certificate"]["private_key"] = "[redacted]"  # the API never shows a key
     return {"name": resource.name, "version": resource.version, "resource": body}
 
 

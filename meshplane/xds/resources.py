@@ -94,14 +94,17 @@ class Snapshot:
     revision: int
     resources: Mapping[str, Mapping[str, CachedResource]]
     versions: Mapping[str, str] = field(default_factory=dict)
+    identity_version: int = 0  # the IdentityState its secrets come from
 
     @classmethod
-    def build(cls, revision: int, resources: Iterable[CachedResource]) -> Snapshot:
+    def build(
+        cls, revision: int, resources: Iterable[CachedResource], identity_version: int = 0
+    ) -> Snapshot:
         by_type: dict[str, dict[str, CachedResource]] = {}
         for resource in resources:
             by_type.setdefault(resource.type_url, {})[resource.name] = resource
         versions = {t: set_version(rs.values()) for t, rs in by_type.items()}
-        return cls(revision, by_type, versions)
+        return cls(revision, by_type, versions, identity_version)
 
     def of(self, type_url: str) -> Mapping[str, CachedResource]:
         return self.resources.get(type_url, _NOTHING)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -21,11 +21,11 @@ from meshplane.model import Proxy, proxy_from_node
 from meshplane.xds.builder import SnapshotBuilder
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.delta import DeltaState
-from meshplane.xds.registry import ProxyRegistry
+from meshplane.xds.registry import ProxyRegistry, StreamHandle
 from meshplane.xds.resources import Snapshot
 from meshplane.xds.sotw import SotwState
 from meshplane.xds.stream_state import StreamState
-from meshplane.xds.type_urls import SHORT_NAMES
+from meshplane.xds.type_urls import SECRET, SHORT_NAMES
 
 __all__ = ["AdsServer", "start_xds_server"]
 
@@ -41,11 +41,17 @@ class AdsServer:
     """StreamAggregatedResources (state of the world) and DeltaAggregatedResources."""
 
     def __init__(
-        self, builder: SnapshotBuilder, cache: ResourceCache, registry: ProxyRegistry
+        self,
+        builder: SnapshotBuilder,
+        cache: ResourceCache,
+        registry: ProxyRegistry,
+        *,
+        authenticate: Callable[[Proxy], bool] | None = None,
     ) -> None:
         self._builder = builder
         self._cache = cache
         self._registry = registry
+        self._authenticate = authenticate
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -85,6 +91,12 @@ class AdsServer:
             log.warning("stream refused node=%s reason=%s", node_id, exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
+        if self._authenticate is not None and not self._authenticate(proxy):
+            reason = f"missing or wrong node token for {proxy.subject}"
+            log.warning("stream refused node=%s reason=%s", node_id, reason)
+            self._registry.refused += 1
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+            return
         group = proxy.group
         inbox: asyncio.Queue[object] = asyncio.Queue()
 
@@ -96,7 +108,7 @@ class AdsServer:
         handle = self._registry.open(proxy, node_id, transport, state)
         reader = asyncio.create_task(_read(requests, inbox))
         try:
-            await self._loop(state, first, inbox, context, handle.stream_id, node_id)
+            await self._loop(state, first, inbox, context, handle)
         finally:
             reader.cancel()
             self._cache.unwatch(group, on_snapshot)
@@ -108,8 +120,7 @@ class AdsServer:
         first: Request,
         inbox: asyncio.Queue[object],
         context: Any,
-        stream_id: int,
-        node_id: str,
+        handle: StreamHandle,
     ) -> None:
         item: object = first
         while True:
@@ -121,8 +132,11 @@ class AdsServer:
                 if state.snapshot is None or item.revision >= state.snapshot.revision:
                     state.snapshot = item
             else:
-                _log_request(state, item, node_id, stream_id)
-                state.on_request(item)
+                request: Request = item
+                _log_request(state, request, handle.node_id, handle.stream_id)
+                state.on_request(request)
+                if request.type_url == SECRET:
+                    self._registry.check_secret_names(handle)
             if inbox.empty():  # fold whatever else already arrived into one step
                 for response in state.responses():
                     await context.write(response)

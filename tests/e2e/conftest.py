@@ -64,6 +64,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "xds_port": 0,
         "xds_host": "127.0.0.1",
         "endpoint_grace_seconds": 0.5,
+        "secret_key_file": tmp_path / "meshplane.key",
     }
     values.update(overrides)
     return Settings(**values)

@@ -50,7 +50,11 @@ async def meshplane_serve(
         "127.0.0.1",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30"},
+        env={
+            **os.environ,
+            "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
+            "MESHPLANE_SECRET_KEY_FILE": str(db.parent / "meshplane.key"),
+        },
     )
     try:
         async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
@@ -122,7 +126,7 @@ async def test_restart_keeps_serving_and_does_not_churn(
                 async def settled() -> bool:
                     items = (await http.get("/api/v1/proxies")).json()["items"]
                     types = items[0]["types"] if items else []
-                    return len(types) == 4 and all(
+                    return len(types) == 5 and all(
                         t["sent_version"] == t["acked_version"] for t in types
                     )
 

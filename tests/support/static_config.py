@@ -8,6 +8,7 @@ every cluster a route names is among the resources.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,9 +19,13 @@ from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from meshplane.certs.ca import issue_leaf, new_root
+from meshplane.certs.state import IdentityState, Leaf
+from meshplane.xds.translate.secrets import identity_secrets
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 __all__ = ["Resources", "merge_resources", "static_bootstrap"]
@@ -64,8 +69,66 @@ def static_bootstrap(resources: Resources) -> dict[str, Any]:
     for name in sorted(set(routes) - used_routes):
         static.listeners.append(_route_listener(routes[name], next(spare)))
     static.secrets.extend(resources.get(SECRET, []))
+    referenced = _static_sds(static)
+    given = {s.name for s in static.secrets}
+    static.secrets.extend(s for s in _test_secrets() if s.name in referenced - given)
     result: dict[str, Any] = json_format.MessageToDict(bootstrap, preserving_proto_field_name=True)
     return result
+
+
+def _static_sds(static: Any) -> set[str]:
+    """Point every SDS reference at a static secret (no ADS here); return the names used."""
+    names: set[str] = set()
+    sockets = [m.transport_socket for c in static.clusters for m in c.transport_socket_matches]
+    sockets += [c.transport_socket for c in static.clusters if c.HasField("transport_socket")]
+    sockets += [
+        chain.transport_socket
+        for listener in static.listeners
+        for chain in listener.filter_chains
+        if chain.HasField("transport_socket")
+    ]
+    for socket in sockets:
+        config = socket.typed_config
+        for kind in (tls_pb2.UpstreamTlsContext, tls_pb2.DownstreamTlsContext):
+            if config.Is(kind.DESCRIPTOR):
+                context = kind()
+                config.Unpack(context)
+                common = context.common_tls_context
+                for sds in common.tls_certificate_sds_secret_configs:
+                    sds.ClearField("sds_config")
+                    names.add(sds.name)
+                combined = common.combined_validation_context
+                if combined.HasField("validation_context_sds_secret_config"):
+                    combined.validation_context_sds_secret_config.ClearField("sds_config")
+                    names.add(combined.validation_context_sds_secret_config.name)
+                config.Pack(context)
+    return names
+
+
+def _test_secrets() -> list[Any]:
+    """A throwaway identity and trust bundle, for configs whose secrets come over SDS."""
+    now = dt.datetime.now(dt.UTC)
+    root = new_root("validate.local", now, ttl=dt.timedelta(days=1))
+    leaf = issue_leaf(root, "spiffe://validate.local/service/x", now, ttl=dt.timedelta(hours=1))
+    state = IdentityState(
+        "validate.local",
+        1,
+        (root.root_pem(),),
+    )
+    return identity_secrets(
+        state,
+        Leaf(
+            "service/x",
+            leaf.identity,
+            leaf.cert_chain_pem,
+            leaf.key_pem,
+            leaf.serial,
+            "",
+            now,
+            now,
+            now,
+        ),
+    )
 
 
 def _typed_any(resources: Resources, type_url: str) -> list[Any]:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from meshplane.api.deps import SettingsDep
+from meshplane.api.deps import BoxDep, SettingsDep
 from meshplane.model import NAME_PATTERN, Role
 from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap
 
@@ -47,6 +47,7 @@ def _invalid(errors: list[dict[str, Any]]) -> RequestValidationError:
 )
 async def bootstrap(
     settings: SettingsDep,
+    box: BoxDep,
     role: Annotated[Role, Query(description="gateway: an edge Envoy; sidecar: one per instance.")],
     gateway: Annotated[_NameQuery, Query(description="gateway: the gateway it serves.")] = None,
     service: Annotated[_NameQuery, Query(description="sidecar: the service it belongs to.")] = None,
@@ -85,6 +86,10 @@ async def bootstrap(
     format: Annotated[
         Literal["yaml", "json"], Query(description="yaml (default) or json.")
     ] = "yaml",
+    label: Annotated[
+        list[str] | None,
+        Query(description="sidecar: KEY=VALUE label of its auto-registered endpoint (repeat)."),
+    ] = None,
 ) -> Response:
     """An Envoy bootstrap pointing at this control plane, as YAML (default) or JSON.
 
@@ -106,6 +111,21 @@ async def bootstrap(
                 for name in missing
             ]
         )
+    labels = []
+    for item in label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _invalid(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "label"),
+                        "msg": f"{item!r} is not KEY=VALUE",
+                    }
+                ]
+            )
+        labels.append((key, value))
+    subject = f"gateway/{gateway}" if role == "gateway" else f"service/{service}"
     options = BootstrapOptions(
         role=role,
         node_id=node_id or f"{role}-{gateway or service}-{admin_port}",
@@ -119,6 +139,8 @@ async def bootstrap(
         app_port=app_port,
         outbound_port=outbound_port,
         address=address,
+        token=box.node_token(subject) if box is not None else None,
+        labels=tuple(sorted(labels)),
     )
     try:
         document = render_bootstrap(options)

@@ -14,6 +14,7 @@ from meshplane.model import Mesh, ProxyGroup, Role
 from meshplane.xds.translate.clusters import inbound_cluster, shared_clusters
 from meshplane.xds.translate.gateway_listeners import gateway_listener
 from meshplane.xds.translate.load_assignments import shared_load_assignments
+from meshplane.xds.translate.rbac import rbac_filters
 from meshplane.xds.translate.route_configs import (
     gateway_route_configuration,
     outbound_route_configuration,
@@ -66,7 +67,14 @@ def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
     return {
         CLUSTER: [inbound_cluster(group.app_port, spec)],
         LISTENER: [
-            inbound_listener(group.inbound_port, group.app_port, spec),
+            inbound_listener(
+                group.inbound_port,
+                group.app_port,
+                spec,
+                trust_domain=mesh.trust_domain,
+                mtls=mesh.settings.mtls,
+                filters=rbac_filters(mesh, group.service),
+            ),
             outbound_listener(group.outbound_port),
         ],
         ROUTE: [outbound_route_configuration(mesh)],

@@ -11,6 +11,7 @@ from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
+from meshplane.certs.ca import spiffe_id
 from meshplane.model import Mesh, ServiceSpec
 from meshplane.xds.translate.names import inbound_cluster_name
 from meshplane.xds.translate.proto_values import (
@@ -20,6 +21,7 @@ from meshplane.xds.translate.proto_values import (
     socket_address,
 )
 from meshplane.xds.translate.subsets import used_subsets
+from meshplane.xds.translate.transport_sockets import add_mesh_tls
 
 __all__ = ["HTTP_PROTOCOL_OPTIONS", "inbound_cluster", "service_cluster", "shared_clusters"]
 
@@ -38,11 +40,22 @@ _DEFAULT_CONNECT_TIMEOUT = 1.0
 
 def shared_clusters(mesh: Mesh) -> list[cluster_pb2.Cluster]:
     """Return every service's cluster and every used subset's cluster, sorted by name."""
-    clusters = [service_cluster(name, spec) for name, spec in mesh.services.items()]
+    clusters = [
+        _with_mesh_tls(service_cluster(name, spec), mesh, name)
+        for name, spec in mesh.services.items()
+    ]
     clusters.extend(
-        service_cluster(subset.name, mesh.services[subset.service]) for subset in used_subsets(mesh)
+        _with_mesh_tls(
+            service_cluster(subset.name, mesh.services[subset.service]), mesh, subset.service
+        )
+        for subset in used_subsets(mesh)
     )
     return sorted(clusters, key=lambda cluster: str(cluster.name))
+
+
+def _with_mesh_tls(cluster: cluster_pb2.Cluster, mesh: Mesh, service: str) -> cluster_pb2.Cluster:
+    add_mesh_tls(cluster, spiffe_id(mesh.trust_domain, "service", service))
+    return cluster
 
 
 def service_cluster(name: str, spec: ServiceSpec) -> cluster_pb2.Cluster:

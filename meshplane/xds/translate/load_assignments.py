@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from meshplane.model import EndpointSpec, Mesh
 from meshplane.xds.translate.proto_values import socket_address
 from meshplane.xds.translate.subsets import used_subsets
+from meshplane.xds.translate.transport_sockets import mtls_endpoint_metadata
 
 __all__ = ["LB_METADATA_KEY", "load_assignment", "shared_load_assignments"]
 
@@ -55,6 +56,8 @@ def _lb_endpoint(spec: EndpointSpec) -> endpoint_components_pb2.LbEndpoint:
     )
     if spec.labels:
         endpoint.metadata.CopyFrom(_labels_metadata(spec.labels))
+    if spec.sidecar:
+        mtls_endpoint_metadata(endpoint.metadata)
     return endpoint
 
 

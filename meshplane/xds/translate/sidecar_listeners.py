@@ -8,8 +8,13 @@ the sidecar's alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from meshplane.model import ServiceSpec
@@ -21,6 +26,7 @@ from meshplane.xds.translate.connection_managers import (
 )
 from meshplane.xds.translate.names import INBOUND, OUTBOUND, inbound_cluster_name
 from meshplane.xds.translate.proto_values import duration
+from meshplane.xds.translate.transport_sockets import inbound_filter_chains, tls_inspector
 
 __all__ = ["inbound_listener", "outbound_listener"]
 
@@ -30,15 +36,39 @@ def outbound_listener(port: int) -> listener_pb2.Listener:
     return listener(OUTBOUND, "127.0.0.1", port, HCM_FILTER, manager)
 
 
-def inbound_listener(port: int, app_port: int, spec: ServiceSpec | None) -> listener_pb2.Listener:
+def inbound_listener(
+    port: int,
+    app_port: int,
+    spec: ServiceSpec | None,
+    *,
+    trust_domain: str,
+    mtls: str = "strict",
+    filters: Sequence[hcm_pb2.HttpFilter] = (),
+) -> listener_pb2.Listener:
     """Build the inbound listener: TCP proxying for tcp services, HTTP otherwise (and while the
-    service is not defined yet)."""
+    service is not defined yet), behind mutual TLS (`mtls` strict or permissive, see
+    transport_sockets). HTTP `filters` (authorization) run before the router; the app learns the
+    caller's SPIFFE ID from the x-forwarded-client-cert header."""
     cluster = inbound_cluster_name(app_port)
     if spec is not None and spec.protocol == "tcp":
-        proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=INBOUND, cluster=cluster)
-        return listener(INBOUND, "0.0.0.0", port, TCP_PROXY_FILTER, proxy)
-    manager = http_connection_manager(INBOUND, route_config=_inbound_routes(cluster))
-    return listener(INBOUND, "0.0.0.0", port, HCM_FILTER, manager)
+        name, config = (
+            TCP_PROXY_FILTER,
+            tcp_proxy_pb2.TcpProxy(stat_prefix=INBOUND, cluster=cluster),
+        )
+        shell = listener(INBOUND, "0.0.0.0", port, name, config)
+    else:
+        manager = http_connection_manager(
+            INBOUND, route_config=_inbound_routes(cluster), filters=filters
+        )
+        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
+        manager.set_current_client_cert_details.uri = True
+        shell = listener(INBOUND, "0.0.0.0", port, HCM_FILTER, manager)
+    chain_filters = list(shell.filter_chains[0].filters)
+    del shell.filter_chains[:]
+    shell.filter_chains.extend(inbound_filter_chains(trust_domain, mtls, chain_filters))
+    if mtls == "permissive":
+        shell.listener_filters.append(tls_inspector())
+    return shell
 
 
 def _inbound_routes(cluster: str) -> route_pb2.RouteConfiguration:

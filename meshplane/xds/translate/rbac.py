@@ -1,0 +1,105 @@
+"""Authorization policies -> Envoy RBAC HTTP filters on a service's inbound listener.
+
+Two filters, deny first: a request that matches any deny policy is refused (403); then, if the
+service has allow policies, a request must match one of them. Callers are matched by the SPIFFE
+ID of their verified client certificate, so plaintext requests (permissive mode) match no caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from envoy.config.rbac.v3 import rbac_pb2 as rbac_config
+from envoy.config.route.v3 import route_components_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.type.matcher.v3 import path_pb2, string_pb2
+
+from meshplane.certs.ca import spiffe_id
+from meshplane.model import Mesh
+from meshplane.model.policies import AuthorizationPolicySpec
+from meshplane.xds.translate.proto_values import packed
+
+__all__ = ["rbac_filters"]
+
+_RBAC_FILTER = "envoy.filters.http.rbac"
+
+
+def rbac_filters(mesh: Mesh, service: str) -> list[hcm_pb2.HttpFilter]:
+    """The RBAC filters for `service`'s inbound side; none when no policy targets it."""
+    targeting = sorted(
+        (name, p) for name, p in mesh.authorization_policies.items() if p.target == service
+    )
+    out = []
+    for action, envoy_action in (
+        ("deny", rbac_config.RBAC.DENY),
+        ("allow", rbac_config.RBAC.ALLOW),
+    ):
+        chosen = [(n, p) for n, p in targeting if p.action == action]
+        if chosen:
+            rules = rbac_config.RBAC(
+                action=envoy_action,
+                policies={n: _policy(mesh.trust_domain, p) for n, p in chosen},
+            )
+            out.append(
+                hcm_pb2.HttpFilter(
+                    name=f"{_RBAC_FILTER}.{action}", typed_config=packed(rbac_pb2.RBAC(rules=rules))
+                )
+            )
+    return out
+
+
+def _policy(trust_domain: str, spec: AuthorizationPolicySpec) -> rbac_config.Policy:
+    principals = [
+        rbac_config.Principal(
+            authenticated=rbac_config.Principal.Authenticated(
+                principal_name=string_pb2.StringMatcher(
+                    exact=spiffe_id(
+                        trust_domain,
+                        "service" if caller.service else "gateway",
+                        caller.service or caller.gateway or "",
+                    )
+                )
+            )
+        )
+        for caller in spec.callers
+    ] or [rbac_config.Principal(any=True)]
+    return rbac_config.Policy(principals=principals, permissions=[_permission(spec)])
+
+
+def _any_of(permissions: Iterable[rbac_config.Permission]) -> rbac_config.Permission:
+    rules = list(permissions)
+    if len(rules) == 1:
+        return rules[0]
+    return rbac_config.Permission(or_rules=rbac_config.Permission.Set(rules=rules))
+
+
+def _permission(spec: AuthorizationPolicySpec) -> rbac_config.Permission:
+    parts = []
+    if spec.paths:
+        parts.append(
+            _any_of(
+                rbac_config.Permission(
+                    url_path=path_pb2.PathMatcher(path=string_pb2.StringMatcher(prefix=prefix))
+                )
+                for prefix in spec.paths
+            )
+        )
+    if spec.methods:
+        parts.append(
+            _any_of(
+                rbac_config.Permission(
+                    header=route_components_pb2.HeaderMatcher(
+                        name=":method", string_match=string_pb2.StringMatcher(exact=method)
+                    )
+                )
+                for method in spec.methods
+            )
+        )
+    if not parts:
+        return rbac_config.Permission(any=True)
+    if len(parts) == 1:
+        return parts[0]
+    return rbac_config.Permission(and_rules=rbac_config.Permission.Set(rules=parts))

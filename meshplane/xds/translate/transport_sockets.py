@@ -1,0 +1,109 @@
+"""Mutual TLS between sidecars: what each side presents and what it accepts.
+
+Every proxy fetches two secrets over SDS (the same ADS stream): IDENTITY_SECRET, its own leaf
+and key, and TRUST_SECRET, the mesh's trust bundle. The names are the same for every proxy and
+the control plane answers each with that proxy's own identity, so clusters stay shared.
+
+Callers use TLS only towards endpoints marked as sidecars (auto mTLS: a plain instance without
+a sidecar is still reached in plaintext); they verify the callee's exact SPIFFE ID. Callees
+require a client certificate whose SPIFFE ID is in the trust domain (strict), or also accept
+plaintext (permissive).
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import struct_pb2
+
+from meshplane.xds.translate.proto_values import ads_config_source, packed
+
+__all__ = [
+    "IDENTITY_SECRET",
+    "MTLS_MATCH",
+    "TRANSPORT_SOCKET_MATCH_KEY",
+    "TRUST_SECRET",
+    "add_mesh_tls",
+    "inbound_filter_chains",
+    "mtls_endpoint_metadata",
+    "tls_inspector",
+]
+
+IDENTITY_SECRET = "meshplane-identity"
+TRUST_SECRET = "meshplane-trust-bundle"
+# Endpoint metadata namespace Envoy matches `transport_socket_matches` against.
+TRANSPORT_SOCKET_MATCH_KEY = "envoy.transport_socket_match"
+MTLS_MATCH = "meshplane.mtls"
+_TLS_SOCKET = "envoy.transport_sockets.tls"
+_TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+
+
+def _sds(name: str) -> secret_pb2.SdsSecretConfig:
+    return secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
+
+
+def _uri(matcher: string_pb2.StringMatcher) -> common_pb2.SubjectAltNameMatcher:
+    return common_pb2.SubjectAltNameMatcher(
+        san_type=common_pb2.SubjectAltNameMatcher.SanType.URI, matcher=matcher
+    )
+
+
+def _common(peer: string_pb2.StringMatcher) -> tls_pb2.CommonTlsContext:
+    return tls_pb2.CommonTlsContext(
+        tls_certificate_sds_secret_configs=[_sds(IDENTITY_SECRET)],
+        combined_validation_context=tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+            default_validation_context=common_pb2.CertificateValidationContext(
+                match_typed_subject_alt_names=[_uri(peer)]
+            ),
+            validation_context_sds_secret_config=_sds(TRUST_SECRET),
+        ),
+    )
+
+
+def add_mesh_tls(cluster: cluster_pb2.Cluster, callee_spiffe_id: str) -> None:
+    """Let `cluster` speak mutual TLS to its sidecar endpoints, expecting `callee_spiffe_id`."""
+    context = tls_pb2.UpstreamTlsContext(
+        common_tls_context=_common(string_pb2.StringMatcher(exact=callee_spiffe_id))
+    )
+    match = struct_pb2.Struct()
+    match.update({MTLS_MATCH: True})
+    cluster.transport_socket_matches.add(
+        name="meshplane-mtls",
+        match=match,
+        transport_socket=base_pb2.TransportSocket(name=_TLS_SOCKET, typed_config=packed(context)),
+    )
+
+
+def mtls_endpoint_metadata(metadata: base_pb2.Metadata) -> None:
+    """Mark an endpoint as a sidecar, so callers pick the mTLS transport socket for it."""
+    metadata.filter_metadata[TRANSPORT_SOCKET_MATCH_KEY].update({MTLS_MATCH: True})
+
+
+def tls_inspector() -> listener_components_pb2.ListenerFilter:
+    return listener_components_pb2.ListenerFilter(
+        name=_TLS_INSPECTOR, typed_config=packed(tls_inspector_pb2.TlsInspector())
+    )
+
+
+def inbound_filter_chains(
+    trust_domain: str, mode: str, filters: list[listener_components_pb2.Filter]
+) -> list[listener_components_pb2.FilterChain]:
+    """The inbound listener's chains: mTLS only (strict), or mTLS, then plaintext (permissive)."""
+    context = tls_pb2.DownstreamTlsContext(
+        require_client_certificate={"value": True},
+        common_tls_context=_common(string_pb2.StringMatcher(prefix=f"spiffe://{trust_domain}/")),
+    )
+    secure = listener_components_pb2.FilterChain(
+        name="inbound-mtls",
+        filters=filters,
+        transport_socket=base_pb2.TransportSocket(name=_TLS_SOCKET, typed_config=packed(context)),
+    )
+    if mode != "permissive":
+        return [secure]
+    secure.filter_chain_match.transport_protocol = "tls"
+    plain = listener_components_pb2.FilterChain(name="inbound-plaintext", filters=filters)
+    return [secure, plain]
