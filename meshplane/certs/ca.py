@@ -122,7 +122,8 @@ def new_root(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.NameConstraints(
-                permitted_subtrees=[x509.UniformResourceIdentifier(f"spiffe://{trust_domain}")],
+                # URI constraints name the host part, which for SPIFFE IDs is the trust domain.
+                permitted_subtrees=[x509.UniformResourceIdentifier(trust_domain)],
                 excluded_subtrees=None,
             ),
             critical=False,

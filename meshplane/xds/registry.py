@@ -25,6 +25,7 @@ from meshplane.xds.resources import CachedResource
 from meshplane.xds.status import ProxyStatus
 from meshplane.xds.store_port import EndpointRegistrar
 from meshplane.xds.stream_state import StreamState, utc_now
+from meshplane.xds.translate.transport_sockets import IDENTITY_SECRET, TRUST_SECRET
 from meshplane.xds.type_urls import PUSH_ORDER, SECRET, SHORT_NAMES
 
 __all__ = ["ProxyRegistry", "StreamHandle", "auto_endpoint_name"]
@@ -32,6 +33,7 @@ __all__ = ["ProxyRegistry", "StreamHandle", "auto_endpoint_name"]
 log = logging.getLogger(__name__)
 
 _INVALID = re.compile(r"[^a-z0-9.-]+")
+OWN_SECRETS = frozenset({IDENTITY_SECRET, TRUST_SECRET})
 
 
 def auto_endpoint_name(node_id: str) -> str:
@@ -144,13 +146,16 @@ class ProxyRegistry:
             log.exception("auto-deregistration failed node=%s", node_id)
 
     def check_secret_names(self, handle: StreamHandle) -> None:
-        """Log and count secret names a proxy asks for that are not its own (never served)."""
+        """Log and count secret names a proxy asks for that are not its own (never served).
+
+        A proxy's own secrets have fixed names (its identity may just not be issued yet); any
+        other name, such as another service's SPIFFE ID, is an attempt to get what is not its.
+        """
         record = handle.state.types.get(SECRET)
         snapshot = handle.state.snapshot
         if record is None or snapshot is None:
             return
-        own = snapshot.of(SECRET)
-        for name in sorted(record.names - own.keys() - handle.denied_secrets):
+        for name in sorted(record.names - OWN_SECRETS - handle.denied_secrets):
             handle.denied_secrets.add(name)
             self.denied_secret_requests += 1
             log.warning(

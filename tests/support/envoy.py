@@ -268,7 +268,7 @@ class EnvoyProcess:
     async def wait_for(
         self,
         predicate: Predicate,
-        timeout: float = 10.0,  # noqa: ASYNC109 (a deadline per call reads best in tests)
+        timeout: float = 10.0,
         *,
         interval: float = _POLL_INTERVAL,
     ) -> None:

@@ -45,7 +45,7 @@ async def hits(
 async def wait_until_served(
     url: str,
     predicate: Callable[[httpx.Response], bool],
-    timeout: float = 10.0,  # noqa: ASYNC109 (a deadline per call reads best in tests)
+    timeout: float = 10.0,
     *,
     headers: Mapping[str, str] | None = None,
     interval: float = _POLL_INTERVAL,
