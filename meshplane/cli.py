@@ -12,18 +12,23 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
 from pydantic import ValidationError
 
-from meshplane.client import DEFAULT_API_URL, ApiClient, ApiError, format_loc
+from meshplane.cli_certs import ca_app, certs_app
+from meshplane.cli_output import ApiUrl
+from meshplane.cli_output import fail as _fail
+from meshplane.cli_output import reporting as _reporting
+from meshplane.cli_output import table as _table
+from meshplane.client import DEFAULT_API_URL, ApiClient, format_loc
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
 __all__ = ["app", "main"]
@@ -35,17 +40,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ApiUrl = Annotated[
-    str,
-    typer.Option(
-        "--api-url",
-        envvar="MESHPLANE_API_URL",
-        help="Base URL of the meshplane REST API.",
-        show_default=True,
-    ),
-]
+
 # apply writes kinds in this order so that whatever a resource refers to exists first.
-APPLY_ORDER = ("services", "gateways", "endpoints", "routes")
+APPLY_ORDER = ("meshes", "services", "gateways", "endpoints", "routes", "authorization-policies")
 # Fields `get -o yaml` prints that apply accepts back and ignores: the server owns them.
 _READ_ONLY = frozenset({"version", "source", "created_at", "updated_at"})
 
@@ -73,25 +70,11 @@ class BootstrapFormat(StrEnum):
     JSON = "json"
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
 def _kind(word: str) -> Kind:
     try:
         return kind_named(word)
     except KeyError as exc:
         _fail(exc.args[0])
-
-
-@contextmanager
-def _reporting() -> Iterator[None]:
-    """Turn an API refusal into its message on stderr and exit status 1."""
-    try:
-        yield
-    except ApiError as exc:
-        _fail(exc.message)
 
 
 @app.command()
@@ -203,7 +186,11 @@ def _read_documents(text: str) -> list[_Document]:
         documents.append(_Document(kind, name, doc["spec"]))
     if problems:
         _fail("nothing applied:\n  " + "\n  ".join(problems))
-    return sorted(documents, key=lambda d: APPLY_ORDER.index(d.kind.plural))
+    last = len(APPLY_ORDER)
+    return sorted(
+        documents,
+        key=lambda d: APPLY_ORDER.index(d.kind.plural) if d.kind.plural in APPLY_ORDER else last,
+    )
 
 
 def _valid_name(name: str) -> bool:
@@ -247,15 +234,6 @@ def apply(
             else:
                 outcome = "configured"
             typer.echo(f"{doc.kind.singular}/{doc.name} {outcome}")
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = [list(headers), *([str(cell) for cell in row] for row in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
 
 
 def _join(values: Iterable[object]) -> str:
@@ -445,9 +423,16 @@ def bootstrap(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="sidecar: KEY=VALUE label of its endpoint (repeatable)."),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
 ) -> None:
     """Print (or write) an Envoy bootstrap that points Envoy at this control plane.
+
+    It carries the node token the control plane issued for the service or gateway: without it
+    the xDS server refuses the proxy. Treat the file like a credential.
 
     Run Envoy with it: `envoy -c bootstrap.yaml`. The named gateway or service need not exist yet.
     """
@@ -466,6 +451,7 @@ def bootstrap(
             xds_port=xds_port,
             delta=delta,
             format="json" if format is BootstrapFormat.JSON else "yaml",
+            labels=label or (),
         )
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -499,6 +485,10 @@ def demo(
     options = DemoOptions(api_port, xds_port, gateway_port, admin_port, check)
     with suppress(KeyboardInterrupt):
         raise typer.Exit(asyncio.run(run_demo(options)))
+
+
+app.add_typer(certs_app, name="certs")
+app.add_typer(ca_app, name="ca")
 
 
 def main() -> None:

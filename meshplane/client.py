@@ -112,7 +112,7 @@ class ApiClient:
         path: str,
         *,
         json: Any = None,
-        params: Mapping[str, str | int | bool] | None = None,
+        params: Mapping[str, str | int | bool | builtins.list[str]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:
@@ -179,6 +179,7 @@ class ApiClient:
         xds_port: int | None = None,
         delta: bool = False,
         format: Literal["yaml", "json"] = "yaml",
+        labels: Sequence[str] = (),
     ) -> str:
         """The Envoy bootstrap as text; options left None take the server's defaults."""
         given: dict[str, str | int | bool | None] = {
@@ -196,5 +197,47 @@ class ApiClient:
             "delta": delta,
             "format": format,
         }
-        params = {key: value for key, value in given.items() if value is not None}
+        params: dict[str, str | int | bool | builtins.list[str]] = {
+            key: value for key, value in given.items() if value is not None
+        }
+        if labels:
+            params["label"] = list(labels)
         return self._request("GET", "/bootstrap", params=params).text
+
+    def certificates(self) -> builtins.list[dict[str, Any]]:
+        """Every identity's certificate: serial, issuer, validity, next renewal (never keys)."""
+        items: builtins.list[dict[str, Any]] = self._request("GET", "/certificates").json()["items"]
+        return items
+
+    def rotate_certificates(
+        self, *, service: str | None = None, gateway: str | None = None, all: bool = False
+    ) -> builtins.list[dict[str, Any]]:
+        body = {"service": service, "gateway": gateway, "all": all}
+        response = self._request("POST", "/certificates/rotate", json=body)
+        items: builtins.list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def ca(self) -> dict[str, Any]:
+        status: dict[str, Any] = self._request("GET", "/ca").json()
+        return status
+
+    def rotate_ca(
+        self,
+        *,
+        overlap_seconds: float | None = None,
+        certificate: str | None = None,
+        private_key: str | None = None,
+        chain: str = "",
+    ) -> dict[str, Any]:
+        body = {
+            "overlap_seconds": overlap_seconds,
+            "certificate": certificate,
+            "private_key": private_key,
+            "chain": chain,
+        }
+        status: dict[str, Any] = self._request("POST", "/ca/rotate", json=body).json()
+        return status
+
+    def finish_ca_rotation(self) -> dict[str, Any]:
+        status: dict[str, Any] = self._request("POST", "/ca/finish").json()
+        return status

@@ -183,6 +183,8 @@ class ControlPlane:
 
     async def stop(self) -> None:
         """Stop the API, the builder and the ADS server; close the store. Idempotent."""
+        for task in self._background:
+            task.cancel()
         if self._api is not None:
             self._api.should_exit = True
         for task in self._tasks:

@@ -127,6 +127,9 @@ class ProxyStatusOut(BaseModel):
     stream_id: int
     connected_since: datetime
     types: list[TypeStatusOut]
+    denied_secrets: int = Field(
+        0, description="Secret names it asked for that are not its own (never served)."
+    )
 
 
 class ProxyList(BaseModel):

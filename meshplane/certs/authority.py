@@ -264,7 +264,7 @@ class CertificateAuthority:
         return [self._leaves[s] for s in sorted(self._leaves)]
 
     async def run(self) -> None:
-        """Renew leaves at their renewal time; retire an outgoing root when its overlap ends."""
+        """Renew leaves at their renewal time, forever (until cancelled)."""
         while True:
             now = self._clock()
             due = [leaf.subject for leaf in self._leaves.values() if leaf.renew_at <= now]

@@ -224,4 +224,5 @@ def _status(handle: StreamHandle) -> ProxyStatus:
         stream_id=handle.stream_id,
         connected_since=handle.connected_since,
         types=handle.state.statuses(),
+        denied_secrets=len(handle.denied_secrets),
     )

@@ -46,6 +46,7 @@ class ProxyStatus:
     stream_id: int
     connected_since: datetime
     types: Sequence[TypeStatus]
+    denied_secrets: int = 0  # secret names asked for that are not the proxy's own
 
 
 class StatusSource(Protocol):

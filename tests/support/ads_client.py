@@ -46,6 +46,7 @@ class AdsClient:
         self._outbox: asyncio.Queue[Any] = asyncio.Queue()
         self._first = True
         self.responses: asyncio.Queue[Any] = asyncio.Queue()
+        self.last_nonce = ""  # nonce of the newest response received
         self._channel: grpc.aio.Channel | None = None
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -122,6 +123,7 @@ class AdsClient:
         item = await asyncio.wait_for(self.responses.get(), timeout)
         if isinstance(item, Exception):
             raise item
+        self.last_nonce = item.nonce
         return item
 
     async def nothing_within(self, timeout: float = 0.3) -> bool:

@@ -170,7 +170,11 @@ async def test_sidecar_registers_itself_and_leaves_after_grace(xds: XdsPlane) ->
         (endpoint,) = endpoints
         assert endpoint.source == "auto"
         assert endpoint.spec == EndpointSpec(
-            service="orders", address="127.0.0.1", port=15006, labels={"version": "v2"}
+            service="orders",
+            address="127.0.0.1",
+            port=15006,
+            labels={"version": "v2"},
+            sidecar=True,
         )
     async with asyncio.timeout(5):
         while True:

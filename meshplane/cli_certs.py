@@ -1,0 +1,130 @@
+"""`meshplane certs ...` and `meshplane ca ...`: see and rotate the mesh's certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from meshplane.cli_output import ApiUrl, fail, reporting, table
+from meshplane.client import DEFAULT_API_URL, ApiClient
+
+__all__ = ["ca_app", "certs_app"]
+
+certs_app = typer.Typer(
+    help="Identity certificates of services and gateways.", no_args_is_help=True
+)
+ca_app = typer.Typer(
+    help="The mesh's certificate authority and root rotation.", no_args_is_help=True
+)
+
+
+def _when(value: str | None) -> str:
+    return value.replace("T", " ")[:19] if value else "-"
+
+
+def _certificates_table(items: list[dict[str, Any]]) -> str:
+    return table(
+        ("IDENTITY", "SERIAL", "ISSUER", "NOT AFTER", "NEXT RENEWAL"),
+        (
+            (
+                c["spiffe_id"],
+                c["serial"][:16],
+                c["issuer_serial"][:16],
+                _when(c["not_after"]),
+                _when(c["next_renewal"]),
+            )
+            for c in items
+        ),
+    )
+
+
+@certs_app.command("list")
+def list_certificates(api_url: ApiUrl = DEFAULT_API_URL) -> None:
+    """Each identity's certificate: serial, issuer, expiry and next automatic renewal."""
+    with ApiClient(api_url) as client, reporting():
+        typer.echo(_certificates_table(client.certificates()))
+
+
+@certs_app.command("rotate")
+def rotate_certificates(
+    service: Annotated[str | None, typer.Option(help="Rotate this service's certificate.")] = None,
+    gateway: Annotated[str | None, typer.Option(help="Rotate this gateway's certificate.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Rotate every certificate.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Issue new certificates now; Envoys pick them up over SDS without a restart."""
+    if sum((service is not None, gateway is not None, all_)) != 1:
+        fail("give exactly one of --service NAME, --gateway NAME or --all")
+    with ApiClient(api_url) as client, reporting():
+        issued = client.rotate_certificates(service=service, gateway=gateway, all=all_)
+    typer.echo(_certificates_table(issued))
+
+
+def _ca_text(status: dict[str, Any]) -> str:
+    header = (
+        f"trust domain: {status['trust_domain']}\n"
+        f"phase:        {status['phase']}  {status['detail']}\n"
+    )
+    roots = table(
+        ("ID", "SERIAL", "STATE", "NOT AFTER", "RETIRES"),
+        (
+            (
+                str(r["id"]),
+                r["serial"][:16],
+                r["state"],
+                _when(r["not_after"]),
+                _when(r.get("retire_at")),
+            )
+            for r in status["roots"]
+        ),
+    )
+    return header + roots
+
+
+@ca_app.command("status")
+def ca_status(api_url: ApiUrl = DEFAULT_API_URL) -> None:
+    """The roots (issuing, incoming, outgoing, retired) and the phase of a root rotation."""
+    with ApiClient(api_url) as client, reporting():
+        typer.echo(_ca_text(client.ca()))
+
+
+@ca_app.command("rotate")
+def ca_rotate(
+    overlap: Annotated[
+        float | None,
+        typer.Option(help="Seconds both roots stay trusted after re-issuing (server default)."),
+    ] = None,
+    certificate: Annotated[
+        Path | None, typer.Option(help="Use this CA certificate (PEM) instead of a new root.")
+    ] = None,
+    private_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
+    chain: Annotated[
+        Path | None, typer.Option(help="For an intermediate: its chain up to the root (PEM).")
+    ] = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Rotate the root: trust both, re-issue every leaf, then drop the old root.
+
+    Each step waits until every connected proxy has acknowledged the previous one, so no
+    connection fails. Follow the phases with `meshplane ca status`; end the overlap early with
+    `meshplane ca finish`.
+    """
+    if (certificate is None) != (private_key is None):
+        fail("give both --certificate and --private-key, or neither")
+    with ApiClient(api_url) as client, reporting():
+        status = client.rotate_ca(
+            overlap_seconds=overlap,
+            certificate=certificate.read_text() if certificate else None,
+            private_key=private_key.read_text() if private_key else None,
+            chain=chain.read_text() if chain else "",
+        )
+    typer.echo(_ca_text(status))
+
+
+@ca_app.command("finish")
+def ca_finish(api_url: ApiUrl = DEFAULT_API_URL) -> None:
+    """End a rotation's overlap now: the old root leaves the trust bundle."""
+    with ApiClient(api_url) as client, reporting():
+        typer.echo(_ca_text(client.finish_ca_rotation()))

@@ -1,0 +1,46 @@
+"""What every client command shares: the --api-url option, error reporting and tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+
+from meshplane.client import ApiError
+
+__all__ = ["ApiUrl", "fail", "reporting", "table"]
+
+ApiUrl = Annotated[
+    str,
+    typer.Option(
+        "--api-url",
+        envvar="MESHPLANE_API_URL",
+        help="Base URL of the meshplane REST API.",
+        show_default=True,
+    ),
+]
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Turn an API refusal into its message on stderr and exit status 1."""
+    try:
+        yield
+    except ApiError as exc:
+        fail(exc.message)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = [list(headers), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
