@@ -25,6 +25,7 @@ from meshplane.store import Store, open_store
 from meshplane.store.identity import IdentityRepo
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
+from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT
 from meshplane.xds.server import start_xds_server
 
 __all__ = ["ControlPlane", "serve"]
@@ -128,8 +129,16 @@ class ControlPlane:
             registry,
             authenticate=authenticate if settings.require_node_token else None,
         )
+        tls = None
+        if settings.xds_tls:
+            await authority.ensure([XDS_SERVER_SUBJECT])
+
+            def tls() -> tuple[bytes, bytes]:
+                leaf = authority.state.leaves[XDS_SERVER_SUBJECT]
+                return leaf.key_pem, leaf.cert_chain_pem.encode()
+
         grpc_server, self.xds_port = await start_xds_server(
-            server, settings.xds_host, settings.xds_port
+            server, settings.xds_host, settings.xds_port, tls=tls
         )
         self._stack.push_async_callback(grpc_server.stop, 1.0)
         self._tasks.append(asyncio.create_task(builder.run(), name="meshplane-builder"))

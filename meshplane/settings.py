@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     ca_overlap_seconds: float = Field(
         3600, ge=0, description="Root rotation: how long both roots stay trusted."
     )
+    xds_tls: bool = Field(
+        False,
+        description="Serve xDS over TLS with a certificate from the mesh CA; generated bootstraps "
+        "then trust the mesh roots and expect spiffe://<trust domain>/control-plane/xds.",
+    )
     require_node_token: bool = Field(
         True, description="Refuse xDS streams whose node token is missing or wrong."
     )

@@ -20,6 +20,7 @@ __all__ = [
     "AuthorityDep",
     "BoxDep",
     "IfMatchDep",
+    "MaybeAuthorityDep",
     "SettingsDep",
     "StatusDep",
     "StoreDep",
@@ -41,6 +42,11 @@ def _authority(request: Request) -> CertificateAuthority:
     authority: CertificateAuthority | None = request.app.state.authority
     if authority is None:
         raise HTTPException(503, "this API runs without a certificate authority")
+    return authority
+
+
+def _maybe_authority(request: Request) -> CertificateAuthority | None:
+    authority: CertificateAuthority | None = request.app.state.authority
     return authority
 
 
@@ -102,4 +108,5 @@ StatusDep = Annotated[StatusSource, Depends(_status)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
 BoxDep = Annotated[SecretBox | None, Depends(_box)]
+MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]

@@ -16,10 +16,18 @@ import yaml
 
 from meshplane.model import NAME_PATTERN, Role
 
-__all__ = ["XDS_CLUSTER", "BootstrapOptions", "render_bootstrap", "render_yaml"]
+__all__ = [
+    "XDS_CLUSTER",
+    "XDS_SERVER_SUBJECT",
+    "BootstrapOptions",
+    "render_bootstrap",
+    "render_yaml",
+]
 
 # The static cluster Envoy reaches the control plane through.
 XDS_CLUSTER = "meshplane-xds"
+# The identity the xDS server's TLS certificate carries (spiffe://<trust domain>/<this>).
+XDS_SERVER_SUBJECT = "control-plane/xds"
 
 # Reconnect quickly after a control-plane restart, without hammering one that stays down.
 _RETRY_BASE = "0.25s"
@@ -33,6 +41,7 @@ _CONNECTIONS_CONFIG = (
     "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
 )
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_UPSTREAM_TLS = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 _NAME = re.compile(NAME_PATTERN)
 
 
@@ -59,6 +68,9 @@ class BootstrapOptions:
     address: str | None = None
     token: str | None = None  # node token the control plane issued for this service or gateway
     labels: tuple[tuple[str, str], ...] = ()  # sidecar: labels of its auto-registered endpoint
+    # xDS over TLS: the roots to trust (PEM) and the control plane's SPIFFE ID to expect.
+    xds_trusted_ca: str | None = None
+    xds_server_id: str | None = None
 
 
 def render_bootstrap(options: BootstrapOptions) -> dict[str, Any]:
@@ -98,7 +110,7 @@ def render_bootstrap(options: BootstrapOptions) -> dict[str, Any]:
             "cds_config": _ads_source(),
             "lds_config": _ads_source(),
         },
-        "static_resources": {"clusters": [_xds_cluster(options.xds_host, options.xds_port)]},
+        "static_resources": {"clusters": [_xds_cluster(options)]},
         "overload_manager": {
             "resource_monitors": [
                 {
@@ -198,8 +210,26 @@ def _socket_address(address: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": address, "port_value": port}}
 
 
-def _xds_cluster(host: str, port: int) -> dict[str, Any]:
-    """The control-plane cluster: HTTP/2 (gRPC), kept alive so a dead peer is noticed."""
+def _xds_tls(trusted_ca: str, server_id: str | None) -> dict[str, Any]:
+    """Verify the control plane's certificate against the mesh roots (and its SPIFFE ID)."""
+    validation: dict[str, Any] = {"trusted_ca": {"inline_string": trusted_ca}}
+    if server_id:
+        validation["match_typed_subject_alt_names"] = [
+            {"san_type": "URI", "matcher": {"exact": server_id}}
+        ]
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": f"type.googleapis.com/{_UPSTREAM_TLS}",
+            "common_tls_context": {"alpn_protocols": ["h2"], "validation_context": validation},
+        },
+    }
+
+
+def _xds_cluster(options: BootstrapOptions) -> dict[str, Any]:
+    """The control-plane cluster: HTTP/2 (gRPC), kept alive so a dead peer is noticed, over TLS
+    when the bootstrap carries the roots to trust."""
+    host, port = options.xds_host, options.xds_port
     try:
         ipaddress.ip_address(host)
         discovery = "STATIC"
@@ -236,4 +266,6 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
     if discovery == "STRICT_DNS":
         # "localhost" may resolve to ::1 first while the server listens on IPv4 only.
         cluster["dns_lookup_family"] = "V4_PREFERRED"
+    if options.xds_trusted_ca:
+        cluster["transport_socket"] = _xds_tls(options.xds_trusted_ca, options.xds_server_id)
     return cluster

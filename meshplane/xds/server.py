@@ -184,8 +184,33 @@ def _log_request(state: StreamState, request: Request, node_id: str, stream_id: 
         )
 
 
-async def start_xds_server(server: AdsServer, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-    """Start serving ADS on host:port (0 picks a free port); returns the server and its port."""
+def _dynamic_credentials(tls: Callable[[], tuple[bytes, bytes]]) -> grpc.ServerCredentials:
+    served: list[tuple[bytes, bytes]] = [tls()]
+
+    def fetch() -> Any:
+        current = tls()
+        if current == served[0]:
+            return None  # unchanged: keep the configuration gRPC already has
+        served[0] = current
+        return grpc.ssl_server_certificate_configuration([current])
+
+    return grpc.dynamic_ssl_server_credentials(
+        grpc.ssl_server_certificate_configuration([served[0]]), fetch
+    )
+
+
+async def start_xds_server(
+    server: AdsServer,
+    host: str,
+    port: int,
+    *,
+    tls: Callable[[], tuple[bytes, bytes]] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Start serving ADS on host:port (0 picks a free port); returns the server and its port.
+
+    `tls` returns the current (key PEM, certificate chain PEM); it is asked again on every new
+    connection, so a renewed server certificate is used without a restart.
+    """
     grpc_server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -195,7 +220,10 @@ async def start_xds_server(server: AdsServer, host: str, port: int) -> tuple[grp
         ]
     )
     grpc_server.add_generic_rpc_handlers((server.handler(),))
-    bound = grpc_server.add_insecure_port(f"{host}:{port}")
+    if tls is None:
+        bound = grpc_server.add_insecure_port(f"{host}:{port}")
+    else:
+        bound = grpc_server.add_secure_port(f"{host}:{port}", _dynamic_credentials(tls))
     await grpc_server.start()
     log.info("xds listening host=%s port=%d", host, bound)
     return grpc_server, bound

@@ -8,6 +8,7 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 from cryptography import x509
@@ -15,7 +16,9 @@ from cryptography import x509
 from meshplane.certs.ca import Authority, issue_leaf, load_authority, new_root
 from meshplane.serve import ControlPlane
 from meshplane.store.identity import IdentityRepo
+from tests.e2e.conftest import Mesh, make_settings
 from tests.e2e.identity_mesh import continuous_load, leaf_serials, sidecars
+from tests.support.ads_client import AdsClient, gateway_node
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
@@ -196,3 +199,36 @@ async def _handshake_refused(port: int, authority: Authority, tmp_path: Path) ->
         return not data.startswith(b"HTTP/1.1 200")
     except (ssl.SSLError, ConnectionResetError, OSError):
         return True
+
+
+async def test_xds_over_tls_with_a_mesh_certificate(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    web = backends("web")
+    settings = make_settings(tmp_path, xds_tls=True)
+    async with (
+        ControlPlane(settings) as plane,
+        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+    ):
+        mesh = Mesh(plane, http)
+        port = free_port()
+        await mesh.put("services", "web", {})
+        await mesh.put(
+            "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
+        )
+        await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
+        await mesh.put(
+            "routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]}
+        )
+        boot = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
+        socket = boot["static_resources"]["clusters"][0]["transport_socket"]
+        assert socket["name"] == "envoy.transport_sockets.tls"
+        async with EnvoyProcess(boot) as envoy:
+            await wait_until_served(f"http://127.0.0.1:{port}/", lambda r: answered_by(r) == "web")
+            stats = await envoy.stats()
+            assert stats["cluster.meshplane-xds.ssl.handshake"] >= 1
+        # A plaintext gRPC client cannot talk to it.
+        async with AdsClient(plane.xds_port, gateway_node("edge-x", "edge")) as client:
+            client.request("type.googleapis.com/envoy.config.cluster.v3.Cluster")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await client.recv()

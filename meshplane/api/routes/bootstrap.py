@@ -8,6 +8,7 @@ simply gets no listener (gateway) or no peers until it is created.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -15,9 +16,10 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from meshplane.api.deps import BoxDep, SettingsDep
+from meshplane.api.deps import BoxDep, MaybeAuthorityDep, SettingsDep
+from meshplane.certs.ca import spiffe_id
 from meshplane.model import NAME_PATTERN, Role
-from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap
+from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT, BootstrapOptions, render_bootstrap
 
 __all__ = ["router"]
 
@@ -48,6 +50,7 @@ def _invalid(errors: list[dict[str, Any]]) -> RequestValidationError:
 async def bootstrap(
     settings: SettingsDep,
     box: BoxDep,
+    authority: MaybeAuthorityDep,
     role: Annotated[Role, Query(description="gateway: an edge Envoy; sidecar: one per instance.")],
     gateway: Annotated[_NameQuery, Query(description="gateway: the gateway it serves.")] = None,
     service: Annotated[_NameQuery, Query(description="sidecar: the service it belongs to.")] = None,
@@ -142,6 +145,12 @@ async def bootstrap(
         token=box.node_token(subject) if box is not None else None,
         labels=tuple(sorted(labels)),
     )
+    if settings.xds_tls and authority is not None:
+        options = replace(
+            options,
+            xds_trusted_ca="".join(authority.state.trust_bundle),
+            xds_server_id=spiffe_id(settings.trust_domain, *XDS_SERVER_SUBJECT.split("/")),
+        )
     try:
         document = render_bootstrap(options)
     except ValueError as exc:
