@@ -102,6 +102,17 @@ def serve(
         str | None,
         typer.Option(help="Host generated bootstraps point Envoy at. (default: 127.0.0.1)"),
     ] = None,
+    trust_domain: Annotated[
+        str | None,
+        typer.Option(help="SPIFFE trust domain of the mesh. (default: meshplane.local)"),
+    ] = None,
+    xds_tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--xds-tls/--no-xds-tls",
+            help="Serve xDS over TLS with a certificate from the mesh CA. (default: off)",
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Log verbosity.")] = LogLevel.INFO,
 ) -> None:
     """Run the control plane (REST API and xDS server) until interrupted.
@@ -120,6 +131,8 @@ def serve(
         "xds_host": xds_host,
         "xds_port": xds_port,
         "advertise_address": advertise_address,
+        "trust_domain": trust_domain,
+        "xds_tls": xds_tls,
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
