@@ -411,7 +411,11 @@ def bootstrap(
         int | None, typer.Option(help="sidecar: where its app sends outgoing requests.")
     ] = None,
     address: Annotated[
-        str | None, typer.Option(help="sidecar: the IP peers reach it at. (default: 127.0.0.1)")
+        str | None,
+        typer.Option(
+            help="sidecar: the IP peers reach it at. (default: the address it connects to "
+            "the control plane from)"
+        ),
     ] = None,
     node_id: Annotated[
         str | None,

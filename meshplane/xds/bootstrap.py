@@ -51,7 +51,9 @@ class BootstrapOptions:
 
     A gateway needs `gateway`; a sidecar needs `service` and its three ports (`inbound_port` where
     peers reach it, `app_port` where its app listens on 127.0.0.1, `outbound_port` where the app
-    sends outgoing requests) and optionally `address`, the IP peers reach its inbound port at.
+    sends outgoing requests) and optionally `address`, the IP peers reach its inbound port at
+    (left out, the control plane registers the address the proxy's xDS connection comes from,
+    which is right whenever the proxy reaches the control plane without NAT).
     """
 
     role: Role
@@ -161,17 +163,21 @@ def _node_metadata(options: BootstrapOptions) -> dict[str, Any]:
             raise ValueError(f"a sidecar bootstrap needs {field}")
         _check_port(field, port)
     _check_distinct({**ports, "admin_port": options.admin_port})
-    address = options.address or "127.0.0.1"
-    try:
-        address = str(ipaddress.ip_address(address))
-    except ValueError:
-        raise ValueError(f"address {address!r} is not an IPv4 or IPv6 address") from None
+    address = None
+    if options.address is not None:
+        try:
+            address = str(ipaddress.ip_address(options.address))
+        except ValueError:
+            raise ValueError(
+                f"address {options.address!r} is not an IPv4 or IPv6 address"
+            ) from None
     meta: dict[str, Any] = {
         "role": Role.SIDECAR.value,
         "service": options.service,
         **ports,
-        "address": address,
     }
+    if address is not None:  # else the control plane uses the address the proxy connects from
+        meta["address"] = address
     if options.labels:
         meta["labels"] = dict(options.labels)
     return meta

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any, TypeAlias
 
 import grpc
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 from google.protobuf import json_format
 
-from meshplane.model import Proxy, proxy_from_node
+from meshplane.model import Proxy, Role, proxy_from_node
 from meshplane.xds.builder import SnapshotBuilder
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.delta import DeltaState
@@ -86,7 +87,7 @@ class AdsServer:
             return
         node_id = first.node.id
         try:
-            proxy = _identify(first)
+            proxy = _identify(first, context.peer())
         except ValueError as exc:
             log.warning("stream refused node=%s reason=%s", node_id, exc)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -155,9 +156,23 @@ async def _read(requests: AsyncIterator[Any], inbox: asyncio.Queue[object]) -> N
     inbox.put_nowait(_END)
 
 
-def _identify(first: Request) -> Proxy:
+def _identify(first: Request, peer: str) -> Proxy:
+    """Read the proxy from its node; a sidecar that names no address gets its peer address."""
     metadata = json_format.MessageToDict(first.node.metadata)
-    return proxy_from_node(first.node.id, metadata)
+    proxy = proxy_from_node(first.node.id, metadata)
+    if proxy.address is None and proxy.role == Role.SIDECAR:
+        proxy = replace(proxy, address=peer_address(peer))
+    return proxy
+
+
+def peer_address(peer: str) -> str | None:
+    """The IP in a gRPC peer string: "ipv4:10.0.0.7:5123", "ipv6:[::1]:5123"."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0] or None
+    if kind == "ipv6":
+        return rest.rpartition(":")[0].strip("[]") or None
+    return None
 
 
 def _log_request(state: StreamState, request: Request, node_id: str, stream_id: int) -> None:

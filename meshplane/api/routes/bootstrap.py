@@ -64,7 +64,11 @@ async def bootstrap(
         _Port, Query(description="sidecar: where its app sends outgoing requests.")
     ] = None,
     address: Annotated[
-        str | None, Query(description="sidecar: the IP peers reach it at (default 127.0.0.1).")
+        str | None,
+        Query(
+            description="sidecar: the IP peers reach it at (default: the address its xDS "
+            "connection comes from)."
+        ),
     ] = None,
     node_id: Annotated[
         str | None,

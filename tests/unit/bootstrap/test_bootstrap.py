@@ -89,9 +89,9 @@ def test_sidecar_node_round_trips_through_proxy_from_node():
     assert render_bootstrap(SIDECAR)["node"]["cluster"] == "reviews"
 
 
-def test_sidecar_address_defaults_to_loopback():
+def test_sidecar_address_left_to_the_control_plane():
     proxy = node_round_trip(dataclasses.replace(SIDECAR, address=None))
-    assert proxy.address == "127.0.0.1"
+    assert proxy.address is None  # the xDS server uses the connection's peer address
 
 
 def test_ads_settings():
