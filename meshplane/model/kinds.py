@@ -54,6 +54,8 @@ def _route_references(spec: Spec) -> Iterator[Reference]:
         yield Reference("gateways", gateway, f"gateways[{i}]")
     for i, destination in enumerate(spec.destinations):
         yield Reference("services", destination.service, f"destinations[{i}].service")
+    for i, mirror in enumerate(spec.mirrors):
+        yield Reference("services", mirror.service, f"mirrors[{i}].service")
 
 
 def _policy_references(spec: Spec) -> Iterator[Reference]:

@@ -6,9 +6,9 @@ setting that silently does nothing. Later issues add fields with defaults; store
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from meshplane.model.durations import Duration
 from meshplane.model.fields import (
@@ -23,6 +23,18 @@ from meshplane.model.fields import (
     Spec,
 )
 from meshplane.model.names import Name
+from meshplane.model.route_policies import (
+    DirectResponse,
+    Fault,
+    HeaderChanges,
+    Mirror,
+    RateLimit,
+    Redirect,
+    RetryPolicy,
+    Rewrite,
+    Sticky,
+)
+from meshplane.model.service_policies import CircuitBreaker, HealthCheck, OutlierDetection
 
 __all__ = [
     "Destination",
@@ -33,6 +45,7 @@ __all__ = [
     "Method",
     "Path",
     "Protocol",
+    "QueryMatch",
     "RouteMatch",
     "RouteSpec",
     "ServiceSpec",
@@ -40,7 +53,9 @@ __all__ = [
 ]
 
 Protocol = Literal["http", "http2", "grpc", "tcp"]
-LbPolicy = Literal["round_robin", "least_request", "random"]
+LbPolicy = Literal["round_robin", "least_request", "random", "ring_hash", "maglev"]
+HASH_LB_POLICIES = frozenset({"ring_hash", "maglev"})
+Zone = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")]
 _PATH_KINDS = ("prefix", "path", "regex")
 
 
@@ -49,7 +64,26 @@ class ServiceSpec(Spec):
 
     protocol: Protocol = Field("http", description="How the service's instances speak.")
     connect_timeout: Duration = Field(1.0, gt=0, description="TCP connect timeout, e.g. '1s'.")
-    lb_policy: LbPolicy = Field("round_robin", description="How requests spread over endpoints.")
+    lb_policy: LbPolicy = Field(
+        "round_robin",
+        description="How requests spread over endpoints; ring_hash and maglev hash the key a "
+        "route's `sticky` names, so one key keeps reaching one endpoint.",
+    )
+    circuit_breaker: CircuitBreaker | None = Field(
+        None, description="Limits each calling proxy enforces; past them it answers 503."
+    )
+    outlier_detection: OutlierDetection | None = Field(
+        None, description="Eject endpoints that keep answering 5xx."
+    )
+    health_check: HealthCheck | None = Field(
+        None, description="Probe endpoints actively; failing ones get no traffic."
+    )
+    rate_limit: RateLimit | None = Field(
+        None,
+        description="Per instance: each of the service's sidecars admits at most this many "
+        "requests on its inbound listener, 429 past it. Instances without a sidecar are not "
+        "limited; to limit at a gateway, set `rate_limit` on the route.",
+    )
 
 
 class EndpointSpec(Spec):
@@ -60,6 +94,11 @@ class EndpointSpec(Spec):
     port: Port
     weight: int = Field(1, ge=1, le=65535, description="Relative share of the service's traffic.")
     labels: Labels = Field(default_factory=dict, description="e.g. {'version': 'v2'}.")
+    zone: Zone | None = Field(
+        None,
+        description="Where the instance runs. A proxy started with a zone prefers endpoints in "
+        "its own zone and fails over to the others when those are unhealthy.",
+    )
     sidecar: bool = Field(
         False,
         description="The address is a meshplane sidecar's inbound port: callers use mutual TLS. "
@@ -91,14 +130,35 @@ class HeaderMatch(Spec):
         return self
 
 
-class RouteMatch(Spec):
-    """What a request must look like; `prefix: "/"` when no path condition is given."""
+class QueryMatch(Spec):
+    """One query-parameter condition; exactly one of `exact`, `regex`, `present: true` (Envoy
+    cannot match a parameter's absence)."""
 
-    prefix: Path | None = None
-    path: Path | None = None
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[^&=#\s]+$")
+    exact: str | None = None
     regex: Regex | None = None
+    present: Literal[True] | None = Field(None, description="The parameter must be there.")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Self:
+        given = [k for k in ("exact", "regex", "present") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'exact', 'regex', 'present'")
+        return self
+
+
+class RouteMatch(Spec):
+    """What a request must look like; `prefix: "/"` when no path condition is given. Every
+    condition given must hold."""
+
+    prefix: Path | None = Field(None, description="The path starts with this (case-sensitive).")
+    path: Path | None = Field(None, description="The path, without the query, is exactly this.")
+    regex: Regex | None = Field(
+        None, description="The path, without the query, matches this RE2 regex in full."
+    )
     headers: list[HeaderMatch] = Field(default_factory=list)
-    methods: list[Method] = Field(default_factory=list)
+    methods: list[Method] = Field(default_factory=list, description="Any of these methods.")
+    query: list[QueryMatch] = Field(default_factory=list, description="Query parameters.")
 
     @model_validator(mode="before")
     @classmethod
@@ -136,9 +196,34 @@ class RouteSpec(Spec):
         "sidecar routes must name them (usually the service name).",
     )
     match: RouteMatch = Field(default_factory=RouteMatch)
-    destinations: list[Destination] = Field(min_length=1)
+    destinations: list[Destination] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Where matching requests go, split by weight. Give destinations, "
+        "`redirect` or `direct_response`: exactly one.",
+    )
+    redirect: Redirect | None = Field(None, description="Answer with a redirect instead.")
+    direct_response: DirectResponse | None = Field(
+        None, description="Answer from the proxy itself instead."
+    )
     timeout: Duration | None = Field(
-        None, description="Whole-request timeout; Envoy's default 15s."
+        None, description="Whole-request timeout, retries included; Envoy's default 15s."
+    )
+    retries: RetryPolicy | None = None
+    sticky: Sticky | None = None
+    rewrite: Rewrite | None = None
+    request_headers: HeaderChanges | None = Field(
+        None, description="Changes to the request before it is forwarded."
+    )
+    response_headers: HeaderChanges | None = Field(
+        None, description="Changes to the response before it is sent back."
+    )
+    mirrors: list[Mirror] = Field(default_factory=list, max_length=8)
+    fault: Fault | None = None
+    rate_limit: RateLimit | None = Field(
+        None,
+        description="Per proxy serving the route (each gateway or sidecar has its own bucket); "
+        "429 past it.",
     )
 
     @model_validator(mode="after")
@@ -148,6 +233,41 @@ class RouteSpec(Spec):
                 "hosts: a sidecar route (no gateways) must name the hosts it applies to, "
                 "e.g. the service name"
             )
-        if sum(d.weight for d in self.destinations) == 0:
-            raise ValueError("destinations: at least one destination needs a weight above 0")
+        actions = [k for k in ("destinations", "redirect", "direct_response") if getattr(self, k)]
+        if len(actions) != 1:
+            raise ValueError(
+                "give exactly one of 'destinations', 'redirect', 'direct_response' "
+                f"(got {actions or 'none'})"
+            )
+        if self.destinations:
+            _check_forwarding(self)
+        else:
+            forwarding_only = ("retries", "sticky", "rewrite", "request_headers", "timeout")
+            given = [k for k in (*forwarding_only, "mirrors") if getattr(self, k)]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only a route with destinations forwards requests"
+                )
+        path_rewrite = self.redirect.prefix if self.redirect else None
+        if self.rewrite is not None and self.rewrite.prefix is not None:
+            path_rewrite = self.rewrite.prefix
+        if path_rewrite is not None and self.match.regex is not None:
+            raise ValueError("a prefix rewrite needs a 'prefix' or 'path' match, not 'regex'")
         return self
+
+
+def _check_forwarding(route: RouteSpec) -> None:
+    """Raise ValueError for weights and timeouts that cannot work together."""
+    if sum(d.weight for d in route.destinations) == 0:
+        raise ValueError("destinations: at least one destination needs a weight above 0")
+    retries = route.retries
+    if (
+        retries is not None
+        and retries.per_try_timeout is not None
+        and route.timeout is not None
+        and route.timeout != 0
+        and retries.per_try_timeout > route.timeout
+    ):
+        raise ValueError(
+            "retries.per_try_timeout: longer than the route's timeout, so no retry could happen"
+        )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meshplane.errors import Conflict, InvalidMesh, NotFound, PreconditionFailed
 from meshplane.model import KINDS, NAME_PATTERN, Change, Kind, Reference, Spec
+from meshplane.store.mesh_rules import check_mesh_rules
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
 __all__ = [
@@ -215,7 +216,8 @@ async def put_resource(
     """Create or replace a resource at `revision` (from `bump_revision` in this transaction).
 
     Checks in this order, changing nothing on failure: the name, If-Match (PreconditionFailed),
-    references (InvalidMesh naming the field). An identical spec is a no-op (`changed` False).
+    references (InvalidMesh naming the field), the mesh-wide rules of `model.rules` (InvalidMesh,
+    or Conflict for a route another one hides). An identical spec is a no-op (`changed` False).
     An "api" source sticks: an "auto" write never takes a resource away from the operator.
     """
     plural = kind_of(kind).plural
@@ -234,6 +236,7 @@ async def put_resource(
         return WriteOutcome(_record(row), created=False, changed=False)
     references = list(KINDS[plural].references(spec))
     await _check_references(session, references)
+    await check_mesh_rules(session, plural, name, spec, revision)
     values = {"spec": data, "version": revision, "source": new_source, "updated_at": now}
     if row is None:
         await session.execute(

@@ -1,0 +1,93 @@
+"""Which routes each proxy sees, per host, in the order Envoy tries them.
+
+The translator builds virtual hosts from these tables, the write rules look for routes that can
+never match in them, and `explain` walks them; one definition keeps the three in agreement.
+
+Precedence inside one host (Envoy takes the first route that matches, so this order is what
+users see):
+
+1. path condition: exact `path` first, then `regex`, then `prefix`, longest prefix first;
+2. then the route with more conditions (each header and query condition counts one, a method
+   list counts one);
+3. then the route name, so equal routes have a stable, documented order.
+
+A sidecar's host named after an HTTP service ends with a catch-all route to that service (after
+every user route for that host), so a caller reaches every service without writing a route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from meshplane.model.mesh import Mesh
+from meshplane.model.specs import RouteMatch, RouteSpec
+
+__all__ = [
+    "NamedRoute",
+    "RouteTable",
+    "conditions",
+    "default_service",
+    "gateway_table",
+    "precedence",
+    "sidecar_table",
+]
+
+NamedRoute = tuple[str, RouteSpec]
+# Host name -> the routes of that host, in precedence order.
+RouteTable = Mapping[str, Sequence[NamedRoute]]
+
+
+def conditions(match: RouteMatch) -> int:
+    """How many conditions besides the path a match has (rule 2 of the precedence)."""
+    return len(match.headers) + len(match.query) + (1 if match.methods else 0)
+
+
+def precedence(route: NamedRoute) -> tuple[int, int, int, str]:
+    """Sort key putting the route Envoy should try first first (see the module docstring)."""
+    name, spec = route
+    match = spec.match
+    if match.path is not None:
+        kind, length = 0, 0
+    elif match.regex is not None:
+        kind, length = 1, 0
+    else:
+        kind, length = 2, len(match.prefix or "")
+    return (kind, -length, -conditions(match), name)
+
+
+def gateway_table(mesh: Mesh, gateway: str) -> dict[str, list[NamedRoute]] | None:
+    """The routes attached to `gateway` by host; None if the gateway is not in the mesh.
+
+    A route without `hosts` serves every host of the gateway.
+    """
+    spec = mesh.gateways.get(gateway)
+    if spec is None:
+        return None
+    hosts: dict[str, list[NamedRoute]] = {}
+    for name, route in mesh.routes.items():
+        if gateway in route.gateways:
+            for host in dict.fromkeys(route.hosts or spec.hosts):
+                hosts.setdefault(host, []).append((name, route))
+    return {host: sorted(routes, key=precedence) for host, routes in hosts.items()}
+
+
+def sidecar_table(mesh: Mesh) -> dict[str, list[NamedRoute]]:
+    """The sidecars' outbound routes by host: one host per HTTP service (possibly without user
+    routes: its default route serves it) and one per other host a sidecar route names.
+
+    TCP services get no host: they cannot be reached through an HTTP listener.
+    """
+    hosts: dict[str, list[NamedRoute]] = {
+        service: [] for service, spec in mesh.services.items() if spec.protocol != "tcp"
+    }
+    for name, route in mesh.routes.items():
+        if not route.gateways:
+            for host in dict.fromkeys(route.hosts):
+                hosts.setdefault(host, []).append((name, route))
+    return {host: sorted(routes, key=precedence) for host, routes in hosts.items()}
+
+
+def default_service(mesh: Mesh, host: str) -> str | None:
+    """The service a sidecar's catch-all route for `host` goes to, if that host has one."""
+    spec = mesh.services.get(host)
+    return host if spec is not None and spec.protocol != "tcp" else None
