@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from meshplane.model import Mesh, ProxyGroup, Role
 from meshplane.xds.translate.clusters import inbound_cluster, shared_clusters
 from meshplane.xds.translate.gateway_listeners import gateway_listener
+from meshplane.xds.translate.http_filters import inbound_policy_filters
 from meshplane.xds.translate.load_assignments import shared_load_assignments
 from meshplane.xds.translate.rbac import rbac_filters
 from meshplane.xds.translate.route_configs import (
@@ -73,7 +74,7 @@ def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
                 spec,
                 trust_domain=mesh.trust_domain,
                 mtls=mesh.settings.mtls,
-                filters=rbac_filters(mesh, group.service),
+                filters=[*rbac_filters(mesh, group.service), *inbound_policy_filters(spec)],
             ),
             outbound_listener(group.outbound_port),
         ],

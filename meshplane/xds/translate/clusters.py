@@ -13,6 +13,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshplane.certs.ca import spiffe_id
 from meshplane.model import Mesh, ServiceSpec
+from meshplane.xds.translate.cluster_policies import apply_service_policies
 from meshplane.xds.translate.names import inbound_cluster_name
 from meshplane.xds.translate.proto_values import (
     ads_config_source,
@@ -28,11 +29,6 @@ __all__ = ["HTTP_PROTOCOL_OPTIONS", "inbound_cluster", "service_cluster", "share
 # The key Envoy looks up upstream HTTP settings under in `typed_extension_protocol_options`.
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-_LB_POLICIES = {
-    "round_robin": cluster_pb2.Cluster.LbPolicy.ROUND_ROBIN,
-    "least_request": cluster_pb2.Cluster.LbPolicy.LEAST_REQUEST,
-    "random": cluster_pb2.Cluster.LbPolicy.RANDOM,
-}
 _HTTP2_PROTOCOLS = frozenset({"http2", "grpc"})
 # Connect timeout of the sidecar's app cluster when its service is not defined yet.
 _DEFAULT_CONNECT_TIMEOUT = 1.0
@@ -71,9 +67,9 @@ def service_cluster(name: str, spec: ServiceSpec) -> cluster_pb2.Cluster:
             eds_config=ads_config_source(), service_name=name
         ),
         connect_timeout=duration(spec.connect_timeout),
-        lb_policy=_LB_POLICIES[spec.lb_policy],
     )
     _set_protocol(cluster, spec.protocol)
+    apply_service_policies(cluster, spec)
     return cluster
 
 

@@ -1,4 +1,5 @@
-"""A gateway's listener: its spec's address and port, routes fetched as `gateway:<name>` by RDS."""
+"""A gateway's listener: its spec's address and port, routes fetched as `gateway:<name>` by RDS,
+with the fault and rate-limit filters routes may turn on."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from meshplane.xds.translate.connection_managers import (
     http_connection_manager,
     listener,
 )
+from meshplane.xds.translate.http_filters import route_policy_filters
 from meshplane.xds.translate.names import (
     gateway_listener_name,
     gateway_route_name,
@@ -24,5 +26,9 @@ def gateway_listener(mesh: Mesh, gateway: str) -> listener_pb2.Listener | None:
     spec = mesh.gateways.get(gateway)
     if spec is None:
         return None
-    manager = http_connection_manager(gateway_stat_prefix(gateway), rds=gateway_route_name(gateway))
+    manager = http_connection_manager(
+        gateway_stat_prefix(gateway),
+        rds=gateway_route_name(gateway),
+        filters=route_policy_filters(),
+    )
     return listener(gateway_listener_name(gateway), spec.address, spec.port, HCM_FILTER, manager)

@@ -2,39 +2,53 @@
 
 Virtual hosts: one per distinct host name (name = the host, domains = [host]); Envoy rejects a
 domain that appears in two virtual hosts, so routes naming the same host share one. Virtual hosts
-are sorted by name.
-
-Precedence inside a virtual host (Envoy takes the first route that matches, so this order is what
-users see):
-
-1. path condition: exact `path` first, then `regex`, then `prefix`, longest prefix first;
-2. then the route with more conditions (each header counts one, a method list counts one);
-3. then the meshplane route name, so equal routes have a stable, documented order.
+are sorted by name. Which routes a host holds, and in which order, is
+`meshplane.model.route_table` (its docstring documents the precedence users see).
 
 A sidecar's virtual host for a service ends with a catch-all `/` route to that service's cluster
 (named `default:<service>`), after every user route for that host.
 
-Actions: destinations with weight 0 are left out (their clusters still exist, warm); one remaining
-cluster becomes `cluster`, several become `weighted_clusters` (sorted by cluster name, weights of
-destinations naming the same cluster added up). A route whose every destination names a missing
-service answers 503 itself rather than pointing Envoy at a cluster it was never sent.
+Each route carries its own policies: the action (route_actions), header changes, and the fault
+and rate-limit settings of the listener's filters (http_filters) under `typed_per_filter_config`.
+A route whose every destination names a missing service answers 503 itself rather than pointing
+Envoy at a cluster it was never sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
 
-from meshplane.model import HeaderMatch, Mesh, RouteMatch, RouteSpec
+from meshplane.model import (
+    Mesh,
+    NamedRoute,
+    RouteSpec,
+    default_service,
+    gateway_table,
+    precedence,
+    sidecar_table,
+)
+from meshplane.xds.translate.http_filters import (
+    FAULT_FILTER,
+    RATE_LIMIT_FILTER,
+    fault_config,
+    rate_limit_config,
+)
 from meshplane.xds.translate.names import (
     OUTBOUND,
     cluster_name,
     default_route_name,
     gateway_route_name,
 )
-from meshplane.xds.translate.proto_values import duration
+from meshplane.xds.translate.proto_values import packed
+from meshplane.xds.translate.route_actions import (
+    direct_response_action,
+    forward_action,
+    header_options,
+    redirect_action,
+)
+from meshplane.xds.translate.route_matches import envoy_match
 
 __all__ = [
     "envoy_route",
@@ -46,78 +60,54 @@ __all__ = [
 # What a route answers when none of its destinations exists.
 _NO_DESTINATION_STATUS = 503
 
-NamedRoute = tuple[str, RouteSpec]
-
 
 def gateway_route_configuration(mesh: Mesh, gateway: str) -> route_pb2.RouteConfiguration | None:
-    """Build `gateway:<gateway>` from the routes attached to it; None if the gateway is absent.
-
-    A route without `hosts` serves every host of the gateway.
-    """
-    spec = mesh.gateways.get(gateway)
-    if spec is None:
+    """Build `gateway:<gateway>` from the routes attached to it; None if the gateway is absent."""
+    table = gateway_table(mesh, gateway)
+    if table is None:
         return None
-    hosts: dict[str, list[NamedRoute]] = {}
-    for name, route in mesh.routes.items():
-        if gateway in route.gateways:
-            for host in dict.fromkeys(route.hosts or spec.hosts):
-                hosts.setdefault(host, []).append((name, route))
-    virtual_hosts = [_virtual_host(host, routes, mesh) for host, routes in hosts.items()]
+    virtual_hosts = [_virtual_host(host, routes, mesh) for host, routes in table.items()]
     return _route_configuration(gateway_route_name(gateway), virtual_hosts)
 
 
 def outbound_route_configuration(mesh: Mesh) -> route_pb2.RouteConfiguration:
     """Build the sidecars' `outbound` configuration: a virtual host per HTTP service and per
-    other host a sidecar route names.
-
-    TCP services get no virtual host: they cannot be reached through an HTTP listener.
-    """
-    hosts: dict[str, list[NamedRoute]] = {
-        service: [] for service, spec in mesh.services.items() if spec.protocol != "tcp"
-    }
-    for name, route in mesh.routes.items():
-        if not route.gateways:
-            for host in dict.fromkeys(route.hosts):
-                hosts.setdefault(host, []).append((name, route))
+    other host a sidecar route names."""
     virtual_hosts = []
-    for host, routes in hosts.items():
+    for host, routes in sidecar_table(mesh).items():
         virtual_host = _virtual_host(host, routes, mesh)
-        service = mesh.services.get(host)
-        if service is not None and service.protocol != "tcp":
-            virtual_host.routes.append(_default_route(host))
+        service = default_service(mesh, host)
+        if service is not None:
+            virtual_host.routes.append(_default_route(service))
         virtual_hosts.append(virtual_host)
     return _route_configuration(OUTBOUND, virtual_hosts)
 
 
-def precedence(route: NamedRoute) -> tuple[int, int, int, str]:
-    """Sort key putting the route Envoy should try first first (see the module docstring)."""
-    name, spec = route
-    match = spec.match
-    if match.path is not None:
-        kind, length = 0, 0
-    elif match.regex is not None:
-        kind, length = 1, 0
-    else:
-        kind, length = 2, len(match.prefix or "")
-    conditions = len(match.headers) + (1 if match.methods else 0)
-    return (kind, -length, -conditions, name)
-
-
 def envoy_route(name: str, spec: RouteSpec, mesh: Mesh) -> route_components_pb2.Route:
     """Translate one meshplane route; the Envoy route carries its name for `/config_dump`."""
-    route = route_components_pb2.Route(name=name, match=_match(spec.match))
-    clusters = _weighted_clusters(spec, mesh)
-    if not clusters:
-        route.direct_response.status = _NO_DESTINATION_STATUS
-        return route
-    action = route.route
-    if len(clusters) == 1:
-        action.cluster = next(iter(clusters))
+    route = route_components_pb2.Route(name=name, match=envoy_match(spec.match))
+    if spec.redirect is not None:
+        route.redirect.CopyFrom(redirect_action(spec.redirect))
+    elif spec.direct_response is not None:
+        route.direct_response.CopyFrom(direct_response_action(spec.direct_response))
     else:
-        for cluster, weight in sorted(clusters.items()):
-            action.weighted_clusters.clusters.add(name=cluster, weight={"value": weight})
-    if spec.timeout is not None:
-        action.timeout.CopyFrom(duration(spec.timeout))
+        action = forward_action(spec, mesh)
+        if action is None:
+            route.direct_response.status = _NO_DESTINATION_STATUS
+        else:
+            route.route.CopyFrom(action)
+    if spec.request_headers is not None:
+        route.request_headers_to_add.extend(header_options(spec.request_headers))
+        route.request_headers_to_remove.extend(sorted(set(spec.request_headers.remove)))
+    if spec.response_headers is not None:
+        route.response_headers_to_add.extend(header_options(spec.response_headers))
+        route.response_headers_to_remove.extend(sorted(set(spec.response_headers.remove)))
+    if spec.fault is not None:
+        route.typed_per_filter_config[FAULT_FILTER].CopyFrom(fault_config(spec.fault))
+    if spec.rate_limit is not None:
+        route.typed_per_filter_config[RATE_LIMIT_FILTER].CopyFrom(
+            packed(rate_limit_config(spec.rate_limit))
+        )
     return route
 
 
@@ -132,10 +122,9 @@ def _route_configuration(
 def _virtual_host(
     host: str, routes: Sequence[NamedRoute], mesh: Mesh
 ) -> route_components_pb2.VirtualHost:
+    """`routes` come in precedence order already (route_table sorts them)."""
     return route_components_pb2.VirtualHost(
-        name=host,
-        domains=[host],
-        routes=[envoy_route(name, spec, mesh) for name, spec in sorted(routes, key=precedence)],
+        name=host, domains=[host], routes=[envoy_route(name, spec, mesh) for name, spec in routes]
     )
 
 
@@ -145,47 +134,3 @@ def _default_route(service: str) -> route_components_pb2.Route:
         match=route_components_pb2.RouteMatch(prefix="/"),
         route=route_components_pb2.RouteAction(cluster=cluster_name(service)),
     )
-
-
-def _weighted_clusters(spec: RouteSpec, mesh: Mesh) -> Mapping[str, int]:
-    """Map each cluster the route sends traffic to onto its total weight (weight 0 left out)."""
-    clusters: dict[str, int] = {}
-    for destination in spec.destinations:
-        if destination.weight > 0 and destination.service in mesh.services:
-            name = cluster_name(destination.service, destination.labels)
-            clusters[name] = clusters.get(name, 0) + destination.weight
-    return clusters
-
-
-def _match(match: RouteMatch) -> route_components_pb2.RouteMatch:
-    result = route_components_pb2.RouteMatch()
-    if match.path is not None:
-        result.path = match.path
-    elif match.regex is not None:
-        result.safe_regex.CopyFrom(_regex(match.regex))
-    else:
-        result.prefix = match.prefix or "/"
-    result.headers.extend(_header_matcher(header) for header in match.headers)
-    if match.methods:
-        methods = "|".join(sorted(set(match.methods)))
-        result.headers.add(
-            name=":method",
-            string_match=string_pb2.StringMatcher(safe_regex=_regex(f"^({methods})$")),
-        )
-    return result
-
-
-def _header_matcher(header: HeaderMatch) -> route_components_pb2.HeaderMatcher:
-    matcher = route_components_pb2.HeaderMatcher(name=header.name)
-    if header.exact is not None:
-        matcher.string_match.exact = header.exact
-    elif header.regex is not None:
-        matcher.string_match.safe_regex.CopyFrom(_regex(header.regex))
-    else:
-        # present_match false matches requests where the header is absent.
-        matcher.present_match = bool(header.present)
-    return matcher
-
-
-def _regex(pattern: str) -> regex_pb2.RegexMatcher:
-    return regex_pb2.RegexMatcher(regex=pattern)

@@ -24,6 +24,7 @@ from meshplane.xds.translate.connection_managers import (
     http_connection_manager,
     listener,
 )
+from meshplane.xds.translate.http_filters import route_policy_filters
 from meshplane.xds.translate.names import INBOUND, OUTBOUND, inbound_cluster_name
 from meshplane.xds.translate.proto_values import duration
 from meshplane.xds.translate.transport_sockets import inbound_filter_chains, tls_inspector
@@ -32,7 +33,8 @@ __all__ = ["inbound_listener", "outbound_listener"]
 
 
 def outbound_listener(port: int) -> listener_pb2.Listener:
-    manager = http_connection_manager(OUTBOUND, rds=OUTBOUND)
+    """Build the outbound listener; routes may turn on its fault and rate-limit filters."""
+    manager = http_connection_manager(OUTBOUND, rds=OUTBOUND, filters=route_policy_filters())
     return listener(OUTBOUND, "127.0.0.1", port, HCM_FILTER, manager)
 
 

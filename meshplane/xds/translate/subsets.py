@@ -1,8 +1,8 @@
 """Which label subsets of services get their own cluster.
 
-Only subsets some route destination names exist, so the cluster count grows with what users route
-to, not with every label combination endpoints carry. A destination with weight 0 still creates its
-subset: the cluster is then warm before a later write shifts traffic onto it.
+Only subsets some route destination (or mirror) names exist, so the cluster count grows with what
+users route to, not with every label combination endpoints carry. A destination with weight 0
+still creates its subset: the cluster is then warm before a later write shifts traffic onto it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from meshplane.model import Mesh
+from meshplane.model import Destination, Mesh, Mirror, selects
 from meshplane.xds.translate.names import cluster_name
 
 __all__ = ["Subset", "used_subsets"]
@@ -26,18 +26,20 @@ class Subset:
     labels: Mapping[str, str]
 
     def admits(self, endpoint_labels: Mapping[str, str]) -> bool:
-        return all(endpoint_labels.get(key) == value for key, value in self.labels.items())
+        return selects(self.labels, endpoint_labels)
 
 
 def used_subsets(mesh: Mesh) -> list[Subset]:
-    """Return the label subsets route destinations use, of services that exist, sorted by name."""
+    """Return the label subsets route destinations and mirrors use, of services that exist,
+    sorted by name."""
     found: dict[str, Subset] = {}
     for route in mesh.routes.values():
-        for destination in route.destinations:
-            if not destination.labels or destination.service not in mesh.services:
+        targets: list[Destination | Mirror] = [*route.destinations, *route.mirrors]
+        for target in targets:
+            if not target.labels or target.service not in mesh.services:
                 continue
-            name = cluster_name(destination.service, destination.labels)
+            name = cluster_name(target.service, target.labels)
             if name not in found:
-                labels = MappingProxyType(dict(destination.labels))
-                found[name] = Subset(name, destination.service, labels)
+                labels = MappingProxyType(dict(target.labels))
+                found[name] = Subset(name, target.service, labels)
     return [found[name] for name in sorted(found)]

@@ -55,7 +55,11 @@ def test_gateway_listener_fetches_its_routes_by_rds():
     assert hcm.rds.route_config_name == "gateway:internal"
     assert hcm.rds.config_source.WhichOneof("config_source_specifier") == "ads"
     assert hcm.rds.config_source.resource_api_version == config_source_pb2.ApiVersion.V3
-    assert [f.name for f in hcm.http_filters] == ["envoy.filters.http.router"]
+    assert [f.name for f in hcm.http_filters] == [
+        "envoy.filters.http.fault",
+        "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.router",
+    ]
 
 
 def test_gateway_listens_on_all_addresses_by_default():
