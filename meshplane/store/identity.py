@@ -56,10 +56,15 @@ class IdentityRepo:
                 )
 
     async def save_leaves(self, rows: Sequence[CaLeafRow]) -> None:
-        """Insert or replace leaves by subject, all in one transaction."""
+        """Insert or replace leaves by subject, all in one transaction.
+
+        Writes first (delete, then insert), never read-then-write: on SQLite a transaction that
+        starts with a read cannot wait for the write lock and fails with "database is locked".
+        """
         async with self._sessions() as session, session.begin():
-            for row in rows:
-                await session.merge(row)
+            subjects = [row.subject for row in rows]
+            await session.execute(delete(CaLeafRow).where(CaLeafRow.subject.in_(subjects)))
+            session.add_all(rows)
 
     async def delete_leaf(self, subject: str) -> None:
         async with self._sessions() as session, session.begin():

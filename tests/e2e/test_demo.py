@@ -1,4 +1,4 @@
-"""`meshplane demo --check`: the first README command walks its tour and leaves nothing behind."""
+"""`meshplane demo --check`: the README's first command walks its tour and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ import sys
 
 import pytest
 
-from tests.support.ports import free_ports
+from meshplane.demo.topology import GATEWAY_PORT, INSTANCES, XDS_PORT
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_demo_check_passes_and_stops_everything() -> None:
-    api, xds, gateway, admin = free_ports(4)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "meshplane", "demo", "--check",
-        "--api-port", str(api), "--xds-port", str(xds),
-        "--gateway-port", str(gateway), "--admin-port", str(admin),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     finally:
         if process.returncode is None:
             process.kill()
@@ -29,7 +26,11 @@ async def test_demo_check_passes_and_stops_everything() -> None:
     text = output.decode()
     assert process.returncode == 0, text
     assert "check: ok" in text
-    # Nothing it started is left: the gateway port and the admin port are free again.
-    for port in (gateway, admin, api):
+    assert "0 failed" in text
+    assert "database is locked" not in text
+    # Nothing it started is left: every port of the topology is free again.
+    ports = [GATEWAY_PORT, XDS_PORT, 8080]
+    ports += [p for i in INSTANCES for p in (i.app_port, i.inbound_port, i.admin_port)]
+    for port in ports:
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection("127.0.0.1", port)
