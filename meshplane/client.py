@@ -180,6 +180,7 @@ class ApiClient:
         delta: bool = False,
         format: Literal["yaml", "json"] = "yaml",
         labels: Sequence[str] = (),
+        zone: str | None = None,
     ) -> str:
         """The Envoy bootstrap as text; options left None take the server's defaults."""
         given: dict[str, str | int | bool | None] = {
@@ -196,6 +197,7 @@ class ApiClient:
             "xds_port": xds_port,
             "delta": delta,
             "format": format,
+            "zone": zone,
         }
         params: dict[str, str | int | bool | builtins.list[str]] = {
             key: value for key, value in given.items() if value is not None

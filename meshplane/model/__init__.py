@@ -35,6 +35,7 @@ from meshplane.model.service_policies import (
 )
 from meshplane.model.specs import (
     HASH_LB_POLICIES,
+    ZONE_PATTERN,
     Destination,
     EndpointSpec,
     GatewaySpec,
@@ -50,6 +51,7 @@ __all__ = [
     "HASH_LB_POLICIES",
     "KINDS",
     "NAME_PATTERN",
+    "ZONE_PATTERN",
     "Change",
     "CircuitBreaker",
     "Destination",

@@ -29,6 +29,7 @@ class ProxyGroup:
     inbound_port: int | None = None
     app_port: int | None = None
     outbound_port: int | None = None
+    zone: str | None = None  # where it runs: endpoints in this zone are preferred
 
     @property
     def subject(self) -> str | None:
@@ -89,6 +90,15 @@ def _labels(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
+def _zone(meta: Mapping[str, object]) -> str | None:
+    zone = meta.get("zone")
+    if zone is None or zone == "":
+        return None
+    if not isinstance(zone, str):
+        raise ValueError("node metadata meshplane.zone must be a string")
+    return zone
+
+
 def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
     """Read a proxy's identity from its node id and node metadata (as plain JSON values).
 
@@ -101,8 +111,9 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         raise ValueError("node metadata has no 'meshplane' section; use `meshplane bootstrap`")
     role = meta.get("role")
     token = meta.get("token") if isinstance(meta.get("token"), str) else None
+    zone = _zone(meta)
     if role == Role.GATEWAY:
-        group = ProxyGroup(Role.GATEWAY, gateway=_text(meta, "gateway"))
+        group = ProxyGroup(Role.GATEWAY, gateway=_text(meta, "gateway"), zone=zone)
         return Proxy(node_id, group, token=token)
     if role == Role.SIDECAR:
         group = ProxyGroup(
@@ -111,6 +122,7 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
             inbound_port=_port(meta, "inbound_port"),
             app_port=_port(meta, "app_port"),
             outbound_port=_port(meta, "outbound_port"),
+            zone=zone,
         )
         address = meta.get("address")
         return Proxy(

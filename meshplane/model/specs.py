@@ -37,6 +37,7 @@ from meshplane.model.route_policies import (
 from meshplane.model.service_policies import CircuitBreaker, HealthCheck, OutlierDetection
 
 __all__ = [
+    "ZONE_PATTERN",
     "Destination",
     "EndpointSpec",
     "GatewaySpec",
@@ -55,7 +56,8 @@ __all__ = [
 Protocol = Literal["http", "http2", "grpc", "tcp"]
 LbPolicy = Literal["round_robin", "least_request", "random", "ring_hash", "maglev"]
 HASH_LB_POLICIES = frozenset({"ring_hash", "maglev"})
-Zone = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")]
+ZONE_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+Zone = Annotated[str, StringConstraints(pattern=ZONE_PATTERN)]
 _PATH_KINDS = ("prefix", "path", "regex")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from meshplane.model import NAME_PATTERN, Role
+from meshplane.model import NAME_PATTERN, ZONE_PATTERN, Role
 
 __all__ = [
     "XDS_CLUSTER",
@@ -43,6 +43,7 @@ _CONNECTIONS_CONFIG = (
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _UPSTREAM_TLS = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 _NAME = re.compile(NAME_PATTERN)
+_ZONE = re.compile(ZONE_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class BootstrapOptions:
     address: str | None = None
     token: str | None = None  # node token the control plane issued for this service or gateway
     labels: tuple[tuple[str, str], ...] = ()  # sidecar: labels of its auto-registered endpoint
+    zone: str | None = None  # where it runs: endpoints in this zone are preferred, others failover
     # xDS over TLS: the roots to trust (PEM) and the control plane's SPIFFE ID to expect.
     xds_trusted_ca: str | None = None
     xds_server_id: str | None = None
@@ -83,12 +85,18 @@ def render_bootstrap(options: BootstrapOptions) -> dict[str, Any]:
     meta = _node_metadata(options)
     if options.token:
         meta["token"] = options.token
+    node: dict[str, Any] = {
+        "id": options.node_id,
+        "cluster": options.gateway if options.role == Role.GATEWAY else options.service,
+        "metadata": {"meshplane": meta},
+    }
+    if options.zone is not None:
+        if not _ZONE.match(options.zone):
+            raise ValueError(f"zone {options.zone!r} is not a zone name (like an endpoint's zone)")
+        meta["zone"] = options.zone
+        node["locality"] = {"zone": options.zone}
     return {
-        "node": {
-            "id": options.node_id,
-            "cluster": options.gateway if options.role == Role.GATEWAY else options.service,
-            "metadata": {"meshplane": meta},
-        },
+        "node": node,
         "admin": {"address": _socket_address("127.0.0.1", options.admin_port)},
         "dynamic_resources": {
             "ads_config": {

@@ -22,9 +22,9 @@ from meshplane.model import Mesh, ProxyGroup
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.store_port import MeshSource
-from meshplane.xds.translate import group_resources, shared_resources
+from meshplane.xds.translate import group_resources, shared_resources, zone_resources
 from meshplane.xds.translate.secrets import identity_secrets
-from meshplane.xds.type_urls import SECRET
+from meshplane.xds.type_urls import ENDPOINT, SECRET
 
 __all__ = ["SnapshotBuilder", "TranslateHook"]
 
@@ -54,6 +54,7 @@ class SnapshotBuilder:
         self._on_missing_identity = on_missing_identity
         self.mesh = Mesh(trust_domain=trust_domain)
         self._shared: list[CachedResource] = []
+        self._zoned: dict[str, list[CachedResource]] = {}  # zone -> its shared resources
         self._interned: dict[tuple[str, str, str], CachedResource] = {}
         self.ready = asyncio.Event()
 
@@ -108,6 +109,7 @@ class SnapshotBuilder:
             self._hook(None, shared)
         previous, self._interned = self._interned, {}
         self._shared = self._pack_all(shared, previous)
+        self._zoned = {}
         count = 0
         for group in groups:
             self._cache.publish(group, self._group_snapshot(group, previous))
@@ -128,8 +130,25 @@ class SnapshotBuilder:
         own[SECRET] = list(self._secrets(group))
         packed = self._pack_all(own, previous or {})
         return Snapshot.build(
-            self.mesh.revision, [*self._shared, *packed], self._identities.version
+            self.mesh.revision,
+            [*self._shared_for(group.zone, previous or {}), *packed],
+            self._identities.version,
         )
+
+    def _shared_for(
+        self, zone: str | None, previous: dict[tuple[str, str, str], CachedResource]
+    ) -> list[CachedResource]:
+        """The shared resources as proxies in `zone` see them: the same clusters, and load
+        assignments built once per zone and revision (on first use)."""
+        if zone is None:
+            return self._shared
+        if zone not in self._zoned:
+            zoned = zone_resources(self.mesh, zone)
+            if self._hook is not None:
+                self._hook(None, zoned)
+            clusters = [r for r in self._shared if r.type_url != ENDPOINT]
+            self._zoned[zone] = [*clusters, *self._pack_all(zoned, previous)]
+        return self._zoned[zone]
 
     def _secrets(self, group: ProxyGroup) -> list[Message]:
         """The group's own identity and the trust bundle; asks the CA for a missing identity."""

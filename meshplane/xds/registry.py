@@ -122,6 +122,7 @@ class ProxyRegistry:
             address=proxy.address or "127.0.0.1",
             port=group.inbound_port,
             labels=dict(proxy.labels),
+            zone=group.zone,
             sidecar=True,
         )
         try:

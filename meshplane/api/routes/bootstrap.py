@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from meshplane.api.deps import BoxDep, MaybeAuthorityDep, SettingsDep
 from meshplane.certs.ca import spiffe_id
-from meshplane.model import NAME_PATTERN, Role
+from meshplane.model import NAME_PATTERN, ZONE_PATTERN, Role
 from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT, BootstrapOptions, render_bootstrap
 
 __all__ = ["router"]
@@ -97,6 +97,14 @@ async def bootstrap(
         list[str] | None,
         Query(description="sidecar: KEY=VALUE label of its auto-registered endpoint (repeat)."),
     ] = None,
+    zone: Annotated[
+        str | None,
+        Query(
+            pattern=ZONE_PATTERN,
+            description="Where the proxy runs: it prefers endpoints in this zone and fails over "
+            "to others when they are unhealthy; a sidecar's own endpoint gets this zone.",
+        ),
+    ] = None,
 ) -> Response:
     """An Envoy bootstrap pointing at this control plane, as YAML (default) or JSON.
 
@@ -148,6 +156,7 @@ async def bootstrap(
         address=address,
         token=box.node_token(subject) if box is not None else None,
         labels=tuple(sorted(labels)),
+        zone=zone,
     )
     if settings.xds_tls and authority is not None:
         options = replace(

@@ -23,13 +23,13 @@ from meshplane.xds.translate.route_configs import (
 from meshplane.xds.translate.sidecar_listeners import inbound_listener, outbound_listener
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
-__all__ = ["group_resources", "shared_resources"]
+__all__ = ["group_resources", "shared_resources", "zone_resources"]
 
 
 def shared_resources(mesh: Mesh) -> dict[str, list[Message]]:
     """Resources every proxy sees, built once per mesh revision: CDS clusters (one EDS cluster per
     service, plus one per label subset used by any route destination) and their EDS
-    ClusterLoadAssignments.
+    ClusterLoadAssignments, as proxies without a zone see them (see `zone_resources`).
 
     Keys: CLUSTER and ENDPOINT, always present.
     """
@@ -37,6 +37,16 @@ def shared_resources(mesh: Mesh) -> dict[str, list[Message]]:
         CLUSTER: list(shared_clusters(mesh)),
         ENDPOINT: list(shared_load_assignments(mesh)),
     }
+
+
+def zone_resources(mesh: Mesh, zone: str) -> dict[str, list[Message]]:
+    """The load assignments proxies in `zone` see instead of the shared ones (endpoints in their
+    own zone first; see load_assignments). Built once per zone and revision, shared by every
+    proxy of the zone; clusters do not depend on the zone.
+
+    Keys: ENDPOINT.
+    """
+    return {ENDPOINT: list(shared_load_assignments(mesh, zone))}
 
 
 def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:

@@ -2,11 +2,17 @@
 
 Every cluster gets an assignment, even with no endpoints: Envoy then answers 503 for that
 destination instead of waiting on an EDS response that never comes (or NACKing a route).
+
+Locality: endpoints are grouped by zone. For a proxy in a zone, the endpoints in that zone get
+priority 0 and all others priority 1, so Envoy sends everything to its own zone and fails over
+(gradually, as Envoy's priority load works) when the local endpoints turn unhealthy. When no
+endpoint is in the proxy's zone, or all are, everything is priority 0. Assignments therefore
+depend on the proxy's zone only: they are built once per zone, not per proxy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
@@ -23,30 +29,51 @@ __all__ = ["LB_METADATA_KEY", "load_assignment", "shared_load_assignments"]
 LB_METADATA_KEY = "envoy.lb"
 
 
-def shared_load_assignments(mesh: Mesh) -> list[endpoint_pb2.ClusterLoadAssignment]:
-    """Return one assignment per service cluster and per used subset cluster, sorted by name."""
-    assignments = [load_assignment(name, mesh.endpoints_of(name).items()) for name in mesh.services]
+def shared_load_assignments(
+    mesh: Mesh, zone: str | None = None
+) -> list[endpoint_pb2.ClusterLoadAssignment]:
+    """Return one assignment per service cluster and per used subset cluster, sorted by name,
+    as proxies in `zone` (None: proxies without a zone) see them."""
+    assignments = [
+        load_assignment(name, mesh.endpoints_of(name).items(), zone) for name in mesh.services
+    ]
     for subset in used_subsets(mesh):
         members = mesh.endpoints_of(subset.service).items()
-        assignments.append(
-            load_assignment(subset.name, ((n, e) for n, e in members if subset.admits(e.labels)))
-        )
+        chosen = ((n, e) for n, e in members if subset.admits(e.labels))
+        assignments.append(load_assignment(subset.name, chosen, zone))
     return sorted(assignments, key=lambda assignment: str(assignment.cluster_name))
 
 
 def load_assignment(
-    cluster: str, endpoints: Iterable[tuple[str, EndpointSpec]]
+    cluster: str, endpoints: Iterable[tuple[str, EndpointSpec]], zone: str | None = None
 ) -> endpoint_pb2.ClusterLoadAssignment:
-    """Build `cluster`'s assignment from (endpoint name, spec) pairs, ordered by endpoint name.
+    """Build `cluster`'s assignment from (endpoint name, spec) pairs for a proxy in `zone`.
 
-    All endpoints share one locality until endpoints carry localities of their own; a cluster
-    without endpoints gets no locality at all.
+    One locality per zone (endpoints without a zone share one without a locality), sorted by
+    priority then zone; endpoints in each ordered by name. No endpoints, no locality at all.
     """
-    lb_endpoints = [_lb_endpoint(spec) for _, spec in sorted(endpoints, key=lambda pair: pair[0])]
+    members = sorted(endpoints, key=lambda pair: pair[0])
+    zones = {spec.zone for _, spec in members}
+    flat = zone is None or zone not in zones or zones == {zone}
+    by_locality: dict[tuple[int, str], list[EndpointSpec]] = {}
+    for _, spec in members:
+        priority = 0 if flat or spec.zone == zone else 1
+        by_locality.setdefault((priority, spec.zone or ""), []).append(spec)
     assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster)
-    if lb_endpoints:
-        assignment.endpoints.add(lb_endpoints=lb_endpoints)
+    for (priority, locality), specs in sorted(by_locality.items()):
+        assignment.endpoints.append(_locality(priority, locality, specs))
     return assignment
+
+
+def _locality(
+    priority: int, zone: str, specs: Sequence[EndpointSpec]
+) -> endpoint_components_pb2.LocalityLbEndpoints:
+    group = endpoint_components_pb2.LocalityLbEndpoints(
+        lb_endpoints=[_lb_endpoint(spec) for spec in specs], priority=priority
+    )
+    if zone:
+        group.locality.zone = zone
+    return group
 
 
 def _lb_endpoint(spec: EndpointSpec) -> endpoint_components_pb2.LbEndpoint:

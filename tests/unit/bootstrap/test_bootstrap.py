@@ -164,3 +164,15 @@ def test_inconsistent_options_are_value_errors(options, message):
         render_bootstrap(options)
     with pytest.raises(ValueError, match=message):
         render_yaml(options)
+
+
+def test_zone_sets_the_node_locality_and_round_trips_into_the_group():
+    for options in (GATEWAY, SIDECAR):
+        zoned = dataclasses.replace(options, zone="eu-west-1a")
+        bootstrap = render_bootstrap(zoned)
+        assert bootstrap["node"]["locality"] == {"zone": "eu-west-1a"}
+        assert node_round_trip(zoned).group.zone == "eu-west-1a"
+        assert node_round_trip(options).group.zone is None
+    validate_configs([render_bootstrap(dataclasses.replace(SIDECAR, zone="a"))])
+    with pytest.raises(ValueError, match="not a zone name"):
+        render_bootstrap(dataclasses.replace(GATEWAY, zone="Zone A"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
-from meshplane.xds.type_urls import ENDPOINT
+from meshplane.xds.translate import zone_resources
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT
+from tests.support.envoy import validate_resource_sets
+from tests.support.meshes import endpoint, mesh, service
 from tests.unit.translate.meshes import EXAMPLES, shared
 
 
@@ -60,3 +63,62 @@ def test_zero_weight_subset_still_gets_its_assignment():
     found = assignments("zero-weight")
     assert [a for a, _, _ in endpoints(found["a|v=1"])] == ["10.0.5.1"]
     assert set(found) == {"a", "a|v=1", "b", "c"}
+
+
+def zoned_mesh():
+    return mesh(
+        service("web"),
+        endpoint("web-a1", "web", "10.0.6.1", 80, zone="a"),
+        endpoint("web-a2", "web", "10.0.6.2", 80, zone="a"),
+        endpoint("web-b1", "web", "10.0.6.3", 80, zone="b"),
+        endpoint("web-x", "web", "10.0.6.4", 80),
+        service("only-b"),
+        endpoint("only-b-1", "only-b", "10.0.7.1", 80, zone="b"),
+    )
+
+
+def localities(assignment) -> list[tuple[int, str, list[str]]]:
+    return [
+        (
+            group.priority,
+            group.locality.zone,
+            [lb.endpoint.address.socket_address.address for lb in group.lb_endpoints],
+        )
+        for group in assignment.endpoints
+    ]
+
+
+def test_endpoints_in_the_proxy_zone_come_first_and_the_rest_is_failover():
+    found = {cla.cluster_name: cla for cla in zone_resources(zoned_mesh(), "a")[ENDPOINT]}
+    assert localities(found["web"]) == [
+        (0, "a", ["10.0.6.1", "10.0.6.2"]),
+        (1, "", ["10.0.6.4"]),
+        (1, "b", ["10.0.6.3"]),
+    ]
+    # Nothing in zone a: everything stays priority 0 (Envoy needs a priority 0 to start from).
+    assert localities(found["only-b"]) == [(0, "b", ["10.0.7.1"])]
+
+
+def test_without_a_zone_every_locality_is_priority_zero():
+    found = {cla.cluster_name: cla for cla in shared(zoned_mesh())[ENDPOINT]}
+    assert localities(found["web"]) == [
+        (0, "", ["10.0.6.4"]),
+        (0, "a", ["10.0.6.1", "10.0.6.2"]),
+        (0, "b", ["10.0.6.3"]),
+    ]
+    # A zone no endpoint is in sees exactly what proxies without a zone see (one shared version).
+    assert zone_resources(zoned_mesh(), "c")[ENDPOINT] == shared(zoned_mesh())[ENDPOINT]
+
+
+def test_endpoints_without_zones_keep_one_locality_without_a_name():
+    (assignment,) = zone_resources(EXAMPLES["two-endpoints"].mesh, "a")[ENDPOINT]
+    assert len(assignment.endpoints) == 1
+    assert not assignment.endpoints[0].HasField("locality")
+
+
+def test_zoned_assignments_pass_envoy_validation():
+    example = zoned_mesh()
+    clusters = shared(example)[CLUSTER]
+    validate_resource_sets(
+        [{CLUSTER: clusters, ENDPOINT: zone_resources(example, zone)[ENDPOINT]} for zone in "ab"]
+    )
