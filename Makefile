@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean envoy-configs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/meshplane demo
+
+# Regenerate envoy-configs/demo and docker-compose.yml from meshplane/demo/topology.py.
+envoy-configs: $(STAMP)
+	$(BIN)/meshplane demo configs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

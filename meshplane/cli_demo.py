@@ -49,8 +49,14 @@ def configs(
         Path | None, typer.Option(help="Where to write (default: envoy-configs/demo).")
     ] = None,
 ) -> None:
-    """Regenerate the demo's Envoy bootstraps (what docker-compose.yml and the demo run)."""
+    """Regenerate the demo's Envoy bootstraps and docker-compose.yml from its topology."""
+    from meshplane.demo.compose import render_compose
     from meshplane.demo.topology import config_dir, write_configs
 
-    for path in write_configs(directory or config_dir()):
+    target = directory or config_dir()
+    for path in write_configs(target):
         typer.echo(f"wrote {path}")
+    if directory is None:
+        compose = config_dir().parents[1] / "docker-compose.yml"
+        compose.write_text(render_compose())
+        typer.echo(f"wrote {compose}")
