@@ -68,6 +68,7 @@ async def test_proxies_lists_streams_with_iso_times(api: httpx.AsyncClient, stat
                     },
                 },
             ],
+            "denied_secrets": 0,
         }
     ]
 
