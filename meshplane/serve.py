@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -19,6 +20,7 @@ import uvicorn
 from meshplane.api import create_app
 from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.keystore import SecretBox, load_secret
+from meshplane.metrics import Metrics
 from meshplane.model import Proxy
 from meshplane.settings import Settings
 from meshplane.store import Store, open_store
@@ -27,10 +29,60 @@ from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
 from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT
 from meshplane.xds.server import start_xds_server
+from meshplane.xds.type_urls import SHORT_NAMES
 
 __all__ = ["ControlPlane", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+def _export_state(
+    metrics: Metrics,
+    registry: ProxyRegistry,
+    cache: ResourceCache,
+    authority: CertificateAuthority,
+) -> None:
+    """Gauges read from their owners at scrape time."""
+
+    def proxies() -> list[tuple[tuple[str, ...], float]]:
+        counts = Counter((p.role or "unknown", p.transport) for p in registry.proxies())
+        return [(key, float(n)) for key, n in counts.items()]
+
+    def cached(index: int) -> list[tuple[tuple[str, ...], float]]:
+        footprint = cache.footprint()
+        return [((SHORT_NAMES.get(t, t),), float(v[index])) for t, v in footprint.items()]
+
+    def expiry() -> list[tuple[tuple[str, ...], float]]:
+        now = dt.datetime.now(dt.UTC)
+        return [
+            ((leaf.spiffe_id,), (leaf.not_after - now).total_seconds())
+            for leaf in authority.leaves()
+        ]
+
+    metrics.gauge(
+        "meshplane_xds_connected_proxies",
+        "Open xDS streams by role and transport.",
+        ["role", "transport"],
+        proxies,
+    )
+    metrics.gauge(
+        "meshplane_cache_resources",
+        "Distinct resources in the cache, by type.",
+        ["type"],
+        lambda: cached(0),
+    )
+    metrics.gauge(
+        "meshplane_cache_bytes",
+        "Serialized bytes of the distinct cached resources, by type.",
+        ["type"],
+        lambda: cached(1),
+    )
+    metrics.gauge(
+        "meshplane_certificate_expiry_seconds",
+        "Seconds until each identity's certificate expires.",
+        ["identity"],
+        expiry,
+    )
 
 
 def _ca_config(settings: Settings) -> CaConfig:
@@ -65,6 +117,7 @@ class ControlPlane:
         self._tasks: list[asyncio.Task[None]] = []
         self._api: uvicorn.Server | None = None
         self.box: SecretBox | None = None
+        self.metrics: Metrics | None = None
         self.authority: CertificateAuthority | None = None
         self._pending_identities: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -98,6 +151,7 @@ class ControlPlane:
             IdentityRepo(store.engine), box, _ca_config(settings)
         )
         await authority.start()
+        metrics = self.metrics = Metrics()
         cache = ResourceCache()
         builder = SnapshotBuilder(
             StoreMeshSource(store),
@@ -105,13 +159,15 @@ class ControlPlane:
             hook=self._hook,
             trust_domain=settings.trust_domain,
             on_missing_identity=self._issue_later,
+            metrics=metrics,
         )
         builder.set_identities(authority.state)
         authority.subscribe(builder.set_identities)
         await builder.load()
         registry = self.registry = ProxyRegistry(
-            StoreRegistrar(store), settings.endpoint_grace_seconds
+            StoreRegistrar(store), settings.endpoint_grace_seconds, metrics
         )
+        _export_state(metrics, registry, cache, authority)
         self._stack.push_async_callback(registry.aclose)
 
         async def converged(version: int) -> bool:
@@ -128,6 +184,7 @@ class ControlPlane:
             cache,
             registry,
             authenticate=authenticate if settings.require_node_token else None,
+            metrics=metrics,
         )
         tls = None
         if settings.xds_tls:
@@ -152,7 +209,12 @@ class ControlPlane:
             update={"xds_port": self.xds_port, "api_port": self.api_port}
         )
         app = create_app(
-            store=store, status=registry, settings=settings, authority=authority, box=box
+            store=store,
+            status=registry,
+            settings=settings,
+            authority=authority,
+            box=box,
+            metrics=metrics,
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         self._api = _ApiServer(config)

@@ -5,9 +5,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.errors import install_error_handlers
-from meshplane.api.routes import bootstrap, certificates, proxies, resource_router, server
+from meshplane.api.routes import (
+    bootstrap,
+    certificates,
+    explain,
+    proxies,
+    resource_router,
+    server,
+)
+from meshplane.api.routes import metrics as metrics_routes
+from meshplane.api.routes.metrics import install_metrics
 from meshplane.certs.authority import CertificateAuthority
 from meshplane.certs.keystore import SecretBox
+from meshplane.metrics import Metrics
 from meshplane.model import KINDS
 from meshplane.settings import Settings
 from meshplane.store import Store
@@ -25,6 +35,7 @@ def create_app(
     settings: Settings,
     authority: CertificateAuthority | None = None,
     box: SecretBox | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the API over `store` (resources), `status` (connected proxies) and `settings`;
     `authority` serves the certificate routes and `box` mints node tokens for bootstraps.
@@ -45,9 +56,14 @@ def create_app(
     app.state.settings = settings
     app.state.authority = authority
     app.state.box = box
+    app.state.metrics = metrics
+    app.include_router(metrics_routes.router)
+    if metrics is not None:
+        install_metrics(app, metrics)
     for kind in KINDS.values():
         app.include_router(resource_router(kind), prefix=API_PREFIX)
-    for router in (proxies.router, bootstrap.router, server.router, certificates.router):
+    routers = (proxies.router, bootstrap.router, server.router, certificates.router, explain.router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     install_error_handlers(app)
     return app

@@ -53,3 +53,17 @@ class ResourceCache:
 
     def watched_groups(self) -> list[ProxyGroup]:
         return list(self._watchers)
+
+    def footprint(self) -> dict[str, tuple[int, int]]:
+        """Per type URL: distinct resources held and their serialized bytes (shared ones once)."""
+        seen: set[int] = set()
+        out: dict[str, tuple[int, int]] = {}
+        for snapshot in self._snapshots.values():
+            for type_url, resources in snapshot.resources.items():
+                for resource in resources.values():
+                    if id(resource) in seen:
+                        continue
+                    seen.add(id(resource))
+                    count, size = out.get(type_url, (0, 0))
+                    out[type_url] = (count + 1, size + len(resource.any_bytes))
+        return out

@@ -20,6 +20,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from meshplane.metrics import Metrics
 from meshplane.model import EndpointSpec, Proxy, Role, ServiceSpec
 from meshplane.xds.resources import CachedResource
 from meshplane.xds.status import ProxyStatus
@@ -61,7 +62,13 @@ class StreamHandle:
 class ProxyRegistry:
     """Implements StatusSource for the API and runs auto-registration."""
 
-    def __init__(self, registrar: EndpointRegistrar | None, grace_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        registrar: EndpointRegistrar | None,
+        grace_seconds: float = 5.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
         self._registrar = registrar
         self._grace = grace_seconds
         self._streams: dict[int, StreamHandle] = {}
@@ -159,6 +166,8 @@ class ProxyRegistry:
         for name in sorted(record.names - OWN_SECRETS - handle.denied_secrets):
             handle.denied_secrets.add(name)
             self.denied_secret_requests += 1
+            if self._metrics is not None:
+                self._metrics.denied_secrets.inc()
             log.warning(
                 "secret denied node=%s stream=%d subject=%s name=%s",
                 handle.node_id,

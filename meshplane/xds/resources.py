@@ -95,16 +95,21 @@ class Snapshot:
     resources: Mapping[str, Mapping[str, CachedResource]]
     versions: Mapping[str, str] = field(default_factory=dict)
     identity_version: int = 0  # the IdentityState its secrets come from
+    changed_at: float | None = None  # monotonic time of the change it carries (convergence)
 
     @classmethod
     def build(
-        cls, revision: int, resources: Iterable[CachedResource], identity_version: int = 0
+        cls,
+        revision: int,
+        resources: Iterable[CachedResource],
+        identity_version: int = 0,
+        changed_at: float | None = None,
     ) -> Snapshot:
         by_type: dict[str, dict[str, CachedResource]] = {}
         for resource in resources:
             by_type.setdefault(resource.type_url, {})[resource.name] = resource
         versions = {t: set_version(rs.values()) for t, rs in by_type.items()}
-        return cls(revision, by_type, versions, identity_version)
+        return cls(revision, by_type, versions, identity_version, changed_at)
 
     def of(self, type_url: str) -> Mapping[str, CachedResource]:
         return self.resources.get(type_url, _NOTHING)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any, TypeAlias
@@ -18,6 +19,7 @@ import grpc
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 from google.protobuf import json_format
 
+from meshplane.metrics import Metrics
 from meshplane.model import Proxy, Role, proxy_from_node
 from meshplane.xds.builder import SnapshotBuilder
 from meshplane.xds.cache import ResourceCache
@@ -48,7 +50,9 @@ class AdsServer:
         registry: ProxyRegistry,
         *,
         authenticate: Callable[[Proxy], bool] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._builder = builder
         self._cache = cache
         self._registry = registry
@@ -90,12 +94,16 @@ class AdsServer:
             proxy = _identify(first, context.peer())
         except ValueError as exc:
             log.warning("stream refused node=%s reason=%s", node_id, exc)
+            if self._metrics is not None:
+                self._metrics.refused_streams.labels("metadata").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
         if self._authenticate is not None and not self._authenticate(proxy):
             reason = f"missing or wrong node token for {proxy.subject}"
             log.warning("stream refused node=%s reason=%s", node_id, reason)
             self._registry.refused += 1
+            if self._metrics is not None:
+                self._metrics.refused_streams.labels("token").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
             return
         group = proxy.group
@@ -124,6 +132,8 @@ class AdsServer:
         handle: StreamHandle,
     ) -> None:
         item: object = first
+        converging: float | None = None  # when the change the proxy is catching up to happened
+        metrics = self._metrics
         while True:
             if item is _END:
                 return
@@ -132,16 +142,35 @@ class AdsServer:
             if isinstance(item, Snapshot):
                 if state.snapshot is None or item.revision >= state.snapshot.revision:
                     state.snapshot = item
+                    converging = converging or item.changed_at
             else:
                 request: Request = item
-                _log_request(state, request, handle.node_id, handle.stream_id)
+                nacked = _log_request(state, request, handle.node_id, handle.stream_id)
+                if nacked and metrics is not None:
+                    metrics.nacks.labels(SHORT_NAMES.get(request.type_url, "other")).inc()
                 state.on_request(request)
                 if request.type_url == SECRET:
                     self._registry.check_secret_names(handle)
             if inbox.empty():  # fold whatever else already arrived into one step
-                for response in state.responses():
-                    await context.write(response)
+                responses = state.typed_responses()
+                for type_url, response in responses:
+                    await self._send(context, type_url, response)
+                if not responses and converging is not None and state.idle:
+                    if metrics is not None:
+                        metrics.convergence_seconds.observe(time.monotonic() - converging)
+                    converging = None
             item = await inbox.get()
+
+    async def _send(self, context: Any, type_url: str, response: bytes) -> None:
+        kind = SHORT_NAMES.get(type_url, "other")
+        try:
+            await context.write(response)
+        except Exception:
+            if self._metrics is not None:
+                self._metrics.push_errors.labels(kind).inc()
+            raise
+        if self._metrics is not None:
+            self._metrics.pushes.labels(kind).inc()
 
 
 async def _read(requests: AsyncIterator[Any], inbox: asyncio.Queue[object]) -> None:
@@ -175,10 +204,11 @@ def peer_address(peer: str) -> str | None:
     return None
 
 
-def _log_request(state: StreamState, request: Request, node_id: str, stream_id: int) -> None:
+def _log_request(state: StreamState, request: Request, node_id: str, stream_id: int) -> bool:
+    """Log an ACK or NACK of the response in flight; True for a NACK."""
     record = state.types.get(request.type_url)
     if record is None or not request.response_nonce or request.response_nonce != record.nonce:
-        return
+        return False
     kind = SHORT_NAMES.get(request.type_url, request.type_url)
     if request.HasField("error_detail"):
         log.warning(
@@ -189,6 +219,7 @@ def _log_request(state: StreamState, request: Request, node_id: str, stream_id: 
             record.sent_version,
             request.error_detail.message,
         )
+        return True
     elif record.pending:
         log.debug(
             "ack node=%s stream=%d type=%s version=%s",
@@ -197,6 +228,7 @@ def _log_request(state: StreamState, request: Request, node_id: str, stream_id: 
             kind,
             record.sent_version,
         )
+    return False
 
 
 def _dynamic_credentials(tls: Callable[[], tuple[bytes, bytes]]) -> grpc.ServerCredentials:

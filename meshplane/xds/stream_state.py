@@ -100,10 +100,19 @@ class StreamState:
 
     def responses(self) -> list[bytes]:
         """Encoded responses to send now, in push order; empty when the proxy is up to date."""
+        return [data for _, data in self.typed_responses()]
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight: every response sent so far has been answered."""
+        return not any(record.pending for record in self.types.values())
+
+    def typed_responses(self) -> list[tuple[str, bytes]]:
+        """`responses`, each with its type URL (for counting pushes by type)."""
         if self.snapshot is None:
             return []
         view: dict[str, Mapping[str, CachedResource]] | None = None
-        out: list[bytes] = []
+        out: list[tuple[str, bytes]] = []
         for type_url in PUSH_ORDER:
             record = self.types.get(type_url)
             if record is None or record.pending:
@@ -112,7 +121,7 @@ class StreamState:
                 view = self.view()
             response = self.respond(record, view.get(type_url, {}))
             if response is not None:
-                out.append(response)
+                out.append((type_url, response))
                 # What was just sent changes what may follow (e.g. kept clusters).
                 view = None
         return out
