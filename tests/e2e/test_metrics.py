@@ -69,7 +69,4 @@ async def test_metrics_follow_a_route_change(
         )
         >= 1
     )
-    assert (
-        "meshplane_xds_nacks_total" not in text
-        or _value(text, "meshplane_xds_nacks_total", type="routes") == 0
-    )
+    assert "meshplane_xds_nacks_total{" not in text  # nothing was rejected
