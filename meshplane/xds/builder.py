@@ -18,6 +18,7 @@ from dataclasses import replace
 from google.protobuf.message import Message
 
 from meshplane.certs.state import IdentityState, subject_of
+from meshplane.metrics import Metrics
 from meshplane.model import Mesh, ProxyGroup
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
@@ -45,7 +46,10 @@ class SnapshotBuilder:
         hook: TranslateHook | None = None,
         trust_domain: str = "meshplane.local",
         on_missing_identity: Callable[[str], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        self._changed_at: float | None = None  # when the change being built was noticed
         self._source = source
         self._cache = cache
         self._hook = hook
@@ -70,6 +74,7 @@ class SnapshotBuilder:
             await self.load()
         while True:
             await self._source.wait_beyond(self.mesh.revision)
+            self._changed_at = time.monotonic()
             await self.catch_up()
 
     async def catch_up(self) -> None:
@@ -87,6 +92,7 @@ class SnapshotBuilder:
     def set_identities(self, state: IdentityState) -> None:
         """New certificates or trust bundle: republish every watched group with its secrets."""
         self._identities = state
+        self._changed_at = time.monotonic()
         for group in self._cache.watched_groups():
             self._cache.publish(group, self._group_snapshot(group))
 
@@ -114,12 +120,10 @@ class SnapshotBuilder:
         for group in groups:
             self._cache.publish(group, self._group_snapshot(group, previous))
             count += 1
-        log.info(
-            "built revision=%d groups=%d ms=%.2f",
-            self.mesh.revision,
-            count,
-            (time.perf_counter() - started) * 1000,
-        )
+        elapsed = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.build_seconds.observe(elapsed)
+        log.info("built revision=%d groups=%d ms=%.2f", self.mesh.revision, count, elapsed * 1000)
 
     def _group_snapshot(
         self, group: ProxyGroup, previous: dict[tuple[str, str, str], CachedResource] | None = None
@@ -133,6 +137,7 @@ class SnapshotBuilder:
             self.mesh.revision,
             [*self._shared_for(group.zone, previous or {}), *packed],
             self._identities.version,
+            self._changed_at,
         )
 
     def _shared_for(
