@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from meshplane.model.names import Name
 from meshplane.model.specs import Method, Path, Spec
+from meshplane.model.telemetry import Telemetry
 
 __all__ = ["MESH_SETTINGS_NAME", "AuthorizationPolicySpec", "Caller", "MeshSettingsSpec"]
 
@@ -22,6 +23,10 @@ class MeshSettingsSpec(Spec):
         "strict",
         description="strict: sidecars accept only mutual TLS from mesh identities; permissive: "
         "they also accept plaintext (for migrating services into the mesh).",
+    )
+    telemetry: Telemetry = Field(
+        default_factory=Telemetry,
+        description="Access logs, Prometheus stats and tracing for every Envoy in the mesh.",
     )
 
 

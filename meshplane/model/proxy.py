@@ -30,6 +30,7 @@ class ProxyGroup:
     app_port: int | None = None
     outbound_port: int | None = None
     zone: str | None = None  # where it runs: endpoints in this zone are preferred
+    admin_port: int | None = None  # Envoy's admin port (127.0.0.1): the stats listener's source
 
     @property
     def subject(self) -> str | None:
@@ -112,8 +113,11 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
     role = meta.get("role")
     token = meta.get("token") if isinstance(meta.get("token"), str) else None
     zone = _zone(meta)
+    admin = _port(meta, "admin_port") if meta.get("admin_port") is not None else None
     if role == Role.GATEWAY:
-        group = ProxyGroup(Role.GATEWAY, gateway=_text(meta, "gateway"), zone=zone)
+        group = ProxyGroup(
+            Role.GATEWAY, gateway=_text(meta, "gateway"), zone=zone, admin_port=admin
+        )
         return Proxy(node_id, group, token=token)
     if role == Role.SIDECAR:
         group = ProxyGroup(
@@ -123,6 +127,7 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
             app_port=_port(meta, "app_port"),
             outbound_port=_port(meta, "outbound_port"),
             zone=zone,
+            admin_port=admin,
         )
         address = meta.get("address")
         return Proxy(

@@ -83,6 +83,7 @@ def render_bootstrap(options: BootstrapOptions) -> dict[str, Any]:
     Raises ValueError naming the inconsistent or invalid option.
     """
     meta = _node_metadata(options)
+    meta["admin_port"] = options.admin_port  # where the stats listener reads from
     if options.token:
         meta["token"] = options.token
     node: dict[str, Any] = {

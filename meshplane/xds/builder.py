@@ -25,6 +25,7 @@ from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.store_port import MeshSource
 from meshplane.xds.translate import group_resources, shared_resources, zone_resources
 from meshplane.xds.translate.secrets import identity_secrets
+from meshplane.xds.translate.telemetry import apply_telemetry
 from meshplane.xds.type_urls import ENDPOINT, SECRET
 
 __all__ = ["SnapshotBuilder", "TranslateHook"]
@@ -129,6 +130,7 @@ class SnapshotBuilder:
         self, group: ProxyGroup, previous: dict[tuple[str, str, str], CachedResource] | None = None
     ) -> Snapshot:
         own = group_resources(self.mesh, group)
+        apply_telemetry(self.mesh, group, own)
         if self._hook is not None:
             self._hook(group, own)
         own[SECRET] = list(self._secrets(group))

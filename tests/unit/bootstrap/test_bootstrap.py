@@ -75,7 +75,8 @@ def node_round_trip(options: BootstrapOptions) -> Proxy:
 
 def test_gateway_node_round_trips_through_proxy_from_node():
     proxy = node_round_trip(GATEWAY)
-    assert proxy == Proxy("edge-1", ProxyGroup(Role.GATEWAY, gateway="edge"))
+    group = ProxyGroup(Role.GATEWAY, gateway="edge", admin_port=GATEWAY.admin_port)
+    assert proxy == Proxy("edge-1", group)
     bootstrap = render_bootstrap(GATEWAY)
     assert bootstrap["node"]["cluster"] == "edge"
 
@@ -83,7 +84,12 @@ def test_gateway_node_round_trips_through_proxy_from_node():
 def test_sidecar_node_round_trips_through_proxy_from_node():
     proxy = node_round_trip(SIDECAR)
     group = ProxyGroup(
-        Role.SIDECAR, service="reviews", inbound_port=15006, app_port=8080, outbound_port=15001
+        Role.SIDECAR,
+        service="reviews",
+        inbound_port=15006,
+        app_port=8080,
+        outbound_port=15001,
+        admin_port=SIDECAR.admin_port,
     )
     assert proxy == Proxy("reviews-1", group, address="10.0.0.7")
     assert render_bootstrap(SIDECAR)["node"]["cluster"] == "reviews"

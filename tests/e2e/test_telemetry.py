@@ -1,0 +1,120 @@
+"""Telemetry the mesh configures on real Envoys: traces across sidecars, JSON access logs,
+and a Prometheus scrape port per sidecar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.identity_mesh import sidecars
+from tests.support.ports import free_port, free_ports
+
+pytestmark = pytest.mark.e2e
+
+
+class ZipkinCollector:
+    """Accepts Zipkin v2 JSON spans on /api/v2/spans, like Jaeger's or Zipkin's collector."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                collector.spans.extend(json.loads(self._body() or b"[]"))
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def _body(self) -> bytes:
+                if "chunked" not in self.headers.get("transfer-encoding", ""):
+                    return self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = b""
+                while size := int(self.rfile.readline().strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                self.rfile.readline()
+                return body
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def zipkin() -> Iterator[ZipkinCollector]:
+    collector = ZipkinCollector()
+    collector.thread.start()
+    yield collector
+    collector.server.shutdown()
+    collector.server.server_close()
+
+
+async def test_traces_logs_and_stats(tmp_path: Path, zipkin: ZipkinCollector) -> None:
+    stats_a, stats_b = free_ports(2)
+    async with sidecars(tmp_path) as mesh:
+        telemetry = {
+            "tracing": {"provider": "zipkin", "collector": zipkin.address, "sampling": 100},
+            "services": {"a": {"prometheus_port": stats_a}, "b": {"prometheus_port": stats_b}},
+        }
+        await mesh.mesh.put("meshes", "default", {"telemetry": telemetry})
+
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+            # Scrape ports come up with the new config; then traffic is traced.
+            async with asyncio.timeout(15):
+                while True:
+                    try:
+                        scrape = await http.get(f"http://127.0.0.1:{stats_b}/stats/prometheus")
+                        if scrape.status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.05)
+            assert "envoy_cluster_upstream_rq" in scrape.text
+            not_stats = await http.get(f"http://127.0.0.1:{stats_b}/clusters")
+            assert not_stats.status_code == 404  # only the stats, not the whole admin API
+
+            async with asyncio.timeout(20):
+                while True:
+                    for _ in range(10):  # Envoy flushes spans in batches of 5
+                        await http.get(mesh.a_to_b, headers={"host": "b"})
+                    by_trace: dict[str, set[str]] = {}
+                    for span in zipkin.spans:
+                        service = span.get("localEndpoint", {}).get("serviceName", "")
+                        by_trace.setdefault(span["traceId"], set()).add(service)
+                    if any({"a", "b"} <= services for services in by_trace.values()):
+                        break
+                    await asyncio.sleep(0.2)
+
+        # Envoy flushes access logs about once a second: wait for the traced lines.
+        async with asyncio.timeout(10):
+            while not (
+                traced := [
+                    line for line in _log_lines(mesh.envoy_b.log_path) if line.get("trace_id")
+                ]
+            ):
+                await asyncio.sleep(0.1)
+        assert traced[-1]["caller"] == "spiffe://meshplane.local/service/a"
+        assert traced[-1]["status"] == 200
+        assert traced[-1]["path"] == "/"
+
+
+def _log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON access-log lines among Envoy's output."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
