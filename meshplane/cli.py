@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from meshplane.cli_certs import ca_app, certs_app
 from meshplane.cli_demo import demo_app
+from meshplane.cli_explain import explain as explain_command
 from meshplane.cli_output import ApiUrl
 from meshplane.cli_output import fail as _fail
 from meshplane.cli_output import reporting as _reporting
@@ -493,6 +494,7 @@ app.add_typer(certs_app, name="certs")
 app.add_typer(ca_app, name="ca")
 app.add_typer(demo_app, name="demo")
 app.command("proxy")(proxy_command)
+app.command("explain")(explain_command)
 
 
 def main() -> None:

@@ -163,6 +163,11 @@ class ApiClient:
         config: dict[str, Any] = self._request("GET", f"/proxies/{node_id}/config").json()
         return config
 
+    def explain(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Which route a gateway or sidecar uses for `request` (see POST /explain), and why."""
+        answer: dict[str, Any] = self._request("POST", "/explain", json=dict(request)).json()
+        return answer
+
     def bootstrap(
         self,
         *,

@@ -20,6 +20,18 @@ from typing import Any
 __all__ = ["DemoApp", "main"]
 
 _URI = re.compile(r"URI=([^;,]+)")
+# Forwarded on the downstream call, so one trace (and request id) spans the whole chain.
+_PROPAGATED = (
+    "x-request-id",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "b3",
+    "traceparent",
+    "tracestate",
+)
 
 
 class DemoApp:
@@ -46,7 +58,11 @@ class DemoApp:
             disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
-                status, body = app.answer(self.path, self.headers.get("x-forwarded-client-cert"))
+                status, body = app.answer(
+                    self.path,
+                    self.headers.get("x-forwarded-client-cert"),
+                    {h: v for h in _PROPAGATED if (v := self.headers.get(h)) is not None},
+                )
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -65,7 +81,9 @@ class DemoApp:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def answer(self, path: str, client_cert: str | None) -> tuple[int, dict[str, Any]]:
+    def answer(
+        self, path: str, client_cert: str | None, propagate: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         caller = _URI.search(client_cert or "")
         me = {
             "service": self.service,
@@ -76,7 +94,7 @@ class DemoApp:
             return 200, {"chain": [me]}
         try:
             connection = http.client.HTTPConnection("127.0.0.1", self.outbound, timeout=5)
-            connection.request("GET", path, headers={"host": self.calls})
+            connection.request("GET", path, headers={**(propagate or {}), "host": self.calls})
             response = connection.getresponse()
             downstream = json.loads(response.read() or b"{}")
             connection.close()

@@ -4,6 +4,7 @@ Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 """
 
 from meshplane.model.durations import Duration, format_duration, parse_duration
+from meshplane.model.fields import Method
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
@@ -21,6 +22,7 @@ from meshplane.model.route_policies import (
 )
 from meshplane.model.route_table import (
     NamedRoute,
+    RouteTable,
     default_service,
     gateway_table,
     precedence,
@@ -65,6 +67,7 @@ __all__ = [
     "HealthCheck",
     "Kind",
     "Mesh",
+    "Method",
     "Mirror",
     "Name",
     "NamedRoute",
@@ -82,6 +85,7 @@ __all__ = [
     "Role",
     "RouteMatch",
     "RouteSpec",
+    "RouteTable",
     "ServiceSpec",
     "Spec",
     "Sticky",

@@ -143,9 +143,11 @@ class Rewrite(Spec):
 
     prefix: str | None = Field(
         None,
+        min_length=1,
         max_length=2048,
         description="Replace the matched prefix (or the matched path) with this; needs a "
-        "`prefix` or `path` match.",
+        "`prefix` or `path` match. Mind the slashes: prefix '/api/' rewritten to '/' turns "
+        "'/api/users' into '/users', but prefix '/api' would give '//users'.",
     )
     regex: RegexRewrite | None = Field(None, description="Rewrite the path by regex.")
     host: Host | None = Field(None, description="Send this Host header instead.")
@@ -169,7 +171,10 @@ class Redirect(Spec):
     port: Port | None = None
     path: Path | None = Field(None, description="Replace the whole path.")
     prefix: str | None = Field(
-        None, max_length=2048, description="Replace the matched prefix; needs a `prefix` match."
+        None,
+        min_length=1,
+        max_length=2048,
+        description="Replace the matched prefix; needs a `prefix` or `path` match.",
     )
     status: Literal[301, 302, 303, 307, 308] = 302
     strip_query: bool = Field(False, description="Drop the query string.")

@@ -1,6 +1,6 @@
-"""One router per resource: the kinds' CRUD, proxies, bootstrap and server info."""
+"""One router per resource: the kinds' CRUD, proxies, bootstrap, server info and explain."""
 
-from meshplane.api.routes import bootstrap, proxies, server
+from meshplane.api.routes import bootstrap, explain, proxies, server
 from meshplane.api.routes.resources import resource_router
 
-__all__ = ["bootstrap", "proxies", "resource_router", "server"]
+__all__ = ["bootstrap", "explain", "proxies", "resource_router", "server"]

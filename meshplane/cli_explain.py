@@ -1,0 +1,85 @@
+"""`meshplane explain`: ask the control plane which route a request would take, and why."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from meshplane.cli_output import ApiUrl, fail, reporting, table
+from meshplane.client import DEFAULT_API_URL, ApiClient
+
+__all__ = ["explain"]
+
+
+def explain(
+    host: Annotated[str, typer.Option(help="The Host header of the request.")],
+    gateway: Annotated[str | None, typer.Option(help="The gateway that receives it.")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Or: the service whose sidecar sends it."),
+    ] = None,
+    path: Annotated[str, typer.Option(help="Path, with any query string.")] = "/",
+    method: Annotated[str, typer.Option(help="HTTP method.")] = "GET",
+    header: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE request header (repeatable).")
+    ] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="text (default) or json.")] = "text",
+    api_url: ApiUrl = DEFAULT_API_URL,
+) -> None:
+    """Explain which route a gateway (--gateway) or a service's sidecar (--from) uses for a
+    request, why its other routes are not used, and where the request goes with which policies.
+    """
+    if (gateway is None) == (source is None):
+        fail("give --gateway NAME or --from SERVICE")
+    if output not in ("text", "json"):
+        fail("--output must be text or json")
+    headers: dict[str, str] = {}
+    for item in header or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            fail(f"--header {item!r} is not NAME=VALUE")
+        headers[name] = value
+    ask: dict[str, Any] = {
+        "host": host,
+        "path": path,
+        "method": method.upper(),
+        "headers": headers,
+        **({"gateway": gateway} if gateway else {"source": source}),
+    }
+    with ApiClient(api_url) as client, reporting():
+        answer = client.explain(ask)
+    if output == "json":
+        typer.echo(json.dumps(answer, indent=2))
+        return
+    typer.echo(render(answer))
+
+
+def render(answer: dict[str, Any]) -> str:
+    """The explanation as text: the verdict, the candidates table, then where it goes."""
+    vhost = answer["virtual_host"]
+    lines = [
+        f"{answer['proxy']}, host {answer['host']!r}"
+        + (f" (virtual host {vhost!r})" if vhost else "")
+        + ":",
+        f"  {answer['summary']}",
+    ]
+    if answer["candidates"]:
+        rows = [
+            [c["route"], "chosen" if c["chosen"] else "no", "; ".join(c["reasons"])]
+            for c in answer["candidates"]
+        ]
+        lines += ["", table(["ROUTE", "USED", "WHY NOT"], rows)]
+    if answer["destinations"]:
+        lines += ["", "destinations:"]
+        for d in answer["destinations"]:
+            endpoints = ", ".join(e["address"] for e in d["endpoints"]) or "no endpoints"
+            lines.append(
+                f"  {d['percent']:g}% {d['cluster']} ({d['policies']['lb_policy']}): {endpoints}"
+            )
+    policies = {k: v for k, v in (answer.get("policies") or {}).items() if v}
+    if policies:
+        lines += ["", "policies:"]
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in policies.items()]
+    return "\n".join(lines)

@@ -1,0 +1,295 @@
+"""Answer "which route does this request take, and why": pure, from the mesh at one revision.
+
+It walks the same route tables, in the same precedence order, that the translator turns into
+Envoy route configurations (`meshplane.model.route_table`), and evaluates each route's match the
+way Envoy does (matching.py), so its answer is what the proxy does.
+"""
+
+from __future__ import annotations
+
+import re2
+
+from meshplane.explain.matching import (
+    Request,
+    failed_conditions,
+    pick_virtual_host,
+)
+from meshplane.explain.models import (
+    Candidate,
+    Destination,
+    Endpoint,
+    ExplainRequest,
+    Explanation,
+    RoutePolicies,
+    ServicePolicies,
+)
+from meshplane.model import (
+    Destination as DestinationSpec,
+)
+from meshplane.model import (
+    Mesh,
+    NamedRoute,
+    Redirect,
+    RouteSpec,
+    RouteTable,
+    default_service,
+    gateway_table,
+    precedence,
+    selects,
+    sidecar_table,
+)
+
+__all__ = ["UnknownProxy", "explain"]
+
+# What the proxy answers itself: no virtual host or route, or no destination service exists.
+_NOT_FOUND = 404
+_UNAVAILABLE = 503
+
+
+class UnknownProxy(ValueError):
+    """The gateway or source service named in the request is not in the mesh; `field` says
+    which."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def explain(mesh: Mesh, ask: ExplainRequest) -> Explanation:
+    """Explain how the proxy `ask` names handles the request. Raises UnknownProxy."""
+    request = Request.of(ask.host, ask.path, ask.method, ask.headers)
+    if ask.gateway is not None:
+        table = gateway_table(mesh, ask.gateway)
+        if table is None:
+            raise UnknownProxy(f"gateway {ask.gateway!r} does not exist", "gateway")
+        proxy = f"gateway {ask.gateway!r}"
+    else:
+        if ask.source not in mesh.services:
+            raise UnknownProxy(f"service {ask.source!r} does not exist", "source")
+        table = sidecar_table(mesh)
+        proxy = f"the outbound listener of service {ask.source!r}'s sidecars"
+    vhost = pick_virtual_host(request.host, table)
+    elsewhere = _elsewhere(table, vhost)
+    base = {"proxy": proxy, "host": request.host, "virtual_host": vhost}
+    if vhost is None:
+        hosts = ", ".join(sorted(table)) or "none"
+        return Explanation(
+            **base,
+            route=None,
+            outcome="no_route",
+            status=_NOT_FOUND,
+            summary=f"404: no virtual host serves {request.host!r} (hosts: {hosts})",
+            candidates=elsewhere,
+        )
+    routes = list(table[vhost])
+    service = default_service(mesh, vhost) if ask.source is not None else None
+    if service is not None:
+        routes.append((f"default:{service}", _default_route(service)))
+    candidates, chosen = _walk(routes, request)
+    candidates += elsewhere
+    if chosen is None:
+        return Explanation(
+            **base,
+            route=None,
+            outcome="no_route",
+            status=_NOT_FOUND,
+            summary=f"404: no route of virtual host {vhost!r} matches",
+            candidates=candidates,
+        )
+    return _outcome(mesh, request, chosen, base, candidates)
+
+
+def _default_route(service: str) -> RouteSpec:
+    """The catch-all route a sidecar's host for `service` ends with (see route_table)."""
+    return RouteSpec(hosts=[service], destinations=[DestinationSpec(service=service)])
+
+
+def _elsewhere(table: RouteTable, vhost: str | None) -> list[Candidate]:
+    """The proxy's routes that are not on the chosen virtual host, each once, by name."""
+    here = {name for name, _ in table.get(vhost or "", ())}
+    hosts: dict[str, list[str]] = {}
+    for host, routes in table.items():
+        for name, _ in routes:
+            if name not in here:
+                hosts.setdefault(name, []).append(host)
+    return [
+        Candidate(
+            route=name,
+            matched=False,
+            chosen=False,
+            reasons=[f"serves host {', '.join(sorted(hosts[name]))}, not this one"],
+        )
+        for name in sorted(hosts)
+    ]
+
+
+def _walk(routes: list[NamedRoute], request: Request) -> tuple[list[Candidate], NamedRoute | None]:
+    """Evaluate every route in precedence order; the first match is chosen."""
+    candidates: list[Candidate] = []
+    chosen: NamedRoute | None = None
+    for route in routes:
+        failures = failed_conditions(route[1].match, request)
+        if failures:
+            candidates.append(
+                Candidate(route=route[0], matched=False, chosen=False, reasons=failures)
+            )
+        elif chosen is None:
+            chosen = route
+            candidates.append(Candidate(route=route[0], matched=True, chosen=True, reasons=[]))
+        else:
+            reason = f"matches too, but {chosen[0]!r} comes first: {_why_first(chosen, route)}"
+            candidates.append(
+                Candidate(route=route[0], matched=True, chosen=False, reasons=[reason])
+            )
+    return candidates, chosen
+
+
+_PATH_KINDS = ("an exact path", "a regex", "a prefix")
+
+
+def _why_first(winner: NamedRoute, loser: NamedRoute) -> str:
+    """Name the precedence rule (route_table's order) that puts `winner` before `loser`."""
+    if loser[0].startswith("default:"):
+        return "the default route comes after every route of its host"
+    first, second = precedence(winner), precedence(loser)
+    if first[0] != second[0]:
+        return f"{_PATH_KINDS[first[0]]} comes before {_PATH_KINDS[second[0]]}"
+    if first[1] != second[1]:
+        return f"a longer prefix comes first ({-first[1]} vs {-second[1]} characters)"
+    if first[2] != second[2]:
+        return f"more conditions come first ({-first[2]} vs {-second[2]})"
+    return "equal precedence, and its name sorts first"
+
+
+def _outcome(
+    mesh: Mesh,
+    request: Request,
+    chosen: NamedRoute,
+    base: dict[str, str | None],
+    candidates: list[Candidate],
+) -> Explanation:
+    name, spec = chosen
+    policies = RoutePolicies(
+        timeout=spec.timeout,
+        retries=spec.retries,
+        sticky=spec.sticky,
+        fault=spec.fault,
+        rate_limit=spec.rate_limit,
+        mirrors=spec.mirrors,
+        request_headers=spec.request_headers,
+        response_headers=spec.response_headers,
+    )
+    common = {**base, "route": name, "candidates": candidates, "policies": policies}
+    if spec.redirect is not None:
+        location = _location(spec, spec.redirect, request)
+        return Explanation(
+            **common,
+            outcome="redirected",
+            status=spec.redirect.status,
+            summary=f"{spec.redirect.status} redirect to {location} (route {name!r})",
+            location=location,
+        )
+    if spec.direct_response is not None:
+        status = spec.direct_response.status
+        return Explanation(
+            **common,
+            outcome="direct_response",
+            status=status,
+            summary=f"{status} answered by the proxy itself (route {name!r})",
+            body=spec.direct_response.body,
+        )
+    destinations = _destinations(mesh, spec)
+    if not destinations:
+        return Explanation(
+            **common,
+            outcome="unavailable",
+            status=_UNAVAILABLE,
+            summary=f"503: none of route {name!r}'s destination services exists",
+        )
+    path = _rewritten_path(spec, request)
+    shares = ", ".join(f"{d.percent:g}% to {d.cluster}" for d in destinations)
+    return Explanation(
+        **common,
+        outcome="forwarded",
+        status=None,
+        summary=f"route {name!r} forwards {path}: {shares}",
+        destinations=destinations,
+        path=path,
+        host_rewrite=spec.rewrite.host if spec.rewrite else None,
+    )
+
+
+def _destinations(mesh: Mesh, spec: RouteSpec) -> list[Destination]:
+    """Destinations that get traffic, merged per cluster like the translator's weighted clusters
+    (weight 0 and missing services left out)."""
+    merged: dict[str, Destination] = {}
+    for d in spec.destinations:
+        service = mesh.services.get(d.service)
+        if d.weight == 0 or service is None:
+            continue
+        cluster = _cluster_name(d.service, d.labels)
+        if cluster in merged:
+            merged[cluster].weight += d.weight
+            continue
+        endpoints = [
+            Endpoint(address=f"{e.address}:{e.port}", zone=e.zone, labels=e.labels, weight=e.weight)
+            for _, e in sorted(mesh.endpoints_of(d.service).items())
+            if selects(d.labels, e.labels)
+        ]
+        merged[cluster] = Destination(
+            service=d.service,
+            labels=d.labels,
+            weight=d.weight,
+            percent=0,
+            cluster=cluster,
+            endpoints=endpoints,
+            policies=ServicePolicies(
+                lb_policy=service.lb_policy,
+                circuit_breaker=service.circuit_breaker,
+                outlier_detection=service.outlier_detection,
+                health_check=service.health_check,
+                rate_limit=service.rate_limit,
+            ),
+        )
+    total = sum(d.weight for d in merged.values())
+    for destination in merged.values():
+        destination.percent = round(100 * destination.weight / total, 4)
+    return sorted(merged.values(), key=lambda d: d.cluster)
+
+
+def _cluster_name(service: str, labels: dict[str, str]) -> str:
+    """The Envoy cluster name translate/names.py gives a service or label subset (a unit test
+    holds the two together)."""
+    if not labels:
+        return service
+    return service + "|" + ",".join(f"{key}={labels[key]}" for key in sorted(labels))
+
+
+def _rewritten_path(spec: RouteSpec, request: Request) -> str:
+    """The path Envoy forwards: prefix or regex rewrite on the path; the query is kept."""
+    path = request.path
+    rewrite = spec.rewrite
+    if rewrite is not None and rewrite.prefix is not None:
+        matched = spec.match.prefix if spec.match.prefix is not None else spec.match.path
+        path = rewrite.prefix + path[len(matched or "") :]
+    elif rewrite is not None and rewrite.regex is not None:
+        path = re2.sub(rewrite.regex.pattern, rewrite.regex.substitution, path)
+    return path + _query_suffix(request)
+
+
+def _location(spec: RouteSpec, redirect: Redirect, request: Request) -> str:
+    scheme = redirect.scheme or "http"
+    host = redirect.host or request.host
+    port = f":{redirect.port}" if redirect.port else ""
+    path = request.path
+    if redirect.path is not None:
+        path = redirect.path
+    elif redirect.prefix is not None:
+        matched = spec.match.prefix if spec.match.prefix is not None else spec.match.path
+        path = redirect.prefix + path[len(matched or "") :]
+    query = "" if redirect.strip_query else _query_suffix(request)
+    return f"{scheme}://{host}{port}{path}{query}"
+
+
+def _query_suffix(request: Request) -> str:
+    return f"?{request.raw_query}" if request.raw_query else ""
