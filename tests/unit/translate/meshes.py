@@ -34,6 +34,65 @@ class Example:
     groups: list[ProxyGroup] = field(default_factory=list)
 
 
+CIRCUIT_BREAKER = {
+    "max_connections": 100,
+    "max_pending_requests": 10,
+    "max_requests": 200,
+    "retry_budget": {"percent": 25.5, "min_concurrency": 2},
+}
+OUTLIERS = {
+    "consecutive_5xx": 3,
+    "interval": "2s",
+    "base_ejection_time": "45s",
+    "max_ejection_percent": 50,
+}
+HEALTH_CHECK = {
+    "path": "/healthz",
+    "interval": "3s",
+    "timeout": "500ms",
+    "healthy_threshold": 2,
+    "unhealthy_threshold": 4,
+    "expected_statuses": [200, 204],
+}
+# One route using every route-level policy at once.
+EVERYTHING: dict[str, Any] = {
+    "match": {
+        "prefix": "/shop/",
+        "headers": [{"name": "x-tenant", "exact": "blue"}],
+        "methods": ["GET"],
+        "query": [
+            {"name": "v", "exact": "2"},
+            {"name": "id", "regex": "^[0-9]+$"},
+            {"name": "debug", "present": True},
+        ],
+    },
+    "destinations": [
+        {"service": "shop", "labels": {"version": "v1"}, "weight": 90},
+        {"service": "shop", "labels": {"version": "v2"}, "weight": 10},
+    ],
+    "timeout": "3s",
+    "retries": {
+        "attempts": 3,
+        "per_try_timeout": "1s",
+        "retry_on": ["gateway-error", "reset"],
+        "retriable_status_codes": [409, 429],
+        "backoff": {"base_interval": "10ms", "max_interval": "200ms"},
+    },
+    "sticky": {"cookie": {"name": "session", "ttl": "1h", "path": "/"}},
+    "rewrite": {"prefix": "/", "host": "shop.internal"},
+    "request_headers": {"set": {"x-env": "prod"}, "add": {"x-via": "edge"}, "remove": ["x-debug"]},
+    "response_headers": {"set": {"x-served-by": "meshplane"}, "remove": ["server"]},
+    "mirrors": [
+        {"service": "audit", "percent": 12.5},
+        {"service": "audit", "labels": {"tier": "cold"}},
+    ],
+    "fault": {
+        "delay": {"duration": "250ms", "percent": 1.5},
+        "abort": {"status": 503, "percent": 0.5},
+    },
+    "rate_limit": {"requests": 100, "per": "1m", "burst": 150},
+}
+
 EXAMPLES: dict[str, Example] = {
     "two-endpoints": Example(
         mesh(
@@ -226,5 +285,40 @@ EXAMPLES: dict[str, Example] = {
             ),
         ),
         [gateway_group("edge")],
+    ),
+    "traffic-policies": Example(
+        mesh(
+            service("shop", lb_policy="ring_hash", circuit_breaker=CIRCUIT_BREAKER),
+            service("audit", lb_policy="maglev", outlier_detection=OUTLIERS),
+            service("rpc", protocol="grpc", health_check={"path": "/health", "interval": "5s"}),
+            service("web", health_check=HEALTH_CHECK, rate_limit={"requests": 50, "per": "1s"}),
+            endpoint("shop-1", "shop", "10.0.8.1", 80, labels={"version": "v1"}, zone="a"),
+            endpoint("shop-2", "shop", "10.0.8.2", 80, labels={"version": "v2"}, zone="b"),
+            endpoint("audit-1", "audit", "10.0.8.3", 80, labels={"tier": "cold"}),
+            gateway("edge", 8080),
+            route("everything", gateways=["edge"], **EVERYTHING),
+            route(
+                "moved",
+                gateways=["edge"],
+                match={"path": "/old"},
+                redirect={"scheme": "https", "host": "example.org", "port": 8443, "prefix": "/n"},
+            ),
+            route(
+                "teapot",
+                gateways=["edge"],
+                match={"prefix": "/tea"},
+                direct_response={"status": 418, "body": "short and stout"},
+                response_headers={"set": {"x-tea": "earl-grey"}},
+                fault={"abort": {"status": 503, "percent": 12.5}},
+            ),
+            route(
+                "by-regex",
+                hosts=["web"],
+                match={"regex": "^/v[0-9]+/.*$"},
+                rewrite={"regex": {"pattern": "^/v([0-9]+)/", "substitution": "/version/\\1/"}},
+                destinations=[{"service": "web"}],
+            ),
+        ),
+        [gateway_group("edge"), sidecar_group("web"), sidecar_group("rpc")],
     ),
 }

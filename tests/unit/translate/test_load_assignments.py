@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import json_format
 
+from meshplane.model import Mesh
 from meshplane.xds.translate import zone_resources
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT
 from tests.support.envoy import validate_resource_sets
@@ -65,7 +68,12 @@ def test_zero_weight_subset_still_gets_its_assignment():
     assert set(found) == {"a", "a|v=1", "b", "c"}
 
 
-def zoned_mesh():
+def zoned(example: Mesh, zone: str) -> list[Any]:
+    """`zone_resources`' assignments typed Any, so tests may read their fields."""
+    return list(zone_resources(example, zone)[ENDPOINT])
+
+
+def zoned_mesh() -> Mesh:
     return mesh(
         service("web"),
         endpoint("web-a1", "web", "10.0.6.1", 80, zone="a"),
@@ -89,7 +97,7 @@ def localities(assignment) -> list[tuple[int, str, list[str]]]:
 
 
 def test_endpoints_in_the_proxy_zone_come_first_and_the_rest_is_failover():
-    found = {cla.cluster_name: cla for cla in zone_resources(zoned_mesh(), "a")[ENDPOINT]}
+    found = {cla.cluster_name: cla for cla in zoned(zoned_mesh(), "a")}
     assert localities(found["web"]) == [
         (0, "a", ["10.0.6.1", "10.0.6.2"]),
         (1, "", ["10.0.6.4"]),
@@ -107,11 +115,11 @@ def test_without_a_zone_every_locality_is_priority_zero():
         (0, "b", ["10.0.6.3"]),
     ]
     # A zone no endpoint is in sees exactly what proxies without a zone see (one shared version).
-    assert zone_resources(zoned_mesh(), "c")[ENDPOINT] == shared(zoned_mesh())[ENDPOINT]
+    assert zoned(zoned_mesh(), "c") == shared(zoned_mesh())[ENDPOINT]
 
 
 def test_endpoints_without_zones_keep_one_locality_without_a_name():
-    (assignment,) = zone_resources(EXAMPLES["two-endpoints"].mesh, "a")[ENDPOINT]
+    (assignment,) = zoned(EXAMPLES["two-endpoints"].mesh, "a")
     assert len(assignment.endpoints) == 1
     assert not assignment.endpoints[0].HasField("locality")
 

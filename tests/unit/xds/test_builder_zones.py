@@ -9,6 +9,7 @@ import pytest
 from meshplane.model import Change, Mesh, ProxyGroup, Role
 from meshplane.xds import ResourceCache, SnapshotBuilder
 from meshplane.xds import builder as builder_module
+from meshplane.xds.translate import zone_resources
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT
 from tests.support.meshes import endpoint, gateway, mesh, service, sidecar_group
 
@@ -55,11 +56,10 @@ def groups(zone: str | None) -> list[ProxyGroup]:
 
 async def test_one_translation_per_zone_shared_by_its_groups(monkeypatch: pytest.MonkeyPatch):
     calls: list[str] = []
-    translate = builder_module.zone_resources
 
     def counting(mesh: Mesh, zone: str):
         calls.append(zone)
-        return translate(mesh, zone)
+        return zone_resources(mesh, zone)
 
     monkeypatch.setattr(builder_module, "zone_resources", counting)
     builder = SnapshotBuilder(FixedSource(ZONED), ResourceCache())
