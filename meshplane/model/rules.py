@@ -39,7 +39,7 @@ class Problem:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Shadowing:
-    """On `host` of `scope` ("gateway 'edge'" or "sidecars"), `winner` hides `loser` entirely."""
+    """On `host` of `scope` ("gateway 'edge'" or "sidecars'"), `winner` hides `loser` entirely."""
 
     scope: str
     host: str
@@ -48,7 +48,7 @@ class Shadowing:
 
     def message(self) -> str:
         return (
-            f"route {self.loser!r} can never match on {self.scope} host {self.host!r}: route "
+            f"route {self.loser!r} can never match on {self.scope} host {self.host}: route "
             f"{self.winner!r} comes first and matches every request it would; make the matches "
             "differ or remove one"
         )
@@ -91,16 +91,24 @@ def _scopes(route: RouteSpec | None) -> set[str | None]:
 
 
 def _new_shadowing(before: Mesh, after: Mesh, scopes: set[str | None]) -> list[Problem]:
+    """One problem per hidden route and scope, naming the hosts where it is hidden."""
     new = shadowing(after, scopes) - shadowing(before, scopes)
-    return [Problem(s.message(), conflict=True) for s in sorted(new)]
+    hosts: dict[tuple[str, str, str], list[str]] = {}
+    for s in sorted(new):
+        hosts.setdefault((s.scope, s.winner, s.loser), []).append(s.host)
+    return [
+        Problem(Shadowing(scope, ", ".join(names), winner, loser).message(), conflict=True)
+        for (scope, winner, loser), names in hosts.items()
+    ]
 
 
 def _hidden(routes: Sequence[NamedRoute]) -> Iterator[tuple[str, str]]:
-    """(winner, loser) pairs among routes in precedence order."""
-    for i, (first, first_spec) in enumerate(routes):
-        for second, second_spec in routes[i + 1 :]:
+    """(winner, loser) for each route an earlier one hides; the winner is the first such."""
+    for i, (second, second_spec) in enumerate(routes):
+        for first, first_spec in routes[:i]:
             if _covers(first_spec.match, second_spec.match):
                 yield first, second
+                break
 
 
 def _covers(first: RouteMatch, second: RouteMatch) -> bool:

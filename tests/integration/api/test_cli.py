@@ -258,8 +258,65 @@ def test_serve_refuses_bad_settings():
     assert "api_port" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["serve", "apply", "get", "delete", "status", "bootstrap"])
+@pytest.mark.parametrize(
+    "command", ["serve", "apply", "get", "delete", "status", "bootstrap", "explain"]
+)
 def test_every_command_has_help(command: str):
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0
     assert "--help" in result.stdout
+
+
+TRAFFIC = """\
+kind: service
+name: shop
+spec: {lb_policy: ring_hash}
+---
+kind: endpoint
+name: shop-1
+spec: {service: shop, address: 10.0.0.1, port: 80, zone: a}
+---
+kind: gateway
+name: edge
+spec: {port: 8000}
+---
+kind: route
+name: api
+spec:
+  gateways: [edge]
+  match: {prefix: /api/, headers: [{name: x-user, present: true}]}
+  rewrite: {prefix: /}
+  sticky: {header: x-user}
+  retries: {attempts: 2}
+  destinations: [{service: shop}]
+---
+kind: route
+name: root
+spec: {gateways: [edge], destinations: [{service: shop}]}
+"""
+
+
+def test_explain_prints_the_route_why_not_the_others_and_where_it_goes(server: RunningApi):
+    applied = meshplane(server, "apply", "-f", "-", input=TRAFFIC)
+    assert applied.exit_code == 0, applied.stderr
+    args = ["explain", "--gateway", "edge", "--host", "shop.example", "--path", "/api/items"]
+    result = meshplane(server, *args, "--header", "x-user=alice")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "gateway 'edge', host 'shop.example' (virtual host '*'):"
+    assert lines[1] == "  route 'api' forwards /items: 100% to shop"
+    assert any(line.startswith("root") and "'api' comes first" in line for line in lines)
+    assert "  100% shop (ring_hash): 10.0.0.1:80" in lines
+    assert any(line.startswith("  retries:") for line in lines)
+
+    without = meshplane(server, *args, "-o", "json")
+    assert without.exit_code == 0, without.stderr
+    answer = json.loads(without.stdout)
+    assert answer["route"] == "root"
+    assert answer["candidates"][0]["reasons"] == ["header 'x-user' is absent (it must be present)"]
+
+    both = meshplane(server, "explain", "--gateway", "edge", "--from", "shop", "--host", "x")
+    assert both.exit_code == 1
+    assert "give --gateway NAME or --from SERVICE" in both.stderr
+    missing = meshplane(server, "explain", "--gateway", "nope", "--host", "x")
+    assert missing.stderr == "error: gateway: gateway 'nope' does not exist\n"
