@@ -78,8 +78,18 @@ def render(answer: dict[str, Any]) -> str:
             lines.append(
                 f"  {d['percent']:g}% {d['cluster']} ({d['policies']['lb_policy']}): {endpoints}"
             )
-    policies = {k: v for k, v in (answer.get("policies") or {}).items() if v}
+    policies = _compact(answer.get("policies") or {})
     if policies:
         lines += ["", "policies:"]
         lines += [f"  {key}: {json.dumps(value)}" for key, value in policies.items()]
     return "\n".join(lines)
+
+
+def _compact(value: Any) -> Any:
+    """Drop unset (null or empty) fields, at every depth, so only what is in effect shows."""
+    if isinstance(value, dict):
+        kept = {k: _compact(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [_compact(item) for item in value]
+    return value

@@ -49,6 +49,9 @@ def proxy(
         list[str] | None, typer.Option(help="sidecar: KEY=VALUE endpoint label (repeatable).")
     ] = None,
     address: Annotated[str | None, typer.Option(help="sidecar: IP peers reach it at.")] = None,
+    zone: Annotated[
+        str | None, typer.Option(help="Where it runs: endpoints in this zone first.")
+    ] = None,
     node_id: Annotated[str | None, typer.Option(help="Envoy's node id.")] = None,
     admin_port: Annotated[int | None, typer.Option(help="Envoy's admin port (9901).")] = None,
     delta: Annotated[bool, typer.Option("--delta", help="Use delta xDS.")] = False,
@@ -74,6 +77,7 @@ def proxy(
             admin_port=admin_port,
             delta=delta,
             labels=label or (),
+            zone=zone,
         )
     binary = _envoy(envoy_path)
     with tempfile.TemporaryDirectory(prefix="meshplane-proxy-") as workdir:
