@@ -12,6 +12,7 @@ from meshplane.api.routes import (
     proxies,
     resource_router,
     server,
+    ui,
 )
 from meshplane.api.routes import metrics as metrics_routes
 from meshplane.api.routes.metrics import install_metrics
@@ -58,6 +59,7 @@ def create_app(
     app.state.box = box
     app.state.metrics = metrics
     app.include_router(metrics_routes.router)
+    app.include_router(ui.router)
     if metrics is not None:
         install_metrics(app, metrics)
     for kind in KINDS.values():
