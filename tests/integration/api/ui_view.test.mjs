@@ -1,0 +1,265 @@
+// The dashboard's data -> view logic (meshplane/api/ui/view.js), run by test_ui.py with
+// `node --test`: the same module the browser loads, fed the API's JSON shapes.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import {
+  accessView,
+  certState,
+  destinationShares,
+  endpointHealth,
+  errorMessages,
+  esc,
+  explainBody,
+  hasExplain,
+  isAutoEndpointOf,
+  matchText,
+  parseHeaderLines,
+  proxyLabel,
+  proxyState,
+  relativeTime,
+  rotateBody,
+  servicesView,
+  shortVersion,
+  stateCounts,
+  typeColumns,
+  typeState,
+} from "../../../meshplane/api/ui/view.js";
+
+const NOW = Date.parse("2026-11-23T12:00:00Z");
+const at = (seconds) => new Date(NOW + seconds * 1000).toISOString();
+const nack = { version: "v2", error: "bad cluster", at: "2026-11-23T11:59:00.123456Z" };
+const type = (sent, acked, lastNack = null, name = "clusters") => ({
+  type: name,
+  sent_version: sent,
+  acked_version: acked,
+  resources: 3,
+  last_nack: lastNack,
+});
+const proxy = (node, role, fields = {}) => ({
+  node_id: node,
+  role,
+  gateway: null,
+  service: null,
+  address: "127.0.0.1",
+  transport: "sotw",
+  stream_id: 1,
+  connected_since: at(-60),
+  types: [],
+  denied_secrets: 0,
+  ...fields,
+});
+
+describe("sync state", () => {
+  test("SYNCED when the version sent is the version acknowledged", () => {
+    assert.equal(typeState(type("a1", "a1")), "SYNCED");
+    assert.equal(typeState(type(null, null)), "SYNCED");
+  });
+
+  test("STALE while a sent version is not acknowledged yet", () => {
+    assert.equal(typeState(type("a2", "a1")), "STALE");
+    assert.equal(typeState(type("a1", null)), "STALE");
+  });
+
+  test("NACKED when the last version was rejected and nothing since was acknowledged", () => {
+    assert.equal(typeState(type("v2", "v1", nack)), "NACKED");
+  });
+
+  test("a NACK superseded by an acknowledged version is history: SYNCED", () => {
+    assert.equal(typeState(type("v3", "v3", nack)), "SYNCED");
+  });
+
+  test("a proxy is as bad as its worst type", () => {
+    const synced = proxy("a", "sidecar", { types: [type("1", "1"), type("2", "2", null, "routes")] });
+    const stale = proxy("b", "sidecar", { types: [type("1", "1"), type("3", "2", null, "routes")] });
+    const nacked = proxy("c", "sidecar", { types: [type("3", "2", null), type("v2", "v1", nack, "routes")] });
+    assert.equal(proxyState(synced), "SYNCED");
+    assert.equal(proxyState(stale), "STALE");
+    assert.equal(proxyState(nacked), "NACKED");
+    assert.equal(proxyState(proxy("d", null)), "SYNCED");
+    assert.deepEqual(stateCounts([synced, stale, nacked, nacked]), { SYNCED: 1, STALE: 1, NACKED: 2 });
+  });
+
+  test("type columns follow the ADS order, unknown types last", () => {
+    const a = proxy("a", "gateway", { types: [type("1", "1", null, "secrets"), type("1", "1", null, "zz")] });
+    const b = proxy("b", "gateway", { types: [type("1", "1", null, "routes"), type("1", "1", null, "clusters")] });
+    assert.deepEqual(typeColumns([a, b]), ["clusters", "routes", "secrets", "zz"]);
+  });
+
+  test("proxies are named by role", () => {
+    assert.equal(proxyLabel(proxy("e", "gateway", { gateway: "edge" })), "gateway edge");
+    assert.equal(proxyLabel(proxy("o", "sidecar", { service: "orders" })), "sidecar of orders");
+    assert.equal(proxyLabel(proxy("x", null)), "foreign node");
+  });
+});
+
+describe("relative time", () => {
+  test("past and future in one readable unit", () => {
+    assert.equal(relativeTime(at(-3 * 60 - 20), NOW), "3 min ago");
+    assert.equal(relativeTime(at(11 * 3600 + 59 * 60), NOW), "in 11 h");
+    assert.equal(relativeTime(at(-45), NOW), "45 s ago");
+    assert.equal(relativeTime(at(59), NOW), "in 59 s");
+    assert.equal(relativeTime(at(60), NOW), "in 1 min");
+    assert.equal(relativeTime(at(47 * 3600), NOW), "in 47 h");
+    assert.equal(relativeTime(at(-3 * 86400), NOW), "3 d ago");
+    assert.equal(relativeTime(at(10 * 365 * 86400 - 3 * 86400), NOW), "in 10 y");
+  });
+
+  test("just now within five seconds either way", () => {
+    assert.equal(relativeTime(at(0), NOW), "just now");
+    assert.equal(relativeTime(at(-4.9), NOW), "just now");
+    assert.equal(relativeTime(at(4), NOW), "just now");
+  });
+
+  test("reads the API's times (microseconds, Z) and Date or epoch milliseconds", () => {
+    assert.equal(relativeTime("2026-11-23T11:56:59.654321Z", NOW), "3 min ago");
+    assert.equal(relativeTime(new Date(NOW - 7200 * 1000), new Date(NOW)), "2 h ago");
+    assert.equal(relativeTime(NOW + 120_000, NOW), "in 2 min");
+  });
+
+  test("nothing for a missing or unreadable time", () => {
+    assert.equal(relativeTime(null, NOW), "");
+    assert.equal(relativeTime("not a time", NOW), "");
+  });
+});
+
+describe("certificates", () => {
+  const cert = { not_before: at(-3600), not_after: at(20 * 3600), next_renewal: at(8 * 3600) };
+
+  test("valid, renewal due, expired, not yet valid", () => {
+    assert.equal(certState(cert, NOW), "ok");
+    assert.equal(certState(cert, NOW + 9 * 3600 * 1000), "renewal-due");
+    assert.equal(certState(cert, NOW + 20 * 3600 * 1000), "expired");
+    assert.equal(certState(cert, NOW - 2 * 3600 * 1000), "not-yet");
+  });
+
+  test("the rotate body names one identity, or all", () => {
+    assert.deepEqual(rotateBody("service/orders"), { service: "orders" });
+    assert.deepEqual(rotateBody("gateway/edge"), { gateway: "edge" });
+    assert.deepEqual(rotateBody("*"), { all: true });
+    assert.throws(() => rotateBody("control-plane/xds"));
+  });
+
+  test("versions and serials are shortened to 8 characters", () => {
+    assert.equal(shortVersion("2e05dd33c9a82006e1f3"), "2e05dd33");
+    assert.equal(shortVersion("7"), "7");
+    assert.equal(shortVersion(null), "-");
+  });
+});
+
+describe("services and endpoints", () => {
+  const endpoint = (name, service, source, spec = {}) => ({
+    kind: "endpoint",
+    name,
+    source,
+    spec: { service, address: "127.0.0.1", port: 15000, weight: 1, labels: {}, sidecar: source === "auto", ...spec },
+  });
+
+  test("auto endpoint names mirror meshplane.xds.registry.auto_endpoint_name", () => {
+    assert.ok(isAutoEndpointOf("orders-v2", "orders-v2"));
+    assert.ok(isAutoEndpointOf("node.1", "node.1"));
+    assert.ok(isAutoEndpointOf("orders-v2-host-7-6eeb14e6", "Orders_V2@host-7"));
+    assert.ok(isAutoEndpointOf("node-cb3f91d5", "---"));
+    assert.ok(!isAutoEndpointOf("orders-v1", "orders-v2"));
+    assert.ok(!isAutoEndpointOf("orders-v2-host-7", "Orders_V2@host-7"));
+  });
+
+  test("health from the connected sidecars", () => {
+    const sidecars = [
+      proxy("orders-v1", "sidecar", { service: "orders" }),
+      proxy("pay-7", "sidecar", { service: "payments", address: "10.0.0.7" }),
+    ];
+    assert.equal(endpointHealth(endpoint("orders-v1", "orders", "auto"), sidecars).state, "up");
+    assert.equal(endpointHealth(endpoint("orders-v2", "orders", "auto"), sidecars).state, "down");
+    const declared = endpoint("pay", "payments", "api", { sidecar: true, address: "10.0.0.7" });
+    assert.equal(endpointHealth(declared, sidecars).state, "up");
+    const elsewhere = endpoint("pay2", "payments", "api", { sidecar: true, address: "10.0.0.8" });
+    assert.equal(endpointHealth(elsewhere, sidecars).state, "down");
+    assert.equal(endpointHealth(endpoint("db", "db", "api"), sidecars).state, "unknown");
+  });
+
+  test("services carry their endpoints and a summary", () => {
+    const services = ["orders", "payments", "empty"].map((name) => ({ kind: "service", name, spec: {}, source: "api" }));
+    const endpoints = [
+      endpoint("orders-v2", "orders", "auto"),
+      endpoint("orders-v1", "orders", "auto"),
+      endpoint("payments-v1", "payments", "auto"),
+      endpoint("stray", "ghost", "api"),
+    ];
+    const rows = servicesView(services, endpoints, [proxy("orders-v1", "sidecar", { service: "orders" })]);
+    assert.deepEqual(rows.map((r) => r.name), ["empty", "ghost", "orders", "payments"]);
+    const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+    assert.deepEqual(byName.orders.endpoints.map((e) => e.name), ["orders-v1", "orders-v2"]);
+    assert.deepEqual(byName.orders.summary, { total: 2, up: 1, down: 1, state: "degraded" });
+    assert.equal(byName.payments.summary.state, "down");
+    assert.equal(byName.empty.summary.state, "empty");
+    assert.equal(byName.ghost.summary.state, "ok");
+  });
+});
+
+describe("routes and access", () => {
+  test("destination shares from weights", () => {
+    const shares = destinationShares([{ service: "a", weight: 90 }, { service: "b", weight: 10 }, { service: "c", weight: 0 }]);
+    assert.deepEqual(shares.map((d) => d.percent), [90, 10, 0]);
+    assert.deepEqual(destinationShares([{ service: "a" }, { service: "b" }, { service: "c" }]).map((d) => d.percent), [33.3, 33.3, 33.3]);
+  });
+
+  test("a match in a few words", () => {
+    assert.equal(matchText({ prefix: "/", headers: [], methods: [], query: [] }), "prefix /");
+    assert.equal(matchText({ path: "/x", headers: [{ name: "a" }, { name: "b" }], methods: ["GET", "POST"] }), "path /x + 2 headers, GET|POST");
+    assert.equal(matchText({ regex: "^/v[0-9]+", query: [{ name: "q" }] }), "regex ^/v[0-9]+ + 1 query param");
+  });
+
+  test("who may call whom", () => {
+    const services = [{ name: "orders" }, { name: "web" }];
+    const policies = [
+      { name: "callers", spec: { target: "orders", action: "allow", callers: [{ service: "frontend" }, { gateway: "edge" }] } },
+      { name: "no-admin", spec: { target: "orders", action: "deny", callers: [], paths: ["/admin"], methods: ["POST"] } },
+    ];
+    const [orders, web] = accessView(policies, services);
+    assert.deepEqual(orders.allow[0].callers, ["service frontend", "gateway edge"]);
+    assert.deepEqual(orders.deny[0], { policy: "no-admin", callers: ["any caller"], paths: ["/admin"], methods: ["POST"] });
+    assert.deepEqual([web.allow, web.deny], [[], []]);
+  });
+});
+
+describe("explain form", () => {
+  test("shown only when the API serves POST /api/v1/explain", () => {
+    assert.ok(hasExplain({ paths: { "/api/v1/explain": { post: {} } } }));
+    assert.ok(!hasExplain({ paths: { "/api/v1/services": { get: {} } } }));
+    assert.ok(!hasExplain(null));
+  });
+
+  test("headers as lines", () => {
+    assert.deepEqual(parseHeaderLines("X-Canary: 1\n\n  cookie: a=b: c  \r\n"), {
+      headers: { "x-canary": "1", cookie: "a=b: c" },
+      errors: [],
+    });
+    assert.equal(parseHeaderLines("nonsense").errors.length, 1);
+  });
+
+  test("the request body for a gateway or a source service", () => {
+    assert.deepEqual(
+      explainBody({ from: "gateway:edge", host: " shop.example ", path: "", method: "GET", headers: "" }).body,
+      { gateway: "edge", host: "shop.example", path: "/", method: "GET" },
+    );
+    assert.deepEqual(
+      explainBody({ from: "source:frontend", host: "orders", path: "/a?b=1", method: "POST", headers: "x-v: 2" }).body,
+      { source: "frontend", host: "orders", path: "/a?b=1", method: "POST", headers: { "x-v": "2" } },
+    );
+    assert.deepEqual(explainBody({ from: "", host: "", path: "/", method: "GET", headers: "bad" }).errors.length, 3);
+  });
+
+  test("API errors read as messages", () => {
+    const body = { detail: [{ loc: ["body", "gateway"], msg: "gateway 'nope' does not exist" }] };
+    assert.deepEqual(errorMessages(body, 422), ["gateway: gateway 'nope' does not exist"]);
+    assert.deepEqual(errorMessages({ detail: "no CA" }, 503), ["no CA"]);
+    assert.deepEqual(errorMessages(null, 502), ["HTTP 502"]);
+  });
+});
+
+test("text is escaped for HTML", () => {
+  assert.equal(esc(`<img src=x onerror="a('b')">&`), "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;");
+  assert.equal(esc(null), "");
+});
