@@ -29,7 +29,11 @@ async def test_gateway_bootstrap_is_yaml_with_server_defaults(api: httpx.AsyncCl
     assert response.headers["content-type"].startswith("application/yaml")
     document = yaml.safe_load(response.text)
     assert document["node"]["id"] == "gateway-edge-9901"
-    assert document["node"]["metadata"]["meshplane"] == {"role": "gateway", "gateway": "edge"}
+    assert document["node"]["metadata"]["meshplane"] == {
+        "role": "gateway",
+        "gateway": "edge",
+        "admin_port": 9901,
+    }
     assert xds_address(document) == {"address": "10.1.2.3", "port_value": 18123}
     assert document["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
 
