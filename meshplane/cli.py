@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ from meshplane.cli_output import reporting as _reporting
 from meshplane.cli_output import table as _table
 from meshplane.cli_proxy import proxy as proxy_command
 from meshplane.client import DEFAULT_API_URL, ApiClient, format_loc
+from meshplane.logs import configure_logging
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
 __all__ = ["app", "main"]
@@ -117,6 +117,13 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Log verbosity.")] = LogLevel.INFO,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="text, or json: one object per line with the key=value pairs as fields.",
+            envvar="MESHPLANE_LOG_FORMAT",
+        ),
+    ] = "text",
 ) -> None:
     """Run the control plane (REST API and xDS server) until interrupted.
 
@@ -141,11 +148,9 @@ def serve(
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
         _fail("; ".join(f"{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors()))
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    if log_format not in ("text", "json"):
+        _fail(f"--log-format must be text or json, not {log_format!r}")
+    configure_logging(log_level, log_format)
     with suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
 

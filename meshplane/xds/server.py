@@ -155,6 +155,15 @@ class AdsServer:
                 responses = state.typed_responses()
                 for type_url, response in responses:
                     await self._send(context, type_url, response)
+                    record = state.types[type_url]
+                    log.info(
+                        "push node=%s stream=%d type=%s version=%s nonce=%s",
+                        handle.node_id,
+                        handle.stream_id,
+                        SHORT_NAMES.get(type_url, type_url),
+                        record.sent_version,
+                        record.nonce,
+                    )
                 if not responses and converging is not None and state.idle:
                     if metrics is not None:
                         metrics.convergence_seconds.observe(time.monotonic() - converging)
