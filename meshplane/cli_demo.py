@@ -50,12 +50,14 @@ def configs(
     ] = None,
 ) -> None:
     """Regenerate the demo's Envoy bootstraps and docker-compose.yml from its topology."""
-    from meshplane.demo.compose import render_compose
+    from meshplane.demo.compose import render_compose, render_prometheus
     from meshplane.demo.topology import config_dir, write_configs
 
     target = directory or config_dir()
     for path in write_configs(target):
         typer.echo(f"wrote {path}")
+    (target / "prometheus.yml").write_text(render_prometheus())
+    typer.echo(f"wrote {target / 'prometheus.yml'}")
     if directory is None:
         compose = config_dir().parents[1] / "docker-compose.yml"
         compose.write_text(render_compose())

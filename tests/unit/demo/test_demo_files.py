@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from meshplane.demo.compose import render_compose
+from meshplane.demo.compose import render_compose, render_prometheus
 from meshplane.demo.run import _bootstraps, _documents, _local
 from meshplane.demo.topology import INSTANCES, config_dir, demo_bootstraps, render_config
 from meshplane.model import kind_named
@@ -29,6 +29,7 @@ def test_bootstraps_match_the_topology() -> None:
 
 def test_compose_file_matches_the_topology() -> None:
     assert (ROOT / "docker-compose.yml").read_text() == render_compose()
+    assert (config_dir() / "prometheus.yml").read_text() == render_prometheus()
 
 
 def test_compose_and_local_demo_read_the_same_configs() -> None:
@@ -39,14 +40,15 @@ def test_compose_and_local_demo_read_the_same_configs() -> None:
         if str(service.get("image", "")).startswith("envoyproxy/envoy:v1.40")
     }
     assert mounted == set(_bootstraps())  # the local demo runs exactly these files
-    job = compose["services"]["mesh-config"]["command"]
-    assert job[:3] == ["apply", "-f", "/envoy-configs/demo/mesh.yaml"]
-    apps = {name for name, s in compose["services"].items() if "entrypoint" in s}
+    job = compose["services"]["mesh-config"]["command"][0]
+    assert job.startswith("meshplane apply -f /envoy-configs/demo/mesh.yaml ")
+    assert "-f /envoy-configs/demo/telemetry-compose.yaml" in job
+    apps = {n for n, s in compose["services"].items() if "entrypoint" in s and n != "mesh-config"}
     assert apps == {i.node_id for i in INSTANCES}
 
 
 def test_mesh_files_parse_as_specs() -> None:
-    for name in ("mesh.yaml", "canary.yaml"):
+    for name in ("mesh.yaml", "canary.yaml", "telemetry-compose.yaml"):
         for doc in _documents(config_dir() / name):
             kind_named(doc["kind"]).parse(doc["spec"])
 
