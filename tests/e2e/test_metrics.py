@@ -3,6 +3,7 @@ cache contents, certificate expiry and API traffic, with a real Envoy connected.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
@@ -41,11 +42,23 @@ async def test_metrics_follow_a_route_change(
     url = f"http://127.0.0.1:{port}/"
     async with EnvoyProcess(boot):
         await wait_until_served(url, lambda r: answered_by(r) == "blue")
+        connected = (await mesh.http.get("/metrics")).text
         await mesh.put(
             "routes", "r", {"gateways": ["edge"], "destinations": [{"service": "green"}]}
         )
         await wait_until_served(url, lambda r: answered_by(r) == "green")
         text = (await mesh.http.get("/metrics")).text
+
+    async with asyncio.timeout(10):  # Envoy gone: its stream closes and the gauge follows
+        while (
+            'meshplane_xds_connected_proxies{role="gateway",transport="sotw"} 0.0'
+            not in (await mesh.http.get("/metrics")).text
+            and "meshplane_xds_connected_proxies{" in (await mesh.http.get("/metrics")).text
+        ):
+            await asyncio.sleep(0.05)
+    assert (
+        _value(connected, "meshplane_xds_connected_proxies", role="gateway", transport="sotw") == 1
+    )
 
     assert _value(text, "meshplane_xds_connected_proxies", role="gateway", transport="sotw") == 1
     assert _value(text, "meshplane_xds_pushes_total", type="routes") >= 2

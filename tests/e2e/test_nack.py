@@ -87,6 +87,8 @@ async def test_rejected_cluster_is_reported_and_not_resent(
         ):
             assert after[counter] == before[counter], counter
         assert answered_by(await _get(url)) == "web"  # still serving the last good config
+        metrics = (await mesh.http.get("/metrics")).text
+        assert 'meshplane_xds_nacks_total{type="clusters"} 1.0' in metrics
 
         poison.armed = False
         await mesh.put("services", "web", {"connect_timeout": "2s"})
