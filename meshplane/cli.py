@@ -263,8 +263,18 @@ def _join(values: Iterable[object]) -> str:
 
 def _route_match(match: dict[str, Any]) -> str:
     path = next(f"{key}={match[key]}" for key in ("prefix", "path", "regex") if key in match)
-    extra = len(match.get("headers", [])) + (1 if match.get("methods") else 0)
+    extra = len(match.get("headers", [])) + len(match.get("query", []))
+    extra += 1 if match.get("methods") else 0
     return f"{path} (+{extra})" if extra else path
+
+
+def _route_action(spec: dict[str, Any]) -> str:
+    """Where a route sends requests: weighted services, or what it answers itself."""
+    if "redirect" in spec:
+        return f"redirect {spec['redirect']['status']}"
+    if "direct_response" in spec:
+        return f"answer {spec['direct_response']['status']}"
+    return _join(f"{d['service']}:{d['weight']}" for d in spec["destinations"])
 
 
 # Per kind: the spec columns `get` shows in a table.
@@ -288,10 +298,7 @@ _COLUMNS: dict[str, tuple[tuple[str, Any], ...]] = {
         ("GATEWAYS", lambda s: _join(s["gateways"])),
         ("HOSTS", lambda s: _join(s["hosts"])),
         ("MATCH", lambda s: _route_match(s["match"])),
-        (
-            "DESTINATIONS",
-            lambda s: _join(f"{d['service']}:{d['weight']}" for d in s["destinations"]),
-        ),
+        ("DESTINATIONS", _route_action),
     ),
 }
 
