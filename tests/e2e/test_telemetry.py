@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.identity_mesh import sidecars
+from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.e2e
@@ -74,8 +75,14 @@ async def test_traces_logs_and_stats(tmp_path: Path, zipkin: ZipkinCollector) ->
             "services": {"a": {"prometheus_port": stats_a}, "b": {"prometheus_port": stats_b}},
         }
         await mesh.mesh.put("meshes", "default", {"telemetry": telemetry})
+        gateway_port = free_port()
+        await mesh.mesh.put("gateways", "edge", {"port": gateway_port, "address": "127.0.0.1"})
+        await mesh.mesh.put(
+            "routes", "to-b", {"gateways": ["edge"], "destinations": [{"service": "b"}]}
+        )
+        boot = await mesh.mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
 
-        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http, EnvoyProcess(boot):
             # Scrape ports come up with the new config; then traffic is traced.
             async with asyncio.timeout(15):
                 while True:
@@ -94,25 +101,31 @@ async def test_traces_logs_and_stats(tmp_path: Path, zipkin: ZipkinCollector) ->
                 while True:
                     for _ in range(10):  # Envoy flushes spans in batches of 5
                         await http.get(mesh.a_to_b, headers={"host": "b"})
+                        await http.get(f"http://127.0.0.1:{gateway_port}/")
                     by_trace: dict[str, set[str]] = {}
                     for span in zipkin.spans:
                         service = span.get("localEndpoint", {}).get("serviceName", "")
                         by_trace.setdefault(span["traceId"], set()).add(service)
-                    if any({"a", "b"} <= services for services in by_trace.values()):
+                    # One trace id across each call's hops: sidecar a -> sidecar b, and
+                    # gateway -> sidecar b.
+                    traces = by_trace.values()
+                    if any({"a", "b"} <= s for s in traces) and any(
+                        {"edge", "b"} <= s for s in traces
+                    ):
                         break
                     await asyncio.sleep(0.2)
 
         # Envoy flushes access logs about once a second: wait for the traced lines.
+        callers: dict[str, dict[str, Any]] = {}
         async with asyncio.timeout(10):
-            while not (
-                traced := [
-                    line for line in _log_lines(mesh.envoy_b.log_path) if line.get("trace_id")
-                ]
-            ):
+            while len(callers) < 2:
+                lines = _log_lines(mesh.envoy_b.log_path)
+                callers = {line["caller"]: line for line in lines if line.get("trace_id")}
                 await asyncio.sleep(0.1)
-        assert traced[-1]["caller"] == "spiffe://meshplane.local/service/a"
-        assert traced[-1]["status"] == 200
-        assert traced[-1]["path"] == "/"
+        from_a = callers["spiffe://meshplane.local/service/a"]
+        assert from_a["status"] == 200
+        assert from_a["path"] == "/"
+        assert "spiffe://meshplane.local/gateway/edge" in callers
 
 
 def _log_lines(path: Path) -> list[dict[str, Any]]:
