@@ -87,6 +87,14 @@ class ServiceSpec(Spec):
         "limited; to limit at a gateway, set `rate_limit` on the route.",
     )
 
+    @model_validator(mode="after")
+    def _http_only(self) -> Self:
+        if self.protocol == "tcp":
+            given = [k for k in ("health_check", "rate_limit") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: HTTP policies, not for a tcp service")
+        return self
+
 
 class EndpointSpec(Spec):
     """One instance of a service."""

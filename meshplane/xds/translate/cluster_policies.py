@@ -35,7 +35,7 @@ def apply_service_policies(cluster: cluster_pb2.Cluster, spec: ServiceSpec) -> N
         cluster.circuit_breakers.CopyFrom(_circuit_breakers(spec.circuit_breaker))
     if spec.outlier_detection is not None:
         cluster.outlier_detection.CopyFrom(_outlier_detection(spec.outlier_detection))
-    if spec.health_check is not None and spec.protocol != "tcp":
+    if spec.health_check is not None:
         cluster.health_checks.append(_health_check(spec.health_check, spec.protocol))
 
 

@@ -151,6 +151,11 @@ async def test_bad_route_fields_are_422_naming_the_field(
             ["body", "spec", "health_check", "path"],
             "must start with '/'",
         ),
+        (
+            {"protocol": "tcp", "rate_limit": {"requests": 5}},
+            ["body", "spec"],
+            "rate_limit: HTTP policies, not for a tcp service",
+        ),
     ],
 )
 async def test_bad_service_fields_are_422_naming_the_field(
