@@ -1,0 +1,339 @@
+"""The dashboard at /ui, rendered by headless Chromium: proxies with their sync state, a NACK's
+error, and the services; a screenshot of what was asserted is kept as a test artifact.
+
+Chromium is Debian's `chromium` on PATH, driven through its own command line: one run with
+`--dump-dom` prints the DOM after the page's scripts ran, and `--screenshot` saves the same page
+as a PNG. `--virtual-time-budget` lets the page's fetches and its first polls complete and then
+ends the run, although the page polls forever; a subprocess timeout bounds it all the same.
+
+A missing Chromium fails the test under CI=true (`.ci/run` installs it) and skips it elsewhere.
+The screenshot goes to `$MESHPLANE_TEST_ARTIFACTS` (default: the test's tmp_path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from meshplane.serve import ControlPlane
+from tests.e2e.conftest import Mesh, make_settings
+from tests.e2e.test_nack import Poison
+from tests.support.backends import HttpBackend
+from tests.support.envoy import EnvoyProcess
+from tests.support.ports import free_port
+from tests.support.traffic import answered_by, wait_until_served
+
+pytestmark = pytest.mark.e2e
+
+NODE_ID = "edge-1"
+WINDOW = "1400,1800"
+# Virtual milliseconds the page may run before the DOM is dumped: its first fetches and a poll
+# or two (it polls every 2 s). Chromium fast-forwards timers, so this is not wall-clock time.
+VIRTUAL_TIME_BUDGET_MS = 5000
+RENDER_TIMEOUT = 60.0  # wall-clock seconds for one Chromium run
+RENDER_DEADLINE = 90.0  # wall-clock seconds until the page must show the expected state
+_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # tests may run as root (containers, CI), where the sandbox cannot start
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--hide-scrollbars",
+    f"--window-size={WINDOW}",
+    f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",
+)
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path; a failure under CI=true, a skip elsewhere, when it is not installed."""
+    found = shutil.which("chromium")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is required in CI to test the dashboard (.ci/run installs it)")
+        pytest.skip(
+            "chromium is not installed: the dashboard is untested in a browser "
+            "(install it with `apt-get install -y chromium`, or run `bash .ci/run`)"
+        )
+    return found
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Path:
+    """The screenshot's path, under $MESHPLANE_TEST_ARTIFACTS (else tmp_path); none there yet."""
+    directory = Path(os.environ.get("MESHPLANE_TEST_ARTIFACTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dashboard-nack.png"
+    path.unlink(missing_ok=True)  # a stale one from an earlier run must not pass for this one
+    return path
+
+
+@pytest.fixture
+async def poisoned(tmp_path: Path) -> AsyncIterator[tuple[Mesh, Poison]]:
+    poison = Poison()
+    async with (
+        ControlPlane(make_settings(tmp_path), hook=poison) as plane,
+        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+    ):
+        yield Mesh(plane, http), poison
+
+
+async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
+    chromium: str,
+    screenshot: Path,
+    tmp_path: Path,
+    poisoned: tuple[Mesh, Poison],
+    backends: Callable[[str], HttpBackend],
+) -> None:
+    mesh, poison = poisoned
+    assert mesh.plane is not None
+    web = backends("web")
+    port = free_port()
+    await mesh.put("services", "web", {})
+    await mesh.put(
+        "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
+    )
+    await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
+    await mesh.put("routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]})
+    bootstrap = await mesh.bootstrap(
+        role="gateway", gateway="edge", node_id=NODE_ID, admin_port=free_port()
+    )
+    async with EnvoyProcess(bootstrap) as envoy:
+        await wait_until_served(f"http://127.0.0.1:{port}/", lambda r: answered_by(r) == "web")
+        poison.armed = True
+        await mesh.put("services", "other", {})  # any write rebuilds, now with the poisoned cluster
+
+        # Settled: clusters NACKed, every other type acknowledged; nothing changes after this.
+        async def settled() -> bool:
+            types = _types(await mesh.proxies())
+            clusters = types.get("clusters")
+            return (
+                clusters is not None
+                and clusters["last_nack"] is not None
+                and clusters["sent_version"] != clusters["acked_version"]
+                and all(_in_sync(t) for name, t in types.items() if name != "clusters")
+            )
+
+        await envoy.wait_for(settled)
+        types = _types(await mesh.proxies())
+        error = types["clusters"]["last_nack"]["error"]
+        assert "positive duration" in error
+
+        page = await _render(
+            chromium,
+            f"{mesh.plane.api_url}/ui",
+            profile=tmp_path / "chromium-profile",
+            screenshot=screenshot,
+            ready=lambda dom: _proxy_row(dom, NODE_ID) is not None,
+        )
+        print(f"dashboard screenshot: {screenshot}")
+
+    # The proxy is listed, NACKED overall, and each type shows its own state.
+    columns = [th.text() for th in _table(page, "proxies").find_all("th")]
+    row = _proxy_row(page, NODE_ID)
+    assert row is not None
+    cells = row.find_all("td")
+    assert cells[0].text() == "NACKED"
+    states = {
+        column: _pill(cell) for column, cell in zip(columns, cells, strict=True) if column in types
+    }
+    assert set(states) == set(types), columns
+    assert states["clusters"] == "NACKED"
+    healthy = {name: state for name, state in states.items() if name != "clusters"}
+    assert healthy, states
+    assert set(healthy.values()) == {"SYNCED"}, states
+
+    # The NACK's error, Envoy's message, is shown under the proxy.
+    shown = [pre.raw_text() for pre in _table(page, "proxies").find_all("pre", "nack-error")]
+    assert shown == [error]
+
+    # The services are listed, and the page loaded without an API error.
+    names = {div.text().split()[0] for div in _table(page, "services").find_all("div", "name")}
+    assert names == {"web", "other"}
+    assert "hidden" in _by_id(page, "api-error").attrs
+
+    # The screenshot is a real picture of that page.
+    data = await asyncio.to_thread(screenshot.read_bytes)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 10_000, len(data)
+
+
+def _types(proxies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    mine = [p for p in proxies if p["node_id"] == NODE_ID]
+    return {t["type"]: t for t in mine[0]["types"]} if mine else {}
+
+
+def _in_sync(status: dict[str, Any]) -> bool:
+    return bool(status["sent_version"] == status["acked_version"])
+
+
+# ---- Chromium -----------------------------------------------------------------------------------
+
+
+async def _render(
+    binary: str,
+    url: str,
+    *,
+    profile: Path,
+    screenshot: Path,
+    ready: Callable[[_Element], bool],
+) -> _Element:
+    """Render `url` until `ready(dom)` holds, saving a screenshot of the same run; the DOM.
+
+    One Chromium run per attempt, each bounded by RENDER_TIMEOUT; AssertionError with the last
+    DOM when RENDER_DEADLINE passes first.
+    """
+    deadline = time.monotonic() + RENDER_DEADLINE
+    while True:
+        started = time.monotonic()
+        dom = await _chromium(
+            binary,
+            f"--user-data-dir={profile}",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            url,
+        )
+        print(f"chromium rendered {url} in {time.monotonic() - started:.1f}s")
+        page = _parse(dom)
+        if ready(page):
+            return page
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the dashboard never showed the expected state:\n{dom}")
+
+
+async def _chromium(binary: str, *args: str) -> str:
+    """Run Chromium headless and return its stdout; AssertionError if it fails or hangs.
+
+    Chromium runs in its own process group, so a hung run is ended with all its helpers.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        *_FLAGS,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), RENDER_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise AssertionError(f"chromium did not finish within {RENDER_TIMEOUT:g}s") from None
+    assert proc.returncode == 0, f"chromium exited {proc.returncode}:\n{err.decode()[-4000:]}"
+    return out.decode()
+
+
+# ---- the rendered DOM ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Element:
+    tag: str
+    attrs: dict[str, str]
+    children: list[_Element | str] = field(default_factory=list)
+
+    def iter(self) -> Iterator[_Element]:
+        for child in self.children:
+            if isinstance(child, _Element):
+                yield child
+                yield from child.iter()
+
+    def find_all(self, tag: str, cls: str | None = None) -> list[_Element]:
+        return [
+            e
+            for e in self.iter()
+            if e.tag == tag and (cls is None or cls in e.attrs.get("class", "").split())
+        ]
+
+    def text(self) -> str:
+        """The text inside, with whitespace runs collapsed (as a reader sees it)."""
+        return " ".join(self.raw_text().split())
+
+    def raw_text(self) -> str:
+        """The text inside, exactly (as a <pre> shows it)."""
+        return "".join(c if isinstance(c, str) else c.raw_text() for c in self.children)
+
+
+class _TreeBuilder(HTMLParser):
+    """Chromium's --dump-dom output (serialized DOM: every non-void element is closed) as a tree."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = _Element("#document", {})
+        self._open = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = _Element(tag, {k: v or "" for k, v in attrs})
+        self._open[-1].children.append(element)
+        if tag not in _VOID:
+            self._open.append(element)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._open[-1].children.append(_Element(tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self._open) - 1, 0, -1):
+            if self._open[i].tag == tag:
+                del self._open[i:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        self._open[-1].children.append(data)
+
+
+def _parse(html: str) -> _Element:
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    return builder.root
+
+
+def _by_id(page: _Element, element_id: str) -> _Element:
+    found = [e for e in page.iter() if e.attrs.get("id") == element_id]
+    assert len(found) == 1, f"#{element_id}: {len(found)} elements"
+    return found[0]
+
+
+def _table(page: _Element, section: str) -> _Element:
+    tables = _by_id(page, section).find_all("table")
+    assert tables, f"#{section} shows no table"
+    return tables[0]
+
+
+def _proxy_row(page: _Element, node_id: str) -> _Element | None:
+    """The row of the proxies table whose Node cell names `node_id`."""
+    container = [e for e in page.iter() if e.attrs.get("id") == "proxies"]
+    if not container:
+        return None
+    for row in container[0].find_all("tr", "group-start"):
+        cells = row.find_all("td")
+        if len(cells) > 1 and cells[1].text().split()[:1] == [node_id]:
+            return row
+    return None
+
+
+def _pill(cell: _Element) -> str | None:
+    pills = cell.find_all("span", "pill")
+    return pills[0].text() if pills else None
