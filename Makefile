@@ -31,6 +31,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 clean:

@@ -1,0 +1,226 @@
+"""Run `meshplane serve` in its own process and talk to its REST API, as a user would.
+
+The control plane gets a process of its own so that its RSS and CPU time (read from /proc) are
+its own, and so that load generators and pollers in the benchmark process do not share its
+interpreter lock. It is stopped by its pid (SIGTERM, then SIGKILL after a bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import httpx
+
+from bench import procstats
+from tests.support.ports import free_ports
+
+__all__ = ["Api", "ControlPlaneProcess"]
+
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 10.0
+_REPO = Path(__file__).resolve().parent.parent
+
+
+class Api:
+    """A keep-alive REST client for /api/v1 (sync: the benchmark times one write at a time)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=60.0, trust_env=False)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def put(self, kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT one resource; raises RuntimeError with the API's answer unless it is 200/201."""
+        response = self.http.put(f"/api/v1/{kind}/{name}", json={"spec": spec})
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"PUT {kind}/{name}: {response.status_code} {response.text}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    def put_all(self, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> int:
+        """PUT every (kind, name, spec) in order; returns how many were written."""
+        count = 0
+        for kind, name, spec in items:
+            self.put(kind, name, spec)
+            count += 1
+        return count
+
+    def bootstrap(self, **params: Any) -> dict[str, Any]:
+        """An Envoy bootstrap as JSON (`role`, `gateway`, `admin_port`, `delta`, ...)."""
+        query = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
+        response = self.http.get("/api/v1/bootstrap", params={**query, "format": "json"})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def proxies(self) -> list[dict[str, Any]]:
+        response = self.http.get("/api/v1/proxies")
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+
+async def _preload(url: str, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> int:
+    """Write `items` through meshplane's Store (the code the API commits with) before the
+    control plane starts.
+
+    Large meshes are loaded this way because the API takes minutes for thousands of writes: each
+    PUT waits for a full rebuild on the control plane's event loop (about 140 ms per PUT while
+    1,000 services load), and concurrent PUTs fail with SQLite's "database is locked".
+    """
+    from bench.meshes import to_spec
+    from meshplane.store import open_store
+
+    items = list(items)
+    if not items:
+        return 0
+    store = await open_store(url)
+    try:
+        for kind, name, spec in items:
+            await store.put(kind, name, to_spec(kind, dict(spec)))
+    finally:
+        await store.close()
+    return len(items)
+
+
+class ControlPlaneProcess:
+    """`python -m meshplane serve` on free loopback ports with a fresh SQLite database.
+
+    `preload` items are committed through the Store before the process starts (see `_preload`).
+    Use as a context manager; `api` is ready once it is entered. `log_level` defaults to what a
+    user runs (info); the log goes to `workdir/meshplane.log`.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        log_level: str = "info",
+        env: Mapping[str, str] | None = None,
+        preload: Iterable[tuple[str, str, Mapping[str, Any]]] = (),
+    ) -> None:
+        self.workdir = workdir
+        self.preload = preload
+        self.preloaded = 0
+        self.log_level = log_level
+        self.extra_env = dict(env or {})
+        self.api_port, self.xds_port = free_ports(2)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.api: Api | None = None
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the control plane is not running")
+        return self._process.pid
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "meshplane.log"
+
+    def rss_bytes(self) -> int:
+        return procstats.rss_bytes(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return procstats.cpu_seconds(self.pid)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.workdir / 'mesh.db'}"
+
+    def start(self) -> ControlPlaneProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.preloaded = asyncio.run(_preload(self.database_url, self.preload))
+        env = {
+            **os.environ,
+            "MESHPLANE_SECRET_KEY_FILE": str(self.workdir / "meshplane.key"),
+            "MESHPLANE_ENDPOINT_GRACE_SECONDS": "1",
+            **self.extra_env,
+        }
+        command = [
+            sys.executable, "-m", "meshplane", "serve",
+            "--database-url", self.database_url,
+            "--api-port", str(self.api_port),
+            "--xds-port", str(self.xds_port),
+            "--xds-host", "127.0.0.1",
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+        self._log = self.log_path.open("wb")
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=_REPO
+        )
+        self.api = Api(self.api_url)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        assert self.api is not None
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"meshplane serve exited with {self._process.returncode}\n{self.log_tail()}"
+                )
+            try:
+                if self.api.http.get("/api/v1/server").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"meshplane serve not ready in {_START_TIMEOUT:g}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM by pid, SIGKILL after a bound; idempotent."""
+        if self.api is not None:
+            self.api.close()
+            self.api = None
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> ControlPlaneProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

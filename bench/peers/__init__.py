@@ -1,0 +1,1 @@
+"""Files the peers run: sovereign's Python templates (loaded by sovereign, by path)."""

@@ -1,0 +1,82 @@
+"""How big each scenario runs: the full benchmark, `--quick`, and the smoke tests.
+
+Full sizes are the issue's (>= 100 propagation changes, 1,000 and 5,000 proxies, 10,000
+services); they keep a whole run under about 15 minutes on 2 cores. Quick keeps every target's
+size where it is cheap enough and shortens the repetitions. Smoke only proves the harness runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FULL", "QUICK", "SMOKE", "Sizes"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    propagation_changes: int  # route flips per transport (SotW, delta)
+    peer_changes: int  # flips measured on the peer (each costs about a second)
+    fanout_levels: tuple[int, ...]  # connected proxies at which a change is timed
+    fanout_repeats: int  # changes timed per level
+    fanout_step: int  # streams opened per ramp step
+    load_workers: int  # processes holding simulated proxies
+    cold_clusters: int  # clusters served to a newly connected proxy
+    cold_repeats: int
+    rebuild_services: tuple[int, ...]
+    rebuild_repeats: int  # one-endpoint changes timed per size
+    codec_clusters: int
+    codec_routes: int
+    codec_repeats: int
+
+
+FULL = Sizes(
+    name="full",
+    propagation_changes=100,
+    peer_changes=40,
+    fanout_levels=(250, 1000, 2000, 3500, 5000),
+    fanout_repeats=5,
+    fanout_step=500,
+    load_workers=2,
+    cold_clusters=1000,
+    cold_repeats=20,
+    rebuild_services=(100, 1000, 10000),
+    rebuild_repeats=5,
+    codec_clusters=1000,
+    codec_routes=1000,
+    codec_repeats=5,
+)
+
+QUICK = Sizes(
+    name="quick",
+    propagation_changes=30,
+    peer_changes=8,
+    fanout_levels=(250, 1000),
+    fanout_repeats=3,
+    fanout_step=500,
+    load_workers=2,
+    cold_clusters=1000,
+    cold_repeats=5,
+    rebuild_services=(100, 1000),
+    rebuild_repeats=3,
+    codec_clusters=200,
+    codec_routes=200,
+    codec_repeats=3,
+)
+
+SMOKE = Sizes(
+    name="smoke",
+    propagation_changes=3,
+    peer_changes=1,
+    fanout_levels=(5, 10),
+    fanout_repeats=1,
+    fanout_step=10,
+    load_workers=1,
+    cold_clusters=20,
+    cold_repeats=2,
+    rebuild_services=(10, 20),
+    rebuild_repeats=2,
+    codec_clusters=5,
+    codec_routes=5,
+    codec_repeats=1,
+)
