@@ -31,8 +31,9 @@ def ads_config_source() -> config_source_pb2.ConfigSource:
 
 def packed(message: Message) -> any_pb2.Any:
     """Wrap a typed extension config in an Any, as Envoy's `typed_config` fields expect."""
-    # Deterministic bytes: maps inside (RBAC policies, JSON log formats, ...) otherwise come out in a
-    # per-process hash order, and an unchanged resource would get a new version after a restart.
+    # Deterministic bytes: maps inside (RBAC policies, JSON log formats, ...) otherwise come out
+    # in a per-process hash order, and an unchanged resource would get a new version after a
+    # restart.
     return any_pb2.Any(
         type_url=f"type.googleapis.com/{message.DESCRIPTOR.full_name}",
         value=message.SerializeToString(deterministic=True),
