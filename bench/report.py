@@ -98,14 +98,15 @@ def _profile_lines(scenario: str, profile: dict[str, Any]) -> list[str]:
         f"{profile['tool']}: {profile['samples']} busy samples ({profile['busy_seconds']} s of "
         f"CPU outside idle waits); raw stacks: `{profile['raw_path']}`.",
         "",
-        "| self % | function (where the CPU was) | | total % | function (incl. callees) |",
-        "|---|---|---|---|---|",
+        "| self % | function (where the CPU was) | total % | meshplane function (incl. callees) |",
+        "|---|---|---|---|",
     ]
-    rows = max(len(profile["top_self"]), len(profile["top_total"]))
+    mine = profile.get("top_meshplane") or profile["top_total"]
+    rows = max(len(profile["top_self"]), len(mine))
     for i in range(rows):
         left = profile["top_self"][i] if i < len(profile["top_self"]) else ("", "")
-        right = profile["top_total"][i] if i < len(profile["top_total"]) else ("", "")
-        lines.append(f"| {left[1]} | `{left[0]}` | | {right[1]} | `{right[0]}` |")
+        right = mine[i] if i < len(mine) else ("", "")
+        lines.append(f"| {left[1]} | `{left[0]}` | {right[1]} | `{right[0]}` |")
     return [*lines, ""]
 
 

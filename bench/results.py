@@ -43,7 +43,8 @@ class Measure:
 class Profile:
     """Where the time went while `title` ran: the hottest functions by self and total samples.
 
-    Rows are (function, percent of busy samples). `busy_seconds` is samples / rate: CPU time the
+    Rows are (function, percent of busy samples); `top_meshplane` ranks meshplane's own functions
+    by total (themselves and their callees). `busy_seconds` is samples / rate: CPU time the
     sampled threads spent outside idle waits.
     """
 
@@ -53,6 +54,7 @@ class Profile:
     busy_seconds: float
     top_self: list[tuple[str, float]] = field(default_factory=list)
     top_total: list[tuple[str, float]] = field(default_factory=list)
+    top_meshplane: list[tuple[str, float]] = field(default_factory=list)
     raw_path: str | None = None
 
 
@@ -96,6 +98,7 @@ class ScenarioResult:
                     "busy_seconds": p.busy_seconds,
                     "top_self": p.top_self,
                     "top_total": p.top_total,
+                    "top_meshplane": p.top_meshplane,
                     "raw_path": p.raw_path,
                 }
                 for p in self.profiles

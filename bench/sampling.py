@@ -24,6 +24,23 @@ from bench.results import Profile
 __all__ = ["PySpy", "pyspy_binary", "summarize"]
 
 _RATE = 1000  # samples per second
+# Leaf frames that are waits, not work: py-spy's idle detection misses some under --nonblocking.
+_IDLE_LEAVES = (
+    "EpollSelector.select (",
+    "Condition.wait (",
+    "Event.wait (",
+    "_connection_worker_thread (aiosqlite",
+    "Thread.run (threading.py)",
+    "Queue.get (",
+)
+# Frames every stack passes through (entry points, event loop, CLI): no information in "total".
+_PLUMBING = ("asyncio/", "<frozen", "typer/", "click/", "threading.py", "runpy", "__main__.py")
+_PLUMBING_FUNCS = (
+    "main (bench/cli.py)",
+    "run_scenarios (bench/cli.py)",
+    "main (meshplane/cli.py)",
+    "serve (meshplane/cli.py)",
+)
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -101,22 +118,32 @@ def _short(frame: str) -> str:
 
 
 def summarize(raw: str, title: str, *, rate: int = _RATE, top: int = 15) -> Profile:
-    """Aggregate py-spy raw output (`frame;frame;... count` per line) by function."""
+    """Aggregate py-spy raw output (`frame;frame;... count` per line) by function.
+
+    Samples whose leaf is a wait (see _IDLE_LEAVES) are dropped; "total" leaves out the entry
+    points and the event loop every stack passes through; `top_meshplane` ranks meshplane's own
+    functions by total, which is where a design fix starts.
+    """
     self_counts: Counter[str] = Counter()
     total_counts: Counter[str] = Counter()
+    own_counts: Counter[str] = Counter()
     samples = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_short(f) for f in stack.split(";") if f]
-        if not frames:
+        frames = [_short(f) for f in stack.split(";") if f and not f.startswith("process ")]
+        if not frames or frames[-1].startswith(_IDLE_LEAVES):
             continue
         samples += count
         self_counts[frames[-1]] += count
-        for name in set(frames[1:] if frames[0].startswith("process ") else frames):
+        for name in set(frames):
+            if any(p in name for p in _PLUMBING) or name in _PLUMBING_FUNCS:
+                continue
             total_counts[name] += count
+            if "(meshplane/" in name:
+                own_counts[name] += count
 
     def rows(counts: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100 * n / samples, 1)) for name, n in counts.most_common(top)]
@@ -128,4 +155,5 @@ def summarize(raw: str, title: str, *, rate: int = _RATE, top: int = 15) -> Prof
         busy_seconds=round(samples / rate, 3),
         top_self=rows(self_counts) if samples else [],
         top_total=rows(total_counts) if samples else [],
+        top_meshplane=rows(own_counts) if samples else [],
     )

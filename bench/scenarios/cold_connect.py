@@ -102,9 +102,9 @@ def run(ctx: Context) -> ScenarioResult:
             )
             if ctx.profile and result.measures[0].met is False:
                 output = ctx.results_dir / "profiles" / "cold-connect.txt"
-                title = f"control plane serving {received} clusters to 5 newly connected proxies"
+                title = f"control plane serving {received} clusters to 30 newly connected proxies"
                 with PySpy(plane.pid, output, title) as spy:
-                    for _ in range(5):
+                    for _ in range(30):
                         _connect_one(plane, pool, idle)
                 if spy.profile is not None:
                     result.profiles.append(spy.profile)
