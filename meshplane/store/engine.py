@@ -82,8 +82,16 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+# Execution option marking a transaction that will write: on SQLite it starts with
+# BEGIN IMMEDIATE, taking the write lock first (waiting up to the busy timeout). A deferred
+# transaction that read first cannot wait for it and fails with "database is locked" when
+# another writer committed meanwhile.
+WRITE = "meshplane_write"
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get(WRITE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from meshplane.store.engine import WRITE
 from meshplane.store.tables import CaAuthorityRow, CaLeafRow
 
 __all__ = ["CaAuthorityRow", "CaLeafRow", "IdentityRepo"]
@@ -22,6 +23,10 @@ class IdentityRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Every write here takes SQLite's write lock up front (see engine.WRITE).
+        self._writes = async_sessionmaker(
+            engine.execution_options(**{WRITE: True}), expire_on_commit=False
+        )
 
     async def authorities(self) -> Sequence[CaAuthorityRow]:
         async with self._sessions() as session:
@@ -41,13 +46,13 @@ class IdentityRepo:
             state=state,
             created_at=now,
         )
-        async with self._sessions() as session, session.begin():
+        async with self._writes() as session, session.begin():
             session.add(row)
         return row
 
     async def set_states(self, states: dict[int, tuple[str, datetime | None]]) -> None:
         """Change several CAs' states in one transaction (phases move atomically)."""
-        async with self._sessions() as session, session.begin():
+        async with self._writes() as session, session.begin():
             for authority_id, (state, retire_at) in states.items():
                 await session.execute(
                     update(CaAuthorityRow)
@@ -61,11 +66,11 @@ class IdentityRepo:
         Writes first (delete, then insert), never read-then-write: on SQLite a transaction that
         starts with a read cannot wait for the write lock and fails with "database is locked".
         """
-        async with self._sessions() as session, session.begin():
+        async with self._writes() as session, session.begin():
             subjects = [row.subject for row in rows]
             await session.execute(delete(CaLeafRow).where(CaLeafRow.subject.in_(subjects)))
             session.add_all(rows)
 
     async def delete_leaf(self, subject: str) -> None:
-        async with self._sessions() as session, session.begin():
+        async with self._writes() as session, session.begin():
             await session.execute(delete(CaLeafRow).where(CaLeafRow.subject == subject))

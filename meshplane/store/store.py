@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from meshplane.errors import Conflict
 from meshplane.model import Change, Mesh, Spec
 from meshplane.store import repo
-from meshplane.store.engine import create_engine, migrate
+from meshplane.store.engine import WRITE, create_engine, migrate
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.repo import IfMatch, Source, StoredResource
 
@@ -50,8 +50,13 @@ class Store:
         await self._engine.dispose()
 
     @asynccontextmanager
-    async def _transaction(self, *, snapshot: bool = False) -> AsyncIterator[AsyncSession]:
+    async def _transaction(
+        self, *, snapshot: bool = False, write: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """One session, one transaction: committed if the block returns, else rolled back.
+
+        `write` takes SQLite's write lock up front, so concurrent writers queue (busy timeout)
+        instead of failing; PostgreSQL serialises them on the revision row anyway.
 
         `snapshot` makes every read in the block see one consistent state. SQLite's single
         transaction already does (WAL readers read one snapshot); PostgreSQL's default READ
@@ -59,6 +64,8 @@ class Store:
         """
         try:
             async with self._sessions() as session:
+                if write and not self._postgres:
+                    await session.connection(execution_options={WRITE: True})
                 if snapshot and self._postgres:
                     await session.connection(
                         execution_options={
@@ -109,7 +116,7 @@ class Store:
         reference to a missing resource; `field` names it), NotFound (unknown kind).
         """
         now = datetime.now(UTC)
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             revision = await repo.bump_revision(session)
             outcome = await repo.put_resource(
                 session,
@@ -136,7 +143,7 @@ class Store:
         Raises NotFound, PreconditionFailed (stale `if_match`), or Conflict naming every
         resource that still refers to it.
         """
-        async with self._transaction() as session:
+        async with self._transaction(write=True) as session:
             revision = await repo.bump_revision(session)
             await repo.delete_resource(
                 session, kind, name, revision=revision, if_match=if_match, source=source
