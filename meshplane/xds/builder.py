@@ -19,12 +19,14 @@ from google.protobuf.message import Message
 
 from meshplane.certs.state import IdentityState, subject_of
 from meshplane.metrics import Metrics
-from meshplane.model import Mesh, ProxyGroup
+from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.store_port import MeshSource
 from meshplane.xds.translate import group_resources, shared_resources, zone_resources
+from meshplane.xds.translate.load_assignments import load_assignment
 from meshplane.xds.translate.secrets import identity_secrets
+from meshplane.xds.translate.subsets import Subset, used_subsets
 from meshplane.xds.translate.telemetry import apply_telemetry
 from meshplane.xds.type_urls import ENDPOINT, SECRET
 
@@ -58,6 +60,12 @@ class SnapshotBuilder:
         self._identities = IdentityState(trust_domain)
         self._on_missing_identity = on_missing_identity
         self.mesh = Mesh(trust_domain=trust_domain)
+        # Set by each full rebuild: which subsets each service has (routes decide that), so an
+        # endpoint-only change knows which load assignments it touches; None until then.
+        self._subsets: dict[str, list[Subset]] | None = None
+        # Load assignments updated by endpoint-only changes, per zone, not yet folded into the
+        # shared lists (folded when a group's snapshot is next built from them).
+        self._pending: dict[str | None, dict[str, CachedResource]] = {}
         self._shared: list[CachedResource] = []
         self._zoned: dict[str, list[CachedResource]] = {}  # zone -> its shared resources
         self._interned: dict[tuple[str, str, str], CachedResource] = {}
@@ -85,10 +93,63 @@ class SnapshotBuilder:
             log.info("change log pruned past revision=%d; reloading the mesh", self.mesh.revision)
             self.mesh = replace(await self._source.load_mesh(), trust_domain=self._trust_domain)
         elif changes:
+            before = self.mesh
             self.mesh = self.mesh.with_changes(changes)
+            if self._subsets is not None and all(c.kind == "endpoints" for c in changes):
+                self._update_endpoints(_services_touched(before, changes))
+                return
         else:
             return
         self._rebuild(self._cache.watched_groups())
+
+    def _update_endpoints(self, services: set[str]) -> None:
+        """Only endpoints changed: rebuild just the load assignments of the services they
+        belong to (and of those services' subsets), per zone, and swap them into the current
+        snapshots. Clusters, listeners and routes do not depend on endpoints, so this costs work
+        proportional to the change, not to the mesh."""
+        started = time.perf_counter()
+        assert self._subsets is not None
+        clusters: list[tuple[str, str, Subset | None]] = [
+            (s, s, None) for s in sorted(services) if s in self.mesh.services
+        ]
+        for service in sorted(services):
+            clusters += [(s.name, s.service, s) for s in self._subsets.get(service, [])]
+        zones: list[str | None] = [None, *self._zoned]
+        fresh: dict[str | None, dict[str, CachedResource]] = {}
+        for zone in zones:
+            messages: list[Message] = []
+            for name, service, subset in clusters:
+                members = self.mesh.endpoints_of(service).items()
+                chosen = [(n, e) for n, e in members if subset is None or subset.admits(e.labels)]
+                messages.append(load_assignment(name, chosen, zone))
+            by_type: dict[str, list[Message]] = {ENDPOINT: messages}
+            if self._hook is not None:
+                self._hook(None, by_type)
+            fresh[zone] = {r.name: r for r in self._pack_all(by_type, {})}
+            self._pending.setdefault(zone, {}).update(fresh[zone])
+        count = 0
+        for group in self._cache.watched_groups():
+            current = self._cache.snapshot(group)
+            if current is None:
+                continue
+            updated = current.replacing(
+                ENDPOINT,
+                fresh[group.zone if group.zone in fresh else None],
+                self.mesh.revision,
+                self._changed_at,
+            )
+            self._cache.publish(group, updated)
+            count += 1
+        elapsed = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.build_seconds.observe(elapsed)
+        log.info(
+            "built revision=%d groups=%d clusters=%d ms=%.2f (endpoints only)",
+            self.mesh.revision,
+            count,
+            len(clusters),
+            elapsed * 1000,
+        )
 
     def set_identities(self, state: IdentityState) -> None:
         """New certificates or trust bundle: republish every watched group with its secrets."""
@@ -117,6 +178,10 @@ class SnapshotBuilder:
         previous, self._interned = self._interned, {}
         self._shared = self._pack_all(shared, previous)
         self._zoned = {}
+        self._pending = {}
+        self._subsets = {}
+        for subset in used_subsets(self.mesh):
+            self._subsets.setdefault(subset.service, []).append(subset)
         count = 0
         for group in groups:
             self._cache.publish(group, self._group_snapshot(group, previous))
@@ -147,6 +212,17 @@ class SnapshotBuilder:
     ) -> list[CachedResource]:
         """The shared resources as proxies in `zone` see them: the same clusters, and load
         assignments built once per zone and revision (on first use)."""
+        pending = self._pending.pop(zone, None)
+        if pending:  # fold load assignments updated since (see _update_endpoints)
+            if zone is None:
+                self._shared = [
+                    pending.get(r.name, r) if r.type_url == ENDPOINT else r for r in self._shared
+                ]
+            elif zone in self._zoned:
+                self._zoned[zone] = [
+                    pending.get(r.name, r) if r.type_url == ENDPOINT else r
+                    for r in self._zoned[zone]
+                ]
         if zone is None:
             return self._shared
         if zone not in self._zoned:
@@ -184,3 +260,15 @@ class SnapshotBuilder:
                 self._interned[key] = resource
                 out.append(resource)
         return out
+
+
+def _services_touched(before: Mesh, changes: Iterable[Change]) -> set[str]:
+    """The services whose endpoints the changes add, alter, move or remove."""
+    touched: set[str] = set()
+    for change in changes:
+        old = before.endpoints.get(change.name)
+        if old is not None:
+            touched.add(old.service)
+        if isinstance(change.spec, EndpointSpec):
+            touched.add(change.spec.service)
+    return touched

@@ -16,7 +16,16 @@ from google.protobuf.message import Message
 from meshplane.xds import type_urls, wire
 from meshplane.xds.references import referenced_clusters
 
-__all__ = ["CachedResource", "Snapshot", "pack", "placeholder", "set_version"]
+__all__ = [
+    "CachedResource",
+    "Snapshot",
+    "item_digest",
+    "pack",
+    "placeholder",
+    "set_digest",
+    "set_version",
+    "version_of",
+]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -76,12 +85,27 @@ def placeholder(type_url: str, name: str, version: str) -> CachedResource:
     return CachedResource(type_url, name, version, None, b"", b"")
 
 
+def item_digest(resource: CachedResource) -> int:
+    """A resource's contribution to its set's digest (name and content version)."""
+    data = f"{resource.name}\0{resource.version}".encode()
+    return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
+
+
+def set_digest(resources: Iterable[CachedResource]) -> int:
+    """XOR of the members' digests: order-free, and updated in O(1) when one member changes."""
+    digest = 0
+    for resource in resources:
+        digest ^= item_digest(resource)
+    return digest
+
+
+def version_of(digest: int) -> str:
+    return f"{digest:032x}"[:20]
+
+
 def set_version(resources: Iterable[CachedResource]) -> str:
     """Version of a set of resources: stable whatever the order, changes when any member does."""
-    digest = hashlib.sha256()
-    for resource in sorted(resources, key=lambda r: r.name):
-        digest.update(f"{resource.name}\0{resource.version}\n".encode())
-    return digest.hexdigest()[:20]
+    return version_of(set_digest(resources))
 
 
 _NOTHING: Mapping[str, CachedResource] = MappingProxyType({})
@@ -96,6 +120,7 @@ class Snapshot:
     versions: Mapping[str, str] = field(default_factory=dict)
     identity_version: int = 0  # the IdentityState its secrets come from
     changed_at: float | None = None  # monotonic time of the change it carries (convergence)
+    digests: Mapping[str, int] = field(default_factory=dict)  # per type, see set_digest
 
     @classmethod
     def build(
@@ -108,8 +133,39 @@ class Snapshot:
         by_type: dict[str, dict[str, CachedResource]] = {}
         for resource in resources:
             by_type.setdefault(resource.type_url, {})[resource.name] = resource
-        versions = {t: set_version(rs.values()) for t, rs in by_type.items()}
-        return cls(revision, by_type, versions, identity_version, changed_at)
+        digests = {t: set_digest(rs.values()) for t, rs in by_type.items()}
+        versions = {t: version_of(d) for t, d in digests.items()}
+        return cls(revision, by_type, versions, identity_version, changed_at, digests)
+
+    def replacing(
+        self,
+        type_url: str,
+        updates: Mapping[str, CachedResource],
+        revision: int,
+        changed_at: float | None,
+    ) -> Snapshot:
+        """This snapshot with some resources of one type replaced or added: O(changed) hashing.
+
+        Every other type keeps its mappings (same objects), so streams see nothing new there.
+        """
+        current = self.resources.get(type_url, _NOTHING)
+        members = dict(current)
+        digest = self.digests.get(type_url, 0)
+        for name, resource in updates.items():
+            old = current.get(name)
+            if old is not None:
+                digest ^= item_digest(old)
+            digest ^= item_digest(resource)
+            members[name] = resource
+        resources = {**self.resources, type_url: members}
+        return Snapshot(
+            revision,
+            resources,
+            {**self.versions, type_url: version_of(digest)},
+            self.identity_version,
+            changed_at,
+            {**self.digests, type_url: digest},
+        )
 
     def of(self, type_url: str) -> Mapping[str, CachedResource]:
         return self.resources.get(type_url, _NOTHING)

@@ -1,0 +1,120 @@
+"""An endpoint-only change updates snapshots in place and ends where a full rebuild does."""
+
+from __future__ import annotations
+
+import asyncio
+
+from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup, Role, RouteSpec, ServiceSpec
+from meshplane.xds.builder import SnapshotBuilder
+from meshplane.xds.cache import ResourceCache
+from meshplane.xds.resources import Snapshot
+
+
+class FakeSource:
+    """A MeshSource over a list of changes the test appends to."""
+
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+        self.log: list[Change] = []
+
+    async def load_mesh(self) -> Mesh:
+        return self.mesh.with_changes(self.log)
+
+    async def changes_since(self, revision: int) -> list[Change] | None:
+        return [c for c in self.log if c.revision > revision]
+
+    async def wait_beyond(self, revision: int) -> int:
+        await asyncio.sleep(3600)
+        return revision
+
+
+def _endpoint(service: str, port: int, version: str, zone: str | None = None) -> EndpointSpec:
+    return EndpointSpec(
+        service=service, address="10.0.0.1", port=port, labels={"version": version}, zone=zone
+    )
+
+
+def _mesh() -> Mesh:
+    route = RouteSpec.model_validate(
+        {
+            "hosts": ["orders"],
+            "destinations": [
+                {"service": "orders", "labels": {"version": "v1"}, "weight": 90},
+                {"service": "orders", "labels": {"version": "v2"}, "weight": 10},
+            ],
+        }
+    )
+    specs = [
+        ("services", "orders", ServiceSpec()),
+        ("services", "payments", ServiceSpec()),
+        ("endpoints", "o1", _endpoint("orders", 1, "v1", "a")),
+        ("endpoints", "o2", _endpoint("orders", 2, "v2", "b")),
+        ("endpoints", "p1", _endpoint("payments", 3, "v1")),
+        ("routes", "orders", route),
+    ]
+    return Mesh.of(6, specs)
+
+
+GROUPS = [
+    ProxyGroup(Role.SIDECAR, service="payments", inbound_port=1, app_port=2, outbound_port=3),
+    ProxyGroup(
+        Role.SIDECAR, service="orders", inbound_port=1, app_port=2, outbound_port=3, zone="a"
+    ),
+]
+
+
+def _versions(snapshot: Snapshot) -> dict[str, dict[str, str]]:
+    return {t: {n: r.version for n, r in rs.items()} for t, rs in snapshot.resources.items()}
+
+
+async def test_endpoint_changes_match_a_full_rebuild() -> None:
+    source = FakeSource(_mesh())
+    cache = ResourceCache()
+    builder = SnapshotBuilder(source, cache)
+    for group in GROUPS:
+        cache.watch(group, lambda _: None)
+    await builder.load()
+    before = {g: cache.snapshot(g) for g in GROUPS}
+
+    source.log += [
+        Change(7, "endpoints", "o3", _endpoint("orders", 4, "v2", "a")),  # added
+        Change(8, "endpoints", "o1", None),  # removed
+        Change(9, "endpoints", "p1", _endpoint("payments", 5, "v1")),  # moved port
+    ]
+    await builder.catch_up()
+
+    fresh_cache = ResourceCache()
+    fresh = SnapshotBuilder(FakeSource(source.mesh.with_changes(source.log)), fresh_cache)
+    for group in GROUPS:
+        fresh_cache.watch(group, lambda _: None)
+    await fresh.load()
+    for group in GROUPS:
+        updated, rebuilt = cache.snapshot(group), fresh_cache.snapshot(group)
+        assert updated is not None
+        assert rebuilt is not None
+        assert updated.revision == 9
+        assert _versions(updated) == _versions(rebuilt)
+        assert updated.versions == rebuilt.versions  # incremental digests agree with full ones
+        old = before[group]
+        assert old is not None
+        for type_url in ("type.googleapis.com/envoy.config.cluster.v3.Cluster",):
+            assert updated.of(type_url) is old.of(type_url)  # untouched types: same objects
+
+
+async def test_a_new_group_after_endpoint_changes_sees_them() -> None:
+    source = FakeSource(_mesh())
+    cache = ResourceCache()
+    builder = SnapshotBuilder(source, cache)
+    cache.watch(GROUPS[0], lambda _: None)
+    await builder.load()
+    source.log += [Change(7, "endpoints", "o3", _endpoint("orders", 4, "v2", "a"))]
+    await builder.catch_up()
+    late = builder.ensure(GROUPS[1])  # first stream of this group arrives afterwards
+
+    fresh_cache = ResourceCache()
+    fresh = SnapshotBuilder(FakeSource(source.mesh.with_changes(source.log)), fresh_cache)
+    fresh_cache.watch(GROUPS[1], lambda _: None)
+    await fresh.load()
+    rebuilt = fresh_cache.snapshot(GROUPS[1])
+    assert rebuilt is not None
+    assert _versions(late) == _versions(rebuilt)
