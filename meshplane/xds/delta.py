@@ -121,10 +121,10 @@ class DeltaState(StreamState):
         record.inflight = inflight
         record.sent_version = set_version(inflight.values())
         record.must_respond = False
-        return wire.delta_response(
+        return wire.delta_framed(
             str(self.snapshot.revision),
             record.type_url,
             nonce,
-            [r.delta_bytes for r in sorted(updates, key=lambda r: r.name)],
+            [r.delta_frame for r in sorted(updates, key=lambda r: r.name)],
             sorted(removed),
         )

@@ -25,12 +25,15 @@ def _of(held: Held, type_url: str) -> Mapping[str, CachedResource]:
     return held.get(type_url) or {}
 
 
-def _warm_clusters(acked: Held) -> set[str]:
+def _warm_clusters(acked: Held, needed: set[str]) -> set[str]:
+    """Which of the `needed` clusters are warm on the proxy (only those matter to _gated)."""
     endpoints = _of(acked, ENDPOINT)
+    clusters = _of(acked, CLUSTER)
     return {
         name
-        for name, cluster in _of(acked, CLUSTER).items()
-        if all(dep in endpoints for dep in cluster.warm_deps)
+        for name in needed
+        if (cluster := clusters.get(name)) is not None
+        and all(dep in endpoints for dep in cluster.warm_deps)
     }
 
 
@@ -61,7 +64,11 @@ def desired_view(
     are returned as they are (same objects) when nothing needs holding back, which keeps the common
     case cheap and lets callers reuse the snapshot's precomputed versions.
     """
-    warm = _warm_clusters(acked)
+    needed: set[str] = set()
+    for type_url in (LISTENER, ROUTE):
+        for resource in snapshot.of(type_url).values():
+            needed |= resource.clusters
+    warm = _warm_clusters(acked, needed)
     view: dict[str, Mapping[str, CachedResource]] = dict(snapshot.resources)
     for type_url in (LISTENER, ROUTE):
         view[type_url] = _gated(snapshot.of(type_url), _of(coming, type_url), warm)

@@ -46,6 +46,8 @@ class CachedResource:
     delta_bytes: bytes
     clusters: frozenset[str] = frozenset()
     warm_deps: frozenset[str] = frozenset()
+    sotw_frame: bytes = b""  # any_bytes as field 2 of a DiscoveryResponse, framed once
+    delta_frame: bytes = b""  # delta_bytes as field 2 of a DeltaDiscoveryResponse
 
 
 def _warm_deps(message: Message) -> frozenset[str]:
@@ -68,15 +70,18 @@ def pack(type_url: str, message: Message) -> CachedResource:
         else frozenset()
     )
     warm = _warm_deps(message) if type_url == type_urls.CLUSTER else frozenset()
+    delta = wire.delta_resource_bytes(name, version, packed)
     return CachedResource(
         type_url,
         name,
         version,
         message,
         packed,
-        wire.delta_resource_bytes(name, version, packed),
+        delta,
         clusters,
         warm,
+        wire.frame(packed),
+        wire.frame(delta),
     )
 
 

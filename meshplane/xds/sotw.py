@@ -64,6 +64,11 @@ class SotwState(StreamState):
                 version = self.snapshot.versions.get(record.type_url) or set_version(())
             else:
                 version = set_version(wanted.values())
+        elif wanted is self.snapshot.of(record.type_url) and wanted.keys() <= record.names:
+            # Subscribed to every resource of the type (a gateway's endpoints, typically): the
+            # snapshot's precomputed set version applies; no per-stream hashing.
+            scoped = wanted
+            version = self.snapshot.versions.get(record.type_url) or set_version(())
         else:
             scoped = {n: wanted[n] for n in sorted(record.names) if n in wanted}
             version = set_version(scoped.values())
@@ -83,6 +88,6 @@ class SotwState(StreamState):
         record.inflight = dict(scoped)
         record.sent_version = version
         record.must_respond = False
-        return wire.sotw_response(
-            version, record.type_url, nonce, [r.any_bytes for r in scoped.values()]
+        return wire.sotw_framed(
+            version, record.type_url, nonce, [r.sotw_frame for r in scoped.values()]
         )

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["any_bytes", "delta_resource_bytes", "delta_response", "sotw_response"]
+__all__ = [
+    "any_bytes",
+    "delta_framed",
+    "delta_resource_bytes",
+    "delta_response",
+    "frame",
+    "sotw_framed",
+    "sotw_response",
+]
 
 _LEN = 2  # wire type: length-delimited
 
@@ -34,6 +42,24 @@ def _field(number: int, payload: bytes) -> bytes:
 
 def _text(number: int, value: str) -> bytes:
     return _field(number, value.encode()) if value else b""
+
+
+def frame(payload: bytes) -> bytes:
+    """`payload` as field 2 (`resources`) of a discovery response, ready to concatenate."""
+    return _field(2, payload)
+
+
+def sotw_framed(version: str, type_url: str, nonce: str, frames: Iterable[bytes]) -> bytes:
+    """A DiscoveryResponse from resources already framed by `frame` (see CachedResource)."""
+    return _text(1, version) + _text(4, type_url) + _text(5, nonce) + b"".join(frames)
+
+
+def delta_framed(
+    system_version: str, type_url: str, nonce: str, frames: Iterable[bytes], removed: Iterable[str]
+) -> bytes:
+    """A DeltaDiscoveryResponse from Resource messages already framed by `frame`."""
+    head = _text(1, system_version) + _text(4, type_url) + _text(5, nonce)
+    return head + b"".join(frames) + b"".join(_field(6, name.encode()) for name in removed)
 
 
 def any_bytes(type_url: str, value: bytes) -> bytes:

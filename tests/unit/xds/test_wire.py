@@ -41,3 +41,11 @@ def test_empty_response_is_valid() -> None:
     parsed = DiscoveryResponse.FromString(wire.sotw_response("", CLUSTER, "1", []))
     assert parsed.type_url == CLUSTER
     assert list(parsed.resources) == []
+
+
+def test_framed_responses_equal_the_plain_ones() -> None:
+    a, b = cluster("a"), cluster("b" * 300)
+    plain = wire.sotw_response("v1", CLUSTER, "7", [a.any_bytes, b.any_bytes])
+    assert wire.sotw_framed("v1", CLUSTER, "7", [a.sotw_frame, b.sotw_frame]) == plain
+    plain_delta = wire.delta_response("3", CLUSTER, "9", [a.delta_bytes], ["gone"])
+    assert wire.delta_framed("3", CLUSTER, "9", [a.delta_frame], ["gone"]) == plain_delta
