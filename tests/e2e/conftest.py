@@ -8,11 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from google.protobuf.message import Message
 
 from meshplane.model import ProxyGroup
 from meshplane.serve import ControlPlane
 from meshplane.settings import Settings
 from meshplane.xds.translate import group_resources, shared_resources
+from meshplane.xds.type_urls import CLUSTER
 from tests.support.backends import HttpBackend
 from tests.support.envoy import merge_resources, validate_resources
 
@@ -92,3 +94,27 @@ def backends() -> Iterator[Callable[[str], HttpBackend]]:
     yield start
     for backend in started:
         backend.stop()
+
+
+class Poison:
+    """Test hook: while armed, cluster `web` gets a negative connect timeout (Envoy rejects it)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def __call__(self, group: ProxyGroup | None, resources: dict[str, list[Message]]) -> None:
+        if not self.armed or group is not None:
+            return
+        for cluster in resources.get(CLUSTER, []):
+            if cluster.name == "web":  # type: ignore[attr-defined]
+                cluster.connect_timeout.seconds = -1  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def poisoned(tmp_path: Path) -> AsyncIterator[tuple[Mesh, Poison]]:
+    poison = Poison()
+    async with (
+        ControlPlane(make_settings(tmp_path), hook=poison) as plane,
+        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+    ):
+        yield Mesh(plane, http), poison

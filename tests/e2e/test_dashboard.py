@@ -18,18 +18,15 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from meshplane.serve import ControlPlane
-from tests.e2e.conftest import Mesh, make_settings
-from tests.e2e.test_nack import Poison
+from tests.e2e.conftest import Mesh, Poison
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
@@ -85,16 +82,6 @@ def screenshot(tmp_path: Path) -> Path:
     path = directory / "dashboard-nack.png"
     path.unlink(missing_ok=True)  # a stale one from an earlier run must not pass for this one
     return path
-
-
-@pytest.fixture
-async def poisoned(tmp_path: Path) -> AsyncIterator[tuple[Mesh, Poison]]:
-    poison = Poison()
-    async with (
-        ControlPlane(make_settings(tmp_path), hook=poison) as plane,
-        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
-    ):
-        yield Mesh(plane, http), poison
 
 
 async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(

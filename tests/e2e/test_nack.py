@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from google.protobuf.message import Message
 
-from meshplane.model import ProxyGroup
-from meshplane.serve import ControlPlane
-from meshplane.xds.type_urls import CLUSTER
-from tests.e2e.conftest import Mesh, make_settings
+from tests.e2e.conftest import Mesh, Poison
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
 from tests.support.traffic import answered_by, wait_until_served
 
 pytestmark = pytest.mark.e2e
-
-
-class Poison:
-    """Test hook: while armed, cluster `web` gets a negative connect timeout (Envoy rejects it)."""
-
-    def __init__(self) -> None:
-        self.armed = False
-
-    def __call__(self, group: ProxyGroup | None, resources: dict[str, list[Message]]) -> None:
-        if not self.armed or group is not None:
-            return
-        for cluster in resources.get(CLUSTER, []):
-            if cluster.name == "web":  # type: ignore[attr-defined]
-                cluster.connect_timeout.seconds = -1  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def poisoned(tmp_path: Path) -> AsyncIterator[tuple[Mesh, Poison]]:
-    poison = Poison()
-    async with (
-        ControlPlane(make_settings(tmp_path), hook=poison) as plane,
-        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
-    ):
-        yield Mesh(plane, http), poison
 
 
 async def test_rejected_cluster_is_reported_and_not_resent(
