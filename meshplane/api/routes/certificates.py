@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meshplane.api.deps import AuthorityDep
 from meshplane.certs.authority import CaStatus
@@ -50,6 +50,8 @@ class RotateLeaves(BaseModel):
 
 
 class RootOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     serial: str
     subject: str
@@ -60,6 +62,8 @@ class RootOut(BaseModel):
 
 
 class CaOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     phase: str = Field(description="idle | adding-root | reissuing | overlap")
     detail: str
     trust_domain: str
@@ -91,24 +95,7 @@ def _out(leaf: Leaf) -> CertificateOut:
 
 
 def _ca(status: CaStatus) -> CaOut:
-    return CaOut(
-        phase=status.phase,
-        detail=status.detail,
-        trust_domain=status.trust_domain,
-        identity_version=status.identity_version,
-        roots=[
-            RootOut(
-                id=r.id,
-                serial=r.serial,
-                subject=r.subject,
-                not_before=r.not_before,
-                not_after=r.not_after,
-                state=r.state,
-                retire_at=r.retire_at,
-            )
-            for r in status.roots
-        ],
-    )
+    return CaOut.model_validate(status, from_attributes=True)
 
 
 @router.get("/certificates", response_model=CertificateList)
