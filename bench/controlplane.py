@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import IO, Any
 import httpx
 
 from bench import procstats
+from bench.processes import stop_process
 from tests.support.ports import free_ports
 
 __all__ = ["Api", "ControlPlaneProcess"]
@@ -203,13 +203,7 @@ class ControlPlaneProcess:
             self.api.close()
             self.api = None
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, _STOP_TIMEOUT)
         if self._log is not None:
             self._log.close()
             self._log = None

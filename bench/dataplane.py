@@ -13,8 +13,6 @@ import contextlib
 import http.client
 import json
 import multiprocessing
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +22,7 @@ from typing import IO, Any
 
 import httpx
 
+from bench.processes import stop_process
 from tests.support.envoy import envoy_binary
 
 __all__ = ["ChangeTimer", "Envoy"]
@@ -92,13 +91,7 @@ class Envoy:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, _STOP_TIMEOUT)
         if self._log is not None:
             self._log.close()
             self._log = None

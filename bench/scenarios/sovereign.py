@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import httpx
 from bench.context import Context
 from bench.dataplane import ChangeTimer, Envoy, backends_bootstrap
 from bench.meshes import GATEWAY, ROUTE
+from bench.processes import stop_process
 from bench.results import ScenarioResult
 from bench.scenarios.propagation import SERVICES, flips, summarize_latencies
 from bench.venvs import ensure_venv
@@ -183,13 +183,7 @@ class _Sovereign:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)  # gunicorn's arbiter stops its worker
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, 15)  # SIGTERM to gunicorn's arbiter stops its worker too
         if self._log is not None:
             self._log.close()
             self._log = None
