@@ -29,7 +29,7 @@ _IDLE_LEAVES = (
     "EpollSelector.select (",
     "Condition.wait (",
     "Event.wait (",
-    "_connection_worker_thread (aiosqlite",
+    "_worker (concurrent/futures/thread.py)",
     "Thread.run (threading.py)",
     "Queue.get (",
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from meshplane.store import ChangeFeed, Store, create_engine, migrate
+from meshplane.store import ChangeFeed, Store, create_engine, open_database
 
 POSTGRES_URL_ENV = "MESHPLANE_TEST_POSTGRES_URL"
 
@@ -32,19 +32,19 @@ async def _postgres_store(url: str) -> AsyncIterator[Store]:
     schema = f"meshplane_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
     try:
-        async with admin.begin() as conn:
-            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        engine = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
-        store = Store(engine, ChangeFeed())
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        database = open_database(url, connect_args={"options": f"-c search_path={schema}"})
+        store = Store(database, ChangeFeed())
         try:
-            await migrate(engine)
+            await database.migrate()
             yield store
         finally:
             await store.close()
-            async with admin.begin() as conn:
-                await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
-        await admin.dispose()
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,9 +54,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         async with _postgres_store(postgres_url()) as store:
             yield store
         return
-    store = Store(create_engine(f"sqlite:///{tmp_path / 'mesh.db'}"), ChangeFeed())
+    store = Store(open_database(f"sqlite:///{tmp_path / 'mesh.db'}"), ChangeFeed())
     try:
-        await migrate(store.engine)
+        await store.database.migrate()
         yield store
     finally:
         await store.close()

@@ -1,10 +1,12 @@
 """The mesh's resources in SQL (SQLite or PostgreSQL), a global revision, and a change feed.
 
 Writes go through `Store`; each commit bumps one revision, appends to a change log and then
-publishes the revision on the `ChangeFeed`, which the xDS side waits on before reading
-`changes_since` (or `load_mesh` when the log no longer reaches back).
+publishes the revision (and the change) on the `ChangeFeed`, which the xDS side waits on before
+reading `changes_since` (or `load_mesh` when the log no longer reaches back). Transactions run
+whole on database threads (`Database`), never on the event loop.
 """
 
+from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
@@ -12,6 +14,7 @@ from meshplane.store.store import Store, open_store
 
 __all__ = [
     "ChangeFeed",
+    "Database",
     "IfMatch",
     "Source",
     "Store",
@@ -20,5 +23,6 @@ __all__ = [
     "create_engine",
     "migrate",
     "normalise_url",
+    "open_database",
     "open_store",
 ]

@@ -1,7 +1,11 @@
-"""Turn a database URL into a ready AsyncEngine, and bring its schema to the newest migration.
+"""Turn a database URL into a ready Engine, and bring its schema to the newest migration.
 
-Users write the URLs they know (`sqlite:///mesh.db`, `postgres://user@host/db`); the store only
-speaks async drivers, so the URL is normalised to aiosqlite or asyncpg here, once.
+Users write the URLs they know (`sqlite:///mesh.db`, `postgres://user@host/db`); the store speaks
+the standard library's sqlite3 and psycopg 3, so the URL is normalised to those here, once.
+
+The engine is synchronous on purpose: `Database` runs each whole transaction on a worker thread,
+one hop per transaction. An async driver costs a thread or loop hop per statement (about 1 ms
+each through aiosqlite on 2 cores), which made a write ten times slower than its SQL.
 """
 
 from __future__ import annotations
@@ -13,29 +17,32 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, make_url
+from sqlalchemy import Connection, Engine, event, make_url
+from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# Earlier releases used async drivers; their URLs keep working.
 _DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgres": "postgresql+asyncpg",
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+pysqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "sqlite+aiosqlite": "sqlite+pysqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
 }
 # How long a SQLite writer waits for another writer's lock before failing, in milliseconds.
 _SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def normalise_url(url: str) -> URL:
-    """Return `url` with the async driver this store uses for its database.
+    """Return `url` with the driver this store uses for its database.
 
     Raises ValueError for a URL that is not SQLite or PostgreSQL (or names another driver).
     """
@@ -52,19 +59,19 @@ def normalise_url(url: str) -> URL:
     return parsed.set(drivername=driver)
 
 
-def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> AsyncEngine:
+def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> Engine:
     """Create the engine for `url` (any form `normalise_url` accepts); the caller disposes it.
 
     On SQLite every connection gets WAL (readers never block the writer), foreign keys (off by
     default there) and a busy timeout (a second writer waits instead of failing at once), and
     SQLAlchemy rather than the sqlite3 module emits BEGIN, so a read-only transaction is one
-    snapshot too. `connect_args` go to the driver, e.g. asyncpg's `server_settings`.
+    snapshot too. `connect_args` go to the driver, e.g. psycopg's `options`.
     """
     normalised = normalise_url(url)
-    engine = create_async_engine(normalised, connect_args=dict(connect_args or {}))
+    engine = sqlalchemy_engine(normalised, connect_args=dict(connect_args or {}))
     if normalised.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
 
@@ -105,8 +112,11 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-async def migrate(engine: AsyncEngine) -> None:
-    """Upgrade the database to the newest migration, in one transaction; a no-op when current."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+def migrate(engine: Engine) -> None:
+    """Upgrade the database to the newest migration, in one transaction; a no-op when current.
+
+    Blocking: from async code, use `Database.migrate`.
+    """
+    with engine.begin() as connection:
+        _upgrade(connection)
     log.info("migrated database=%s", engine.url.render_as_string(hide_password=True))

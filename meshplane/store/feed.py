@@ -1,22 +1,30 @@
-"""The change feed: tells waiters that the mesh moved past a revision, without saying how.
+"""The change feed: tells waiters that the mesh moved past a revision.
 
 Waiters then ask the store what changed (`Store.changes_since`), so a missed wake-up costs
-nothing but latency and many commits in a burst fold into one wake-up: the feed carries only the
-newest revision, never a queue.
+nothing but latency and many commits in a burst fold into one wake-up: a waiter learns only the
+newest revision, never a queue. The feed also remembers the last few changes this process
+committed, so that question is usually answered from memory rather than by re-reading the
+change log just written (a gap, e.g. a commit made elsewhere, falls back to the log).
 
 Between replicas (several `meshplane serve` on one PostgreSQL) this in-process feed is not
 enough: a commit on replica A must wake replica B. That plugs in here without changing callers:
 the Store would `NOTIFY meshplane_revision, '<revision>'` in the committing transaction, and
-each replica would hold one asyncpg connection with `add_listener("meshplane_revision", ...)`
-whose callback (run on the event loop) calls `publish(int(payload))`, plus a periodic
-`publish(await store.revision())` to cover notifications lost while that connection was down.
+each replica would hold one connection LISTENing on that channel (psycopg's `notifies()` on a
+thread of its own) whose handler calls `publish(int(payload))` through the event loop, plus a
+periodic `publish(await store.revision())` to cover notifications lost while it was down.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
+
+from meshplane.model import Change
 
 __all__ = ["ChangeFeed"]
+
+# How many recent changes the feed remembers; a reader further behind reads the change log.
+RECENT = 1024
 
 
 class ChangeFeed:
@@ -29,18 +37,24 @@ class ChangeFeed:
     def __init__(self, latest: int = 0) -> None:
         self._latest = latest
         self._moved = asyncio.Event()
+        self._recent: OrderedDict[int, Change] = OrderedDict()
 
     @property
     def latest(self) -> int:
         """The highest revision published so far."""
         return self._latest
 
-    def publish(self, revision: int) -> None:
-        """Record that `revision` is committed; wake every waiter it satisfies.
+    def publish(self, revision: int, change: Change | None = None) -> None:
+        """Record that `revision` is committed (by `change`, if known); wake every waiter it
+        satisfies.
 
         Revisions may arrive out of order (concurrent commits notify after their own commits);
-        an older one than `latest` is ignored.
+        an older one than `latest` wakes nobody.
         """
+        if change is not None:
+            self._recent[revision] = change
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
         if revision <= self._latest:
             return
         self._latest = revision
@@ -48,6 +62,16 @@ class ChangeFeed:
         # on the new one instead of spinning on an event that stays set.
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()
+
+    def changes_after(self, revision: int) -> list[Change] | None:
+        """The changes after `revision` up to `latest`, oldest first, if every one of them is
+        remembered; else None (read the change log instead)."""
+        if revision > self._latest or self._latest - revision > len(self._recent):
+            return None
+        wanted = range(revision + 1, self._latest + 1)
+        if any(r not in self._recent for r in wanted):
+            return None
+        return [self._recent[r] for r in wanted]
 
     async def wait_beyond(self, revision: int) -> int:
         """Return the latest revision as soon as it is greater than `revision`.

@@ -9,32 +9,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.orm import Session
 
-from meshplane.store.engine import WRITE
+from meshplane.store.database import Database
 from meshplane.store.tables import CaAuthorityRow, CaLeafRow
 
 __all__ = ["CaAuthorityRow", "CaLeafRow", "IdentityRepo"]
 
 
+def _session(connection: Connection) -> Session:
+    # Rows come back detached and complete: nothing expires when the transaction ends.
+    return Session(bind=connection, expire_on_commit=False)
+
+
 class IdentityRepo:
     """Short transactions over the CA tables; rows come back detached and complete."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        # Every write here takes SQLite's write lock up front (see engine.WRITE).
-        self._writes = async_sessionmaker(
-            engine.execution_options(**{WRITE: True}), expire_on_commit=False
-        )
+    def __init__(self, database: Database) -> None:
+        self._database = database
 
     async def authorities(self) -> Sequence[CaAuthorityRow]:
-        async with self._sessions() as session:
-            return (await session.scalars(select(CaAuthorityRow).order_by(CaAuthorityRow.id))).all()
+        def work(connection: Connection) -> Sequence[CaAuthorityRow]:
+            with _session(connection) as session:
+                return session.scalars(select(CaAuthorityRow).order_by(CaAuthorityRow.id)).all()
+
+        return await self._database.read(work)
 
     async def leaves(self) -> Sequence[CaLeafRow]:
-        async with self._sessions() as session:
-            return (await session.scalars(select(CaLeafRow).order_by(CaLeafRow.subject))).all()
+        def work(connection: Connection) -> Sequence[CaLeafRow]:
+            with _session(connection) as session:
+                return session.scalars(select(CaLeafRow).order_by(CaLeafRow.subject)).all()
+
+        return await self._database.read(work)
 
     async def add_authority(
         self, *, cert_pem: str, chain_pem: str, key_sealed: bytes, state: str, now: datetime
@@ -46,31 +53,42 @@ class IdentityRepo:
             state=state,
             created_at=now,
         )
-        async with self._writes() as session, session.begin():
-            session.add(row)
+
+        def work(connection: Connection) -> None:
+            with _session(connection) as session:
+                session.add(row)
+                session.flush()  # assigns row.id
+
+        await self._database.write(work)
         return row
 
     async def set_states(self, states: dict[int, tuple[str, datetime | None]]) -> None:
         """Change several CAs' states in one transaction (phases move atomically)."""
-        async with self._writes() as session, session.begin():
+
+        def work(connection: Connection) -> None:
             for authority_id, (state, retire_at) in states.items():
-                await session.execute(
+                connection.execute(
                     update(CaAuthorityRow)
                     .where(CaAuthorityRow.id == authority_id)
                     .values(state=state, retire_at=retire_at)
                 )
 
-    async def save_leaves(self, rows: Sequence[CaLeafRow]) -> None:
-        """Insert or replace leaves by subject, all in one transaction.
+        await self._database.write(work)
 
-        Writes first (delete, then insert), never read-then-write: on SQLite a transaction that
-        starts with a read cannot wait for the write lock and fails with "database is locked".
-        """
-        async with self._writes() as session, session.begin():
+    async def save_leaves(self, rows: Sequence[CaLeafRow]) -> None:
+        """Insert or replace leaves by subject, all in one transaction."""
+
+        def work(connection: Connection) -> None:
             subjects = [row.subject for row in rows]
-            await session.execute(delete(CaLeafRow).where(CaLeafRow.subject.in_(subjects)))
-            session.add_all(rows)
+            connection.execute(delete(CaLeafRow).where(CaLeafRow.subject.in_(subjects)))
+            with _session(connection) as session:
+                session.add_all(rows)
+                session.flush()
+
+        await self._database.write(work)
 
     async def delete_leaf(self, subject: str) -> None:
-        async with self._writes() as session, session.begin():
-            await session.execute(delete(CaLeafRow).where(CaLeafRow.subject == subject))
+        def work(connection: Connection) -> None:
+            connection.execute(delete(CaLeafRow).where(CaLeafRow.subject == subject))
+
+        await self._database.write(work)

@@ -8,10 +8,11 @@ gateway, its routes. So a route write costs work proportional to its neighbours,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection, Select, String, and_, bindparam, or_, select
 
 from meshplane.errors import Conflict, InvalidMesh
 from meshplane.model import KINDS, Change, Mesh, RouteSpec, Spec
@@ -23,15 +24,16 @@ __all__ = ["check_mesh_rules"]
 _CHECKED = frozenset({"routes", "services", "gateways"})
 
 
-async def check_mesh_rules(
-    session: AsyncSession, kind: str, name: str, spec: Spec, revision: int
+def check_mesh_rules(
+    connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None, revision: int
 ) -> None:
     """Refuse a put that breaks a mesh rule: InvalidMesh (422, naming the field) for a bad
     reference into the mesh, Conflict (409, naming both routes) for a route that could never
-    match. Call after the references are known to exist, before writing."""
+    match. `old` is the stored spec being replaced (None for a create). Call after the
+    references are known to exist, before writing. One query, for the kinds the rules govern."""
     if kind not in _CHECKED:
         return
-    before = await _neighbourhood(session, kind, name, spec)
+    before = _neighbourhood(connection, kind, name, spec, old)
     after = before.with_changes([Change(revision, kind, name, spec)])
     problems = check_write(before, after, kind, name)
     invalid = [p for p in problems if not p.conflict]
@@ -41,27 +43,42 @@ async def check_mesh_rules(
         raise Conflict("; ".join(p.message for p in problems))
 
 
-async def _neighbourhood(session: AsyncSession, kind: str, name: str, spec: Spec) -> Mesh:
-    conditions: list[ColumnElement[bool]] = []
+def _neighbourhood(
+    connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None
+) -> Mesh:
+    params: dict[str, object] = {"name": name}
+    sidecar = False
     if kind == "routes":
         assert isinstance(spec, RouteSpec)
-        old = await _load(session, _named("routes", [name]))
-        scopes = _route_scopes(spec, [s for _, _, s in old])
-        services = {d.service for d in spec.destinations} | {m.service for m in spec.mirrors}
-        gateways = [s for s in scopes if s is not None]
+        scopes = _route_scopes(spec, [] if old is None else [old])
+        sidecar = None in scopes
+        params["gateways"] = sorted(s for s in scopes if s is not None)
+        params["services"] = sorted(
+            {d.service for d in spec.destinations} | {m.service for m in spec.mirrors}
+        )
+    rows = connection.execute(_query(kind, sidecar), params)
+    return Mesh.of(0, [(k, n, KINDS[k].parse(data)) for k, n, data in rows])
+
+
+@functools.cache
+def _query(kind: str, sidecar: bool) -> Select[str, str, dict[str, Any]]:
+    """The neighbourhood of a write to `kind`, built once per shape (building a statement costs
+    more than running it); parameters: `name`, and for routes `gateways` and `services`."""
+    conditions = [and_(ResourceRow.kind == kind, ResourceRow.name == bindparam("name"))]
+    if kind == "routes":
+        gateways = bindparam("gateways", type_=String, expanding=True)
+        services = bindparam("services", type_=String, expanding=True)
         conditions += [
-            _named("gateways", gateways),
-            _named("services", services),
-            _referring("routes", "gateways", gateways),
-            _referring("endpoints", "services", services),
+            and_(ResourceRow.kind == "gateways", ResourceRow.name.in_(gateways)),
+            and_(ResourceRow.kind == "services", ResourceRow.name.in_(services)),
+            _referring("routes", "gateways", RefRow.to_name.in_(gateways)),
+            _referring("endpoints", "services", RefRow.to_name.in_(services)),
         ]
-        if None in scopes:
+        if sidecar:
             conditions.append(_sidecar_routes())
-    elif kind == "services":
-        conditions += [_named("services", [name]), _referring("routes", "services", [name])]
     else:
-        conditions += [_named("gateways", [name]), _referring("routes", "gateways", [name])]
-    return Mesh.of(0, await _load(session, or_(*conditions)))
+        conditions.append(_referring("routes", kind, RefRow.to_name == bindparam("name")))
+    return select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec).where(or_(*conditions))
 
 
 def _route_scopes(new: RouteSpec, old: Iterable[Spec]) -> set[str | None]:
@@ -72,20 +89,10 @@ def _route_scopes(new: RouteSpec, old: Iterable[Spec]) -> set[str | None]:
     return scopes
 
 
-def _named(kind: str, names: Iterable[str]) -> ColumnElement[bool]:
-    wanted = sorted(set(names))
-    if not wanted:
-        return false()
-    return and_(ResourceRow.kind == kind, ResourceRow.name.in_(wanted))
-
-
-def _referring(kind: str, to_kind: str, names: Iterable[str]) -> ColumnElement[bool]:
-    """Resources of `kind` that refer to any of `names` of `to_kind`."""
-    wanted = sorted(set(names))
-    if not wanted:
-        return false()
+def _referring(kind: str, to_kind: str, target: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Resources of `kind` that refer to a `to_kind` resource matching `target`."""
     referrers = select(RefRow.from_name).where(
-        RefRow.from_kind == kind, RefRow.to_kind == to_kind, RefRow.to_name.in_(wanted)
+        RefRow.from_kind == kind, RefRow.to_kind == to_kind, target
     )
     return and_(ResourceRow.kind == kind, ResourceRow.name.in_(referrers))
 
@@ -96,10 +103,3 @@ def _sidecar_routes() -> ColumnElement[bool]:
         RefRow.from_kind == "routes", RefRow.to_kind == "gateways"
     )
     return and_(ResourceRow.kind == "routes", ResourceRow.name.not_in(on_gateways))
-
-
-async def _load(session: AsyncSession, where: ColumnElement[bool]) -> list[tuple[str, str, Spec]]:
-    rows = await session.execute(
-        select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec).where(where)
-    )
-    return [(kind, name, KINDS[kind].parse(data)) for kind, name, data in rows]

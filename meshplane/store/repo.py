@@ -1,9 +1,12 @@
-"""Data functions over one open session: the write rules of the mesh, without transactions.
+"""Data functions over one open connection: the write rules of the mesh, without transactions.
 
-The caller (`Store`) opens the session, begins and commits; nothing here commits, so a function
+The caller (`Store`, through `Database`) begins and commits; nothing here commits, so a function
 that raises leaves the transaction for the caller to roll back. Every write path starts with
 `bump_revision`, whose row lock serialises writers, so the reads that follow it see the latest
 committed state and a check made here still holds at commit.
+
+These run on a database thread (see `database.py`), synchronously, with SQLAlchemy Core: a write
+is a handful of statements, and each one saved is worth more than any tuning of the others.
 """
 
 from __future__ import annotations
@@ -14,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, tuple_, update
 
 from meshplane.errors import Conflict, InvalidMesh, NotFound, PreconditionFailed
 from meshplane.model import KINDS, NAME_PATTERN, Change, Kind, Reference, Spec
@@ -85,7 +87,42 @@ def canonical(spec: Spec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude_none=True)
 
 
-def _record(row: ResourceRow) -> StoredResource:
+# The columns of a resource row, in the order `_record` reads them.
+_COLUMNS = (
+    ResourceRow.id,
+    ResourceRow.kind,
+    ResourceRow.name,
+    ResourceRow.spec,
+    ResourceRow.version,
+    ResourceRow.source,
+    ResourceRow.created_at,
+    ResourceRow.updated_at,
+)
+
+
+# Statements run on every write, built once: building one costs more than running it.
+_BUMP = (
+    update(MeshStateRow)
+    .where(MeshStateRow.id == 1)
+    .values(revision=MeshStateRow.revision + 1)
+    .returning(MeshStateRow.revision)
+)
+_FIND = select(*_COLUMNS).where(
+    ResourceRow.kind == bindparam("kind"), ResourceRow.name == bindparam("name")
+)
+_FIND_ALL = select(*_COLUMNS).where(
+    tuple_(ResourceRow.kind, ResourceRow.name).in_(bindparam("keys", expanding=True))
+)
+_INSERT = insert(ResourceRow)
+_UPDATE = update(ResourceRow).where(ResourceRow.id == bindparam("row_id"))
+_INSERT_REFS = insert(RefRow)
+_DELETE_REFS = delete(RefRow).where(
+    RefRow.from_kind == bindparam("kind"), RefRow.from_name == bindparam("name")
+)
+_INSERT_CHANGE = insert(ChangeRow)
+
+
+def _record(row: Row[Any]) -> StoredResource:
     source: Source = "auto" if row.source == "auto" else "api"
     return StoredResource(
         kind=row.kind,
@@ -102,58 +139,55 @@ def _label(kind: str, name: str) -> str:
     return f"{kind_of(kind).singular} {name!r}"
 
 
-async def current_revision(session: AsyncSession) -> int:
-    revision = await session.scalar(select(MeshStateRow.revision).where(MeshStateRow.id == 1))
+def current_revision(connection: Connection) -> int:
+    revision = connection.scalar(select(MeshStateRow.revision).where(MeshStateRow.id == 1))
     if revision is None:
         raise RuntimeError("mesh_state has no row; run the migrations")
     return revision
 
 
-async def bump_revision(session: AsyncSession) -> int:
+def bump_revision(connection: Connection) -> int:
     """Take the writers' lock and return the next revision.
 
     The UPDATE locks the single mesh_state row on PostgreSQL (and takes SQLite's write lock),
     so concurrent writers queue here; rolling back gives the number back.
     """
-    result = await session.execute(
-        update(MeshStateRow)
-        .where(MeshStateRow.id == 1)
-        .values(revision=MeshStateRow.revision + 1)
-        .returning(MeshStateRow.revision)
-    )
-    return result.scalar_one()
+    return connection.execute(_BUMP).scalar_one()
 
 
-async def _find(session: AsyncSession, kind: str, name: str) -> ResourceRow | None:
-    found: ResourceRow | None = await session.scalar(
-        select(ResourceRow).where(ResourceRow.kind == kind, ResourceRow.name == name)
-    )
-    return found
+def _find(connection: Connection, kind: str, name: str) -> Row[Any] | None:
+    return connection.execute(_FIND, {"kind": kind, "name": name}).first()
 
 
-async def get_resource(session: AsyncSession, kind: str, name: str) -> StoredResource:
-    row = await _find(session, kind_of(kind).plural, name)
+def _find_all(
+    connection: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Row[Any]]:
+    """The rows of every (kind, name) in `keys` that exists, in one statement."""
+    rows = connection.execute(_FIND_ALL, {"keys": sorted(set(keys))})
+    return {(row.kind, row.name): row for row in rows}
+
+
+def get_resource(connection: Connection, kind: str, name: str) -> StoredResource:
+    row = _find(connection, kind_of(kind).plural, name)
     if row is None:
         raise NotFound(f"{_label(kind, name)} not found")
     return _record(row)
 
 
-async def list_resources(session: AsyncSession, kind: str) -> list[StoredResource]:
-    rows = await session.scalars(
-        select(ResourceRow)
-        .where(ResourceRow.kind == kind_of(kind).plural)
-        .order_by(ResourceRow.name)
+def list_resources(connection: Connection, kind: str) -> list[StoredResource]:
+    rows = connection.execute(
+        select(*_COLUMNS).where(ResourceRow.kind == kind_of(kind).plural).order_by(ResourceRow.name)
     )
     return [_record(row) for row in rows]
 
 
-async def all_specs(session: AsyncSession) -> list[tuple[str, str, Spec]]:
+def all_specs(connection: Connection) -> list[tuple[str, str, Spec]]:
     """Every resource as (kind, name, spec), for building a Mesh."""
-    rows = await session.execute(select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec))
+    rows = connection.execute(select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec))
     return [(kind, name, kind_of(kind).parse(spec)) for kind, name, spec in rows]
 
 
-def _check_if_match(row: ResourceRow | None, kind: str, name: str, if_match: IfMatch) -> None:
+def _check_if_match(row: Row[Any] | None, kind: str, name: str, if_match: IfMatch) -> None:
     if if_match is None:
         return
     if row is None:
@@ -164,20 +198,31 @@ def _check_if_match(row: ResourceRow | None, kind: str, name: str, if_match: IfM
         )
 
 
-async def _check_references(session: AsyncSession, references: Iterable[Reference]) -> None:
+def _check_references(
+    references: Iterable[Reference], found: dict[tuple[str, str], Row[Any]]
+) -> None:
     for ref in references:
-        if await _find(session, ref.kind, ref.name) is None:
+        if (ref.kind, ref.name) not in found:
             raise InvalidMesh(f"{_label(ref.kind, ref.name)} does not exist", field=ref.field)
 
 
-async def _rewrite_refs(
-    session: AsyncSession, kind: str, name: str, references: Iterable[Reference]
+def _rewrite_refs(
+    connection: Connection,
+    kind: str,
+    name: str,
+    references: Iterable[Reference],
+    old: Iterable[Reference] | None,
 ) -> None:
-    await session.execute(delete(RefRow).where(RefRow.from_kind == kind, RefRow.from_name == name))
+    """Make the refs table say what `references` say; `old` (those of the replaced spec, None
+    for a create) lets an unchanged set cost no statement at all."""
     targets = sorted({(ref.kind, ref.name) for ref in references})
+    if old is not None:
+        if targets == sorted({(ref.kind, ref.name) for ref in old}):
+            return
+        connection.execute(_DELETE_REFS, {"kind": kind, "name": name})
     if targets:
-        await session.execute(
-            insert(RefRow),
+        connection.execute(
+            _INSERT_REFS,
             [
                 {"from_kind": kind, "from_name": name, "to_kind": k, "to_name": n}
                 for k, n in targets
@@ -185,25 +230,26 @@ async def _rewrite_refs(
         )
 
 
-async def _append_change(
-    session: AsyncSession,
+def _append_change(
+    connection: Connection,
     revision: int,
     kind: str,
     name: str,
     spec: dict[str, Any] | None,
     source: Source,
 ) -> None:
-    await session.execute(
-        insert(ChangeRow).values(revision=revision, kind=kind, name=name, spec=spec, source=source)
+    connection.execute(
+        _INSERT_CHANGE,
+        {"revision": revision, "kind": kind, "name": name, "spec": spec, "source": source},
     )
     if revision % PRUNE_EVERY == 0:
-        await session.execute(
+        connection.execute(
             delete(ChangeRow).where(ChangeRow.revision <= revision - CHANGE_LOG_KEEP)
         )
 
 
-async def put_resource(
-    session: AsyncSession,
+def put_resource(
+    connection: Connection,
     kind: str,
     name: str,
     spec: Spec,
@@ -228,32 +274,33 @@ async def put_resource(
     only = KINDS[plural].only_name
     if only is not None and name != only:
         raise InvalidMesh(f"there is one {KINDS[plural].singular} resource, named {only!r}")
-    row = await _find(session, plural, name)
+    references = list(KINDS[plural].references(spec))
+    found = _find_all(connection, [(plural, name), *((r.kind, r.name) for r in references)])
+    row = found.get((plural, name))
     _check_if_match(row, plural, name, if_match)
     data = canonical(spec)
     new_source: Source = "api" if source == "api" or (row and row.source == "api") else "auto"
     if row is not None and row.spec == data and row.source == new_source:
         return WriteOutcome(_record(row), created=False, changed=False)
-    references = list(KINDS[plural].references(spec))
-    await _check_references(session, references)
-    await check_mesh_rules(session, plural, name, spec, revision)
+    _check_references(references, found)
+    old = None if row is None else kind_of(plural).parse(row.spec)
+    check_mesh_rules(connection, plural, name, spec, old, revision)
     values = {"spec": data, "version": revision, "source": new_source, "updated_at": now}
     if row is None:
-        await session.execute(
-            insert(ResourceRow).values(kind=plural, name=name, created_at=now, **values)
-        )
+        connection.execute(_INSERT, {"kind": plural, "name": name, "created_at": now, **values})
         created_at = now
     else:
-        await session.execute(update(ResourceRow).where(ResourceRow.id == row.id).values(**values))
+        connection.execute(_UPDATE, {"row_id": row.id, **values})
         created_at = row.created_at
-    await _rewrite_refs(session, plural, name, references)
-    await _append_change(session, revision, plural, name, data, new_source)
+    old_refs = None if old is None else KINDS[plural].references(old)
+    _rewrite_refs(connection, plural, name, references, old_refs)
+    _append_change(connection, revision, plural, name, data, new_source)
     stored = StoredResource(plural, name, spec, revision, new_source, created_at, now)
     return WriteOutcome(stored, created=row is None, changed=True)
 
 
-async def delete_resource(
-    session: AsyncSession,
+def delete_resource(
+    connection: Connection,
     kind: str,
     name: str,
     *,
@@ -267,12 +314,12 @@ async def delete_resource(
     that still refers to it.
     """
     plural = kind_of(kind).plural
-    row = await _find(session, plural, name)
+    row = _find(connection, plural, name)
     if row is None:
         raise NotFound(f"{_label(plural, name)} not found")
     _check_if_match(row, plural, name, if_match)
     referrers = (
-        await session.execute(
+        connection.execute(
             select(RefRow.from_kind, RefRow.from_name)
             .where(RefRow.to_kind == plural, RefRow.to_name == name)
             .order_by(RefRow.from_kind, RefRow.from_name)
@@ -281,27 +328,25 @@ async def delete_resource(
     if referrers:
         listed = ", ".join(f"{k}/{n}" for k, n in referrers)
         raise Conflict(f"{_label(plural, name)} is still referenced by {listed}")
-    await session.execute(
-        delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name)
-    )
-    await session.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
-    await _append_change(session, revision, plural, name, None, source)
+    connection.execute(delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name))
+    connection.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
+    _append_change(connection, revision, plural, name, None, source)
 
 
-async def changes_after(session: AsyncSession, revision: int) -> list[Change] | None:
+def changes_after(connection: Connection, revision: int) -> list[Change] | None:
     """Every change with a revision above `revision`, oldest first.
 
     None when the log cannot answer: its oldest kept row is past `revision + 1` (pruned), or
     `revision` is ahead of the mesh (a client that saw another database); either way the caller
     must reload the whole mesh. Call inside one snapshot so the log and the revision agree.
     """
-    rows: Sequence[ChangeRow] = (
-        await session.scalars(
-            select(ChangeRow).where(ChangeRow.revision > revision).order_by(ChangeRow.revision)
-        )
+    rows: Sequence[Row[Any]] = connection.execute(
+        select(ChangeRow.revision, ChangeRow.kind, ChangeRow.name, ChangeRow.spec)
+        .where(ChangeRow.revision > revision)
+        .order_by(ChangeRow.revision)
     ).all()
     if not rows:
-        return [] if await current_revision(session) == revision else None
+        return [] if current_revision(connection) == revision else None
     if rows[0].revision != revision + 1:
         return None
     return [

@@ -173,7 +173,7 @@ def _hours(n: int) -> dt.timedelta:
 async def _authority_with_serial(plane: ControlPlane, serial: str) -> Authority:
     assert plane.store is not None
     assert plane.box is not None
-    for row in await IdentityRepo(plane.store.engine).authorities():
+    for row in await IdentityRepo(plane.store.database).authorities():
         cert = x509.load_pem_x509_certificate(row.cert_pem.encode())
         if format(cert.serial_number, "x") == serial:
             return load_authority(row.cert_pem, plane.box.open(row.key_sealed), row.chain_pem)

@@ -7,8 +7,6 @@ There is no alembic.ini; `migrate()` builds the Config in code and passes an ope
 
 from __future__ import annotations
 
-import asyncio
-
 from alembic import context
 from sqlalchemy import Connection
 
@@ -26,13 +24,13 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_own_engine(url: str) -> None:
+def _run_own_engine(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_run)
+        with engine.begin() as connection:
+            _run(connection)
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
 def _url() -> str:
@@ -51,6 +49,6 @@ if context.is_offline_mode():
 else:
     given = config.attributes.get("connection")
     if given is None:
-        asyncio.run(_run_own_engine(_url()))
+        _run_own_engine(_url())
     else:
         _run(given)

@@ -34,7 +34,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 def _authority(store: Store, clock: Clock, **config: object) -> CertificateAuthority:
     return CertificateAuthority(
-        IdentityRepo(store.engine),
+        IdentityRepo(store.database),
         SecretBox(b"k" * 32),
         CaConfig(trust_domain="mesh.test", **config),  # type: ignore[arg-type]
         clock=clock,

@@ -6,26 +6,43 @@ import pytest
 
 from meshplane.errors import NotFound
 from meshplane.model import Change, EndpointSpec, Mesh, RouteSpec, ServiceSpec
-from meshplane.store import Store, repo
+from meshplane.store import ChangeFeed, Store, repo
 
 SVC = ServiceSpec()
 
 
-async def test_change_log_records_every_write_in_order(store: Store):
+async def _log_reader(store: Store) -> Store:
+    """A Store on the same database whose feed remembers nothing: it reads the change log (as a
+    restarted process would), where `store` answers recent changes from its feed's memory."""
+    return Store(store.database, ChangeFeed(await store.revision()))
+
+
+@pytest.mark.parametrize("reader", ["feed", "log"])
+async def test_change_log_records_every_write_in_order(store: Store, reader: str):
     ep = EndpointSpec(service="b", address="10.0.0.1", port=80)
     await store.put("services", "b", SVC)
     await store.put("endpoints", "b-1", ep, source="auto")
     await store.put("services", "b", ServiceSpec(protocol="grpc"))
     await store.put("services", "b", ServiceSpec(protocol="grpc"))  # no-op: not logged
     await store.delete("endpoints", "b-1")
-    assert await store.changes_since(0) == [
+    source = store if reader == "feed" else await _log_reader(store)
+    assert await source.changes_since(0) == [
         Change(1, "services", "b", SVC),
         Change(2, "endpoints", "b-1", ep),
         Change(3, "services", "b", ServiceSpec(protocol="grpc")),
         Change(4, "endpoints", "b-1", None),
     ]
-    assert [c.revision for c in await store.changes_since(2) or []] == [3, 4]
-    assert await store.changes_since(4) == []
+    assert [c.revision for c in await source.changes_since(2) or []] == [3, 4]
+    assert await source.changes_since(4) == []
+
+
+async def test_the_feed_falls_back_to_the_log_past_a_gap(store: Store):
+    await store.put("services", "a", SVC)
+    other = await _log_reader(store)
+    await other.put("services", "b", SVC)  # committed by "another process": not in store's feed
+    store.feed.publish(2)
+    await store.put("services", "c", SVC)
+    assert [c.name for c in await store.changes_since(0) or []] == ["a", "b", "c"]
 
 
 async def test_changes_since_a_future_revision_asks_for_a_reload(store: Store):
@@ -39,8 +56,9 @@ async def test_changes_since_returns_none_once_pruned(store: Store, monkeypatch)
     for i in range(9):
         await store.put("services", f"s{i}", SVC)
     # Pruned at revisions 3, 6 and 9, keeping the 5 newest: 5..9 remain.
-    assert await store.changes_since(3) is None
-    assert [c.revision for c in await store.changes_since(4) or []] == [5, 6, 7, 8, 9]
+    log = await _log_reader(store)
+    assert await log.changes_since(3) is None
+    assert [c.revision for c in await log.changes_since(4) or []] == [5, 6, 7, 8, 9]
     mesh = await store.load_mesh()
     assert mesh.revision == 9
     assert sorted(mesh.services) == [f"s{i}" for i in range(9)]

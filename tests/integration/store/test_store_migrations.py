@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from meshplane.model import ServiceSpec
-from meshplane.store import Store, migrate, open_store
+from meshplane.store import Store, open_store
 from meshplane.store.tables import Base
 
 
@@ -17,16 +17,16 @@ def _differences(connection: Connection) -> list[object]:
 
 async def test_migrating_twice_changes_nothing(store: Store):
     await store.put("services", "b", ServiceSpec())
-    await migrate(store.engine)
-    await migrate(store.engine)
+    await store.database.migrate()
+    await store.database.migrate()
     assert (await store.get("services", "b")).version == 1
     assert await store.revision() == 1
 
 
 async def test_migrations_match_the_models(store: Store):
-    async with store.engine.connect() as connection:
-        assert await connection.run_sync(_differences) == []
-        tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    with store.database.engine.connect() as connection:
+        assert _differences(connection) == []
+        tables = set(inspect(connection).get_table_names())
     assert tables == {
         "alembic_version",
         "resources",
@@ -45,7 +45,7 @@ async def test_open_store_creates_the_database_and_reopens_it(tmp_path: Path):
         await store.put("services", "b", ServiceSpec())
     finally:
         await store.close()
-    store = await open_store(url.replace("sqlite:", "sqlite+aiosqlite:"))
+    store = await open_store(url.replace("sqlite:", "sqlite+pysqlite:"))
     try:
         assert store.feed.latest == 1
         assert (await store.get("services", "b")).version == 1

@@ -6,15 +6,15 @@ from meshplane.store import normalise_url
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ("sqlite:///mesh.db", "sqlite+aiosqlite:///mesh.db"),
-        ("sqlite+aiosqlite:///mesh.db", "sqlite+aiosqlite:///mesh.db"),
-        ("sqlite:////var/lib/mesh.db", "sqlite+aiosqlite:////var/lib/mesh.db"),
-        ("postgresql://u@db:5432/mesh", "postgresql+asyncpg://u@db:5432/mesh"),
-        ("postgres://u:pw@db/mesh", "postgresql+asyncpg://u:pw@db/mesh"),
-        ("postgresql+asyncpg://u@db/mesh", "postgresql+asyncpg://u@db/mesh"),
+        ("sqlite:///mesh.db", "sqlite+pysqlite:///mesh.db"),
+        ("sqlite+aiosqlite:///mesh.db", "sqlite+pysqlite:///mesh.db"),
+        ("sqlite:////var/lib/mesh.db", "sqlite+pysqlite:////var/lib/mesh.db"),
+        ("postgresql://u@db:5432/mesh", "postgresql+psycopg://u@db:5432/mesh"),
+        ("postgres://u:pw@db/mesh", "postgresql+psycopg://u:pw@db/mesh"),
+        ("postgresql+asyncpg://u@db/mesh", "postgresql+psycopg://u@db/mesh"),
     ],
 )
-def test_urls_become_async_driver_urls(given, expected):
+def test_urls_become_the_store_driver_urls(given, expected):
     assert normalise_url(given).render_as_string(hide_password=False) == expected
 
 
