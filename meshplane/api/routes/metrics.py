@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meshplane.metrics import Metrics
 
@@ -26,15 +26,37 @@ async def metrics(request: Request) -> Response:
 
 def install_metrics(app: FastAPI, metrics: Metrics) -> None:
     """Count every request by method, route template (not raw path: bounded labels) and status."""
+    app.add_middleware(_RequestMetrics, metrics=metrics)
 
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class _RequestMetrics:
+    """Plain ASGI middleware: Starlette's BaseHTTPMiddleware (`@app.middleware("http")`) runs
+    every request through an extra task and memory stream, which costs more than the requests
+    it counts."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.api_requests.labels(request.method, template, str(response.status_code)).inc()
-        metrics.api_seconds.labels(request.method, template).observe(time.perf_counter() - started)
-        return response
+        status = 500  # if the app raises before it answers
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            # The router puts the matched route into the scope it was given.
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self._metrics.api_requests.labels(method, template, str(status)).inc()
+            elapsed = time.perf_counter() - started
+            self._metrics.api_seconds.labels(method, template).observe(elapsed)
