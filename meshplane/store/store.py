@@ -7,6 +7,7 @@ between tasks.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import functools
 import logging
@@ -29,6 +30,8 @@ __all__ = ["Store", "open_store"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_YIELDS_FOR_THE_PUSH = 2
 
 
 class Store:
@@ -59,10 +62,16 @@ class Store:
             # take the revision lock; the database refused, so nothing changed.
             raise Conflict(f"the write conflicts with another one: {exc.orig}") from exc
 
-    def _committed(self, change: Change) -> None:
+    async def _committed(self, change: Change) -> None:
         if change.revision % repo.PRUNE_EVERY == 0:
             log.info("pruned change log revision=%d keep=%d", change.revision, repo.CHANGE_LOG_KEEP)
         self._feed.publish(change.revision, change)
+        # Let the push go before this writer's HTTP answer: it is what the user waits for. The
+        # first yield runs the snapshot builder the publish woke; the builder wakes the xDS
+        # streams, and the second yield lets them send before the caller goes on. Ordering
+        # only: nothing waits here if no builder is listening.
+        for _ in range(_YIELDS_FOR_THE_PUSH):
+            await asyncio.sleep(0)
 
     async def revision(self) -> int:
         """The revision of the newest committed write (0 for an empty mesh)."""
@@ -112,7 +121,7 @@ class Store:
         outcome = await self._write(work)
         stored = outcome.resource
         if outcome.changed:
-            self._committed(Change(stored.version, stored.kind, name, stored.spec))
+            await self._committed(Change(stored.version, stored.kind, name, stored.spec))
             log.info(
                 "put kind=%s name=%s revision=%d source=%s", kind, name, stored.version, source
             )
@@ -135,7 +144,7 @@ class Store:
             return revision
 
         revision = await self._write(work)
-        self._committed(Change(revision, kind, name, None))
+        await self._committed(Change(revision, kind, name, None))
         log.info("delete kind=%s name=%s revision=%d source=%s", kind, name, revision, source)
 
     async def load_mesh(self) -> Mesh:

@@ -118,3 +118,28 @@ async def test_failed_write_publishes_nothing(store: Store):
         await store.delete("services", "a")
     assert store.feed.latest == 0
     assert await store.revision() == 0
+
+
+async def test_a_write_lets_the_feed_waiters_and_what_they_wake_run_before_it_returns(
+    store: Store,
+):
+    """The push goes before the HTTP answer: the builder (woken by the feed) and the streams it
+    wakes in turn both run before `put` returns to the API handler."""
+    order: list[str] = []
+    streams: asyncio.Queue[int] = asyncio.Queue()
+
+    async def builder() -> None:
+        revision = await store.feed.wait_beyond(store.feed.latest)
+        order.append("built")
+        streams.put_nowait(revision)
+
+    async def stream() -> None:
+        await streams.get()
+        order.append("pushed")
+
+    tasks = [asyncio.create_task(builder()), asyncio.create_task(stream())]
+    await asyncio.sleep(0)  # both are waiting
+    await store.put("services", "b", SVC)
+    order.append("answered")
+    await asyncio.gather(*tasks)
+    assert order == ["built", "pushed", "answered"]
