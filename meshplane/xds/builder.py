@@ -4,7 +4,10 @@ Coalescing without delay (shared/DESIGN.md rule 7): the first change after a qui
 at once; changes committed while a build runs are folded into the next build, which starts as
 soon as the current one ends. A snapshot always reflects whole commits, never half a write.
 Resources every proxy sees (clusters, endpoints) are translated and serialized once per revision
-and shared by all groups; only listeners and route configurations are built per group.
+and shared by all groups; only listeners and route configurations are built per group. Work
+follows the change: an endpoint-only change rebuilds just the load assignments it touches, and a
+change that leaves services, endpoints and label subsets alone (a route's weights, matches,
+timeouts; a gateway; a policy) rebuilds only the groups' listeners and routes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from meshplane.xds.type_urls import ENDPOINT, SECRET
 __all__ = ["SnapshotBuilder", "TranslateHook"]
 
 log = logging.getLogger(__name__)
+
+# The kinds the shared resources (clusters, load assignments) are translated from; routes count
+# only through the label subsets they use, which are compared instead.
+_SHARED_INPUTS = frozenset({"services", "endpoints"})
 
 # Test seam: may rewrite translated messages (group None: the shared ones) before they are packed.
 TranslateHook = Callable[[ProxyGroup | None, dict[str, list[Message]]], None]
@@ -95,9 +102,15 @@ class SnapshotBuilder:
         elif changes:
             before = self.mesh
             self.mesh = self.mesh.with_changes(changes)
-            if self._subsets is not None and all(c.kind == "endpoints" for c in changes):
+            kinds = {c.kind for c in changes}
+            if self._subsets is not None and kinds == {"endpoints"}:
                 self._update_endpoints(_services_touched(before, changes))
                 return
+            if self._subsets is not None and not kinds & _SHARED_INPUTS:
+                subsets = _subsets_by_service(self.mesh)
+                if subsets == self._subsets:  # clusters and load assignments stay as they are
+                    self._rebuild(self._cache.watched_groups(), shared=False)
+                    return
         else:
             return
         self._rebuild(self._cache.watched_groups())
@@ -170,18 +183,22 @@ class SnapshotBuilder:
             self._cache.publish(group, snapshot)
         return snapshot
 
-    def _rebuild(self, groups: Iterable[ProxyGroup]) -> None:
+    def _rebuild(self, groups: Iterable[ProxyGroup], *, shared: bool = True) -> None:
+        """Republish every group's snapshot; `shared` False keeps the clusters and load
+        assignments of the last build (the caller knows nothing they depend on changed)."""
         started = time.perf_counter()
-        shared = shared_resources(self.mesh)
-        if self._hook is not None:
-            self._hook(None, shared)
         previous, self._interned = self._interned, {}
-        self._shared = self._pack_all(shared, previous)
-        self._zoned = {}
-        self._pending = {}
-        self._subsets = {}
-        for subset in used_subsets(self.mesh):
-            self._subsets.setdefault(subset.service, []).append(subset)
+        if shared:
+            by_type = shared_resources(self.mesh)
+            if self._hook is not None:
+                self._hook(None, by_type)
+            self._shared = self._pack_all(by_type, previous)
+            self._zoned = {}
+            self._pending = {}
+            self._subsets = _subsets_by_service(self.mesh)
+        else:  # keep them interned, so the next build still finds them
+            for resource in (*self._shared, *(r for z in self._zoned.values() for r in z)):
+                self._interned[(resource.type_url, resource.name, resource.version)] = resource
         count = 0
         for group in groups:
             self._cache.publish(group, self._group_snapshot(group, previous))
@@ -189,7 +206,13 @@ class SnapshotBuilder:
         elapsed = time.perf_counter() - started
         if self._metrics is not None:
             self._metrics.build_seconds.observe(elapsed)
-        log.info("built revision=%d groups=%d ms=%.2f", self.mesh.revision, count, elapsed * 1000)
+        log.info(
+            "built revision=%d groups=%d ms=%.2f%s",
+            self.mesh.revision,
+            count,
+            elapsed * 1000,
+            "" if shared else " (listeners and routes only)",
+        )
 
     def _group_snapshot(
         self, group: ProxyGroup, previous: dict[tuple[str, str, str], CachedResource] | None = None
@@ -260,6 +283,14 @@ class SnapshotBuilder:
                 self._interned[key] = resource
                 out.append(resource)
         return out
+
+
+def _subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:
+    """Which label subsets each service has: routes decide it, and it decides the clusters."""
+    subsets: dict[str, list[Subset]] = {}
+    for subset in used_subsets(mesh):
+        subsets.setdefault(subset.service, []).append(subset)
+    return subsets
 
 
 def _services_touched(before: Mesh, changes: Iterable[Change]) -> set[str]:

@@ -1,8 +1,11 @@
-"""An endpoint-only change updates snapshots in place and ends where a full rebuild does."""
+"""Changes that leave the shared resources alone skip rebuilding them, and end where a full
+rebuild does: endpoint-only changes update load assignments in place; route changes that keep
+the label subsets rebuild listeners and routes only."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup, Role, RouteSpec, ServiceSpec
 from meshplane.xds.builder import SnapshotBuilder
@@ -118,3 +121,95 @@ async def test_a_new_group_after_endpoint_changes_sees_them() -> None:
     rebuilt = fresh_cache.snapshot(GROUPS[1])
     assert rebuilt is not None
     assert _versions(late) == _versions(rebuilt)
+
+
+def _route(*destinations: Mapping[str, object], timeout: str | None = None) -> RouteSpec:
+    spec: dict[str, object] = {"hosts": ["orders"], "destinations": list(destinations)}
+    if timeout is not None:
+        spec["timeout"] = timeout
+    return RouteSpec.model_validate(spec)
+
+
+async def _assert_matches_a_full_rebuild(source: FakeSource, cache: ResourceCache) -> None:
+    fresh_cache = ResourceCache()
+    fresh = SnapshotBuilder(FakeSource(source.mesh.with_changes(source.log)), fresh_cache)
+    for group in GROUPS:
+        fresh_cache.watch(group, lambda _: None)
+    await fresh.load()
+    for group in GROUPS:
+        updated, rebuilt = cache.snapshot(group), fresh_cache.snapshot(group)
+        assert updated is not None
+        assert rebuilt is not None
+        assert _versions(updated) == _versions(rebuilt)
+        assert updated.versions == rebuilt.versions
+
+
+CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+
+async def test_a_route_change_keeping_the_subsets_reuses_clusters_and_endpoints() -> None:
+    source = FakeSource(_mesh())
+    cache = ResourceCache()
+    builder = SnapshotBuilder(source, cache)
+    for group in GROUPS:
+        cache.watch(group, lambda _: None)
+    await builder.load()
+    before = {g: cache.snapshot(g) for g in GROUPS}
+    v1 = {"service": "orders", "labels": {"version": "v1"}, "weight": 50}
+    v2 = {"service": "orders", "labels": {"version": "v2"}, "weight": 50}
+    source.log += [
+        Change(7, "endpoints", "o3", _endpoint("orders", 4, "v2", "a")),  # pending, then folded
+        Change(8, "routes", "orders", _route(v1, v2, timeout="3s")),
+    ]
+    await builder.catch_up()  # one batch: endpoints and a route: a full build
+    source.log += [Change(9, "routes", "orders", _route(v2, v1))]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+    for group in GROUPS:
+        snapshot, old = cache.snapshot(group), before[group]
+        assert snapshot is not None
+        assert old is not None
+        assert snapshot.revision == 9
+        assert snapshot.of(ENDPOINT) != old.of(ENDPOINT)  # the batch at 8 was built in full
+
+
+async def test_route_changes_after_endpoint_changes_keep_the_shared_objects() -> None:
+    source = FakeSource(_mesh())
+    cache = ResourceCache()
+    builder = SnapshotBuilder(source, cache)
+    for group in GROUPS:
+        cache.watch(group, lambda _: None)
+    await builder.load()
+    source.log += [Change(7, "endpoints", "o3", _endpoint("orders", 4, "v2", "a"))]
+    await builder.catch_up()  # endpoint-only
+    after_endpoints = {g: cache.snapshot(g) for g in GROUPS}
+    v1 = {"service": "orders", "labels": {"version": "v1"}, "weight": 10}
+    v2 = {"service": "orders", "labels": {"version": "v2"}, "weight": 90}
+    source.log += [Change(8, "routes", "orders", _route(v1, v2))]
+    await builder.catch_up()  # route-only, same subsets
+    await _assert_matches_a_full_rebuild(source, cache)
+    for group in GROUPS:
+        snapshot, old = cache.snapshot(group), after_endpoints[group]
+        assert snapshot is not None
+        assert old is not None
+        for type_url in (CLUSTER, ENDPOINT):
+            kept = [n for n in old.resources.get(type_url, {}) if n != "inbound"]
+            for name in kept:
+                assert snapshot.resources[type_url][name] is old.resources[type_url][name]
+
+
+async def test_a_route_change_adding_a_subset_rebuilds_the_clusters() -> None:
+    source = FakeSource(_mesh())
+    cache = ResourceCache()
+    builder = SnapshotBuilder(source, cache)
+    for group in GROUPS:
+        cache.watch(group, lambda _: None)
+    await builder.load()
+    v3 = {"service": "orders", "labels": {"version": "v3"}}
+    source.log += [Change(7, "routes", "orders", _route(v3))]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+    snapshot = cache.snapshot(GROUPS[0])
+    assert snapshot is not None
+    assert any("v3" in name for name in snapshot.resources[CLUSTER])
