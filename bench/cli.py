@@ -24,6 +24,7 @@ from typing import Any
 from bench.context import Context
 from bench.results import Measure, ScenarioResult
 from bench.sizes import FULL, QUICK, SMOKE, Sizes
+from bench.speed_probe import probe_ms
 
 __all__ = ["machine_info", "main", "run_scenarios"]
 
@@ -85,7 +86,8 @@ def run_scenarios(ctx: Context, names: list[str]) -> list[ScenarioResult]:
 
     results = []
     for name in names:
-        print(f"== {name} ({ctx.sizes.name})", flush=True)
+        probe = probe_ms()
+        print(f"== {name} ({ctx.sizes.name}; speed probe {probe:.0f} ms)", flush=True)
         started = time.monotonic()
         try:
             result = SCENARIOS[name](ctx)
@@ -94,6 +96,7 @@ def run_scenarios(ctx: Context, names: list[str]) -> list[ScenarioResult]:
             print(f"  [{name}] FAILED: {result.error}", flush=True)
             traceback.print_exc()
         result.seconds = time.monotonic() - started
+        result.speed_probe_ms = probe
         print(f"  [{name}] done in {result.seconds:.1f}s", flush=True)
         results.append(result)
     _peer_ratio(results)

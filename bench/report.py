@@ -35,6 +35,21 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _speed_line(document: dict[str, Any]) -> str:
+    """The speed probe (bench/speed_probe.py) before each scenario: a shared machine drifts."""
+    probes = [
+        f"{s['name']} {s['speed_probe_ms']:.0f}"
+        for s in document["scenarios"]
+        if s.get("speed_probe_ms") is not None
+    ]
+    if not probes:
+        return "Speed probe: not recorded."
+    return (
+        "Speed probe before each scenario, ms (a fixed pure-Python workload; lower is faster, "
+        f"and a spread means the machine's speed changed during the run): {', '.join(probes)}."
+    )
+
+
 def write_report(document: dict[str, Any], results_dir: Path) -> Path:
     plots = write_plots(document, results_dir)
     machine = document["machine"]
@@ -46,6 +61,8 @@ def write_report(document: dict[str, Any], results_dir: Path) -> Path:
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
         f"{machine['os']}; Python {machine['python']}; Envoy {machine['envoy']}; meshplane "
         f"commit {machine['commit']}{' (+ uncommitted changes)' if machine['dirty'] else ''}.",
+        "",
+        _speed_line(document),
         "",
         "## Targets",
         "",

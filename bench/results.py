@@ -67,6 +67,7 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    speed_probe_ms: float | None = None  # bench/speed_probe.py, just before the scenario ran
 
     def add(self, measure: Measure) -> Measure:
         """Record and print a measure as soon as it is known (scenarios print as they go)."""
@@ -87,6 +88,9 @@ class ScenarioResult:
         return {
             "name": self.name,
             "seconds": round(self.seconds, 2),
+            "speed_probe_ms": None
+            if self.speed_probe_ms is None
+            else round(self.speed_probe_ms, 1),
             "error": self.error,
             "measures": [m.as_dict() for m in self.measures],
             "series": self.series,
