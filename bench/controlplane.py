@@ -98,8 +98,8 @@ async def _preload(url: str, items: Iterable[tuple[str, str, Mapping[str, Any]]]
     control plane starts.
 
     Large meshes are loaded this way because the API takes minutes for thousands of writes: each
-    PUT waits for a full rebuild on the control plane's event loop (about 140 ms per PUT while
-    1,000 services load), and concurrent PUTs fail with SQLite's "database is locked".
+    service PUT waits for a full rebuild on the control plane's event loop (a few hundred ms
+    per PUT once thousands of services are loaded).
     """
     from bench.meshes import to_spec
     from meshplane.store import open_store
