@@ -20,6 +20,7 @@ import uvicorn
 from meshplane.api import create_app
 from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.keystore import SecretBox, load_secret
+from meshplane.gc_tuning import tune_for_a_server
 from meshplane.metrics import Metrics
 from meshplane.model import Proxy
 from meshplane.settings import Settings
@@ -283,6 +284,7 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     async with ControlPlane(settings) as plane:
+        tune_for_a_server()
         log.info(
             "meshplane serving api=%s xds=%s:%d database=%s",
             plane.api_url,
