@@ -14,11 +14,9 @@ of (2) to the full build is reported per size.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from bench.context import Context
@@ -26,7 +24,7 @@ from bench.meshes import GATEWAY, service_name, synthetic_mesh
 from bench.results import Measure, ScenarioResult
 from bench.sampling import PySpy
 from bench.stats import percentile
-from meshplane.gc_tuning import tune_for_a_server
+from meshplane.gc_tuning import server_collector
 from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup, Role
 from meshplane.xds import ResourceCache, Snapshot, SnapshotBuilder
 from meshplane.xds.resources import pack
@@ -115,19 +113,6 @@ async def _builder_run(mesh: Mesh, repeats: int, *, collect: bool = True) -> dic
     return {"load_s": load_s, "one_change_ms": changes_ms}
 
 
-@contextlib.contextmanager
-def _server_gc() -> Iterator[None]:
-    """The collector as `meshplane serve` sets it (meshplane/gc_tuning.py), restored after: the
-    build is timed under the settings it runs with in the control plane."""
-    thresholds = gc.get_threshold()
-    tune_for_a_server()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
-
-
 def run(ctx: Context) -> ScenarioResult:
     result = ScenarioResult("rebuild")
     sizes: list[dict[str, Any]] = []
@@ -136,7 +121,7 @@ def run(ctx: Context) -> ScenarioResult:
         t0 = time.perf_counter()
         mesh = synthetic_mesh(services)
         model_s = time.perf_counter() - t0
-        with _server_gc():
+        with server_collector():  # the build is timed as the control plane runs it
             full = _full_build(mesh)
             builder = asyncio.run(_builder_run(mesh, ctx.sizes.rebuild_repeats))
         one = percentile(builder["one_change_ms"], 50)

@@ -2,24 +2,20 @@
 
 import gc
 
-from meshplane.gc_tuning import MIDDLE, OLD, YOUNG, tune_for_a_server
+from meshplane.gc_tuning import MIDDLE, OLD, YOUNG, server_collector
 
 
 def test_tuning_raises_the_thresholds_and_freezes_what_exists() -> None:
     thresholds = gc.get_threshold()
-    try:
-        tune_for_a_server()
+    with server_collector():
         assert gc.get_threshold() == (YOUNG, MIDDLE, OLD)
         assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
+    assert gc.get_threshold() == thresholds
+    assert gc.get_freeze_count() == 0
 
 
 def test_cycles_are_still_collected() -> None:
-    thresholds = gc.get_threshold()
-    try:
-        tune_for_a_server()
+    with server_collector():
 
         class Node:
             other: object = None
@@ -28,6 +24,3 @@ def test_cycles_are_still_collected() -> None:
         a.other, b.other = b, a
         del a, b
         assert gc.collect() >= 2
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
