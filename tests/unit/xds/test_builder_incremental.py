@@ -70,13 +70,29 @@ def _versions(snapshot: Snapshot) -> dict[str, dict[str, str]]:
     return {t: {n: r.version for n, r in rs.items()} for t, rs in snapshot.resources.items()}
 
 
-async def test_endpoint_changes_match_a_full_rebuild() -> None:
-    source = FakeSource(_mesh())
+async def _started(
+    source: FakeSource, groups: list[ProxyGroup] = GROUPS
+) -> tuple[ResourceCache, SnapshotBuilder]:
+    """A builder over `source` with `groups` watched, loaded."""
     cache = ResourceCache()
     builder = SnapshotBuilder(source, cache)
-    for group in GROUPS:
+    for group in groups:
         cache.watch(group, lambda _: None)
     await builder.load()
+    return cache, builder
+
+
+async def _rebuilt_from_scratch(
+    source: FakeSource, groups: list[ProxyGroup] = GROUPS
+) -> ResourceCache:
+    """What a fresh builder makes of the mesh after every change in `source`'s log."""
+    fresh_cache, _ = await _started(FakeSource(source.mesh.with_changes(source.log)), groups)
+    return fresh_cache
+
+
+async def test_endpoint_changes_match_a_full_rebuild() -> None:
+    source = FakeSource(_mesh())
+    cache, builder = await _started(source)
     before = {g: cache.snapshot(g) for g in GROUPS}
 
     source.log += [
@@ -86,11 +102,7 @@ async def test_endpoint_changes_match_a_full_rebuild() -> None:
     ]
     await builder.catch_up()
 
-    fresh_cache = ResourceCache()
-    fresh = SnapshotBuilder(FakeSource(source.mesh.with_changes(source.log)), fresh_cache)
-    for group in GROUPS:
-        fresh_cache.watch(group, lambda _: None)
-    await fresh.load()
+    fresh_cache = await _rebuilt_from_scratch(source)
     for group in GROUPS:
         updated, rebuilt = cache.snapshot(group), fresh_cache.snapshot(group)
         assert updated is not None
@@ -106,18 +118,12 @@ async def test_endpoint_changes_match_a_full_rebuild() -> None:
 
 async def test_a_new_group_after_endpoint_changes_sees_them() -> None:
     source = FakeSource(_mesh())
-    cache = ResourceCache()
-    builder = SnapshotBuilder(source, cache)
-    cache.watch(GROUPS[0], lambda _: None)
-    await builder.load()
+    _, builder = await _started(source, [GROUPS[0]])
     source.log += [Change(7, "endpoints", "o3", _endpoint("orders", 4, "v2", "a"))]
     await builder.catch_up()
     late = builder.ensure(GROUPS[1])  # first stream of this group arrives afterwards
 
-    fresh_cache = ResourceCache()
-    fresh = SnapshotBuilder(FakeSource(source.mesh.with_changes(source.log)), fresh_cache)
-    fresh_cache.watch(GROUPS[1], lambda _: None)
-    await fresh.load()
+    fresh_cache = await _rebuilt_from_scratch(source, [GROUPS[1]])
     rebuilt = fresh_cache.snapshot(GROUPS[1])
     assert rebuilt is not None
     assert _versions(late) == _versions(rebuilt)
@@ -131,11 +137,7 @@ def _route(*destinations: Mapping[str, object], timeout: str | None = None) -> R
 
 
 async def _assert_matches_a_full_rebuild(source: FakeSource, cache: ResourceCache) -> None:
-    fresh_cache = ResourceCache()
-    fresh = SnapshotBuilder(FakeSource(source.mesh.with_changes(source.log)), fresh_cache)
-    for group in GROUPS:
-        fresh_cache.watch(group, lambda _: None)
-    await fresh.load()
+    fresh_cache = await _rebuilt_from_scratch(source)
     for group in GROUPS:
         updated, rebuilt = cache.snapshot(group), fresh_cache.snapshot(group)
         assert updated is not None
@@ -150,11 +152,7 @@ ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 
 async def test_a_route_change_keeping_the_subsets_reuses_clusters_and_endpoints() -> None:
     source = FakeSource(_mesh())
-    cache = ResourceCache()
-    builder = SnapshotBuilder(source, cache)
-    for group in GROUPS:
-        cache.watch(group, lambda _: None)
-    await builder.load()
+    cache, builder = await _started(source)
     before = {g: cache.snapshot(g) for g in GROUPS}
     v1 = {"service": "orders", "labels": {"version": "v1"}, "weight": 50}
     v2 = {"service": "orders", "labels": {"version": "v2"}, "weight": 50}
@@ -176,11 +174,7 @@ async def test_a_route_change_keeping_the_subsets_reuses_clusters_and_endpoints(
 
 async def test_route_changes_after_endpoint_changes_keep_the_shared_objects() -> None:
     source = FakeSource(_mesh())
-    cache = ResourceCache()
-    builder = SnapshotBuilder(source, cache)
-    for group in GROUPS:
-        cache.watch(group, lambda _: None)
-    await builder.load()
+    cache, builder = await _started(source)
     source.log += [Change(7, "endpoints", "o3", _endpoint("orders", 4, "v2", "a"))]
     await builder.catch_up()  # endpoint-only
     after_endpoints = {g: cache.snapshot(g) for g in GROUPS}
@@ -201,11 +195,7 @@ async def test_route_changes_after_endpoint_changes_keep_the_shared_objects() ->
 
 async def test_a_route_change_adding_a_subset_rebuilds_the_clusters() -> None:
     source = FakeSource(_mesh())
-    cache = ResourceCache()
-    builder = SnapshotBuilder(source, cache)
-    for group in GROUPS:
-        cache.watch(group, lambda _: None)
-    await builder.load()
+    cache, builder = await _started(source)
     v3 = {"service": "orders", "labels": {"version": "v3"}}
     source.log += [Change(7, "routes", "orders", _route(v3))]
     await builder.catch_up()
