@@ -12,12 +12,12 @@ import datetime as dt
 import logging
 import socket
 from collections import Counter
-from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
 
 from meshplane.api import create_app
+from meshplane.api.http_server import ApiServer
 from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.keystore import SecretBox, load_secret
 from meshplane.gc_tuning import tune_for_a_server
@@ -94,14 +94,6 @@ def _ca_config(settings: Settings) -> CaConfig:
         root_ttl=dt.timedelta(days=settings.root_ttl_days),
         overlap=dt.timedelta(seconds=settings.ca_overlap_seconds),
     )
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the control plane stops all parts together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class ControlPlane:
@@ -222,7 +214,7 @@ class ControlPlane:
             metrics=metrics,
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        self._api = _ApiServer(config)
+        self._api = ApiServer(config)
         self._tasks.append(
             asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api")
         )
