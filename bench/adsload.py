@@ -1,10 +1,11 @@
 """Simulated proxies: ADS streams that behave like Envoy, thousands of them, in worker processes.
 
-Each stream does what Envoy does on ADS: its first request carries the node (with the meshplane
-metadata and token from a generated bootstrap); it subscribes to clusters and listeners
-(wildcard), then to the endpoints its EDS clusters name and the route configurations its
-listeners' connection managers name; it ACKs every response by nonce. State of the world and
-delta are both spoken.
+Each stream does what Envoy does on ADS, in Envoy's order: its first request carries the node
+(with the meshplane metadata and token from a generated bootstrap) and subscribes to clusters
+(wildcard); then to the endpoints its EDS clusters name and the secrets their TLS transport
+sockets name; once those first arrived (its clusters are warm), to listeners (wildcard), then to
+the route configurations its listeners' connection managers name. It ACKs every response by
+nonce. State of the world and delta are both spoken.
 
 Streams run in worker processes (`LoadPool`), so the simulated fleet does not share the control
 plane's core or interpreter; each worker spreads its streams over several channels, each its own
@@ -34,6 +35,7 @@ CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 _HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
@@ -56,7 +58,9 @@ class _Stream:
         self.delta = delta
         self.outbox: asyncio.Queue[Any] = asyncio.Queue()
         self.first = True
-        self.subscribed: dict[str, list[str]] = {ENDPOINT: [], ROUTE: []}
+        self.subscribed: dict[str, list[str]] = {ENDPOINT: [], ROUTE: [], SECRET: []}
+        self.warming: set[str] | None = None  # types the first clusters wait for; None: no CDS yet
+        self.listening = False
         self.versions: dict[str, str] = {}  # SotW: type URL -> last version_info
         self.nonces: dict[str, str] = {}
         self.route_version: str | None = None
@@ -94,12 +98,26 @@ class _Stream:
         )
 
     def start_requests(self) -> None:
+        """Clusters first: Envoy asks for listeners once its first clusters are warm."""
         if self.delta:
             self._delta(CLUSTER, [])
-            self._delta(LISTENER, [])
         else:
             self._sotw(CLUSTER, [])
-            self._sotw(LISTENER, [])
+
+    def _warmed(self, type_url: str, names: dict[str, list[str]]) -> None:
+        """After a response: once the first clusters' endpoints and secrets arrived, listen."""
+        if self.listening:
+            return
+        if type_url == CLUSTER and self.warming is None:
+            self.warming = {t for t in (ENDPOINT, SECRET) if names.get(t)}
+        elif self.warming is not None:
+            self.warming.discard(type_url)
+        if self.warming is not None and not self.warming:
+            self.listening = True
+            if self.delta:
+                self._delta(LISTENER, [])
+            else:
+                self._sotw(LISTENER, [])
 
     async def requests(self) -> Any:
         while True:
@@ -116,6 +134,7 @@ class _Stream:
         names = self._follow(type_url, [r.value for r in response.resources])
         self._sotw(type_url, self.subscribed.get(type_url, []))  # the ACK
         self._subscribe_more(names)
+        self._warmed(type_url, names)
 
     def on_delta(self, response: Any) -> None:
         type_url = response.type_url
@@ -127,6 +146,7 @@ class _Stream:
         names = self._follow(type_url, [r.resource.value for r in response.resources])
         self._delta(type_url, [], response.nonce)  # the ACK
         self._subscribe_more(names)
+        self._warmed(type_url, names)
 
     def _follow(self, type_url: str, values: list[bytes]) -> dict[str, list[str]]:
         """Names a CDS or LDS response makes the proxy ask for next, as Envoy would."""
@@ -134,12 +154,15 @@ class _Stream:
             from envoy.config.cluster.v3.cluster_pb2 import Cluster
 
             self.clusters = len(values)
-            eds = []
+            eds: list[str] = []
+            secrets: set[str] = set()
             for value in values:
                 cluster = Cluster.FromString(value)
                 if cluster.type == Cluster.DiscoveryType.EDS:
                     eds.append(cluster.eds_cluster_config.service_name or cluster.name)
-            return {ENDPOINT: sorted(eds)}
+                for socket in (cluster.transport_socket, *cluster.transport_socket_matches):
+                    secrets |= _secret_names(getattr(socket, "transport_socket", socket))
+            return {ENDPOINT: sorted(eds), SECRET: sorted(secrets | set(self.subscribed[SECRET]))}
         if type_url == LISTENER:
             return {ROUTE: sorted(_route_names(values))}
         return {}
@@ -169,6 +192,21 @@ class _Stream:
             raise
         except Exception as exc:  # the server ended the stream: keep the reason for the report
             self.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _secret_names(transport_socket: Any) -> set[str]:
+    """The SDS secrets an upstream TLS transport socket names (certificate and validation)."""
+    from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import UpstreamTlsContext
+
+    if not transport_socket.typed_config.type_url.endswith("UpstreamTlsContext"):
+        return set()
+    common = UpstreamTlsContext.FromString(transport_socket.typed_config.value).common_tls_context
+    names = {config.name for config in common.tls_certificate_sds_secret_configs}
+    if common.HasField("validation_context_sds_secret_config"):
+        names.add(common.validation_context_sds_secret_config.name)
+    if common.HasField("combined_validation_context"):
+        names.add(common.combined_validation_context.validation_context_sds_secret_config.name)
+    return names - {""}
 
 
 def _route_names(values: list[bytes]) -> set[str]:
@@ -217,6 +255,7 @@ class _Worker:
         options = [
             ("grpc.use_local_subchannel_pool", 1),  # its own TCP connection, like one Envoy
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.http2.lookahead_bytes", 256 * 1024 * 1024),
         ]
         return grpc.aio.insecure_channel(f"127.0.0.1:{self.spec.xds_port}", options=options)
 
