@@ -5,7 +5,8 @@ ACK, or its NACK when it carries error_detail; a request with an older nonce is 
 the proxy rejected is not sent again, only a different one; the version is a hash of the content,
 so nothing is sent when nothing changed, also across a control-plane restart (the proxy's first
 request names the version it holds). Clusters and listeners are wildcard (the response is the full
-set, an absent resource is deleted); endpoints, routes and secrets are sent by name.
+set, an absent resource is deleted); endpoints, routes and secrets are sent by name, and a
+response by name waits while a resource it would carry waits on cold clusters.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ class SotwState(StreamState):
             version = self.snapshot.versions.get(record.type_url) or set_version(())
         else:
             scoped = {n: wanted[n] for n in sorted(record.names) if n in wanted}
+            if (record.names - scoped.keys()) & self.snapshot.of(record.type_url).keys():
+                # Asked for, known, but held back until its clusters are warm (see
+                # make_before_break). A response without it would tell Envoy it does not exist:
+                # a route configuration's listener would start serving with no routes.
+                return None
             version = set_version(scoped.values())
 
         claimed = self._claimed.pop(record.type_url, None)

@@ -211,3 +211,26 @@ def test_responses_share_the_resource_bytes() -> None:
         s.on_request(DiscoveryRequest(type_url=CLUSTER))
     a, b = one.responses()[0], two.responses()[0]
     assert a == b  # identical bytes from the same shared resources
+
+
+def test_route_asked_for_before_its_clusters_are_warm_is_answered_once_they_are() -> None:
+    state = SotwState()
+    state.snapshot = mesh_snapshot(1)
+    envoy = FakeEnvoy(state)
+    envoy.request(CLUSTER)
+    envoy.request(LISTENER)
+    envoy.request(ROUTE, ["rc"])  # ahead of Envoy's usual order: the clusters are still cold
+    early = envoy.pump()
+    assert ROUTE not in {r.type_url for r in early}  # no empty answer: Envoy would go on without
+    envoy.request(ENDPOINT, envoy.resource_names(CLUSTER))
+    later = envoy.pump()
+    assert [r.type_url for r in later] == [ENDPOINT, ROUTE]
+    assert envoy.route_targets() == ["a"]
+
+
+def test_route_name_the_mesh_does_not_have_is_answered_empty() -> None:
+    state, envoy = connected()
+    envoy.request(ROUTE, ["rc", "nowhere"])
+    responses = envoy.pump()
+    assert [r.type_url for r in responses] == [ROUTE]
+    assert len(responses[0].resources) == 1
