@@ -35,7 +35,6 @@ __all__ = ["AdsServer", "start_xds_server"]
 log = logging.getLogger(__name__)
 
 _SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
-_END = object()
 # DiscoveryRequest | DeltaDiscoveryRequest; the generated protobuf classes carry no types.
 Request: TypeAlias = Any
 
@@ -52,10 +51,10 @@ class AdsServer:
         authenticate: Callable[[Proxy], bool] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self._metrics = metrics
+        self.metrics = metrics
+        self.registry = registry
         self._builder = builder
         self._cache = cache
-        self._registry = registry
         self._authenticate = authenticate
 
     def handler(self) -> grpc.GenericRpcHandler:
@@ -94,104 +93,128 @@ class AdsServer:
             proxy = _identify(first, context.peer())
         except ValueError as exc:
             log.warning("stream refused node=%s reason=%s", node_id, exc)
-            if self._metrics is not None:
-                self._metrics.refused_streams.labels("metadata").inc()
+            if self.metrics is not None:
+                self.metrics.refused_streams.labels("metadata").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
         if self._authenticate is not None and not self._authenticate(proxy):
             reason = f"missing or wrong node token for {proxy.subject}"
             log.warning("stream refused node=%s reason=%s", node_id, reason)
-            self._registry.refused += 1
-            if self._metrics is not None:
-                self._metrics.refused_streams.labels("token").inc()
+            self.registry.refused += 1
+            if self.metrics is not None:
+                self.metrics.refused_streams.labels("token").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
             return
         group = proxy.group
-        inbox: asyncio.Queue[object] = asyncio.Queue()
-
-        def on_snapshot(snapshot: Snapshot) -> None:
-            inbox.put_nowait(snapshot)
-
         state.snapshot = self._builder.ensure(group)
-        self._cache.watch(group, on_snapshot)
-        handle = self._registry.open(proxy, node_id, transport, state)
-        reader = asyncio.create_task(_read(requests, inbox))
+        handle = self.registry.open(proxy, node_id, transport, state)
+        stream = _Stream(state, context, handle, self)
+        self._cache.watch(group, stream.on_snapshot)
         try:
-            await self._loop(state, first, inbox, context, handle)
+            await stream.serve(first, requests)
         finally:
-            reader.cancel()
-            self._cache.unwatch(group, on_snapshot)
-            self._registry.close(handle)
+            self._cache.unwatch(group, stream.on_snapshot)
+            stream.stop()
+            self.registry.close(handle)
 
-    async def _loop(
-        self,
-        state: SotwState | DeltaState,
-        first: Request,
-        inbox: asyncio.Queue[object],
-        context: Any,
-        handle: StreamHandle,
-    ) -> None:
-        item: object = first
-        converging: float | None = None  # when the change the proxy is catching up to happened
-        metrics = self._metrics
-        while True:
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, Snapshot):
-                if state.snapshot is None or item.revision >= state.snapshot.revision:
-                    state.snapshot = item
-                    converging = converging or item.changed_at
-            else:
-                request: Request = item
-                nacked = _log_request(state, request, handle.node_id, handle.stream_id)
-                if nacked and metrics is not None:
-                    metrics.nacks.labels(SHORT_NAMES.get(request.type_url, "other")).inc()
-                state.on_request(request)
-                if request.type_url == SECRET:
-                    self._registry.check_secret_names(handle)
-            if inbox.empty():  # fold whatever else already arrived into one step
-                responses = state.typed_responses()
-                for type_url, response in responses:
-                    await self._send(context, type_url, response)
-                    record = state.types[type_url]
-                    log.info(
-                        "push node=%s stream=%d type=%s version=%s nonce=%s",
-                        handle.node_id,
-                        handle.stream_id,
-                        SHORT_NAMES.get(type_url, type_url),
-                        record.sent_version,
-                        record.nonce,
-                    )
-                if not responses and converging is not None and state.idle:
-                    if metrics is not None:
-                        metrics.convergence_seconds.observe(time.monotonic() - converging)
-                    converging = None
-            item = await inbox.get()
-
-    async def _send(self, context: Any, type_url: str, response: bytes) -> None:
+    async def send(self, context: Any, type_url: str, response: bytes) -> None:
         kind = SHORT_NAMES.get(type_url, "other")
         try:
             await context.write(response)
         except Exception:
-            if self._metrics is not None:
-                self._metrics.push_errors.labels(kind).inc()
+            if self.metrics is not None:
+                self.metrics.push_errors.labels(kind).inc()
             raise
-        if self._metrics is not None:
-            self._metrics.pushes.labels(kind).inc()
+        if self.metrics is not None:
+            self.metrics.pushes.labels(kind).inc()
 
 
-async def _read(requests: AsyncIterator[Any], inbox: asyncio.Queue[object]) -> None:
-    try:
+class _Stream:
+    """One RPC: its coroutine reads requests; what is due is sent by one sender at a time.
+
+    After each request the reading coroutine sends what became due itself. A new snapshot,
+    which arrives through the cache's callback, starts a sending task only when no send is under
+    way; a send under way re-checks what is due before it ends, so it carries the new snapshot
+    too. No task or queue stands between a request and its answer.
+    """
+
+    def __init__(
+        self, state: SotwState | DeltaState, context: Any, handle: StreamHandle, server: AdsServer
+    ) -> None:
+        self._server = server
+        self._metrics = server.metrics
+        self._registry = server.registry
+        self._state = state
+        self._context = context
+        self._handle = handle
+        self._sending = False
+        self._task: asyncio.Task[None] | None = None
+        self._converging: float | None = None  # when the change being caught up to happened
+
+    async def serve(self, first: Request, requests: AsyncIterator[Request]) -> None:
+        self._on_request(first)
+        await self._send_due()
         async for request in requests:
-            inbox.put_nowait(request)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # the client went away mid-stream
-        inbox.put_nowait(exc)
-        return
-    inbox.put_nowait(_END)
+            self._on_request(request)
+            await self._send_due()
+
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        state = self._state
+        if state.snapshot is not None and snapshot.revision < state.snapshot.revision:
+            return
+        state.snapshot = snapshot
+        self._converging = self._converging or snapshot.changed_at
+        if not self._sending:
+            self._task = asyncio.create_task(self._send_after_snapshot())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _on_request(self, request: Request) -> None:
+        state, handle = self._state, self._handle
+        nacked = _log_request(state, request, handle.node_id, handle.stream_id)
+        if nacked and self._metrics is not None:
+            self._metrics.nacks.labels(SHORT_NAMES.get(request.type_url, "other")).inc()
+        state.on_request(request)
+        if request.type_url == SECRET:
+            self._registry.check_secret_names(handle)
+
+    async def _send_after_snapshot(self) -> None:
+        try:
+            await self._send_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the stream is ending; its reading coroutine sees why
+            log.debug("push failed node=%s error=%s", self._handle.node_id, exc)
+
+    async def _send_due(self) -> None:
+        """Send what is due until nothing is; a no-op while another send is under way."""
+        if self._sending:
+            return
+        self._sending = True
+        try:
+            while responses := self._state.typed_responses():
+                for type_url, response in responses:
+                    await self._server.send(self._context, type_url, response)
+                    self._log_push(type_url)
+        finally:
+            self._sending = False
+        if self._converging is not None and self._state.idle:
+            if self._metrics is not None:
+                self._metrics.convergence_seconds.observe(time.monotonic() - self._converging)
+            self._converging = None
+
+    def _log_push(self, type_url: str) -> None:
+        record = self._state.types[type_url]
+        log.info(
+            "push node=%s stream=%d type=%s version=%s nonce=%s",
+            self._handle.node_id,
+            self._handle.stream_id,
+            SHORT_NAMES.get(type_url, type_url),
+            record.sent_version,
+            record.nonce,
+        )
 
 
 def _identify(first: Request, peer: str) -> Proxy:
