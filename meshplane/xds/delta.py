@@ -15,6 +15,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from meshplane.xds import wire
 from meshplane.xds.resources import CachedResource, placeholder, set_version
+from meshplane.xds.response_bodies import SHARED_BODIES
 from meshplane.xds.stream_state import StreamState, TypeRecord
 from meshplane.xds.type_urls import FULL_STATE
 
@@ -111,16 +112,24 @@ class DeltaState(StreamState):
         ]
         if not updates and not removed and not record.must_respond:
             return None
+        nonce = self.next_nonce()
+        record.nonce = nonce
+        record.must_respond = False
+        whole = self.snapshot.of(record.type_url)
+        if not held and scoped is whole and len(updates) == len(whole):
+            # A first answer with the whole set (a new proxy): its body is shared.
+            version = self.snapshot.versions.get(record.type_url) or set_version(())
+            record.inflight = dict(whole)
+            record.sent_version = version
+            body = SHARED_BODIES.body(record.type_url, version, whole, _delta_frame, "delta")
+            return wire.delta_with_body(str(self.snapshot.revision), record.type_url, nonce, body)
         inflight = dict(held)
         for name in removed:
             del inflight[name]
         for resource in updates:
             inflight[resource.name] = resource
-        nonce = self.next_nonce()
-        record.nonce = nonce
         record.inflight = inflight
         record.sent_version = set_version(inflight.values())
-        record.must_respond = False
         return wire.delta_framed(
             str(self.snapshot.revision),
             record.type_url,
@@ -128,3 +137,7 @@ class DeltaState(StreamState):
             [r.delta_frame for r in sorted(updates, key=lambda r: r.name)],
             sorted(removed),
         )
+
+
+def _delta_frame(resource: CachedResource) -> bytes:
+    return resource.delta_frame

@@ -17,6 +17,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from meshplane.xds import wire
 from meshplane.xds.resources import CachedResource, set_version
+from meshplane.xds.response_bodies import SHARED_BODIES
 from meshplane.xds.stream_state import StreamState, TypeRecord
 from meshplane.xds.type_urls import FULL_STATE
 
@@ -94,6 +95,13 @@ class SotwState(StreamState):
         record.inflight = dict(scoped)
         record.sent_version = version
         record.must_respond = False
+        if scoped is self.snapshot.of(record.type_url):  # the whole set: its body is shared
+            body = SHARED_BODIES.body(record.type_url, version, scoped, _sotw_frame, "sotw")
+            return wire.sotw_with_body(version, record.type_url, nonce, body)
         return wire.sotw_framed(
             version, record.type_url, nonce, [r.sotw_frame for r in scoped.values()]
         )
+
+
+def _sotw_frame(resource: CachedResource) -> bytes:
+    return resource.sotw_frame

@@ -16,9 +16,11 @@ __all__ = [
     "delta_framed",
     "delta_resource_bytes",
     "delta_response",
+    "delta_with_body",
     "frame",
     "sotw_framed",
     "sotw_response",
+    "sotw_with_body",
 ]
 
 _LEN = 2  # wire type: length-delimited
@@ -51,7 +53,12 @@ def frame(payload: bytes) -> bytes:
 
 def sotw_framed(version: str, type_url: str, nonce: str, frames: Iterable[bytes]) -> bytes:
     """A DiscoveryResponse from resources already framed by `frame` (see CachedResource)."""
-    return _text(1, version) + _text(4, type_url) + _text(5, nonce) + b"".join(frames)
+    return sotw_with_body(version, type_url, nonce, b"".join(frames))
+
+
+def sotw_with_body(version: str, type_url: str, nonce: str, body: bytes) -> bytes:
+    """A DiscoveryResponse from framed resources already joined (see response_bodies.py)."""
+    return b"".join((_text(1, version), _text(4, type_url), _text(5, nonce), body))
 
 
 def delta_framed(
@@ -60,6 +67,11 @@ def delta_framed(
     """A DeltaDiscoveryResponse from Resource messages already framed by `frame`."""
     head = _text(1, system_version) + _text(4, type_url) + _text(5, nonce)
     return head + b"".join(frames) + b"".join(_field(6, name.encode()) for name in removed)
+
+
+def delta_with_body(system_version: str, type_url: str, nonce: str, body: bytes) -> bytes:
+    """A DeltaDiscoveryResponse from framed Resource messages already joined, nothing removed."""
+    return b"".join((_text(1, system_version), _text(4, type_url), _text(5, nonce), body))
 
 
 def any_bytes(type_url: str, value: bytes) -> bytes:

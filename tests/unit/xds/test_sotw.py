@@ -229,7 +229,7 @@ def test_route_asked_for_before_its_clusters_are_warm_is_answered_once_they_are(
 
 
 def test_route_name_the_mesh_does_not_have_is_answered_empty() -> None:
-    state, envoy = connected()
+    _, envoy = connected()
     envoy.request(ROUTE, ["rc", "nowhere"])
     responses = envoy.pump()
     assert [r.type_url for r in responses] == [ROUTE]
