@@ -29,7 +29,7 @@ from typing import Any
 
 from meshplane.gc_tuning import tune_for_a_server
 
-__all__ = ["LoadPool", "LoadSpec"]
+__all__ = ["LoadPool", "LoadSpec", "record_responses"]
 
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
@@ -68,6 +68,7 @@ class _Stream:
         self.clusters = 0
         self.error: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.recorded: dict[str, bytes] | None = None  # type URL -> first response, if recording
 
     # -- requests ------------------------------------------------------------------------------
     def _send(self, request: Any) -> None:
@@ -187,11 +188,32 @@ class _Stream:
         handle = self.on_delta if self.delta else self.on_sotw
         try:
             async for response in method(self.requests()):
+                if self.recorded is not None and response.type_url not in self.recorded:
+                    self.recorded[response.type_url] = response.SerializeToString()
                 handle(response)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the server ended the stream: keep the reason for the report
             self.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+async def _record(spec: LoadSpec, within: float) -> dict[str, bytes]:
+    worker = _Worker(spec, 0)
+    worker.open(1)
+    stream = worker.streams[0]
+    stream.recorded = {}
+    try:
+        summary = await worker.ready(within)
+    finally:
+        await worker.close()
+    if summary["ready"] != 1:
+        raise RuntimeError(f"recording a proxy's responses failed: {summary}")
+    return stream.recorded
+
+
+def record_responses(spec: LoadSpec, within: float = 60.0) -> dict[str, bytes]:
+    """The first response of each type one simulated proxy receives (its whole cold connect)."""
+    return asyncio.run(_record(spec, within))
 
 
 def _secret_names(transport_socket: Any) -> set[str]:
