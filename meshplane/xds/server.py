@@ -134,8 +134,8 @@ class _Stream:
 
     After each request the reading coroutine sends what became due itself. A new snapshot,
     which arrives through the cache's callback, starts a sending task only when no send is under
-    way; a send under way re-checks what is due before it ends, so it carries the new snapshot
-    too. No task or queue stands between a request and its answer.
+    way; otherwise the send under way is told to look again before it ends, so it carries the
+    new snapshot too. No task or queue stands between a request and its answer.
     """
 
     def __init__(
@@ -148,6 +148,7 @@ class _Stream:
         self._context = context
         self._handle = handle
         self._sending = False
+        self._changed = False  # a request or snapshot arrived while a send was under way
         self._task: asyncio.Task[None] | None = None
         self._converging: float | None = None  # when the change being caught up to happened
 
@@ -164,7 +165,9 @@ class _Stream:
             return
         state.snapshot = snapshot
         self._converging = self._converging or snapshot.changed_at
-        if not self._sending:
+        if self._sending:
+            self._changed = True
+        elif self._task is None or self._task.done():  # else one is about to start: it will see it
             self._task = asyncio.create_task(self._send_after_snapshot())
 
     def stop(self) -> None:
@@ -189,15 +192,19 @@ class _Stream:
             log.debug("push failed node=%s error=%s", self._handle.node_id, exc)
 
     async def _send_due(self) -> None:
-        """Send what is due until nothing is; a no-op while another send is under way."""
+        """Send what is due; while another send is under way, have it look again instead."""
         if self._sending:
+            self._changed = True
             return
         self._sending = True
         try:
-            while responses := self._state.typed_responses():
-                for type_url, response in responses:
+            while True:
+                self._changed = False
+                for type_url, response in self._state.typed_responses():
                     await self._server.send(self._context, type_url, response)
                     self._log_push(type_url)
+                if not self._changed:  # nothing arrived while sending: all that is due went
+                    break
         finally:
             self._sending = False
         if self._converging is not None and self._state.idle:
