@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import grpc
@@ -103,6 +104,20 @@ async def test_nack_is_visible_and_not_resent(xds: XdsPlane) -> None:
         assert clusters.last_nack is not None
         assert clusters.last_nack.error == "rejected for test"
         assert clusters.acked_version == held[CLUSTER].version_info  # type: ignore[attr-defined]
+
+
+async def test_pushes_are_logged_at_debug_level_only(
+    xds: XdsPlane, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _mesh(xds)
+    for level, expected in ((logging.INFO, 0), (logging.DEBUG, 4)):
+        caplog.clear()
+        caplog.set_level(level, logger="meshplane.xds.server")
+        async with AdsClient(xds.port, gateway_node(f"gw-{level}", "edge")) as client:
+            await _connect_sotw(client)
+        pushes = [r for r in caplog.records if r.getMessage().startswith("push node=")]
+        assert len(pushes) == expected
+        assert all(r.levelno == logging.DEBUG for r in pushes)
 
 
 async def test_two_streams_of_one_node_are_independent(xds: XdsPlane) -> None:
