@@ -9,6 +9,7 @@ envoy/service/discovery/v3/discovery.proto; tests check the bytes parse back int
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 __all__ = [
@@ -27,6 +28,10 @@ _LEN = 2  # wire type: length-delimited
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:  # lengths of names and versions: most varints written here are one byte
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while True:
         low = value & 0x7F
@@ -38,8 +43,17 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+_TAGS = [_varint(number << 3 | _LEN) for number in range(16)]  # the field numbers used here
+
+
 def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | _LEN) + _varint(len(payload)) + payload
+    return b"".join((_TAGS[number], _varint(len(payload)), payload))
+
+
+@functools.lru_cache(maxsize=64)
+def _text_cached(number: int, value: str) -> bytes:
+    return _field(number, value.encode())
 
 
 def _text(number: int, value: str) -> bytes:
@@ -76,7 +90,7 @@ def delta_with_body(system_version: str, type_url: str, nonce: str, body: bytes)
 
 def any_bytes(type_url: str, value: bytes) -> bytes:
     """google.protobuf.Any{type_url=1, value=2}."""
-    return _text(1, type_url) + _field(2, value)
+    return b"".join((_text_cached(1, type_url), _field(2, value)))
 
 
 def delta_resource_bytes(name: str, version: str, packed_any: bytes) -> bytes:

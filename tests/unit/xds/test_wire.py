@@ -49,3 +49,10 @@ def test_framed_responses_equal_the_plain_ones() -> None:
     assert wire.sotw_framed("v1", CLUSTER, "7", [a.sotw_frame, b.sotw_frame]) == plain
     plain_delta = wire.delta_response("3", CLUSTER, "9", [a.delta_bytes], ["gone"])
     assert wire.delta_framed("3", CLUSTER, "9", [a.delta_frame], ["gone"]) == plain_delta
+
+
+def test_lengths_at_every_varint_width_match_protobuf() -> None:
+    for size in (1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152):
+        value = b"x" * size
+        packed = any_pb2.Any(type_url=CLUSTER, value=value)
+        assert wire.any_bytes(CLUSTER, value) == packed.SerializeToString()
