@@ -62,7 +62,7 @@ def service_cluster(name: str, spec: ServiceSpec) -> cluster_pb2.Cluster:
     """
     cluster = cluster_pb2.Cluster(
         name=name,
-        type=cluster_pb2.Cluster.DiscoveryType.EDS,
+        type=cluster_pb2.Cluster.EDS,  # the class attribute: DiscoveryType.EDS is a slow lookup
         eds_cluster_config=cluster_pb2.Cluster.EdsClusterConfig(
             eds_config=ads_config_source(), service_name=name
         ),

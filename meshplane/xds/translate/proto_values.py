@@ -23,10 +23,15 @@ def duration(seconds: float) -> duration_pb2.Duration:
 def ads_config_source() -> config_source_pb2.ConfigSource:
     """Say "fetch it over the ADS stream you already have", which is how every meshplane proxy
     receives dynamic resources (one stream keeps the make-before-break ordering ours)."""
-    return config_source_pb2.ConfigSource(
-        ads=config_source_pb2.AggregatedConfigSource(),
-        resource_api_version=config_source_pb2.ApiVersion.V3,
-    )
+    return config_source_pb2.ConfigSource.FromString(_ADS_CONFIG_SOURCE)
+
+
+# Parsed per call rather than built: one of these goes into every cluster and SDS reference, and
+# parsing four bytes is several times cheaper than constructing two messages and an enum.
+_ADS_CONFIG_SOURCE = config_source_pb2.ConfigSource(
+    ads=config_source_pb2.AggregatedConfigSource(),
+    resource_api_version=config_source_pb2.ApiVersion.V3,
+).SerializeToString()
 
 
 def packed(message: Message) -> any_pb2.Any:

@@ -69,13 +69,15 @@ def add_mesh_tls(cluster: cluster_pb2.Cluster, callee_spiffe_id: str) -> None:
     context = tls_pb2.UpstreamTlsContext(
         common_tls_context=_common(string_pb2.StringMatcher(exact=callee_spiffe_id))
     )
-    match = struct_pb2.Struct()
-    match.update({MTLS_MATCH: True})
     cluster.transport_socket_matches.add(
         name="meshplane-mtls",
-        match=match,
+        match=_MTLS_MATCH_STRUCT,  # copied into the cluster
         transport_socket=base_pb2.TransportSocket(name=_TLS_SOCKET, typed_config=packed(context)),
     )
+
+
+_MTLS_MATCH_STRUCT = struct_pb2.Struct()
+_MTLS_MATCH_STRUCT.update({MTLS_MATCH: True})
 
 
 def mtls_endpoint_metadata(metadata: base_pb2.Metadata) -> None:
