@@ -17,6 +17,7 @@ import asyncio
 import gc
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.context import Context
@@ -87,9 +88,41 @@ def _endpoint_change(mesh: Mesh, revision: int) -> Change:
     return Change(revision, "endpoints", name, moved)
 
 
+def _service_change(mesh: Mesh, revision: int) -> Change:
+    """Change service 0's connect timeout (a different one every time)."""
+    name = service_name(0)
+    spec = mesh.services[name]
+    return Change(revision, "services", name, spec.model_copy(update={"connect_timeout": revision}))
+
+
+async def _timed_changes(
+    builder: SnapshotBuilder,
+    source: _Source,
+    published: list[Snapshot],
+    change: Callable[[Mesh, int], Change],
+    repeats: int,
+    collect: bool,
+) -> list[float]:
+    """Milliseconds `catch_up` takes for each of `repeats` changes made by `change`."""
+    times = []
+    revision = builder.mesh.revision
+    for _ in range(repeats):
+        revision += 1
+        source.changes.append(change(builder.mesh, revision))
+        if collect:
+            gc.collect()
+        t0 = time.perf_counter()
+        await builder.catch_up()
+        times.append((time.perf_counter() - t0) * 1000)
+        if builder.mesh.revision != revision or published[-1].revision != revision:
+            raise RuntimeError("the builder did not publish the change")
+    return times
+
+
 async def _builder_run(mesh: Mesh, repeats: int, *, collect: bool = True) -> dict[str, Any]:
-    """Load the builder, then time `repeats` one-endpoint changes (gc before each, untimed,
-    unless `collect` is off: under the profiler a full collection would be noise)."""
+    """Load the builder, then time `repeats` one-endpoint changes and `repeats` changes of one
+    service's settings (gc before each, untimed, unless `collect` is off: under the profiler a
+    full collection would be noise)."""
     source = _Source(mesh)
     cache = ResourceCache()
     published: list[Snapshot] = []
@@ -98,19 +131,11 @@ async def _builder_run(mesh: Mesh, repeats: int, *, collect: bool = True) -> dic
     t0 = time.perf_counter()
     await builder.load()
     load_s = time.perf_counter() - t0
-    changes_ms = []
-    revision = mesh.revision
-    for _ in range(repeats):
-        revision += 1
-        source.changes.append(_endpoint_change(builder.mesh, revision))
-        if collect:
-            gc.collect()
-        t0 = time.perf_counter()
-        await builder.catch_up()
-        changes_ms.append((time.perf_counter() - t0) * 1000)
-        if builder.mesh.revision != revision or published[-1].revision != revision:
-            raise RuntimeError("the builder did not publish the endpoint change")
-    return {"load_s": load_s, "one_change_ms": changes_ms}
+    changes_ms = await _timed_changes(
+        builder, source, published, _endpoint_change, repeats, collect
+    )
+    service_ms = await _timed_changes(builder, source, published, _service_change, repeats, collect)
+    return {"load_s": load_s, "one_change_ms": changes_ms, "service_change_ms": service_ms}
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -133,6 +158,7 @@ def run(ctx: Context) -> ScenarioResult:
             **full,
             "builder_load_s": builder["load_s"],
             "one_change_ms": builder["one_change_ms"],
+            "service_change_ms": builder["service_change_ms"],
         }
         sizes.append(entry)
         at_target = services >= TARGET_SIZE
@@ -156,6 +182,17 @@ def run(ctx: Context) -> ScenarioResult:
                 ONE_CHANGE_TARGET_MS if at_target else None,
                 f"SnapshotBuilder.catch_up, median of {len(builder['one_change_ms'])}; "
                 f"{one / 1000 / full['total_s']:.0%} of a full rebuild",
+            )
+        )
+        service = percentile(builder["service_change_ms"], 50)
+        result.add(
+            Measure(
+                f"one service's settings change at {services:,} services",
+                service,
+                "ms",
+                note=f"SnapshotBuilder.catch_up, median of {len(builder['service_change_ms'])}: "
+                "its clusters, then every watched group's listeners and routes "
+                f"({service / 1000 / full['total_s']:.0%} of a full rebuild)",
             )
         )
     result.series["sizes"] = sizes

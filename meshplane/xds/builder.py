@@ -5,9 +5,10 @@ at once; changes committed while a build runs are folded into the next build, wh
 soon as the current one ends. A snapshot always reflects whole commits, never half a write.
 Resources every proxy sees (clusters, endpoints) are translated and serialized once per revision
 and shared by all groups; only listeners and route configurations are built per group. Work
-follows the change: an endpoint-only change rebuilds just the load assignments it touches, and a
-change that leaves services, endpoints and label subsets alone (a route's weights, matches,
-timeouts; a gateway; a policy) rebuilds only the groups' listeners and routes.
+follows the change: an endpoint-only change rebuilds just the load assignments it touches; a
+change that leaves endpoints, label subsets and the set of services alone (a route's weights,
+matches, timeouts; a gateway; a policy; a service's settings) rebuilds the groups' listeners and
+routes, and the clusters of the services whose settings changed.
 """
 
 from __future__ import annotations
@@ -27,19 +28,16 @@ from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.store_port import MeshSource
 from meshplane.xds.translate import group_resources, shared_resources, zone_resources
+from meshplane.xds.translate.clusters import service_clusters
 from meshplane.xds.translate.load_assignments import load_assignment
 from meshplane.xds.translate.secrets import identity_secrets
 from meshplane.xds.translate.subsets import Subset, used_subsets
 from meshplane.xds.translate.telemetry import apply_telemetry
-from meshplane.xds.type_urls import ENDPOINT, SECRET
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT, SECRET
 
 __all__ = ["SnapshotBuilder", "TranslateHook"]
 
 log = logging.getLogger(__name__)
-
-# The kinds the shared resources (clusters, load assignments) are translated from; routes count
-# only through the label subsets they use, which are compared instead.
-_SHARED_INPUTS = frozenset({"services", "endpoints"})
 
 # Test seam: may rewrite translated messages (group None: the shared ones) before they are packed.
 TranslateHook = Callable[[ProxyGroup | None, dict[str, list[Message]]], None]
@@ -106,14 +104,38 @@ class SnapshotBuilder:
             if self._subsets is not None and kinds == {"endpoints"}:
                 self._update_endpoints(_services_touched(before, changes))
                 return
-            if self._subsets is not None and not kinds & _SHARED_INPUTS:
-                subsets = _subsets_by_service(self.mesh)
-                if subsets == self._subsets:  # clusters and load assignments stay as they are
-                    self._rebuild(self._cache.watched_groups(), shared=False)
+            if self._subsets is not None and not kinds & {"endpoints"}:
+                updated = _services_updated(before, self.mesh, changes)
+                if updated is not None and _subsets_by_service(self.mesh) == self._subsets:
+                    # Load assignments stay; clusters too, but for the updated services'.
+                    scope = "listeners and routes"
+                    if updated:
+                        self._update_clusters(updated)
+                        scope += f", clusters of {len(updated)} services"
+                    self._rebuild(self._cache.watched_groups(), shared=False, scope=scope)
                     return
         else:
             return
         self._rebuild(self._cache.watched_groups())
+
+    def _update_clusters(self, services: set[str]) -> None:
+        """Some services' specs changed, none was added or removed: translate just their
+        clusters (and their subsets') and swap them into the shared resources of every zone.
+        Listeners and routes, which read services' protocols and policies, are rebuilt after."""
+        assert self._subsets is not None
+        messages: list[Message] = []
+        for service in sorted(services):
+            messages += service_clusters(self.mesh, service, self._subsets.get(service, []))
+        by_type: dict[str, list[Message]] = {CLUSTER: messages}
+        if self._hook is not None:
+            self._hook(None, by_type)
+        fresh = {r.name: r for r in self._pack_all(by_type, {})}
+
+        def swapped(resources: list[CachedResource]) -> list[CachedResource]:
+            return [fresh.get(r.name, r) if r.type_url == CLUSTER else r for r in resources]
+
+        self._shared = swapped(self._shared)
+        self._zoned = {zone: swapped(resources) for zone, resources in self._zoned.items()}
 
     def _update_endpoints(self, services: set[str]) -> None:
         """Only endpoints changed: rebuild just the load assignments of the services they
@@ -183,7 +205,9 @@ class SnapshotBuilder:
             self._cache.publish(group, snapshot)
         return snapshot
 
-    def _rebuild(self, groups: Iterable[ProxyGroup], *, shared: bool = True) -> None:
+    def _rebuild(
+        self, groups: Iterable[ProxyGroup], *, shared: bool = True, scope: str = ""
+    ) -> None:
         """Republish every group's snapshot; `shared` False keeps the clusters and load
         assignments of the last build (the caller knows nothing they depend on changed)."""
         started = time.perf_counter()
@@ -211,7 +235,7 @@ class SnapshotBuilder:
             self.mesh.revision,
             count,
             elapsed * 1000,
-            "" if shared else " (listeners and routes only)",
+            f" ({scope})" if scope else "",
         )
 
     def _group_snapshot(
@@ -291,6 +315,20 @@ def _subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:
     for subset in used_subsets(mesh):
         subsets.setdefault(subset.service, []).append(subset)
     return subsets
+
+
+def _services_updated(before: Mesh, after: Mesh, changes: Iterable[Change]) -> set[str] | None:
+    """The services whose specs the changes alter; None if any service was added or removed
+    (which changes the set of clusters and load assignments: a full build)."""
+    updated: set[str] = set()
+    for change in changes:
+        if change.kind != "services":
+            continue
+        if change.name not in before.services or change.name not in after.services:
+            return None
+        if before.services[change.name] != after.services[change.name]:
+            updated.add(change.name)
+    return updated
 
 
 def _services_touched(before: Mesh, changes: Iterable[Change]) -> set[str]:

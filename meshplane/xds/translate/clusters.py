@@ -6,6 +6,8 @@ endpoints answer, never how Envoy talks to them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
@@ -21,7 +23,7 @@ from meshplane.xds.translate.proto_values import (
     packed,
     socket_address,
 )
-from meshplane.xds.translate.subsets import used_subsets
+from meshplane.xds.translate.subsets import Subset, used_subsets
 from meshplane.xds.translate.transport_sockets import add_mesh_tls
 
 __all__ = ["HTTP_PROTOCOL_OPTIONS", "inbound_cluster", "service_cluster", "shared_clusters"]
@@ -47,6 +49,18 @@ def shared_clusters(mesh: Mesh) -> list[cluster_pb2.Cluster]:
         for subset in used_subsets(mesh)
     )
     return sorted(clusters, key=lambda cluster: str(cluster.name))
+
+
+def service_clusters(
+    mesh: Mesh, service: str, subsets: Iterable[Subset]
+) -> list[cluster_pb2.Cluster]:
+    """The clusters `shared_clusters` builds for one service: its own, then one per subset of it
+    (for a change to one service's spec, which leaves every other cluster as it was)."""
+    spec = mesh.services[service]
+    return [
+        _with_mesh_tls(service_cluster(service, spec), mesh, service),
+        *(_with_mesh_tls(service_cluster(s.name, spec), mesh, service) for s in subsets),
+    ]
 
 
 def _with_mesh_tls(cluster: cluster_pb2.Cluster, mesh: Mesh, service: str) -> cluster_pb2.Cluster:

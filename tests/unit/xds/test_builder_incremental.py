@@ -1,6 +1,7 @@
 """Changes that leave the shared resources alone skip rebuilding them, and end where a full
 rebuild does: endpoint-only changes update load assignments in place; route changes that keep
-the label subsets rebuild listeners and routes only."""
+the label subsets rebuild listeners and routes only; a service's settings change rebuilds its
+own clusters besides."""
 
 from __future__ import annotations
 
@@ -203,3 +204,53 @@ async def test_a_route_change_adding_a_subset_rebuilds_the_clusters() -> None:
     snapshot = cache.snapshot(GROUPS[0])
     assert snapshot is not None
     assert any("v3" in name for name in snapshot.resources[CLUSTER])
+
+
+async def test_a_service_settings_change_rebuilds_only_its_clusters() -> None:
+    source = FakeSource(_mesh())
+    cache, builder = await _started(source)
+    before = {g: cache.snapshot(g) for g in GROUPS}
+    source.log += [
+        Change(7, "services", "orders", ServiceSpec(protocol="http2", connect_timeout=3)),
+    ]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+    for group in GROUPS:
+        snapshot, old = cache.snapshot(group), before[group]
+        assert snapshot is not None
+        assert old is not None
+        clusters, old_clusters = snapshot.of(CLUSTER), old.of(CLUSTER)
+        changed = {n for n in clusters if clusters[n] is not old_clusters.get(n)}
+        # The service's cluster and its subsets' are new; another service's is the same object.
+        assert {"orders", "orders|version=v1", "orders|version=v2"} <= changed
+        assert "payments" not in changed
+        for name, resource in snapshot.of(ENDPOINT).items():
+            assert resource is old.of(ENDPOINT)[name]  # load assignments untouched
+
+
+async def test_service_and_route_changes_in_one_batch_match_a_full_rebuild() -> None:
+    source = FakeSource(_mesh())
+    cache, builder = await _started(source)
+    v1 = {"service": "orders", "labels": {"version": "v1"}, "weight": 30}
+    v2 = {"service": "orders", "labels": {"version": "v2"}, "weight": 70}
+    source.log += [
+        Change(7, "services", "payments", ServiceSpec(connect_timeout=5)),
+        Change(8, "routes", "orders", _route(v1, v2, timeout="2s")),
+        Change(9, "services", "orders", ServiceSpec(protocol="grpc")),
+    ]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+
+
+async def test_adding_or_removing_a_service_is_a_full_build() -> None:
+    source = FakeSource(_mesh())
+    cache, builder = await _started(source)
+    source.log += [Change(7, "services", "billing", ServiceSpec())]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+    snapshot = cache.snapshot(GROUPS[0])
+    assert snapshot is not None
+    assert "billing" in snapshot.of(CLUSTER)
+    source.log += [Change(8, "services", "payments", None)]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
