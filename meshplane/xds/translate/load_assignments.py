@@ -19,7 +19,6 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from google.protobuf import struct_pb2
 
 from meshplane.model import EndpointSpec, Mesh
-from meshplane.xds.translate.proto_values import socket_address
 from meshplane.xds.translate.subsets import used_subsets
 from meshplane.xds.translate.transport_sockets import mtls_endpoint_metadata
 
@@ -77,10 +76,11 @@ def _locality(
 
 
 def _lb_endpoint(spec: EndpointSpec) -> endpoint_components_pb2.LbEndpoint:
-    endpoint = endpoint_components_pb2.LbEndpoint(
-        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(spec.address, spec.port)),
-        load_balancing_weight={"value": spec.weight},
-    )
+    endpoint = endpoint_components_pb2.LbEndpoint()  # set field by field: the cheapest way
+    address = endpoint.endpoint.address.socket_address
+    address.address = spec.address
+    address.port_value = spec.port
+    endpoint.load_balancing_weight.value = spec.weight
     if spec.labels:
         endpoint.metadata.CopyFrom(_labels_metadata(spec.labels))
     if spec.sidecar:

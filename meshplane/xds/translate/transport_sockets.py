@@ -64,11 +64,23 @@ def _common(peer: string_pb2.StringMatcher) -> tls_pb2.CommonTlsContext:
     )
 
 
+def _upstream_template() -> tls_pb2.UpstreamTlsContext:
+    return tls_pb2.UpstreamTlsContext(
+        common_tls_context=_common(string_pb2.StringMatcher(exact=""))
+    )
+
+
+# Every service cluster's context is this one with its callee's SPIFFE ID; copying it and setting
+# one string is several times cheaper than building the nested messages per cluster.
+_UPSTREAM_TEMPLATE = _upstream_template()
+
+
 def add_mesh_tls(cluster: cluster_pb2.Cluster, callee_spiffe_id: str) -> None:
     """Let `cluster` speak mutual TLS to its sidecar endpoints, expecting `callee_spiffe_id`."""
-    context = tls_pb2.UpstreamTlsContext(
-        common_tls_context=_common(string_pb2.StringMatcher(exact=callee_spiffe_id))
-    )
+    context = tls_pb2.UpstreamTlsContext()
+    context.CopyFrom(_UPSTREAM_TEMPLATE)
+    validation = context.common_tls_context.combined_validation_context.default_validation_context
+    validation.match_typed_subject_alt_names[0].matcher.exact = callee_spiffe_id
     cluster.transport_socket_matches.add(
         name="meshplane-mtls",
         match=_MTLS_MATCH_STRUCT,  # copied into the cluster
