@@ -30,6 +30,9 @@ class SotwState(StreamState):
     def __init__(self) -> None:
         super().__init__()
         self._claimed: dict[str, str] = {}  # type URL -> version a reconnecting proxy holds
+        # type URL -> (set version of the snapshot's resources, subscribed names) last found
+        # covered: the check is O(resources), and neither side changes between most calls.
+        self._covered: dict[str, tuple[str, set[str]]] = {}
 
     def on_request(self, request: DiscoveryRequest) -> None:
         """Apply one request: subscription changes, then ACK/NACK of the response in flight."""
@@ -56,21 +59,33 @@ class SotwState(StreamState):
         new = set(names) - {"*"}
         if new - record.names:
             record.must_respond = True  # newly asked names are answered even when unchanged
-        record.names = new
+        if new != record.names:  # an ACK repeats the names: keep the object (see _covers)
+            record.names = new
+
+    def _covers(self, record: TypeRecord, version: str) -> bool:
+        """Whether the proxy subscribed to every resource of the snapshot's type, whose set
+        version is `version` (remembered: `record.names` is replaced, never changed in place,
+        when the subscription changes, and the version names the resources' names)."""
+        if self._covered.get(record.type_url) == (version, record.names):
+            return True
+        assert self.snapshot is not None
+        if self.snapshot.of(record.type_url).keys() <= record.names:
+            self._covered[record.type_url] = (version, record.names)
+            return True
+        return False
 
     def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
         assert self.snapshot is not None
+        whole = wanted is self.snapshot.of(record.type_url)  # nothing held back by the view
+        whole_version = self.snapshot.versions.get(record.type_url) or set_version(())
         if record.wildcard:
             scoped = wanted
-            if wanted is self.snapshot.of(record.type_url):
-                version = self.snapshot.versions.get(record.type_url) or set_version(())
-            else:
-                version = set_version(wanted.values())
-        elif wanted is self.snapshot.of(record.type_url) and wanted.keys() <= record.names:
+            version = whole_version if whole else set_version(wanted.values())
+        elif whole and self._covers(record, whole_version):
             # Subscribed to every resource of the type (a gateway's endpoints, typically): the
             # snapshot's precomputed set version applies; no per-stream hashing.
             scoped = wanted
-            version = self.snapshot.versions.get(record.type_url) or set_version(())
+            version = whole_version
         else:
             scoped = {n: wanted[n] for n in sorted(record.names) if n in wanted}
             if (record.names - scoped.keys()) & self.snapshot.of(record.type_url).keys():
@@ -95,7 +110,7 @@ class SotwState(StreamState):
         record.inflight = dict(scoped)
         record.sent_version = version
         record.must_respond = False
-        if scoped is self.snapshot.of(record.type_url):  # the whole set: its body is shared
+        if scoped is wanted and whole:  # the whole set: its body is shared
             body = SHARED_BODIES.body(record.type_url, version, scoped, _sotw_frame, "sotw")
             return wire.sotw_with_body(version, record.type_url, nonce, body)
         return wire.sotw_framed(

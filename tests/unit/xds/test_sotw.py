@@ -234,3 +234,17 @@ def test_route_name_the_mesh_does_not_have_is_answered_empty() -> None:
     responses = envoy.pump()
     assert [r.type_url for r in responses] == [ROUTE]
     assert len(responses[0].resources) == 1
+
+
+def test_endpoints_subscribed_by_name_follow_the_subscription_not_the_snapshot() -> None:
+    state, envoy = connected()  # subscribed to endpoints a and b: every one there is
+    state.snapshot = mesh_snapshot(2, clusters=("a", "b", "c"))
+    first = envoy.pump()
+    assert [r.type_url for r in first] == [CLUSTER]  # c's endpoints: not asked for yet
+    envoy.request(ENDPOINT, ["a", "b", "c"])
+    (eds,) = envoy.pump()
+    assert eds.type_url == ENDPOINT
+    assert len(eds.resources) == 3
+    envoy.request(ENDPOINT, ["a"])  # c's cluster went elsewhere: fewer names
+    (fewer,) = envoy.pump()
+    assert len(fewer.resources) == 1
