@@ -17,7 +17,7 @@ from meshplane.xds import wire
 from meshplane.xds.resources import CachedResource, placeholder, set_version
 from meshplane.xds.response_bodies import SHARED_BODIES
 from meshplane.xds.stream_state import StreamState, TypeRecord
-from meshplane.xds.type_urls import FULL_STATE
+from meshplane.xds.type_urls import ENDPOINT, FULL_STATE
 
 __all__ = ["DeltaState"]
 
@@ -30,6 +30,7 @@ class DeltaState(StreamState):
     def __init__(self) -> None:
         super().__init__()
         self._rejected: dict[str, dict[str, str]] = {}  # type URL -> name -> NACKed version
+        self._resend: set[str] = set()  # load assignments to send again (see rewarm)
 
     def on_request(self, request: DeltaDiscoveryRequest) -> None:
         """Apply one request: initial versions, subscription changes, then ACK/NACK."""
@@ -97,10 +98,11 @@ class DeltaState(StreamState):
             watched = record.names
         held = record.acked
         rejected = self._rejected.get(record.type_url, {})
+        resend = self._resend if record.type_url == ENDPOINT else set()
         updates = [
             r
             for name, r in scoped.items()
-            if (held.get(name) is None or held[name].version != r.version)
+            if (held.get(name) is None or held[name].version != r.version or name in resend)
             and rejected.get(name) != r.version
         ]
         removed = [
@@ -112,6 +114,11 @@ class DeltaState(StreamState):
         ]
         if not updates and not removed and not record.must_respond:
             return None
+        if record.type_url == ENDPOINT:
+            self._resend = set()
+        elif rewarm := self.rewarm(record, {r.name: r for r in updates}):
+            self._resend |= rewarm
+            self.types[ENDPOINT].must_respond = True
         nonce = self.next_nonce()
         record.nonce = nonce
         record.must_respond = False

@@ -19,7 +19,7 @@ from meshplane.xds import wire
 from meshplane.xds.resources import CachedResource, set_version
 from meshplane.xds.response_bodies import SHARED_BODIES
 from meshplane.xds.stream_state import StreamState, TypeRecord
-from meshplane.xds.type_urls import FULL_STATE
+from meshplane.xds.type_urls import ENDPOINT, FULL_STATE
 
 __all__ = ["SotwState"]
 
@@ -105,6 +105,8 @@ class SotwState(StreamState):
         if not record.must_respond and version == record.sent_version:
             return None  # unchanged, or the version the proxy rejected: never resend it
 
+        if self.rewarm(record, scoped):
+            self.types[ENDPOINT].must_respond = True  # the same version again, after these
         nonce = self.next_nonce()
         record.nonce = nonce
         record.inflight = dict(scoped)

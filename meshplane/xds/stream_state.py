@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from meshplane.xds.make_before_break import desired_view
 from meshplane.xds.resources import CachedResource, Snapshot
 from meshplane.xds.status import NackRecord, TypeStatus
-from meshplane.xds.type_urls import PUSH_ORDER, SHORT_NAMES
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT, PUSH_ORDER, SHORT_NAMES
 
 __all__ = ["StreamState", "TypeRecord", "utc_now"]
 
@@ -129,6 +129,28 @@ class StreamState:
     def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
         """Protocol-specific: the response that moves `record` toward `wanted`, if any."""
         raise NotImplementedError
+
+    def rewarm(self, record: TypeRecord, sent: Mapping[str, CachedResource]) -> set[str]:
+        """Load assignments to send again after clusters `sent` (a response for `record`).
+
+        Envoy warms an updated EDS cluster like a new one: it waits for its load assignment
+        even when that did not change, and does not ask again for a name it already watches.
+        Unanswered, the update waits for the cluster's initial fetch timeout (15 s by default).
+        Returns the names of the changed clusters' load assignments the proxy subscribes to.
+        """
+        if record.type_url != CLUSTER:
+            return set()
+        endpoints = self.types.get(ENDPOINT)
+        if endpoints is None:
+            return set()
+        held = record.acked
+        names = {
+            dep
+            for name, resource in sent.items()
+            if (old := held.get(name)) is not None and old.version != resource.version
+            for dep in resource.warm_deps
+        }
+        return names if endpoints.wildcard else names & endpoints.names
 
     def statuses(self) -> list[TypeStatus]:
         return [self.types[t].status() for t in PUSH_ORDER if t in self.types]

@@ -125,3 +125,34 @@ async def test_outlier_detection_and_health_checks_take_bad_endpoints_out(
         await answered_only_by(url + "/checked", {"alive"})
         assert await hits(url + "/checked", 20) == {"alive": 20}
     await mesh.validate_served(EDGE)
+
+
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
+async def test_a_service_settings_change_applies_at_once(
+    mesh: Mesh, backends: Callable[[str], HttpBackend], delta: bool
+) -> None:
+    """Envoy warms an updated EDS cluster anew and waits for its load assignment, which did not
+    change; unless it is sent again, the update waits for the initial fetch timeout (15 s)."""
+    web = backends("web")
+    await service(mesh, "web", [web])
+    bootstrap, url = await gateway(mesh, delta=delta)
+    await mesh.put("routes", "web", _route("/", "web"))
+    async with EnvoyProcess(bootstrap) as envoy:
+        await wait_until_served(url + "/", lambda r: answered_by(r) == "web")
+        updates = (await envoy.stats())["cluster_manager.cds.update_success"]
+        started = time.monotonic()
+        await mesh.put("services", "web", {"connect_timeout": "3s"})
+
+        async def applied() -> bool:
+            stats = await envoy.stats()
+            return (
+                stats["cluster_manager.cds.update_success"] > updates
+                and stats["cluster_manager.warming_clusters"] == 0
+            )
+
+        await envoy.wait_for(applied, timeout=5.0)
+        assert time.monotonic() - started < 5.0
+        clusters = await envoy.config_dump("dynamic_active_clusters")
+        (active,) = [c for c in clusters["configs"] if c["cluster"]["name"] == "web"]
+        assert active["cluster"]["connect_timeout"] == "3s"
+        assert answered_by(await request(url + "/")) == "web"

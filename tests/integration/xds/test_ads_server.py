@@ -97,6 +97,11 @@ async def test_nack_is_visible_and_not_resent(xds: XdsPlane) -> None:
         await xds.store.put("services", "web", ServiceSpec(connect_timeout=2))
         pushed = await client.recv()
         assert pushed.type_url == CLUSTER
+        # Envoy warms an updated EDS cluster anew: its endpoints follow, unchanged.
+        again = await client.recv()
+        assert again.type_url == ENDPOINT
+        assert again.version_info == held[ENDPOINT].version_info  # type: ignore[attr-defined]
+        client.ack(again, ["web"])
         client.nack(pushed, "rejected for test", version=held[CLUSTER].version_info)  # type: ignore[attr-defined]
         assert await client.nothing_within(0.3)
         (status,) = xds.registry.proxies()

@@ -6,7 +6,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, Delt
 
 from meshplane.xds.delta import DeltaState
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from tests.unit.xds.fixtures import delta_response, mesh_snapshot
+from tests.unit.xds.fixtures import cluster, delta_response, mesh_snapshot
 
 
 class FakeDeltaEnvoy:
@@ -142,3 +142,14 @@ def test_new_subscription_is_answered() -> None:
     envoy.subscribe(ENDPOINT, ["b"])
     (response,) = envoy.pump()
     assert [r.name for r in response.resources] == ["b"]
+
+
+def test_an_updated_eds_cluster_gets_its_unchanged_load_assignment_again() -> None:
+    state, envoy = connected()
+    assert state.snapshot is not None
+    clusters = {"a": cluster("a", timeout_s=2)}  # a's settings change; its endpoints do not
+    state.snapshot = state.snapshot.replacing(CLUSTER, clusters, 2, None)
+    responses = envoy.pump()
+    assert [r.type_url for r in responses] == [CLUSTER, ENDPOINT]
+    assert [r.name for r in responses[1].resources] == ["a"]  # only the updated cluster's
+    assert envoy.pump() == []

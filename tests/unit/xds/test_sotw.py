@@ -6,7 +6,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest, Discovery
 
 from meshplane.xds.sotw import SotwState
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from tests.unit.xds.fixtures import mesh_snapshot, sotw_response
+from tests.unit.xds.fixtures import cluster, mesh_snapshot, sotw_response
 
 
 class FakeEnvoy:
@@ -248,3 +248,22 @@ def test_endpoints_subscribed_by_name_follow_the_subscription_not_the_snapshot()
     envoy.request(ENDPOINT, ["a"])  # c's cluster went elsewhere: fewer names
     (fewer,) = envoy.pump()
     assert len(fewer.resources) == 1
+
+
+def test_an_updated_eds_cluster_gets_its_unchanged_load_assignments_again() -> None:
+    state, envoy = connected()
+    eds_before = envoy.held[ENDPOINT].version_info
+    assert state.snapshot is not None
+    clusters = {"a": cluster("a", timeout_s=2)}  # a's settings change; its endpoints do not
+    state.snapshot = state.snapshot.replacing(CLUSTER, clusters, 2, None)
+    responses = envoy.pump()
+    assert [r.type_url for r in responses] == [CLUSTER, ENDPOINT]  # Envoy waits for them
+    assert responses[1].version_info == eds_before
+    assert envoy.pump() == []
+
+
+def test_an_unchanged_cluster_set_sends_no_load_assignments() -> None:
+    state, envoy = connected()
+    assert state.snapshot is not None
+    state.snapshot = state.snapshot.replacing(CLUSTER, {"a": cluster("a")}, 2, None)
+    assert envoy.pump() == []
