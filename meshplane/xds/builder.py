@@ -6,9 +6,9 @@ soon as the current one ends. A snapshot always reflects whole commits, never ha
 Resources every proxy sees (clusters, endpoints) are translated and serialized once per revision
 and shared by all groups; only listeners and route configurations are built per group. Work
 follows the change: an endpoint-only change rebuilds just the load assignments it touches; a
-change that leaves endpoints, label subsets and the set of services alone (a route's weights,
-matches, timeouts; a gateway; a policy; a service's settings) rebuilds the groups' listeners and
-routes, and the clusters of the services whose settings changed.
+change that leaves endpoints and label subsets alone (a route's weights, matches, timeouts; a
+gateway; a policy; a service added, removed or with new settings) rebuilds the groups' listeners
+and routes, and the clusters (and, for an added service, load assignments) of those services.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from google.protobuf.message import Message
 
@@ -104,38 +104,70 @@ class SnapshotBuilder:
             if self._subsets is not None and kinds == {"endpoints"}:
                 self._update_endpoints(_services_touched(before, changes))
                 return
-            if self._subsets is not None and not kinds & {"endpoints"}:
-                updated = _services_updated(before, self.mesh, changes)
-                if updated is not None and _subsets_by_service(self.mesh) == self._subsets:
-                    # Load assignments stay; clusters too, but for the updated services'.
-                    scope = "listeners and routes"
-                    if updated:
-                        self._update_clusters(updated)
-                        scope += f", clusters of {len(updated)} services"
-                    self._rebuild(self._cache.watched_groups(), shared=False, scope=scope)
-                    return
+            if (
+                self._subsets is not None
+                and "endpoints" not in kinds
+                and _subsets_by_service(self.mesh) == self._subsets
+            ):
+                # Load assignments stay but for added or removed services; clusters too, but
+                # for those and the services whose settings changed.
+                services = _ServiceChanges.between(before, self.mesh, changes)
+                scope = "listeners and routes"
+                if services:
+                    self._update_services(services)
+                    scope += f", clusters of {services}"
+                self._rebuild(self._cache.watched_groups(), shared=False, scope=scope)
+                return
         else:
             return
         self._rebuild(self._cache.watched_groups())
 
-    def _update_clusters(self, services: set[str]) -> None:
-        """Some services' specs changed, none was added or removed: translate just their
-        clusters (and their subsets') and swap them into the shared resources of every zone.
-        Listeners and routes, which read services' protocols and policies, are rebuilt after."""
+    def _update_services(self, services: _ServiceChanges) -> None:
+        """Translate just the clusters of the changed and added services (and their subsets'),
+        and the load assignments of the added ones; drop the removed ones' resources; swap all
+        of it into the shared resources of every zone. Listeners and routes, which read
+        services' protocols and policies, are rebuilt after."""
         assert self._subsets is not None
+        subsets = self._subsets
         messages: list[Message] = []
-        for service in sorted(services):
-            messages += service_clusters(self.mesh, service, self._subsets.get(service, []))
+        for service in sorted(services.changed | services.added):
+            messages += service_clusters(self.mesh, service, subsets.get(service, []))
         by_type: dict[str, list[Message]] = {CLUSTER: messages}
         if self._hook is not None:
             self._hook(None, by_type)
-        fresh = {r.name: r for r in self._pack_all(by_type, {})}
+        clusters = {r.name: r for r in self._pack_all(by_type, {})}
+        gone = {n for s in services.removed for n in (s, *(x.name for x in subsets.get(s, [])))}
 
-        def swapped(resources: list[CachedResource]) -> list[CachedResource]:
-            return [fresh.get(r.name, r) if r.type_url == CLUSTER else r for r in resources]
+        def revised(resources: list[CachedResource], zone: str | None) -> list[CachedResource]:
+            kept = [
+                clusters.get(r.name, r) if r.type_url == CLUSTER else r
+                for r in resources
+                if r.name not in gone
+            ]
+            held = {r.name for r in kept if r.type_url == CLUSTER}
+            added = [r for name, r in clusters.items() if name not in held]
+            return [*kept, *added, *self._assignments(sorted(services.added), zone).values()]
 
-        self._shared = swapped(self._shared)
-        self._zoned = {zone: swapped(resources) for zone, resources in self._zoned.items()}
+        self._shared = revised(self._shared, None)
+        self._zoned = {zone: revised(resources, zone) for zone, resources in self._zoned.items()}
+
+    def _assignments(self, services: Iterable[str], zone: str | None) -> dict[str, CachedResource]:
+        """The load assignments of `services` and of their subsets, as proxies in `zone` see
+        them, packed."""
+        assert self._subsets is not None
+        messages: list[Message] = []
+        for service in services:
+            if service not in self.mesh.services:
+                continue
+            members = list(self.mesh.endpoints_of(service).items())
+            messages.append(load_assignment(service, members, zone))
+            for subset in self._subsets.get(service, []):
+                chosen = [(n, e) for n, e in members if subset.admits(e.labels)]
+                messages.append(load_assignment(subset.name, chosen, zone))
+        by_type: dict[str, list[Message]] = {ENDPOINT: messages}
+        if messages and self._hook is not None:
+            self._hook(None, by_type)
+        return {r.name: r for r in self._pack_all(by_type, {})}
 
     def _update_endpoints(self, services: set[str]) -> None:
         """Only endpoints changed: rebuild just the load assignments of the services they
@@ -143,24 +175,10 @@ class SnapshotBuilder:
         snapshots. Clusters, listeners and routes do not depend on endpoints, so this costs work
         proportional to the change, not to the mesh."""
         started = time.perf_counter()
-        assert self._subsets is not None
-        clusters: list[tuple[str, str, Subset | None]] = [
-            (s, s, None) for s in sorted(services) if s in self.mesh.services
-        ]
-        for service in sorted(services):
-            clusters += [(s.name, s.service, s) for s in self._subsets.get(service, [])]
-        zones: list[str | None] = [None, *self._zoned]
+        touched = sorted(s for s in services if s in self.mesh.services)
         fresh: dict[str | None, dict[str, CachedResource]] = {}
-        for zone in zones:
-            messages: list[Message] = []
-            for name, service, subset in clusters:
-                members = self.mesh.endpoints_of(service).items()
-                chosen = [(n, e) for n, e in members if subset is None or subset.admits(e.labels)]
-                messages.append(load_assignment(name, chosen, zone))
-            by_type: dict[str, list[Message]] = {ENDPOINT: messages}
-            if self._hook is not None:
-                self._hook(None, by_type)
-            fresh[zone] = {r.name: r for r in self._pack_all(by_type, {})}
+        for zone in [None, *self._zoned]:
+            fresh[zone] = self._assignments(touched, zone)
             self._pending.setdefault(zone, {}).update(fresh[zone])
         count = 0
         for group in self._cache.watched_groups():
@@ -182,7 +200,7 @@ class SnapshotBuilder:
             "built revision=%d groups=%d clusters=%d ms=%.2f (endpoints only)",
             self.mesh.revision,
             count,
-            len(clusters),
+            len(fresh[None]),
             elapsed * 1000,
         )
 
@@ -317,18 +335,31 @@ def _subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:
     return subsets
 
 
-def _services_updated(before: Mesh, after: Mesh, changes: Iterable[Change]) -> set[str] | None:
-    """The services whose specs the changes alter; None if any service was added or removed
-    (which changes the set of clusters and load assignments: a full build)."""
-    updated: set[str] = set()
-    for change in changes:
-        if change.kind != "services":
-            continue
-        if change.name not in before.services or change.name not in after.services:
-            return None
-        if before.services[change.name] != after.services[change.name]:
-            updated.add(change.name)
-    return updated
+@dataclass(frozen=True)
+class _ServiceChanges:
+    """Services a batch of changes alters, adds and removes (by name)."""
+
+    changed: frozenset[str] = frozenset()
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+
+    @classmethod
+    def between(cls, before: Mesh, after: Mesh, changes: Iterable[Change]) -> _ServiceChanges:
+        names = {c.name for c in changes if c.kind == "services"}
+        was, now = before.services, after.services
+        return cls(
+            frozenset(n for n in names if n in was and n in now and was[n] != now[n]),
+            frozenset(n for n in names if n not in was and n in now),
+            frozenset(n for n in names if n in was and n not in now),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+    def __str__(self) -> str:
+        counts = [(len(self.changed), "changed"), (len(self.added), "added")]
+        counts.append((len(self.removed), "removed"))
+        return ", ".join(f"{n} {what}" for n, what in counts if n) + " services"
 
 
 def _services_touched(before: Mesh, changes: Iterable[Change]) -> set[str]:

@@ -101,13 +101,15 @@ async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
     )
     await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
     await mesh.put("routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]})
+    await mesh.put("services", "other", {})
     bootstrap = await mesh.bootstrap(
         role="gateway", gateway="edge", node_id=NODE_ID, admin_port=free_port()
     )
     async with EnvoyProcess(bootstrap) as envoy:
         await wait_until_served(f"http://127.0.0.1:{port}/", lambda r: answered_by(r) == "web")
         poison.armed = True
-        await mesh.put("services", "other", {})  # any write rebuilds, now with the poisoned cluster
+        # A change to web's settings rebuilds its cluster, now poisoned.
+        await mesh.put("services", "web", {"connect_timeout": "3s"})
 
         # Settled: clusters NACKed, every other type acknowledged; nothing changes after this.
         async def settled() -> bool:

@@ -36,7 +36,8 @@ async def test_rejected_cluster_is_reported_and_not_resent(
     async with EnvoyProcess(bootstrap) as envoy:
         await wait_until_served(url, lambda r: answered_by(r) == "web")
         poison.armed = True
-        await mesh.put("services", "other", {})  # any write rebuilds, now with the poisoned cluster
+        # A change to web's settings rebuilds its cluster, now poisoned.
+        await mesh.put("services", "web", {"connect_timeout": "3s"})
 
         async def rejected() -> bool:
             return (await envoy.stats()).get("cluster_manager.cds.update_rejected", 0) >= 1

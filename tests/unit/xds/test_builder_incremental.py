@@ -6,7 +6,10 @@ own clusters besides."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
+
+import pytest
 
 from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup, Role, RouteSpec, ServiceSpec
 from meshplane.xds.builder import SnapshotBuilder
@@ -214,6 +217,7 @@ async def test_a_service_settings_change_rebuilds_only_its_clusters() -> None:
         Change(7, "services", "orders", ServiceSpec(protocol="http2", connect_timeout=3)),
     ]
     await builder.catch_up()
+    assert builder.mesh.revision == 7
     await _assert_matches_a_full_rebuild(source, cache)
     for group in GROUPS:
         snapshot, old = cache.snapshot(group), before[group]
@@ -242,15 +246,39 @@ async def test_service_and_route_changes_in_one_batch_match_a_full_rebuild() -> 
     await _assert_matches_a_full_rebuild(source, cache)
 
 
-async def test_adding_or_removing_a_service_is_a_full_build() -> None:
+def _last_build(caplog: pytest.LogCaptureFixture) -> str:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("built ")][-1]
+
+
+async def test_adding_and_removing_services_keeps_every_other_resource(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="meshplane.xds.builder")
     source = FakeSource(_mesh())
     cache, builder = await _started(source)
-    source.log += [Change(7, "services", "billing", ServiceSpec())]
+    before = {g: cache.snapshot(g) for g in GROUPS}
+    source.log += [Change(7, "endpoints", "b1", _endpoint("billing", 7, "v1", "a"))]
+    await builder.catch_up()  # an endpoint of a service not defined yet
+    source.log += [Change(8, "services", "billing", ServiceSpec(protocol="grpc"))]
     await builder.catch_up()
+    assert _last_build(caplog).endswith("(listeners and routes, clusters of 1 added services)")
     await _assert_matches_a_full_rebuild(source, cache)
-    snapshot = cache.snapshot(GROUPS[0])
-    assert snapshot is not None
-    assert "billing" in snapshot.of(CLUSTER)
-    source.log += [Change(8, "services", "payments", None)]
+    for group in GROUPS:
+        snapshot, old = cache.snapshot(group), before[group]
+        assert snapshot is not None
+        assert old is not None
+        assert "billing" in snapshot.of(CLUSTER)
+        assert len(snapshot.of(ENDPOINT)["billing"].message.endpoints) == 1  # type: ignore[union-attr]
+        for type_url in (CLUSTER, ENDPOINT):
+            for name in ("orders", "payments"):
+                assert snapshot.of(type_url)[name] is old.of(type_url)[name]
+
+    source.log += [Change(9, "services", "payments", None)]
     await builder.catch_up()
+    assert _last_build(caplog).endswith("(listeners and routes, clusters of 1 removed services)")
     await _assert_matches_a_full_rebuild(source, cache)
+    for group in GROUPS:
+        snapshot = cache.snapshot(group)
+        assert snapshot is not None
+        assert "payments" not in snapshot.of(CLUSTER)
+        assert "payments" not in snapshot.of(ENDPOINT)
