@@ -141,9 +141,9 @@ class StreamState:
         if record.type_url != CLUSTER:
             return set()
         endpoints = self.types.get(ENDPOINT)
-        if endpoints is None:
-            return set()
         held = record.acked
+        if endpoints is None or not held:  # a proxy's first clusters: it asks for endpoints
+            return set()
         names = {
             dep
             for name, resource in sent.items()
