@@ -26,7 +26,6 @@ from bench.processes import stop_process
 
 __all__ = ["FloorAds"]
 
-_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 _START_TIMEOUT = 30.0
 
 
@@ -81,6 +80,8 @@ async def _serve(responses: Mapping[str, bytes]) -> None:
     import grpc
     from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
+    from meshplane.xds.server import ADS_SERVICE, SERVER_OPTIONS
+
     async def ads(requests: AsyncIterator[Any], context: Any) -> None:
         answered: set[str] = set()
         async for request in requests:
@@ -88,19 +89,12 @@ async def _serve(responses: Mapping[str, bytes]) -> None:
                 answered.add(request.type_url)
                 await context.write(responses[request.type_url])
 
-    server = grpc.aio.server(
-        options=[  # as meshplane's (meshplane/xds/server.py)
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ]
-    )
+    server = grpc.aio.server(options=SERVER_OPTIONS)  # meshplane's own
     handler = grpc.stream_stream_rpc_method_handler(
         ads, request_deserializer=DiscoveryRequest.FromString
     )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(_SERVICE, {"StreamAggregatedResources": handler}),)
+        (grpc.method_handlers_generic_handler(ADS_SERVICE, {"StreamAggregatedResources": handler}),)
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -30,11 +30,18 @@ from meshplane.xds.sotw import SotwState
 from meshplane.xds.stream_state import StreamState
 from meshplane.xds.type_urls import SECRET, SHORT_NAMES
 
-__all__ = ["AdsServer", "start_xds_server"]
+__all__ = ["ADS_SERVICE", "SERVER_OPTIONS", "AdsServer", "start_xds_server"]
 
 log = logging.getLogger(__name__)
 
-_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+# The gRPC server's channel options: large responses out, Envoy's keepalive pings allowed.
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+]
 # DiscoveryRequest | DeltaDiscoveryRequest; the generated protobuf classes carry no types.
 Request: TypeAlias = Any
 
@@ -59,7 +66,7 @@ class AdsServer:
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
-            _SERVICE,
+            ADS_SERVICE,
             {
                 "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
                     self.sotw, request_deserializer=DiscoveryRequest.FromString
@@ -300,14 +307,7 @@ async def start_xds_server(
     `tls` returns the current (key PEM, certificate chain PEM); it is asked again on every new
     connection, so a renewed server certificate is used without a restart.
     """
-    grpc_server = grpc.aio.server(
-        options=[
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ]
-    )
+    grpc_server = grpc.aio.server(options=SERVER_OPTIONS)
     grpc_server.add_generic_rpc_handlers((server.handler(),))
     if tls is None:
         bound = grpc_server.add_insecure_port(f"{host}:{port}")
