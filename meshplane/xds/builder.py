@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from google.protobuf.message import Message
@@ -139,11 +139,7 @@ class SnapshotBuilder:
         gone = {n for s in services.removed for n in (s, *(x.name for x in subsets.get(s, [])))}
 
         def revised(resources: list[CachedResource], zone: str | None) -> list[CachedResource]:
-            kept = [
-                clusters.get(r.name, r) if r.type_url == CLUSTER else r
-                for r in resources
-                if r.name not in gone
-            ]
+            kept = _swapped([r for r in resources if r.name not in gone], CLUSTER, clusters)
             held = {r.name for r in kept if r.type_url == CLUSTER}
             added = [r for name, r in clusters.items() if name not in held]
             return [*kept, *added, *self._assignments(sorted(services.added), zone).values()]
@@ -193,16 +189,7 @@ class SnapshotBuilder:
             )
             self._cache.publish(group, updated)
             count += 1
-        elapsed = time.perf_counter() - started
-        if self._metrics is not None:
-            self._metrics.build_seconds.observe(elapsed)
-        log.info(
-            "built revision=%d groups=%d clusters=%d ms=%.2f (endpoints only)",
-            self.mesh.revision,
-            count,
-            len(fresh[None]),
-            elapsed * 1000,
-        )
+        self._built(started, count, f"clusters={len(fresh[None])}", "endpoints only")
 
     def set_identities(self, state: IdentityState) -> None:
         """New certificates or trust bundle: republish every watched group with its secrets."""
@@ -245,13 +232,18 @@ class SnapshotBuilder:
         for group in groups:
             self._cache.publish(group, self._group_snapshot(group, previous))
             count += 1
+        self._built(started, count, "", scope)
+
+    def _built(self, started: float, groups: int, detail: str, scope: str) -> None:
+        """Time a finished build (metric and log line); `scope` says what it rebuilt if not all."""
         elapsed = time.perf_counter() - started
         if self._metrics is not None:
             self._metrics.build_seconds.observe(elapsed)
         log.info(
-            "built revision=%d groups=%d ms=%.2f%s",
+            "built revision=%d groups=%d %sms=%.2f%s",
             self.mesh.revision,
-            count,
+            groups,
+            f"{detail} " if detail else "",
             elapsed * 1000,
             f" ({scope})" if scope else "",
         )
@@ -280,14 +272,9 @@ class SnapshotBuilder:
         pending = self._pending.pop(zone, None)
         if pending:  # fold load assignments updated since (see _update_endpoints)
             if zone is None:
-                self._shared = [
-                    pending.get(r.name, r) if r.type_url == ENDPOINT else r for r in self._shared
-                ]
+                self._shared = _swapped(self._shared, ENDPOINT, pending)
             elif zone in self._zoned:
-                self._zoned[zone] = [
-                    pending.get(r.name, r) if r.type_url == ENDPOINT else r
-                    for r in self._zoned[zone]
-                ]
+                self._zoned[zone] = _swapped(self._zoned[zone], ENDPOINT, pending)
         if zone is None:
             return self._shared
         if zone not in self._zoned:
@@ -325,6 +312,13 @@ class SnapshotBuilder:
                 self._interned[key] = resource
                 out.append(resource)
         return out
+
+
+def _swapped(
+    resources: list[CachedResource], type_url: str, fresh: Mapping[str, CachedResource]
+) -> list[CachedResource]:
+    """`resources` with those of `type_url` that `fresh` names replaced by its versions."""
+    return [fresh.get(r.name, r) if r.type_url == type_url else r for r in resources]
 
 
 def _subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:
