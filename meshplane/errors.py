@@ -5,6 +5,7 @@
     ├── Conflict                   HTTP 409   the write would break a reference or an invariant
     ├── PreconditionFailed         HTTP 412   If-Match carried a stale version; nothing changed
     ├── InvalidMesh                HTTP 422   rejected before commit (unknown reference, bad field)
+    ├── InvalidRequest             HTTP 422   a request field the API cannot use (loc names it)
     └── Unauthenticated            gRPC UNAUTHENTICATED / HTTP 401
 
 The store turns driver errors into these; the API maps them to HTTP statuses in one handler; the
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "Conflict",
     "InvalidMesh",
+    "InvalidRequest",
     "MeshplaneError",
     "NotFound",
     "PreconditionFailed",
@@ -48,6 +50,18 @@ class InvalidMesh(MeshplaneError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidRequest(MeshplaneError):
+    """A request's field is well-formed but cannot be used (a root without a CA flag, ...).
+
+    `loc` is the field's place in the request, as FastAPI's validation errors name it, e.g.
+    ("body", "certificate"); the answer is a 422 shaped like every other 422.
+    """
+
+    def __init__(self, message: str, loc: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class Unauthenticated(MeshplaneError):

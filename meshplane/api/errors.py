@@ -1,8 +1,8 @@
 """Map meshplane's errors to HTTP, in one place.
 
 NotFound 404, Conflict 409, PreconditionFailed 412, Unauthenticated 401: `{"detail": message}`.
-InvalidMesh 422 is shaped like FastAPI's own validation errors, with `loc` pointing into the
-body's spec, so a client handles "bad field" and "field names a missing resource" alike.
+InvalidMesh and InvalidRequest 422 are shaped like FastAPI's own validation errors, with `loc`
+naming the field (InvalidMesh: inside the body's spec), so a client handles every 422 alike.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from meshplane.errors import (
     Conflict,
     InvalidMesh,
+    InvalidRequest,
     MeshplaneError,
     NotFound,
     PreconditionFailed,
@@ -56,7 +57,14 @@ async def _invalid_mesh(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": [error]}, status_code=422)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidRequest)
+    error = {"loc": list(exc.loc), "msg": str(exc), "type": "invalid_request"}
+    return JSONResponse({"detail": [error]}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for cls in _STATUS:
         app.add_exception_handler(cls, _plain)
     app.add_exception_handler(InvalidMesh, _invalid_mesh)
+    app.add_exception_handler(InvalidRequest, _invalid_request)
