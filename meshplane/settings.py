@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="Serve xDS over TLS with a certificate from the mesh CA; generated bootstraps "
         "then trust the mesh roots and expect spiffe://<trust domain>/control-plane/xds.",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body the REST API reads; a larger one is a 413 before it "
+        "is read whole.",
+    )
     require_node_token: bool = Field(
         True, description="Refuse xDS streams whose node token is missing or wrong."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from meshplane.api.body_limit import BodyLimit
 from meshplane.api.errors import install_error_handlers
 from meshplane.api.routes import (
     bootstrap,
@@ -68,4 +69,5 @@ def create_app(
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit_for=lambda _path: settings.max_body_bytes)
     return app

@@ -3,13 +3,18 @@
 NotFound 404, Conflict 409, PreconditionFailed 412, Unauthenticated 401: `{"detail": message}`.
 InvalidMesh and InvalidRequest 422 are shaped like FastAPI's own validation errors, with `loc`
 naming the field (InvalidMesh: inside the body's spec), so a client handles every 422 alike.
+A validation error never echoes the request back: `input` is kept only as a short excerpt of a
+scalar, and `msg` is cut short (a 20 MB body must not come back as a 20 MB answer).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
@@ -23,7 +28,7 @@ from meshplane.errors import (
     Unauthenticated,
 )
 
-__all__ = ["field_loc", "install_error_handlers"]
+__all__ = ["field_loc", "install_error_handlers", "validation_errors"]
 
 _STATUS: dict[type[MeshplaneError], int] = {
     NotFound: 404,
@@ -31,6 +36,8 @@ _STATUS: dict[type[MeshplaneError], int] = {
     PreconditionFailed: 412,
     Unauthenticated: 401,
 }
+_EXCERPT = 80
+_MSG = 300
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -63,8 +70,41 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": [error]}, status_code=422)
 
 
+def _excerpt(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, always encodable as UTF-8 (lone surrogates, which
+    JSON can carry, are escaped)."""
+    short = text if len(text) <= limit else text[:limit] + "..."
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _compact(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error as the API answers it: loc, msg, type and a scalar input's excerpt."""
+    out: dict[str, Any] = {
+        "loc": [_excerpt(p, _EXCERPT) if isinstance(p, str) else p for p in error["loc"]],
+        "msg": _excerpt(str(error["msg"]), _MSG),
+        "type": error["type"],
+    }
+    value = error.get("input")
+    if isinstance(value, str):
+        out["input"] = _excerpt(value, _EXCERPT)
+    elif isinstance(value, bool | int | float) and len(repr(value)) <= _EXCERPT:
+        out["input"] = value
+    return out
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's validation errors, compacted, in the order pydantic found them."""
+    return [_compact(error) for error in errors]
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for cls in _STATUS:
         app.add_exception_handler(cls, _plain)
     app.add_exception_handler(InvalidMesh, _invalid_mesh)
     app.add_exception_handler(InvalidRequest, _invalid_request)
+    app.add_exception_handler(RequestValidationError, _request_validation)
