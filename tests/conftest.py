@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from meshplane.store import ChangeFeed, Store, create_engine, open_database
 
@@ -25,15 +26,30 @@ def postgres_url() -> str:
     pytest.skip(f"{POSTGRES_URL_ENV} is not set")
 
 
-@asynccontextmanager
-async def _postgres_store(url: str) -> AsyncIterator[Store]:
-    # A schema per test instead of dropping tables: tests (and people) sharing the database
-    # cannot see each other's rows, and teardown is one DROP SCHEMA.
+@contextmanager
+def _postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the test database, dropped afterwards (with everything in it).
+
+    A schema per test instead of dropping tables: tests (and people) sharing the database cannot
+    see each other's rows, and teardown is one DROP SCHEMA.
+    """
     schema = f"meshplane_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
     try:
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        try:
+            yield schema
+        finally:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.dispose()
+
+
+@asynccontextmanager
+async def _postgres_store(url: str) -> AsyncIterator[Store]:
+    with _postgres_schema(url) as schema:
         database = open_database(url, connect_args={"options": f"-c search_path={schema}"})
         store = Store(database, ChangeFeed())
         try:
@@ -41,10 +57,18 @@ async def _postgres_store(url: str) -> AsyncIterator[Store]:
             yield store
         finally:
             await store.close()
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for a `meshplane serve` process, as a URL, on each supported database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mesh.db'}"
+        return
+    url = postgres_url()
+    with _postgres_schema(url) as schema:
+        with_schema = make_url(url).update_query_dict({"options": f"-c search_path={schema}"})
+        yield with_schema.render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

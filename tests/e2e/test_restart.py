@@ -4,11 +4,7 @@ and is not sent anything new, because nothing changed."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +12,7 @@ import pytest
 
 from tests.e2e.conftest import Mesh
 from tests.support.backends import HttpBackend
+from tests.support.control_plane import meshplane_serve
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_ports
 from tests.support.traffic import answered_by, hits, wait_until_served
@@ -30,60 +27,15 @@ _COUNTERS = (
 )
 
 
-@asynccontextmanager
-async def meshplane_serve(
-    db: Path, api_port: int, xds_port: int
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`meshplane serve` as a real process; killed with SIGKILL (no goodbye) on exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "meshplane",
-        "serve",
-        "--database-url",
-        f"sqlite:///{db}",
-        "--api-port",
-        str(api_port),
-        "--xds-port",
-        str(xds_port),
-        "--xds-host",
-        "127.0.0.1",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
-            "MESHPLANE_SECRET_KEY_FILE": str(db.parent / "meshplane.key"),
-        },
-    )
-    try:
-        async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
-            while True:
-                try:
-                    if (
-                        await http.get(f"http://127.0.0.1:{api_port}/api/v1/server")
-                    ).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.returncode is None, "meshplane serve exited"
-                await asyncio.sleep(0.05)
-        yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-        await process.wait()
-
-
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
 async def test_restart_keeps_serving_and_does_not_churn(
     tmp_path: Path, backends: Callable[[str], HttpBackend], delta: bool
 ) -> None:
     web = backends("web")
     api_port, xds_port, gw_port, admin_port = free_ports(4)
-    db = tmp_path / "mesh.db"
+    db = f"sqlite:///{tmp_path / 'mesh.db'}"
     url = f"http://127.0.0.1:{gw_port}/"
-    async with meshplane_serve(db, api_port, xds_port) as first:
+    async with meshplane_serve(db, api_port, xds_port, tmp_path) as first:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{api_port}", trust_env=False
         ) as http:
@@ -113,7 +65,7 @@ async def test_restart_keeps_serving_and_does_not_churn(
         assert await hits(url, 10) == {"web": 10}
         before = {k: v for k, v in (await envoy.stats()).items() if k in _COUNTERS}
 
-        async with meshplane_serve(db, api_port, xds_port):
+        async with meshplane_serve(db, api_port, xds_port, tmp_path):
 
             async def reconnected() -> bool:
                 return (await envoy.stats()).get("control_plane.connected_state") == 1

@@ -1,0 +1,64 @@
+"""`meshplane serve` as a real process, for tests of what only a whole process shows (a restart,
+a kill -9, a start on a database another version wrote)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+__all__ = ["meshplane_serve"]
+
+
+@asynccontextmanager
+async def meshplane_serve(
+    database_url: str, api_port: int, xds_port: int, workdir: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run `meshplane serve` on `database_url` until it answers; SIGKILL it (no goodbye) on exit.
+
+    `workdir` holds its secret key file, so a restart on the same database reads its keys.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "meshplane",
+        "serve",
+        "--database-url",
+        database_url,
+        "--api-port",
+        str(api_port),
+        "--xds-port",
+        str(xds_port),
+        "--xds-host",
+        "127.0.0.1",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
+            "MESHPLANE_SECRET_KEY_FILE": str(workdir / "meshplane.key"),
+        },
+    )
+    try:
+        async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
+            while True:
+                try:
+                    if (
+                        await http.get(f"http://127.0.0.1:{api_port}/api/v1/server")
+                    ).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.returncode is None, "meshplane serve exited"
+                await asyncio.sleep(0.05)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
