@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from meshplane.certs.authority import CaConfig, CertificateAuthority
+from meshplane.certs.ca import issue_leaf
 from meshplane.certs.keystore import SecretBox
 from meshplane.errors import Conflict
 from meshplane.store import Store, open_store
@@ -305,7 +306,7 @@ async def test_a_failed_renewal_is_retried_not_the_end_of_renewals(
     await ca.ensure(["service/a"])
     old = ca.state.leaves["service/a"].serial
     failures = [ValueError("database away")]
-    real = module.issue_leaf
+    real = issue_leaf
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         if failures:
