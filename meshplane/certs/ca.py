@@ -241,9 +241,14 @@ def key_identifier(cert: x509.Certificate) -> bytes:
 
 def _read_certificates(field: CaField, pem: str) -> list[x509.Certificate]:
     try:
-        return x509.load_pem_x509_certificates(pem.encode())
-    except ValueError:
-        raise UnusableAuthority(field, f"cannot read {field}: expected PEM certificates") from None
+        certs = x509.load_pem_x509_certificates(pem.encode())
+        for cert in certs:  # parsed lazily: make a malformed extension or key fail here
+            _ = cert.extensions, cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise UnusableAuthority(
+            field, f"cannot read {field}: not PEM certificates, or a malformed one"
+        ) from None
+    return certs
 
 
 def _read_key(pem: str | bytes) -> PrivateKey:

@@ -21,7 +21,7 @@ import datetime as dt
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -66,7 +66,7 @@ def _check_signed(certs: tuple[x509.Certificate, ...], index: int, where: CaFiel
     parent = certs[index + 1] if index + 1 < len(certs) else child
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         name = f"chain[{index - 1}]" if index else "certificate"
         signer = "its own key (a root signs itself)" if parent is child else f"chain[{index}]"
         raise UnusableAuthority(
@@ -187,7 +187,7 @@ def _check_test_leaf(authority: Authority, now: dt.datetime, trust_domain: str) 
         x509.load_pem_x509_certificate(leaf.cert_chain_pem.encode()).verify_directly_issued_by(
             authority.cert
         )
-    except (ValueError, TypeError, InvalidSignature) as exc:
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
         raise UnusableAuthority(
             "certificate", f"the CA cannot sign a leaf that verifies: {exc}"
         ) from None

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from meshplane.api import create_app
 from meshplane.certs.authority import CaConfig, CertificateAuthority
@@ -174,6 +176,23 @@ def _unreadable_key() -> dict[str, Any]:
     return {**_body(make_ca()), "private_key": "-----BEGIN PRIVATE KEY-----\nnope\n"}
 
 
+def _malformed_extension() -> dict[str, Any]:
+    made = make_ca(ca=None)
+    garbage = x509.UnrecognizedExtension(ExtensionOID.BASIC_CONSTRAINTS, b"\x00\x01")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(made.cert.subject)
+        .issuer_name(made.cert.subject)
+        .public_key(made.key.public_key())
+        .serial_number(1)
+        .not_valid_before(made.cert.not_valid_before_utc)
+        .not_valid_after(made.cert.not_valid_after_utc)
+        .add_extension(garbage, critical=True)
+        .sign(made.key, hashes.SHA256())
+    )
+    return _body(MadeCa(cert, made.key))
+
+
 def _cert_and_chain_in_one_field() -> dict[str, Any]:
     root = make_ca()
     inter = make_ca("intermediate", issuer=root)
@@ -212,6 +231,7 @@ def _chain_alone() -> dict[str, Any]:
         (_code_signing_only, "certificate", "serverAuth"),
         (_other_trust_domain, "certificate", "mesh.test"),
         (_unreadable_key, "private_key", "cannot read"),
+        (_malformed_extension, "certificate", "cannot read"),
         (_cert_and_chain_in_one_field, "certificate", "chain"),
         (_key_without_certificate, "certificate", "both"),
         (_certificate_without_key, "private_key", "both"),
@@ -233,6 +253,14 @@ async def test_unusable_import_is_one_422_naming_the_field(
     assert "PRIVATE KEY" not in error["msg"]
     assert authority.state is before  # nothing stored, nothing announced
     assert (await api.get("/api/v1/ca")).json()["phase"] == "idle"
+
+
+async def test_a_lone_surrogate_in_a_pem_field_is_a_422_on_it(api: httpx.AsyncClient) -> None:
+    body = json.dumps({**_body(make_ca()), "certificate": "\ud800"})  # escaped: valid JSON
+    response = await api.post(
+        "/api/v1/ca/rotate", content=body, headers={"content-type": "application/json"}
+    )
+    assert _one_error(response)["loc"] == ["body", "certificate"]
 
 
 async def test_usable_intermediate_with_its_chain_is_accepted(api: httpx.AsyncClient) -> None:
