@@ -102,8 +102,9 @@ class RotateRoot(BaseModel):
         ge=0,
         le=MAX_OVERLAP.total_seconds(),
         allow_inf_nan=False,
-        description="How long both roots stay trusted after re-issuing: 0 to 365 days "
-        f"({MAX_OVERLAP.total_seconds():.0f} s). The server's setting when absent.",
+        description="How long both roots stay trusted after re-issuing: 0 to "
+        f"{MAX_OVERLAP.days} days ({MAX_OVERLAP.total_seconds():.0f} s). The server's setting "
+        "(MESHPLANE_CA_OVERLAP_SECONDS) when absent.",
     )
 
 
