@@ -94,7 +94,10 @@ def ca_status(api_url: ApiUrl = DEFAULT_API_URL) -> None:
 def ca_rotate(
     overlap: Annotated[
         float | None,
-        typer.Option(help="Seconds both roots stay trusted after re-issuing (server default)."),
+        typer.Option(
+            help="Seconds both roots stay trusted after re-issuing, 0 to 31536000 (365 days); "
+            "the server's MESHPLANE_CA_OVERLAP_SECONDS when not given."
+        ),
     ] = None,
     certificate: Annotated[
         Path | None, typer.Option(help="Use this CA certificate (PEM) instead of a new root.")
@@ -109,7 +112,9 @@ def ca_rotate(
 
     Each step waits until every connected proxy has acknowledged the previous one, so no
     connection fails. Follow the phases with `meshplane ca status`; end the overlap early with
-    `meshplane ca finish`.
+    `meshplane ca finish`, or go back with `meshplane ca abort`. An imported CA is checked first
+    (CA certificate, matching ECDSA or RSA key, valid for at least a leaf lifetime, chain signed
+    up to its root); the server refuses it naming the problem.
     """
     if (certificate is None) != (private_key is None):
         fail("give both --certificate and --private-key, or neither")
@@ -125,6 +130,25 @@ def ca_rotate(
 
 @ca_app.command("finish")
 def ca_finish(api_url: ApiUrl = DEFAULT_API_URL) -> None:
-    """End a rotation's overlap now: the old root leaves the trust bundle."""
+    """End a rotation's overlap now: the old root leaves the trust bundle.
+
+    A rotation that stopped on an error goes on from where it stopped, without overlap.
+    """
     with ApiClient(api_url) as client, reporting():
         typer.echo(_ca_text(client.finish_ca_rotation()))
+
+
+@ca_app.command("abort")
+def ca_abort(api_url: ApiUrl = DEFAULT_API_URL) -> None:
+    """Abort a root rotation (under way or stopped on an error): go back to the previous root.
+
+    In adding-root the new root leaves the trust bundle at once (it has signed nothing yet). In
+    reissuing or overlap the previous root signs again and every certificate is re-issued from
+    it while both roots stay trusted (phase aborting); once every proxy holds its new
+    certificate, the new root leaves the trust bundle. No connection fails on the way.
+
+    Refused when there is nothing to abort, an abort is under way, or the previous root can no
+    longer sign (expired, or expiring within a certificate lifetime): then finish instead.
+    """
+    with ApiClient(api_url) as client, reporting():
+        typer.echo(_ca_text(client.abort_ca_rotation()))

@@ -248,3 +248,8 @@ class ApiClient:
     def finish_ca_rotation(self) -> dict[str, Any]:
         status: dict[str, Any] = self._request("POST", "/ca/finish").json()
         return status
+
+    def abort_ca_rotation(self) -> dict[str, Any]:
+        """Go back to the root that issued before the rotation (see POST /ca/abort)."""
+        status: dict[str, Any] = self._request("POST", "/ca/abort").json()
+        return status

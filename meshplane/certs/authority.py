@@ -9,6 +9,10 @@ acknowledged the previous one (`converged`):
   reissuing    the new root signs; every leaf is re-issued from it; both roots stay trusted
   overlap      both trusted until the overlap ends or the operator finishes the rotation
   idle         the old root has left the bundle
+An abort walks back the same way (see abort_rotation): in adding-root the new root simply leaves;
+later, the previous root signs again, every leaf is re-issued from it ("aborting"), and the new
+root leaves once every proxy holds its new leaf. The database holds the roots' states after each
+step, so a restart resumes a rotation, or an abort, where it stood.
 """
 
 from __future__ import annotations
@@ -23,15 +27,28 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from meshplane.certs.ca import Authority, KeyType, issue_leaf, load_authority, new_root, spiffe_id
+from meshplane.certs.ca import (
+    Authority,
+    KeyType,
+    UnusableAuthority,
+    issue_leaf,
+    load_authority,
+    new_root,
+    spiffe_id,
+)
+from meshplane.certs.checks import check_import
 from meshplane.certs.keystore import SecretBox
 from meshplane.certs.state import IdentityState, Leaf
 from meshplane.errors import Conflict
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 
-__all__ = ["CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
+__all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
 
 log = logging.getLogger(__name__)
+
+MAX_OVERLAP = dt.timedelta(days=365)  # the longest both roots may stay trusted in a rotation
+_RETRY_SECONDS = 30.0  # the longest the renewal loop sleeps, and its pause after a failure
+_MOVING = ("incoming", "outgoing")  # root states that exist only during a rotation
 
 Clock = Callable[[], dt.datetime]
 Converged = Callable[[int], Awaitable[bool]]  # version -> every proxy holds at least it
@@ -104,6 +121,7 @@ class CertificateAuthority:
         self._finish = asyncio.Event()
         self._phase = "idle"
         self._detail = ""
+        self._undoing = False  # the rotation task goes back to the previous root (abort)
         self.converged: Converged = _always
 
     # -- state ---------------------------------------------------------------------------
@@ -160,8 +178,8 @@ class CertificateAuthority:
         for leaf_row in await self._repo.leaves():
             self._leaves[leaf_row.subject] = self._leaf_from_row(leaf_row)
         self._publish()
-        if any(r.state in ("incoming", "outgoing") for r in self._rows.values()):
-            self._rotation = asyncio.create_task(self._rotate(), name="meshplane-ca-rotation")
+        if self._unfinished():
+            self._start_rotation(None)
 
     async def _add(self, authority: Authority, state: str) -> int:
         row = await self._repo.add_authority(
@@ -264,17 +282,27 @@ class CertificateAuthority:
         return [self._leaves[s] for s in sorted(self._leaves)]
 
     async def run(self) -> None:
-        """Renew leaves at their renewal time, forever (until cancelled)."""
+        """Renew leaves at their renewal time, forever (until cancelled).
+
+        A renewal that fails (database away, issuer unusable) is logged and tried again at the
+        next wake-up, at most 30 s later: the loop outlives it, so leaves never silently expire.
+        """
+        retry = _RETRY_SECONDS
         while True:
             now = self._clock()
             due = [leaf.subject for leaf in self._leaves.values() if leaf.renew_at <= now]
             if due:
-                async with self._lock:
-                    await self._issue(due)
-                    self._publish()
+                try:
+                    async with self._lock:
+                        await self._issue(due)
+                        self._publish()
+                except Exception as exc:
+                    log.warning("renewal failed count=%d error=%s; retrying", len(due), exc)
+                    await asyncio.sleep(retry)
+                    continue
                 log.info("renewed leaves count=%d", len(due))
             upcoming = [leaf.renew_at for leaf in self._leaves.values()]
-            wait = min([(t - self._clock()).total_seconds() for t in upcoming] + [30.0])
+            wait = min([(t - self._clock()).total_seconds() for t in upcoming] + [retry])
             await asyncio.sleep(max(wait, 0.05))
 
     # -- root rotation -------------------------------------------------------------------
@@ -282,10 +310,13 @@ class CertificateAuthority:
     async def start_root_rotation(
         self, new: Authority | None = None, overlap: dt.timedelta | None = None
     ) -> CaStatus:
-        """Begin rotating to `new` (a fresh root when None). Conflict if one is under way."""
+        """Begin rotating to `new` (a fresh root when None) with `overlap` (the config's if None).
+
+        Raises UnusableAuthority if `new` cannot sign the mesh's leaves (certs/checks.py), and
+        Conflict if a rotation is under way, stopped on an error, or `new` is already trusted.
+        """
         async with self._lock:
-            if self._rotation is not None and not self._rotation.done():
-                raise Conflict(f"a root rotation is already in phase {self._phase!r}")
+            self._refuse_if_rotating()
             if new is None:
                 new = await asyncio.to_thread(
                     new_root,
@@ -294,25 +325,134 @@ class CertificateAuthority:
                     ttl=self.config.root_ttl,
                     key_type=self.config.key_type,
                 )
+            else:
+                await asyncio.to_thread(
+                    check_import,
+                    new,
+                    self._clock(),
+                    trust_domain=self.config.trust_domain,
+                    min_lifetime=self.config.leaf_ttl,
+                )
+                self._refuse_if_trusted(new)
             await self._add(new, "incoming")
             self._finish.clear()
+            self._undoing = False
             self._phase, self._detail = "adding-root", "new root added to the trust bundle"
             self._publish()
-        self._rotation = asyncio.create_task(
-            self._rotate(overlap or self.config.overlap), name="meshplane-ca-rotation"
-        )
+            self._start_rotation(self.config.overlap if overlap is None else overlap)
         return self.status()
 
     async def finish_rotation(self) -> CaStatus:
-        """End the overlap now: the old root leaves the trust bundle once leaves are re-issued."""
-        if self._rotation is None or self._rotation.done():
-            raise Conflict("no root rotation is waiting to finish")
-        self._finish.set()
+        """End the overlap now: the old root leaves the trust bundle once leaves are re-issued.
+
+        A rotation that stopped on an error goes on from where it stopped, without overlap.
+        Conflict if no rotation is under way, or it is being aborted.
+        """
+        async with self._lock:
+            if self._undoing or not self._unfinished():
+                raise Conflict("no root rotation is waiting to finish")
+            self._finish.set()
+            if self._rotation is None or self._rotation.done():
+                self._start_rotation(dt.timedelta(0))
+        return self.status()
+
+    async def abort_rotation(self) -> CaStatus:
+        """Go back to the root that issued before the rotation, without breaking a connection.
+
+        adding-root: no leaf is signed by the new root yet, so it leaves the trust bundle at once.
+        reissuing, overlap: the previous root issues again; every leaf is re-issued from it while
+        both roots stay trusted; once every proxy holds its new leaf, the new root leaves the
+        trust bundle (phase "aborting", then "idle"). An abort that stopped on an error goes on.
+        Conflict if there is nothing to abort, an abort is under way, or the previous root can no
+        longer sign leaves (expired, or expiring within a leaf lifetime): finish instead.
+        """
+        async with self._lock:
+            if not self._unfinished():
+                raise Conflict("no root rotation to abort")
+            if self._undoing and self._rotation is not None and not self._rotation.done():
+                raise Conflict("the root rotation is being aborted already")
+            if not self._undoing:
+                previous = await self._previous_root()
+                await self._stop_rotation()
+                incoming = [r.id for r in self._rows.values() if r.state == "incoming"]
+                if incoming:
+                    await self._set_states({i: ("retired", None) for i in incoming})
+                    self._publish()
+                    self._phase = "idle"
+                    self._detail = "rotation aborted: the new root left the trust bundle"
+                    log.info("ca rotation aborted phase=adding-root")
+                    return self.status()
+                now = self._clock()
+                trusted = [r.id for r in self._rows.values() if r.state != "retired"]
+                states = {i: ("outgoing", now) for i in trusted if i != previous}
+                await self._set_states({**states, previous: ("issuing", None)})
+                self._undoing = True
+            self._finish.set()
+            self._phase, self._detail = "aborting", "going back to the previous root"
+            log.info("ca rotation aborting: back to root id=%d", self._issuing()[0])
+            self._start_rotation(dt.timedelta(0))
         return self.status()
 
     async def wait_rotation(self) -> None:
+        """Wait until the rotation task ends: finished, or stopped on an error (see status())."""
         if self._rotation is not None:
             await asyncio.shield(self._rotation)
+
+    def _unfinished(self) -> bool:
+        """A rotation has begun and not ended (running, or stopped on an error)."""
+        return any(r.state in _MOVING for r in self._rows.values())
+
+    def _refuse_if_rotating(self) -> None:
+        if self._rotation is not None and not self._rotation.done():
+            raise Conflict(f"a root rotation is already in phase {self._phase!r}")
+        if self._unfinished():
+            raise Conflict(
+                f"the last root rotation stopped on an error in phase {self._phase!r}: "
+                "abort it (`meshplane ca abort`) or finish it (`meshplane ca finish`) first"
+            )
+
+    def _refuse_if_trusted(self, new: Authority) -> None:
+        for row in self._rows.values():
+            if row.state != "retired" and self._cas[row.id].cert == new.cert:
+                raise Conflict(f"the mesh already trusts this certificate (root id {row.id})")
+
+    async def _previous_root(self) -> int:
+        """The root to go back to: the outgoing one most recently issuing, if it can still sign."""
+        outgoing = [r for r in self._rows.values() if r.state == "outgoing"]
+        if not outgoing:  # adding-root: the previous root still issues
+            return self._issuing()[0]
+        row = max(outgoing, key=lambda r: (r.retire_at or self._clock(), r.id))
+        try:
+            await asyncio.to_thread(
+                check_import,
+                self._cas[row.id],
+                self._clock(),
+                trust_domain=self.config.trust_domain,
+                min_lifetime=self.config.leaf_ttl,
+            )
+        except UnusableAuthority as exc:
+            raise Conflict(
+                f"cannot go back to the previous root (id {row.id}): {exc}; "
+                "finish the rotation instead (`meshplane ca finish`)"
+            ) from None
+        return row.id
+
+    def _start_rotation(self, overlap: dt.timedelta | None) -> None:
+        self._rotation = asyncio.create_task(self._rotate(overlap), name="meshplane-ca-rotation")
+
+    async def _stop_rotation(self) -> None:
+        """Cancel the rotation task; called under the lock, so it waits outside every write."""
+        task, self._rotation = self._rotation, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _set_states(self, states: dict[int, tuple[str, dt.datetime | None]]) -> None:
+        """Move CAs to new states, in the database (one transaction) and then in memory."""
+        await self._repo.set_states(states)
+        for row_id, (state, retire_at) in states.items():
+            self._rows[row_id] = replace_row(self._rows[row_id], state, retire_at)
 
     async def _wait_converged(self, what: str) -> None:
         version = self._state.version
@@ -327,52 +467,72 @@ class CertificateAuthority:
             await asyncio.sleep(0.02)
 
     async def _rotate(self, overlap: dt.timedelta | None = None) -> None:
+        """Run the remaining steps; `overlap` None (resumed at start-up) keeps the stored one."""
         try:
-            await self._rotation_steps(overlap or self.config.overlap)
-        except Exception:
+            await self._rotation_steps(overlap)
+        except Exception as exc:
             log.exception("ca rotation failed phase=%s", self._phase)
-            self._detail = "failed; see the control plane's log"
-            raise
+            self._detail = (
+                f"failed ({type(exc).__name__}; see the control plane's log): "
+                "`meshplane ca abort` goes back to the previous root, `meshplane ca finish` retries"
+            )
 
-    async def _rotation_steps(self, overlap: dt.timedelta) -> None:
+    async def _rotation_steps(self, overlap: dt.timedelta | None) -> None:
         if any(r.state == "incoming" for r in self._rows.values()):
             self._phase = "adding-root"
             await self._wait_converged("the new trust bundle")
             async with self._lock:
                 old_id, _ = self._issuing()
                 new_id = next(r.id for r in self._rows.values() if r.state == "incoming")
-                retire_at = self._clock() + overlap
-                await self._repo.set_states(
-                    {old_id: ("outgoing", retire_at), new_id: ("issuing", None)}
-                )
-                self._rows[old_id] = replace_row(self._rows[old_id], "outgoing", retire_at)
-                self._rows[new_id] = replace_row(self._rows[new_id], "issuing", None)
-        self._phase, self._detail = "reissuing", "re-issuing every leaf from the new root"
+                retire_at = self._clock() + (self.config.overlap if overlap is None else overlap)
+                await self._set_states({old_id: ("outgoing", retire_at), new_id: ("issuing", None)})
+        which = "previous" if self._undoing else "new"
+        self._phase = "aborting" if self._undoing else "reissuing"
+        self._detail = f"re-issuing every leaf from the {which} root"
         async with self._lock:
             _, authority = self._issuing()
-            stale = [
-                s
-                for s, leaf in self._leaves.items()
-                if leaf.issuer_serial != format(authority.cert.serial_number, "x")
-            ]
+            serial = format(authority.cert.serial_number, "x")
+            stale = [s for s, leaf in self._leaves.items() if leaf.issuer_serial != serial]
             if stale:
                 await self._issue(stale)
             self._publish()
-        await self._wait_converged("leaves from the new root")
-        outgoing = [r for r in self._rows.values() if r.state == "outgoing"]
-        retire_at = min((r.retire_at for r in outgoing if r.retire_at), default=self._clock())
-        self._phase = "overlap"
-        self._detail = f"both roots trusted until {retire_at.isoformat()} or `meshplane ca finish`"
+        await self._wait_converged(f"leaves from the {which} root")
+        retire_at = await self._begin_overlap(overlap)
+        if not self._undoing:
+            self._phase = "overlap"
+            self._detail = (
+                f"both roots trusted until {retire_at.isoformat()} or `meshplane ca finish`"
+            )
         delay = max((retire_at - self._clock()).total_seconds(), 0.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._finish.wait(), timeout=delay)
         async with self._lock:
-            await self._repo.set_states({r.id: ("retired", None) for r in outgoing})
-            for row in outgoing:
-                self._rows[row.id] = replace_row(row, "retired", None)
+            outgoing = [r.id for r in self._rows.values() if r.state == "outgoing"]
+            await self._set_states({i: ("retired", None) for i in outgoing})
             self._publish()
-        self._phase, self._detail = "idle", "rotation finished; only the new root is trusted"
+        self._phase = "idle"
+        if self._undoing:
+            self._detail = "rotation aborted: the previous root issues again, the new one left"
+        else:
+            self._detail = "rotation finished; only the new root is trusted"
+        self._undoing = False
         log.info("ca rotation finished")
+
+    async def _begin_overlap(self, overlap: dt.timedelta | None) -> dt.datetime:
+        """Every outgoing root retires `overlap` from now (the overlap follows re-issuing).
+
+        Resumed at start-up (`overlap` None), the latest stored retirement time holds for all.
+        """
+        async with self._lock:
+            outgoing = [r for r in self._rows.values() if r.state == "outgoing"]
+            now = self._clock()
+            if overlap is not None:
+                retire_at = now + overlap
+            else:
+                retire_at = max((r.retire_at for r in outgoing if r.retire_at), default=now)
+            if any(r.retire_at != retire_at for r in outgoing):
+                await self._set_states({r.id: ("outgoing", retire_at) for r in outgoing})
+            return retire_at
 
     # -- reporting -----------------------------------------------------------------------
 

@@ -12,16 +12,22 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
+    "SIGNING_KEYS",
     "Authority",
+    "CaField",
     "IssuedLeaf",
     "KeyType",
     "PrivateKey",
+    "UnusableAuthority",
     "issue_leaf",
+    "key_identifier",
     "load_authority",
     "new_root",
     "spiffe_id",
@@ -30,6 +36,17 @@ __all__ = [
 KeyType = Literal["ecdsa", "rsa"]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 _BACKDATE = dt.timedelta(minutes=5)  # tolerate clock skew between the CA and the proxies
+# What the CA can sign with (certs/checks.py holds an imported key to it).
+SIGNING_KEYS = "ECDSA (P-256, P-384 or P-521) or RSA (2048 bits or more)"
+CaField = Literal["certificate", "private_key", "chain"]
+
+
+class UnusableAuthority(ValueError):
+    """A CA the mesh cannot use; `field` says which part of it: certificate, private_key, chain."""
+
+    def __init__(self, field: CaField, message: str) -> None:
+        super().__init__(message)
+        self.field: CaField = field
 
 
 def spiffe_id(trust_domain: str, kind: str, name: str) -> str:
@@ -145,17 +162,16 @@ def issue_leaf(
 ) -> IssuedLeaf:
     """Sign a leaf for SPIFFE ID `identity`, usable as TLS client and server certificate.
 
-    Never outlives its issuer: the validity ends at the issuer's expiry at the latest.
+    Never outlives its issuers: the validity ends when the first certificate of the chain expires.
     """
     import ipaddress
 
     key = _new_key(key_type)
     not_before = now - _BACKDATE
-    not_after = min(now + ttl, authority.cert.not_valid_after_utc)
+    not_after = min(now + ttl, *(c.not_valid_after_utc for c in (authority.cert, *authority.chain)))
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity)]
     sans += [x509.DNSName(d) for d in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
-    issuer_ski = authority.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshplane")]))
@@ -187,7 +203,7 @@ def issue_leaf(
             critical=False,
         )
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski.value),
+            x509.AuthorityKeyIdentifier(key_identifier(authority.cert), None, None),
             critical=False,
         )
         .sign(authority.key, hashes.SHA256())
@@ -211,36 +227,98 @@ def issue_leaf(
     )
 
 
-def load_authority(cert_pem: str, key_pem: str | bytes, chain_pem: str = "") -> Authority:
-    """Read a user-supplied CA (a root, or an intermediate with its chain up to the root).
+def key_identifier(cert: x509.Certificate) -> bytes:
+    """The key identifier leaves name their issuer by (AuthorityKeyIdentifier).
 
-    Raises ValueError naming what is wrong: not a CA, key does not match, chain does not end in
-    a self-signed root, or does not link up.
+    The certificate's SubjectKeyIdentifier when it has one; otherwise the identifier computed from
+    its public key as RFC 5280 (4.2.1.2, method 1) describes, so a CA without one still works.
     """
     try:
-        cert = x509.load_pem_x509_certificate(cert_pem.encode())
-        chain = (
-            tuple(x509.load_pem_x509_certificates(chain_pem.encode())) if chain_pem.strip() else ()
-        )
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+
+
+def _read_certificates(field: CaField, pem: str) -> list[x509.Certificate]:
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode())
+        for cert in certs:  # parsed lazily: make a malformed extension or key fail here
+            _ = cert.extensions, cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise UnusableAuthority(
+            field, f"cannot read {field}: not PEM certificates, or a malformed one"
+        ) from None
+    return certs
+
+
+def _read_key(pem: str | bytes) -> PrivateKey:
+    try:
         key = serialization.load_pem_private_key(
-            key_pem.encode() if isinstance(key_pem, str) else key_pem, password=None
+            pem.encode() if isinstance(pem, str) else pem, password=None
         )
-    except ValueError as exc:
-        raise ValueError(f"cannot read the PEM data: {exc}") from None
+    except TypeError:  # encrypted
+        raise UnusableAuthority(
+            "private_key", "cannot read private_key: it is encrypted; give it unencrypted"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise UnusableAuthority(
+            "private_key", "cannot read private_key: expected a PEM private key"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise ValueError("private_key: only ECDSA and RSA keys are supported")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
-        raise ValueError("private_key does not belong to certificate")
+        kind = type(key).__name__.removeprefix("_").removesuffix("PrivateKey")
+        raise UnusableAuthority(
+            "private_key", f"private_key is an {kind} key; the CA signs with {SIGNING_KEYS}"
+        )
+    return key
+
+
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    der: bytes = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der
+
+
+def load_authority(cert_pem: str, key_pem: str | bytes, chain_pem: str = "") -> Authority:
+    """Read a CA (a root, or an intermediate with its chain up to the root) from PEM.
+
+    Checks only what makes it a CA at all: readable, one certificate with the CA flag, the key
+    belongs to it, and the chain names each issuer in turn up to a self-signed root. What an
+    import needs besides (validity, key usage, signatures...) is certs/checks.py's work; stored
+    CAs are read with this alone, so a root that aged never stops the control plane starting.
+    Raises UnusableAuthority naming the field.
+    """
+    certs = _read_certificates("certificate", cert_pem)
+    if len(certs) != 1:
+        raise UnusableAuthority(
+            "certificate",
+            f"certificate holds {len(certs)} certificates: give the CA's own certificate here "
+            "and the certificates above it in chain",
+        )
+    cert = certs[0]
+    chain = tuple(_read_certificates("chain", chain_pem)) if chain_pem.strip() else ()
+    key = _read_key(key_pem)
+    if _spki(key.public_key()) != _spki(cert.public_key()):
+        raise UnusableAuthority("private_key", "private_key does not belong to certificate")
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         constraints = None
     if constraints is None or not constraints.ca:
-        raise ValueError("certificate is not a CA certificate (basicConstraints CA:TRUE)")
+        raise UnusableAuthority(
+            "certificate", "certificate is not a CA certificate (basicConstraints CA:TRUE)"
+        )
+    for index, (child, parent) in enumerate(zip((cert, *chain), chain, strict=False)):
+        if child.issuer != parent.subject:
+            raise UnusableAuthority(
+                "chain",
+                f"chain[{index}] ({parent.subject.rfc4514_string()}) did not issue the "
+                "certificate below it: give the chain in order, from the issuer up to the root",
+            )
     top = chain[-1] if chain else cert
     if top.issuer != top.subject:
-        raise ValueError("chain must end with the self-signed root (or certificate must be one)")
-    for child, parent in zip((cert, *chain), chain, strict=False):
-        if child.issuer != parent.subject:
-            raise ValueError("chain does not link: each certificate must be issued by the next")
+        raise UnusableAuthority(
+            "chain",
+            "chain must end with the self-signed root (give an intermediate's chain up to it)",
+        )
     return Authority(cert, key, chain)

@@ -17,9 +17,10 @@ from meshplane.certs.ca import Authority, issue_leaf, load_authority, new_root
 from meshplane.serve import ControlPlane
 from meshplane.store.identity import IdentityRepo
 from tests.e2e.conftest import Mesh, make_settings
-from tests.e2e.identity_mesh import continuous_load, leaf_serials, sidecars
+from tests.e2e.identity_mesh import Load, Sidecars, continuous_load, leaf_serials, sidecars
 from tests.support.ads_client import AdsClient, gateway_node
 from tests.support.backends import HttpBackend
+from tests.support.certificates import make_ca
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
 from tests.support.traffic import answered_by, wait_until_served
@@ -123,6 +124,70 @@ async def test_root_rotation_all_phases_under_load_fails_no_request(tmp_path: Pa
         assert mesh.mesh.plane is not None
         retired = await _authority_with_serial(mesh.mesh.plane, old_roots[0]["serial"])
         assert await _handshake_refused(mesh.b_inbound, retired, tmp_path)
+
+
+async def test_imported_root_without_ski_serves_mtls_then_abort_goes_back_under_load(
+    tmp_path: Path,
+) -> None:
+    """A root without SubjectKeyIdentifier signs the leaves Envoy serves mTLS with; an abort in
+    the overlap brings back the previous root; not one request fails on the way."""
+    imported = make_ca(ski=False)
+    body = {"certificate": imported.cert_pem, "private_key": imported.key_pem}
+    async with sidecars(tmp_path, fresh_connections=True) as mesh:
+        http = mesh.mesh.http
+        old_root = (await http.get("/api/v1/ca")).json()["roots"][0]["serial"]
+        async with continuous_load(mesh.a_to_b) as load:
+            while load.ok < 20:
+                await asyncio.sleep(0.01)
+            started = await http.post("/api/v1/ca/rotate", json={**body, "overlap_seconds": 3600})
+            assert started.status_code == 202, started.text
+            await _wait_phase(http, "overlap")
+            imported_serial = format(imported.cert.serial_number, "x")
+            await _wait_envoy_leaf_from(mesh, imported_serial)
+            await _more_requests(load, 30)
+            aborted = await http.post("/api/v1/ca/abort")
+            assert aborted.status_code == 200, aborted.text
+            await _wait_phase(http, "idle")
+            await _wait_envoy_leaf_from(mesh, old_root)
+            await _more_requests(load, 30)
+        assert load.failures == []
+        status = (await http.get("/api/v1/ca")).json()
+        assert {r["serial"]: r["state"] for r in status["roots"]} == {
+            old_root: "issuing",
+            imported_serial: "retired",
+        }
+        # b trusts the previous root again, and no longer the imported one.
+        assert mesh.mesh.plane is not None
+        previous = await _authority_with_serial(mesh.mesh.plane, old_root)
+        assert not await _handshake_refused(mesh.b_inbound, previous, tmp_path)
+        dropped = load_authority(imported.cert_pem, imported.key_pem)
+        assert await _handshake_refused(mesh.b_inbound, dropped, tmp_path)
+
+
+async def _wait_phase(http: httpx.AsyncClient, phase: str) -> None:
+    async with asyncio.timeout(30):
+        while (status := (await http.get("/api/v1/ca")).json())["phase"] != phase:
+            assert "failed" not in status["detail"], status
+            await asyncio.sleep(0.01)
+
+
+async def _wait_envoy_leaf_from(mesh: Sidecars, issuer_serial: str) -> None:
+    """Until b's Envoy serves the leaf the CA issued it from the root `issuer_serial`."""
+    items = (await mesh.mesh.http.get("/api/v1/certificates")).json()["items"]
+    leaf = next(c for c in items if c["subject"] == "service/b")
+    assert leaf["issuer_serial"] == issuer_serial
+
+    async def serves_it() -> bool:
+        return leaf["serial"] in [s.lstrip("0") for s, _ in await leaf_serials(mesh.envoy_b)]
+
+    await mesh.envoy_b.wait_for(serves_it)
+
+
+async def _more_requests(load: Load, count: int) -> None:
+    target = load.ok + count
+    async with asyncio.timeout(30):
+        while load.ok < target and not load.failures:
+            await asyncio.sleep(0.01)
 
 
 async def test_authorization_allowed_identity_200_denied_identity_403(

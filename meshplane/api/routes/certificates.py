@@ -13,14 +13,24 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meshplane.api.deps import AuthorityDep
-from meshplane.certs.authority import CaStatus
-from meshplane.certs.ca import load_authority
+from meshplane.api.schemas import ErrorOut
+from meshplane.certs.authority import MAX_OVERLAP, CaStatus
+from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
 from meshplane.certs.state import Leaf
+from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["certificates"])
+
+_NO_CA: dict[int | str, dict[str, object]] = {
+    503: {"model": ErrorOut, "description": "The API runs without a certificate authority."}
+}
+_CONFLICT: dict[int | str, dict[str, object]] = {
+    409: {"model": ErrorOut, "description": "The CA's state does not allow it now."},
+    **_NO_CA,
+}
 
 
 class CertificateOut(BaseModel):
@@ -64,7 +74,7 @@ class RootOut(BaseModel):
 class CaOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    phase: str = Field(description="idle | adding-root | reissuing | overlap")
+    phase: str = Field(description="idle | adding-root | reissuing | overlap | aborting")
     detail: str
     trust_domain: str
     identity_version: int
@@ -72,13 +82,29 @@ class CaOut(BaseModel):
 
 
 class RotateRoot(BaseModel):
-    """Rotate to a new root: generated when no certificate is given, else the one supplied."""
+    """Rotate to a new root: generated when no certificate is given, else the one supplied.
+
+    An imported CA is checked before anything changes: a CA certificate (basicConstraints CA,
+    keyCertSign), its private key (ECDSA P-256/P-384/P-521 or RSA of 2048 bits or more), valid now
+    and for at least one leaf lifetime, and for an intermediate a chain whose signatures verify up
+    to a self-signed root. A certificate without SubjectKeyIdentifier is fine.
+    """
 
     certificate: str | None = Field(None, description="PEM of a root or intermediate CA.")
-    private_key: str | None = Field(None, description="PEM of its private key (never returned).")
-    chain: str = Field("", description="For an intermediate: PEM chain up to the root.")
+    private_key: str | None = Field(
+        None, description="PEM of its private key, unencrypted (never returned)."
+    )
+    chain: str = Field(
+        "", description="For an intermediate: PEM chain from its issuer up to the root."
+    )
     overlap_seconds: float | None = Field(
-        None, ge=0, description="How long both roots stay trusted after re-issuing."
+        None,
+        ge=0,
+        le=MAX_OVERLAP.total_seconds(),
+        allow_inf_nan=False,
+        description="How long both roots stay trusted after re-issuing: 0 to "
+        f"{MAX_OVERLAP.days} days ({MAX_OVERLAP.total_seconds():.0f} s). The server's setting "
+        "(MESHPLANE_CA_OVERLAP_SECONDS) when absent.",
     )
 
 
@@ -98,13 +124,17 @@ def _ca(status: CaStatus) -> CaOut:
     return CaOut.model_validate(status, from_attributes=True)
 
 
-@router.get("/certificates", response_model=CertificateList)
+@router.get("/certificates", response_model=CertificateList, responses=_NO_CA)
 async def list_certificates(authority: AuthorityDep) -> CertificateList:
     """Every identity's current certificate: serial, issuer, validity and next renewal."""
     return CertificateList(items=[_out(leaf) for leaf in authority.leaves()])
 
 
-@router.post("/certificates/rotate", response_model=CertificateList)
+@router.post(
+    "/certificates/rotate",
+    response_model=CertificateList,
+    responses={404: {"model": ErrorOut, "description": "No such certificate."}, **_NO_CA},
+)
 async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> CertificateList:
     """Issue new leaves now (one identity or all); Envoy swaps them over SDS without restart."""
     if body.all:
@@ -118,30 +148,63 @@ async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> Ce
     return CertificateList(items=[_out(leaf) for leaf in await authority.rotate_leaves(subjects)])
 
 
-@router.get("/ca", response_model=CaOut)
+@router.get("/ca", response_model=CaOut, responses=_NO_CA)
 async def ca_status(authority: AuthorityDep) -> CaOut:
     """The trust domain, the roots and their states, and the phase of a root rotation."""
     return _ca(authority.status())
 
 
-@router.post("/ca/rotate", response_model=CaOut, status_code=202)
+def _imported(body: RotateRoot) -> Authority | None:
+    """The CA the body supplies, read from PEM; None when it asks for a generated root."""
+    if not (body.certificate or body.private_key or body.chain):
+        return None
+    both = "give both certificate and private_key, or neither"
+    if not body.certificate:
+        why = both if body.private_key else "chain goes with a certificate: " + both
+        raise InvalidRequest(why, loc=("body", "certificate"))
+    if not body.private_key:
+        raise InvalidRequest(both, loc=("body", "private_key"))
+    return load_authority(body.certificate, body.private_key, body.chain)
+
+
+@router.post("/ca/rotate", response_model=CaOut, status_code=202, responses=_CONFLICT)
 async def rotate_root(body: RotateRoot, authority: AuthorityDep) -> CaOut:
-    """Start a root rotation; follow its phases with GET /ca (409 if one is under way)."""
-    new = None
-    if body.certificate or body.private_key:
-        if not (body.certificate and body.private_key):
-            raise HTTPException(422, "give both certificate and private_key, or neither")
-        try:
-            new = load_authority(body.certificate, body.private_key, body.chain)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+    """Start a root rotation; follow its phases with GET /ca.
+
+    422 names the field of an imported CA the mesh cannot use, and why; 409 if a rotation is under
+    way, or one stopped on an error (abort or finish it first), or the certificate is already
+    trusted.
+    """
     overlap = (
         dt.timedelta(seconds=body.overlap_seconds) if body.overlap_seconds is not None else None
     )
-    return _ca(await authority.start_root_rotation(new, overlap))
+    try:
+        return _ca(await authority.start_root_rotation(_imported(body), overlap))
+    except UnusableAuthority as exc:
+        raise InvalidRequest(str(exc), loc=("body", exc.field)) from None
 
 
-@router.post("/ca/finish", response_model=CaOut)
+@router.post("/ca/finish", response_model=CaOut, responses=_CONFLICT)
 async def finish_rotation(authority: AuthorityDep) -> CaOut:
-    """End the overlap now: the old root leaves the trust bundle (409 if nothing to finish)."""
+    """End the overlap now: the old root leaves the trust bundle once every leaf is re-issued.
+
+    A rotation that stopped on an error goes on from where it stopped. 409 if no rotation is
+    waiting to finish (none under way, or it is being aborted).
+    """
     return _ca(await authority.finish_rotation())
+
+
+@router.post("/ca/abort", response_model=CaOut, responses=_CONFLICT)
+async def abort_rotation(authority: AuthorityDep) -> CaOut:
+    """Abort a root rotation (under way or stopped on an error): go back to the previous root.
+
+    - adding-root: the new root leaves the trust bundle at once (it has signed nothing yet);
+      the answer's phase is "idle".
+    - reissuing or overlap: the previous root signs again and every leaf is re-issued from it
+      while both roots stay trusted (phase "aborting"); once every proxy holds its new leaf, the
+      new root leaves the trust bundle ("idle"). No connection fails on the way.
+
+    409 if there is no rotation to abort, an abort is under way, or the previous root can no
+    longer sign leaves (expired, or expiring within a leaf lifetime): finish the rotation then.
+    """
+    return _ca(await authority.abort_rotation())

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from meshplane.cli import app
+from meshplane.client import ApiClient
 from meshplane.serve import ControlPlane
 from tests.e2e.conftest import make_settings
 
@@ -62,3 +64,36 @@ async def test_ca_rotate_status_finish(plane: ControlPlane) -> None:
         while "phase:        idle" not in (status := (await _cli(plane, "ca", "status"))[1]):
             await asyncio.sleep(0.02)
     assert "retired" in status
+
+
+async def test_ca_abort_goes_back_to_the_previous_root(plane: ControlPlane) -> None:
+    code, refused = await _cli(plane, "ca", "abort")
+    assert code == 1
+    assert "no root rotation to abort" in refused
+    first_serial = (await asyncio.to_thread(_ca_status, plane))["roots"][0]["serial"]
+    code, started = await _cli(plane, "ca", "rotate", "--overlap", "3600")
+    assert code == 0, started
+    async with asyncio.timeout(10):
+        while "phase:        overlap" not in (await _cli(plane, "ca", "status"))[1]:
+            await asyncio.sleep(0.02)
+    code, aborted = await _cli(plane, "ca", "abort")
+    assert code == 0, aborted
+    async with asyncio.timeout(10):
+        while "phase:        idle" not in (status := (await _cli(plane, "ca", "status"))[1]):
+            await asyncio.sleep(0.02)
+    assert "rotation aborted" in status
+    roots = {r["serial"]: r["state"] for r in (await asyncio.to_thread(_ca_status, plane))["roots"]}
+    assert roots.pop(first_serial) == "issuing"
+    assert list(roots.values()) == ["retired"]
+
+
+async def test_ca_rotate_overlap_out_of_bounds_names_the_field(plane: ControlPlane) -> None:
+    code, refused = await _cli(plane, "ca", "rotate", "--overlap", "1e300")
+    assert code == 1
+    assert "overlap_seconds" in refused
+    assert "phase:        idle" in (await _cli(plane, "ca", "status"))[1]
+
+
+def _ca_status(plane: ControlPlane) -> dict[str, Any]:
+    with ApiClient(plane.api_url) as client:
+        return client.ca()

@@ -7,10 +7,12 @@ import datetime as dt
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from meshplane.certs.authority import CaConfig, CertificateAuthority
+from meshplane.certs.ca import issue_leaf
 from meshplane.certs.keystore import SecretBox
 from meshplane.errors import Conflict
 from meshplane.store import Store, open_store
@@ -117,3 +119,208 @@ async def test_root_rotation_phases_wait_for_convergence(store: Store) -> None:
     assert first_root not in ca.state.trust_bundle
     assert len(ca.state.trust_bundle) == 1
     assert sorted(r.state for r in ca.status().roots) == ["issuing", "retired"]
+
+
+# -- abort, and the overlap a rotation is given ----------------------------------------------
+
+
+class Gate:
+    """A `converged` the test opens: proxies "acknowledge" only while it is open."""
+
+    def __init__(self, is_open: bool = False) -> None:
+        self.open = is_open
+
+    async def __call__(self, version: int) -> bool:
+        return self.open
+
+
+async def _phase(ca: CertificateAuthority, phase: str) -> None:
+    async with asyncio.timeout(5):
+        while ca.status().phase != phase:
+            await asyncio.sleep(0.01)
+
+
+def _issuers(ca: CertificateAuthority) -> set[str]:
+    return {leaf.issuer_serial for leaf in ca.state.leaves.values()}
+
+
+def _states(ca: CertificateAuthority) -> dict[int, str]:
+    return {r.id: r.state for r in ca.status().roots}
+
+
+async def test_abort_in_adding_root_drops_the_new_root_at_once(store: Store) -> None:
+    ca = _authority(store, Clock())
+    await ca.start()
+    await ca.ensure(["service/a"])
+    before, issuers = ca.state.trust_bundle, _issuers(ca)
+    ca.converged = Gate()
+    await ca.start_root_rotation()
+    assert len(ca.state.trust_bundle) == 2
+    status = await ca.abort_rotation()
+    assert status.phase == "idle"
+    assert ca.state.trust_bundle == before
+    assert _issuers(ca) == issuers  # nothing was signed by the new root
+    assert sorted(_states(ca).values()) == ["issuing", "retired"]
+    with pytest.raises(Conflict, match="no root rotation to abort"):
+        await ca.abort_rotation()
+
+
+async def test_abort_in_overlap_reissues_from_the_previous_root_before_dropping_the_new(
+    store: Store,
+) -> None:
+    ca = _authority(store, Clock())
+    await ca.start()
+    await ca.ensure(["service/a", "gateway/edge"])
+    before, issuers = ca.state.trust_bundle, _issuers(ca)
+    gate = ca.converged = Gate(is_open=True)
+    await ca.start_root_rotation(overlap=dt.timedelta(hours=1))
+    await _phase(ca, "overlap")
+    assert _issuers(ca) != issuers
+    gate.open = False  # the proxies are slow to take the previous root's leaves
+    status = await ca.abort_rotation()
+    assert status.phase == "aborting"
+    with pytest.raises(Conflict, match="being aborted"):
+        await ca.abort_rotation()
+    with pytest.raises(Conflict):
+        await ca.finish_rotation()
+    with pytest.raises(Conflict):
+        await ca.start_root_rotation()
+    async with asyncio.timeout(5):
+        while _issuers(ca) != issuers:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert len(ca.state.trust_bundle) == 2  # both trusted until every proxy has the new leaves
+    assert ca.status().phase == "aborting"
+    gate.open = True
+    await _phase(ca, "idle")
+    assert ca.state.trust_bundle == before
+    assert sorted(_states(ca).values()) == ["issuing", "retired"]
+
+    again = _authority(store, Clock())  # and so it stays after a restart
+    await again.start()
+    assert again.state.trust_bundle == before
+    assert _issuers(again) == issuers
+
+
+async def test_an_abort_cut_by_a_restart_completes_on_start(store: Store) -> None:
+    ca = _authority(store, Clock())
+    await ca.start()
+    await ca.ensure(["service/a"])
+    before, issuers = ca.state.trust_bundle, _issuers(ca)
+    gate = ca.converged = Gate(is_open=True)
+    await ca.start_root_rotation()
+    await _phase(ca, "overlap")
+    gate.open = False
+    await ca.abort_rotation()
+    await ca._stop_rotation()  # the control plane stops here
+
+    again = _authority(store, Clock())
+    await again.start()
+    await again.wait_rotation()
+    assert again.status().phase == "idle"
+    assert again.state.trust_bundle == before
+    assert _issuers(again) == issuers
+
+
+async def test_abort_refused_when_the_previous_root_can_no_longer_sign(store: Store) -> None:
+    clock = Clock()
+    ca = _authority(store, clock, root_ttl=dt.timedelta(days=2), leaf_ttl=dt.timedelta(hours=24))
+    await ca.start()
+    ca.converged = Gate(is_open=True)
+    clock.now += dt.timedelta(days=1, hours=12)  # the first root has 12 h left: less than a leaf
+    await ca.start_root_rotation()
+    await _phase(ca, "overlap")
+    with pytest.raises(Conflict, match="previous root"):
+        await ca.abort_rotation()
+    assert ca.status().phase == "overlap"
+
+
+async def test_a_failed_rotation_can_be_aborted_and_the_next_takes_its_own_overlap(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    ca = _authority(store, clock)
+    await ca.start()
+    await ca.ensure(["service/a"])
+    before, issuers = ca.state.trust_bundle, _issuers(ca)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("cannot sign")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("meshplane.certs.authority.issue_leaf", broken)
+        await ca.start_root_rotation(overlap=dt.timedelta(seconds=60))
+        await ca.wait_rotation()
+    assert ca.status().phase == "reissuing"
+    assert "failed" in ca.status().detail
+    with pytest.raises(Conflict, match="abort it"):  # not silently on top of the failed one
+        await ca.start_root_rotation(overlap=dt.timedelta(seconds=3600))
+
+    await ca.abort_rotation()
+    await _phase(ca, "idle")
+    assert ca.state.trust_bundle == before
+    assert _issuers(ca) == issuers
+
+    clock.now += dt.timedelta(minutes=5)
+    await ca.start_root_rotation(overlap=dt.timedelta(seconds=3600))
+    await _phase(ca, "overlap")
+    outgoing = [r for r in ca.status().roots if r.state == "outgoing"]
+    assert [r.retire_at for r in outgoing] == [clock.now + dt.timedelta(seconds=3600)]
+    assert len(ca.state.trust_bundle) == 2
+
+
+async def test_a_failed_rotation_can_be_finished(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = _authority(store, Clock())
+    await ca.start()
+    await ca.ensure(["service/a"])
+    issuers = _issuers(ca)
+    with monkeypatch.context() as patch:
+        patch.setattr("meshplane.certs.authority.issue_leaf", lambda *a, **k: 1 / 0)
+        await ca.start_root_rotation()
+        await ca.wait_rotation()
+    assert "failed" in ca.status().detail
+    await ca.finish_rotation()
+    await _phase(ca, "idle")
+    assert _issuers(ca).isdisjoint(issuers)
+    assert len(ca.state.trust_bundle) == 1
+
+
+async def test_an_overlap_of_zero_is_zero_not_the_default(store: Store) -> None:
+    ca = _authority(store, Clock(), overlap=dt.timedelta(hours=1))
+    await ca.start()
+    await ca.start_root_rotation(overlap=dt.timedelta(0))
+    await _phase(ca, "idle")
+    assert len(ca.state.trust_bundle) == 1
+
+
+async def test_a_failed_renewal_is_retried_not_the_end_of_renewals(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshplane.certs import authority as module
+
+    clock = Clock()
+    ca = _authority(store, clock)
+    await ca.start()
+    await ca.ensure(["service/a"])
+    old = ca.state.leaves["service/a"].serial
+    failures = [ValueError("database away")]
+    real = issue_leaf
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "issue_leaf", flaky)
+    monkeypatch.setattr(module, "_RETRY_SECONDS", 0.05)
+    clock.now += dt.timedelta(hours=14)
+    runner = asyncio.create_task(ca.run())
+    try:
+        async with asyncio.timeout(5):
+            while ca.state.leaves["service/a"].serial == old:
+                await asyncio.sleep(0.01)
+    finally:
+        runner.cancel()
+    assert failures == []

@@ -9,8 +9,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from meshplane.certs.ca import issue_leaf, load_authority, new_root, spiffe_id
+from meshplane.certs.ca import issue_leaf, key_identifier, load_authority, new_root, spiffe_id
 from meshplane.certs.keystore import SecretBox, load_secret
+from tests.support.certificates import make_ca, now
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
@@ -110,3 +111,25 @@ def test_secret_key_file_is_generated_once_with_private_permissions(tmp_path: Pa
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_secret(None, path) == first
     assert load_secret("from-the-environment", path) == b"from-the-environment"
+
+
+def test_a_ca_without_subject_key_identifier_signs_leaves_naming_its_computed_key_id() -> None:
+    made = make_ca(ski=False)
+    authority = load_authority(made.cert_pem, made.key_pem)
+    leaf = issue_leaf(authority, "spiffe://mesh.test/service/a", NOW, ttl=dt.timedelta(hours=1))
+    cert = x509.load_pem_x509_certificate(leaf.cert_chain_pem.encode())
+    cert.verify_directly_issued_by(made.cert)
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    computed = x509.SubjectKeyIdentifier.from_public_key(made.cert.public_key()).digest
+    assert aki.key_identifier == key_identifier(made.cert) == computed
+    with_ski = new_root("mesh.test", NOW, ttl=dt.timedelta(days=1))
+    ski = with_ski.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert key_identifier(with_ski.cert) == ski.digest
+
+
+def test_a_leaf_never_outlives_any_certificate_of_its_chain() -> None:
+    root = make_ca(not_after=now() + dt.timedelta(hours=3))
+    inter = make_ca("intermediate", issuer=root, not_after=now() + dt.timedelta(days=30))
+    authority = load_authority(inter.cert_pem, inter.key_pem, root.cert_pem)
+    leaf = issue_leaf(authority, "spiffe://mesh.test/service/a", now(), ttl=dt.timedelta(days=1))
+    assert leaf.not_after == root.cert.not_valid_after_utc
