@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from meshplane.certs.authority import MAX_OVERLAP
+
 __all__ = ["Settings"]
 
 
@@ -30,6 +32,7 @@ class Settings(BaseSettings):
     endpoint_grace_seconds: float = Field(
         5.0,
         ge=0,
+        le=86400,
         description="How long a disconnected sidecar stays an endpoint before it is removed.",
     )
     secret_key: str | None = Field(
@@ -45,10 +48,17 @@ class Settings(BaseSettings):
         description="SPIFFE trust domain: identities are spiffe://<trust domain>/service/<name>.",
     )
     ca_key_type: Literal["ecdsa", "rsa"] = Field("ecdsa", description="Key type of new keys.")
-    leaf_ttl_seconds: float = Field(86400, gt=60, description="Lifetime of leaf certificates.")
-    root_ttl_days: float = Field(3650, gt=1, description="Lifetime of generated roots.")
+    leaf_ttl_seconds: float = Field(
+        86400, gt=60, le=366 * 86400, description="Lifetime of leaf certificates."
+    )
+    root_ttl_days: float = Field(
+        3650, gt=1, le=36500, description="Lifetime of generated roots (at most 100 years)."
+    )
     ca_overlap_seconds: float = Field(
-        3600, ge=0, description="Root rotation: how long both roots stay trusted."
+        3600,
+        ge=0,
+        le=MAX_OVERLAP.total_seconds(),
+        description="Root rotation: how long both roots stay trusted (at most 365 days).",
     )
     xds_tls: bool = Field(
         False,
