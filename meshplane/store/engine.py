@@ -39,6 +39,10 @@ _DRIVERS = {
 }
 # How long a SQLite writer waits for another writer's lock before failing, in milliseconds.
 _SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long connecting to PostgreSQL may take, in seconds, unless the URL says otherwise. libpq
+# waits for the operating system by default (minutes when packets vanish), and every call
+# waiting on it would hang instead of answering 503.
+_POSTGRES_CONNECT_TIMEOUT_S = 5
 
 
 def normalise_url(url: str) -> URL:
@@ -65,10 +69,14 @@ def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) ->
     On SQLite every connection gets WAL (readers never block the writer), foreign keys (off by
     default there) and a busy timeout (a second writer waits instead of failing at once), and
     SQLAlchemy rather than the sqlite3 module emits BEGIN, so a read-only transaction is one
-    snapshot too. `connect_args` go to the driver, e.g. psycopg's `options`.
+    snapshot too. On PostgreSQL a connection attempt gives up after a few seconds unless the
+    URL sets `connect_timeout`. `connect_args` go to the driver, e.g. psycopg's `options`.
     """
     normalised = normalise_url(url)
-    engine = sqlalchemy_engine(normalised, connect_args=dict(connect_args or {}))
+    arguments = dict(connect_args or {})
+    if normalised.get_backend_name() == "postgresql" and "connect_timeout" not in normalised.query:
+        arguments.setdefault("connect_timeout", _POSTGRES_CONNECT_TIMEOUT_S)
+    engine = sqlalchemy_engine(normalised, connect_args=arguments)
     if normalised.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
