@@ -144,6 +144,10 @@ class XdsAddress(BaseModel):
 class ServerInfo(BaseModel):
     version: str = Field(description="meshplane's version.")
     revision: int = Field(description="The revision of the newest committed write.")
+    database: Literal["reachable", "unreachable"] = Field(
+        description="Whether the database answered; while it does not, `revision` is the newest "
+        "this process knows of, and calls that need the database answer 503."
+    )
     xds: XdsAddress
 
 
