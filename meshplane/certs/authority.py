@@ -26,12 +26,15 @@ from cryptography import x509
 from meshplane.certs.ca import Authority, KeyType, issue_leaf, load_authority, new_root, spiffe_id
 from meshplane.certs.keystore import SecretBox
 from meshplane.certs.state import IdentityState, Leaf
-from meshplane.errors import Conflict
+from meshplane.errors import Conflict, Unavailable
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 
 __all__ = ["CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
 
 log = logging.getLogger(__name__)
+
+# Seconds between renewal attempts while the store is unreachable.
+_RENEW_RETRY_SECONDS = 1.0
 
 Clock = Callable[[], dt.datetime]
 Converged = Callable[[int], Awaitable[bool]]  # version -> every proxy holds at least it
@@ -264,14 +267,21 @@ class CertificateAuthority:
         return [self._leaves[s] for s in sorted(self._leaves)]
 
     async def run(self) -> None:
-        """Renew leaves at their renewal time, forever (until cancelled)."""
+        """Renew leaves at their renewal time, forever (until cancelled); while the store is
+        unreachable, keep trying."""
         while True:
             now = self._clock()
             due = [leaf.subject for leaf in self._leaves.values() if leaf.renew_at <= now]
             if due:
-                async with self._lock:
-                    await self._issue(due)
-                    self._publish()
+                try:
+                    async with self._lock:
+                        await self._issue(due)
+                        self._publish()
+                except Unavailable:
+                    # The store reports the outage; nothing was saved or published, and the
+                    # leaves stay valid long past their renewal time: try again shortly.
+                    await asyncio.sleep(_RENEW_RETRY_SECONDS)
+                    continue
                 log.info("renewed leaves count=%d", len(due))
             upcoming = [leaf.renew_at for leaf in self._leaves.values()]
             wait = min([(t - self._clock()).total_seconds() for t in upcoming] + [30.0])
