@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+import meshplane.store.engine as engine_module
 from meshplane.api import create_app
 from meshplane.settings import Settings
 from meshplane.store import Store, open_store
@@ -110,6 +111,24 @@ async def test_an_outage_answers_503_logs_once_and_recovers_whole(
         assert [(c.revision, c.name) for c in changes] == [(1, "before"), (2, "after")]
     finally:
         await fresh.close()
+
+
+async def test_a_restart_between_calls_costs_no_caller_a_503(
+    api: httpx.AsyncClient,
+    cluster: PostgresCluster,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The pool's connections died with the server; the next call reconnects instead of
+    failing on one of them."""
+    monkeypatch.setattr(engine_module, "_PING_AFTER_IDLE_S", 0.0)  # every pooled connection is idle
+    assert (await _put(api, "a")).status_code == 201
+    assert (await api.get("/api/v1/services/a")).status_code == 200
+    await cluster.stop()
+    await cluster.start()
+    assert (await _put(api, "b")).status_code == 201
+    assert (await api.get("/api/v1/services/a")).status_code == 200
+    assert "unreachable" not in caplog.text
 
 
 async def test_writes_racing_the_stop_are_whole(
