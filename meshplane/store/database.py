@@ -63,7 +63,7 @@ class Database:
         # Pings have a thread of their own: one that hangs on a dead network never holds up
         # the readers, and later pings queue behind it and time out, which is the truth.
         self._pinger = ThreadPoolExecutor(1, thread_name_prefix="meshplane-db-ping")
-        self.reachability = Reachability()
+        self._reachability = Reachability()
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one write transaction; committed unless it raises or rolls back itself.
@@ -89,7 +89,7 @@ class Database:
 
     async def ping(self, within: float) -> None:
         """Return once the database answers a trivial query; Unavailable if it does not within
-        `within` seconds."""
+        `within` seconds (a slow answer alone does not count as an outage in the log)."""
         run = functools.partial(self._transaction, _select_one, {})
         try:
             async with asyncio.timeout(within):
@@ -99,18 +99,20 @@ class Database:
 
     async def _run(self, executor: Executor, call: Callable[[], T]) -> T:
         """Run `call` on `executor`, mapping connectivity errors to Unavailable and telling
-        `reachability` how it went (on the event loop, so it needs no lock)."""
+        `_reachability` how it went (on the event loop, so it needs no lock). Any other error
+        came after a connection was had: the database answered, if only to refuse."""
         started = time.monotonic()
         try:
             result = await asyncio.get_running_loop().run_in_executor(executor, call)
         except Exception as exc:
             reason = unreachable_reason(exc)
             if reason is None:
+                self._reachability.answered(started)
                 raise
-            self.reachability.failed(started, reason)
+            self._reachability.failed(started, reason)
             # Not chained: the driver's text may name the host or the URL's credentials.
             raise Unavailable(_UNREACHABLE) from None
-        self.reachability.answered(started)
+        self._reachability.answered(started)
         return result
 
     async def migrate(self) -> None:
