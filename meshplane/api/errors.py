@@ -28,10 +28,10 @@ from meshplane.errors import (
     Unavailable,
 )
 
-__all__ = ["RETRY_AFTER_SECONDS", "UNAVAILABLE", "field_loc", "install_error_handlers"]
+__all__ = ["UNAVAILABLE", "field_loc", "install_error_handlers"]
 
 # How long a client should wait before trying again after a 503 (the database unreachable).
-RETRY_AFTER_SECONDS = 5
+_RETRY_AFTER_SECONDS = 5
 
 # OpenAPI's description of that 503, for the operations that need the database.
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -57,7 +57,7 @@ _STATUS: dict[type[MeshplaneError], int] = {
 }
 _HEADERS: dict[type[MeshplaneError], dict[str, str]] = {
     Unauthenticated: {"WWW-Authenticate": "Bearer"},
-    Unavailable: {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    Unavailable: {"Retry-After": str(_RETRY_AFTER_SECONDS)},
 }
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

@@ -18,6 +18,7 @@ from meshplane.store import Source, StoredResource
 
 __all__ = [
     "ErrorOut",
+    "Health",
     "NackOut",
     "ProxyConfig",
     "ProxyList",
@@ -149,6 +150,10 @@ class ServerInfo(BaseModel):
         "this process knows of, and calls that need the database answer 503."
     )
     xds: XdsAddress
+
+
+class Health(BaseModel):
+    status: Literal["alive", "ready"] = Field(description="What the check found.")
 
 
 ProxyConfig = dict[str, list[dict[str, Any]]]

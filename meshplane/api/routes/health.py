@@ -7,13 +7,11 @@ the database for a trivial answer within a short bound; docker-compose waits on 
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from meshplane.api.deps import StoreDep
 from meshplane.api.errors import UNAVAILABLE
+from meshplane.api.schemas import Health
 
 __all__ = ["READY_TIMEOUT_SECONDS", "router"]
 
@@ -23,18 +21,21 @@ router = APIRouter(tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
 
 
-class Health(BaseModel):
-    status: Literal["alive", "ready"] = Field(description="What the check found.")
-
-
 @router.get("/healthz", response_model=Health, operation_id="get_liveness")
 async def liveness() -> Health:
     """200 while the process serves HTTP; touches nothing else, the database included."""
     return Health(status="alive")
 
 
-@router.get("/readyz", response_model=Health, operation_id="get_readiness", responses=UNAVAILABLE)
+@router.get(
+    "/readyz",
+    response_model=Health,
+    operation_id="get_readiness",
+    responses=UNAVAILABLE,
+    description=f"200 when the database answers a trivial query within "
+    f"{READY_TIMEOUT_SECONDS:g} s, else 503 with Retry-After.",
+)
 async def readiness(store: StoreDep) -> Health:
-    """200 when the database answers a trivial query within 2 s, else 503 with Retry-After."""
+    """Ready when the database answers (see the route's description)."""
     await store.database.ping(READY_TIMEOUT_SECONDS)
     return Health(status="ready")

@@ -201,6 +201,7 @@ async def test_openapi_declares_503_where_the_database_is_needed(api: httpx.Asyn
         assert "Retry-After" in unavailable["headers"]
     for path in ("/healthz", "/api/v1/server", "/api/v1/proxies"):
         assert "503" not in paths[path]["get"]["responses"]
+    assert "within 2 s" in paths["/readyz"]["get"]["description"]
 
 
 async def test_health_checks_answer_at_the_root(api: httpx.AsyncClient):
