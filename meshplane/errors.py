@@ -6,7 +6,8 @@
     ├── PreconditionFailed         HTTP 412   If-Match carried a stale version; nothing changed
     ├── InvalidMesh                HTTP 422   rejected before commit (unknown reference, bad field)
     ├── InvalidRequest             HTTP 422   a request field the API cannot use (loc names it)
-    └── Unauthenticated            gRPC UNAUTHENTICATED / HTTP 401
+    ├── Unauthenticated            gRPC UNAUTHENTICATED / HTTP 401
+    └── Unavailable                HTTP 503   the database is unreachable; try again later
 
 The store turns driver errors into these; the API maps them to HTTP statuses in one handler; the
 xDS server maps them to gRPC status codes.
@@ -22,6 +23,7 @@ __all__ = [
     "NotFound",
     "PreconditionFailed",
     "Unauthenticated",
+    "Unavailable",
 ]
 
 
@@ -66,3 +68,13 @@ class InvalidRequest(MeshplaneError):
 
 class Unauthenticated(MeshplaneError):
     """A caller could not prove who it is."""
+
+
+class Unavailable(MeshplaneError):
+    """The database cannot be reached (down, restarting, refusing connections). Transient: the
+    same call may succeed later.
+
+    A write stays whole: its transaction committed entirely or not at all (only a connection
+    lost during COMMIT itself leaves which one unknown until the database answers again). The
+    message never carries the driver's text, which may name hosts or credentials.
+    """

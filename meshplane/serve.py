@@ -30,6 +30,7 @@ from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
 from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT
 from meshplane.xds.server import start_xds_server
+from meshplane.xds.store_port import when_reachable
 from meshplane.xds.type_urls import SHORT_NAMES
 
 __all__ = ["ControlPlane", "serve"]
@@ -232,8 +233,8 @@ class ControlPlane:
         self._pending_identities.add(subject)
 
         async def issue(authority: CertificateAuthority) -> None:
-            try:
-                await authority.ensure([subject])
+            try:  # while the store is unreachable, wait for it (it reports the outage)
+                await when_reachable(lambda: authority.ensure([subject]))
             except Exception:
                 log.exception("issuing a certificate failed subject=%s", subject)
             finally:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.body_limit import BodyLimit
-from meshplane.api.errors import install_error_handlers
+from meshplane.api.errors import UNAVAILABLE, install_error_handlers
 from meshplane.api.routes import (
     bootstrap,
     certificates,
     explain,
+    health,
     proxies,
     resource_router,
     server,
@@ -61,13 +62,17 @@ def create_app(
     app.state.metrics = metrics
     app.include_router(metrics_routes.router)
     app.include_router(ui.router)
+    app.include_router(health.router)
     if metrics is not None:
         install_metrics(app, metrics)
+    # Operations that need the database answer 503 while it is unreachable; the proxies',
+    # bootstrap and server routes are served from memory.
     for kind in KINDS.values():
-        app.include_router(resource_router(kind), prefix=API_PREFIX)
-    routers = (proxies.router, bootstrap.router, server.router, certificates.router, explain.router)
-    for router in routers:
+        app.include_router(resource_router(kind), prefix=API_PREFIX, responses=UNAVAILABLE)
+    for router in (proxies.router, bootstrap.router, server.router):
         app.include_router(router, prefix=API_PREFIX)
+    for router in (certificates.router, explain.router):
+        app.include_router(router, prefix=API_PREFIX, responses=UNAVAILABLE)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit_for=lambda _path: settings.max_body_bytes)
     return app

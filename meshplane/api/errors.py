@@ -1,6 +1,8 @@
 """Map meshplane's errors to HTTP, in one place.
 
-NotFound 404, Conflict 409, PreconditionFailed 412, Unauthenticated 401: `{"detail": message}`.
+NotFound 404, Conflict 409, PreconditionFailed 412, Unauthenticated 401, Unavailable 503:
+`{"detail": message}`. A 503 carries `Retry-After` (seconds); `UNAVAILABLE` documents it for
+OpenAPI, declared once per router in `create_app`.
 InvalidMesh and InvalidRequest 422 are shaped like FastAPI's own validation errors, with `loc`
 naming the field (InvalidMesh: inside the body's spec), so a client handles every 422 alike.
 A validation error never echoes the request back: `input` is kept only as a short excerpt of a
@@ -18,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from meshplane.api.schemas import ErrorOut
 from meshplane.errors import (
     Conflict,
     InvalidMesh,
@@ -26,15 +29,39 @@ from meshplane.errors import (
     NotFound,
     PreconditionFailed,
     Unauthenticated,
+    Unavailable,
 )
 
-__all__ = ["field_loc", "install_error_handlers", "validation_errors"]
+__all__ = ["UNAVAILABLE", "field_loc", "install_error_handlers", "validation_errors"]
+
+# How long a client should wait before trying again after a 503 (the database unreachable).
+_RETRY_AFTER_SECONDS = 5
+
+# OpenAPI's description of that 503, for the operations that need the database.
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "The database is unreachable; nothing was half-written. Try again after "
+        "the Retry-After header's seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    }
+}
 
 _STATUS: dict[type[MeshplaneError], int] = {
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
     Unauthenticated: 401,
+    Unavailable: 503,
+}
+_HEADERS: dict[type[MeshplaneError], dict[str, str]] = {
+    Unauthenticated: {"WWW-Authenticate": "Bearer"},
+    Unavailable: {"Retry-After": str(_RETRY_AFTER_SECONDS)},
 }
 _EXCERPT = 80
 _MSG = 300
@@ -50,7 +77,7 @@ def field_loc(field: str | None) -> list[str | int]:
 
 async def _plain(request: Request, exc: Exception) -> Response:
     status = next(code for cls, code in _STATUS.items() if isinstance(exc, cls))
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    headers = next((h for cls, h in _HEADERS.items() if isinstance(exc, cls)), None)
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
 

@@ -18,6 +18,7 @@ from meshplane.store import Source, StoredResource
 
 __all__ = [
     "ErrorOut",
+    "Health",
     "NackOut",
     "ProxyConfig",
     "ProxyList",
@@ -144,7 +145,15 @@ class XdsAddress(BaseModel):
 class ServerInfo(BaseModel):
     version: str = Field(description="meshplane's version.")
     revision: int = Field(description="The revision of the newest committed write.")
+    database: Literal["reachable", "unreachable"] = Field(
+        description="Whether the database answered; while it does not, `revision` is the newest "
+        "this process knows of, and calls that need the database answer 503."
+    )
     xds: XdsAddress
+
+
+class Health(BaseModel):
+    status: Literal["alive", "ready"] = Field(description="What the check found.")
 
 
 ProxyConfig = dict[str, list[dict[str, Any]]]

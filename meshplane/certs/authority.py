@@ -39,7 +39,7 @@ from meshplane.certs.ca import (
 from meshplane.certs.checks import check_import
 from meshplane.certs.keystore import SecretBox
 from meshplane.certs.state import IdentityState, Leaf
-from meshplane.errors import Conflict
+from meshplane.errors import Conflict, Unavailable
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 
 __all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 MAX_OVERLAP = dt.timedelta(days=365)  # the longest both roots may stay trusted in a rotation
 _RETRY_SECONDS = 30.0  # the longest the renewal loop sleeps, and its pause after a failure
+# Seconds between renewal attempts while the store is unreachable (the store logs the outage).
+_RENEW_RETRY_SECONDS = 1.0
 _MOVING = ("incoming", "outgoing")  # root states that exist only during a rotation
 
 Clock = Callable[[], dt.datetime]
@@ -284,8 +286,9 @@ class CertificateAuthority:
     async def run(self) -> None:
         """Renew leaves at their renewal time, forever (until cancelled).
 
-        A renewal that fails (database away, issuer unusable) is logged and tried again at the
-        next wake-up, at most 30 s later: the loop outlives it, so leaves never silently expire.
+        A renewal that fails is tried again, the loop outliving it so that leaves never silently
+        expire: every second while the store is unreachable (the store reports the outage once),
+        else (issuer unusable, a bug) logged and tried again at most 30 s later.
         """
         retry = _RETRY_SECONDS
         while True:
@@ -296,6 +299,11 @@ class CertificateAuthority:
                     async with self._lock:
                         await self._issue(due)
                         self._publish()
+                except Unavailable:
+                    # Nothing was saved or published, and the leaves stay valid long past their
+                    # renewal time: try again shortly.
+                    await asyncio.sleep(_RENEW_RETRY_SECONDS)
+                    continue
                 except Exception as exc:
                     log.warning("renewal failed count=%d error=%s; retrying", len(due), exc)
                     await asyncio.sleep(retry)

@@ -39,9 +39,10 @@ def _healthy(*services: str) -> dict[str, dict[str, str]]:
 
 
 def compose_document() -> dict[str, Any]:
+    # Readiness, not liveness: what waits on the control plane needs its database to answer.
     api_check = (
         "import urllib.request; "
-        f"urllib.request.urlopen('http://127.0.0.1:{API_PORT}/api/v1/server', timeout=2)"
+        f"urllib.request.urlopen('http://127.0.0.1:{API_PORT}/readyz', timeout=5)"
     )
     services: dict[str, Any] = {
         "postgres": {

@@ -11,6 +11,7 @@ each through aiosqlite on 2 cores), which made a write ten times slower than its
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, event, make_url
 from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError
 
 __all__ = ["create_engine", "migrate", "normalise_url"]
 
@@ -39,6 +40,15 @@ _DRIVERS = {
 }
 # How long a SQLite writer waits for another writer's lock before failing, in milliseconds.
 _SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long connecting to PostgreSQL may take, in seconds, unless the URL says otherwise. libpq
+# waits for the operating system by default (minutes when packets vanish), and every call
+# waiting on it would hang instead of answering 503.
+_POSTGRES_CONNECT_TIMEOUT_S = 5
+# A pooled PostgreSQL connection idle at least this long (seconds) is pinged before it is used:
+# the server may have restarted meanwhile, and a dead connection would fail its caller's call
+# (a 503) although the database answers. Busy connections are reused without the round trip.
+_PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "meshplane_idle_since"
 
 
 def normalise_url(url: str) -> URL:
@@ -65,14 +75,41 @@ def create_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) ->
     On SQLite every connection gets WAL (readers never block the writer), foreign keys (off by
     default there) and a busy timeout (a second writer waits instead of failing at once), and
     SQLAlchemy rather than the sqlite3 module emits BEGIN, so a read-only transaction is one
-    snapshot too. `connect_args` go to the driver, e.g. psycopg's `options`.
+    snapshot too. On PostgreSQL a connection attempt gives up after a few seconds unless the
+    URL sets `connect_timeout`, and a pooled connection is pinged after it sat idle.
+    `connect_args` go to the driver, e.g. psycopg's `options`.
     """
     normalised = normalise_url(url)
-    engine = sqlalchemy_engine(normalised, connect_args=dict(connect_args or {}))
+    arguments = dict(connect_args or {})
+    if normalised.get_backend_name() == "postgresql" and "connect_timeout" not in normalised.query:
+        arguments.setdefault("connect_timeout", _POSTGRES_CONNECT_TIMEOUT_S)
+    engine = sqlalchemy_engine(normalised, connect_args=arguments)
     if normalised.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+    else:
+        _ping_after_idle(engine)
     return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection that sat idle before handing it out; if the ping fails, the
+    pool drops every connection it holds (they all predate the restart) and connects afresh."""
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < _PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError("a pooled connection failed its ping") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

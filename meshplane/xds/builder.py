@@ -9,6 +9,8 @@ follows the change: an endpoint-only change rebuilds just the load assignments i
 change that leaves endpoints and label subsets alone (a route's weights, matches, timeouts; a
 gateway; a policy; a service added, removed or with new settings) rebuilds the groups' listeners
 and routes, and the clusters (and, for an added service, load assignments) of those services.
+While the store is unreachable the last snapshots keep serving, and the builder tries again,
+backing off, until it catches up; the store reports the outage once, so the builder logs nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from meshplane.metrics import Metrics
 from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
-from meshplane.xds.store_port import MeshSource
+from meshplane.xds.store_port import MeshSource, when_reachable
 from meshplane.xds.translate import group_resources, shared_resources, zone_resources
 from meshplane.xds.translate.clusters import service_clusters
 from meshplane.xds.translate.load_assignments import load_assignment
@@ -89,7 +91,8 @@ class SnapshotBuilder:
         while True:
             await self._source.wait_beyond(self.mesh.revision)
             self._changed_at = time.monotonic()
-            await self.catch_up()
+            # A failed attempt changed nothing: catch_up fails at its first read, if at all.
+            await when_reachable(self.catch_up)
 
     async def catch_up(self) -> None:
         """Apply every change committed since the mesh's revision and republish."""

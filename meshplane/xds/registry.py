@@ -3,7 +3,8 @@
 A sidecar that connects becomes an endpoint of its service (its address and inbound port).
 When its last stream closes it is removed after a grace period, so a quick reconnect (a
 control-plane restart, an Envoy hot restart) does not churn the endpoint set. Endpoints written
-through the API are never touched.
+through the API are never touched. While the store is unreachable, a registration (or removal)
+waits and tries again for as long as it is still wanted; the store reports the outage itself.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from meshplane.metrics import Metrics
 from meshplane.model import EndpointSpec, Proxy, Role, ServiceSpec
 from meshplane.xds.resources import CachedResource
 from meshplane.xds.status import ProxyStatus
-from meshplane.xds.store_port import EndpointRegistrar
+from meshplane.xds.store_port import EndpointRegistrar, when_reachable
 from meshplane.xds.stream_state import StreamState, utc_now
 from meshplane.xds.translate.transport_sockets import IDENTITY_SECRET, TRUST_SECRET
 from meshplane.xds.type_urls import PUSH_ORDER, SECRET, SHORT_NAMES
@@ -75,6 +76,7 @@ class ProxyRegistry:
         self._ids = itertools.count(1)
         self._removals: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = asyncio.Event()  # set by aclose: writes waiting for the store give up
         self.refused = 0  # streams refused for a missing or wrong node token
         self.denied_secret_requests = 0  # names asked for that are not the proxy's own
 
@@ -104,6 +106,7 @@ class ProxyRegistry:
 
     async def aclose(self) -> None:
         """Cancel pending removals and wait for registration writes in flight."""
+        self._closing.set()
         for timer in self._removals.values():
             timer.cancel()
         self._removals.clear()
@@ -132,26 +135,37 @@ class ProxyRegistry:
             zone=group.zone,
             sidecar=True,
         )
+        registrar, name = self._registrar, auto_endpoint_name(proxy.node_id)
         try:
-            created = await self._registrar.register(
-                auto_endpoint_name(proxy.node_id), spec, ServiceSpec()
+            created = await when_reachable(
+                lambda: registrar.register(name, spec, ServiceSpec()),
+                wanted=lambda: self._connected(proxy.node_id),
+                stop=self._closing,
             )
         except Exception:
             log.exception("auto-registration failed node=%s", proxy.node_id)
             return
-        if not created:
+        if created is False:
             log.info(
                 "auto-registration skipped node=%s: endpoint managed by the API", proxy.node_id
             )
 
     async def _deregister(self, node_id: str) -> None:
         self._removals.pop(node_id, None)
-        if self._registrar is None or any(h.node_id == node_id for h in self._streams.values()):
+        if self._registrar is None or self._connected(node_id):
             return
+        registrar, name = self._registrar, auto_endpoint_name(node_id)
         try:
-            await self._registrar.deregister(auto_endpoint_name(node_id))
+            await when_reachable(
+                lambda: registrar.deregister(name),
+                wanted=lambda: not self._connected(node_id),
+                stop=self._closing,
+            )
         except Exception:
             log.exception("auto-deregistration failed node=%s", node_id)
+
+    def _connected(self, node_id: str) -> bool:
+        return any(h.node_id == node_id for h in self._streams.values())
 
     def check_secret_names(self, handle: StreamHandle) -> None:
         """Log and count secret names a proxy asks for that are not its own (never served).

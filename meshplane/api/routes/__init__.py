@@ -1,6 +1,7 @@
-"""One router per resource: the kinds' CRUD, proxies, bootstrap, server info and explain."""
+"""One router per resource: the kinds' CRUD, proxies, bootstrap, server info, explain, and the
+health checks."""
 
-from meshplane.api.routes import bootstrap, explain, proxies, server
+from meshplane.api.routes import bootstrap, explain, health, proxies, server
 from meshplane.api.routes.resources import resource_router
 
-__all__ = ["bootstrap", "explain", "proxies", "resource_router", "server"]
+__all__ = ["bootstrap", "explain", "health", "proxies", "resource_router", "server"]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meshplane.api.deps import AuthorityDep
+from meshplane.api.errors import UNAVAILABLE
 from meshplane.api.schemas import ErrorOut
 from meshplane.certs.authority import MAX_OVERLAP, CaStatus
 from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
@@ -24,8 +25,13 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["certificates"])
 
+# One 503 for both reasons: the router-wide one (the database) would otherwise be replaced.
 _NO_CA: dict[int | str, dict[str, object]] = {
-    503: {"model": ErrorOut, "description": "The API runs without a certificate authority."}
+    503: {
+        **UNAVAILABLE[503],
+        "description": "The database is unreachable (try again after Retry-After seconds), or "
+        "the API runs without a certificate authority.",
+    }
 }
 _CONFLICT: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorOut, "description": "The CA's state does not allow it now."},

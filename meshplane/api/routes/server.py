@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
 
 from fastapi import APIRouter, Request
 
 from meshplane.api.deps import SettingsDep, StoreDep
 from meshplane.api.schemas import ServerInfo, XdsAddress
+from meshplane.errors import Unavailable
 
 __all__ = ["meshplane_version", "router"]
 
@@ -24,9 +26,19 @@ def meshplane_version() -> str:
 
 @router.get("", response_model=ServerInfo, operation_id="get_server")
 async def server_info(request: Request, store: StoreDep, settings: SettingsDep) -> ServerInfo:
-    """meshplane's version, the current revision, and the advertised xDS address."""
+    """meshplane's version, the current revision, and the advertised xDS address.
+
+    Answers while the database is unreachable too (the process still serves Envoy): the revision
+    is then the newest this process committed or saw, and `database` says "unreachable".
+    """
+    database: Literal["reachable", "unreachable"] = "reachable"
+    try:
+        revision = await store.revision()
+    except Unavailable:
+        revision, database = store.feed.latest, "unreachable"
     return ServerInfo(
         version=request.app.version,
-        revision=await store.revision(),
+        revision=revision,
+        database=database,
         xds=XdsAddress(host=settings.advertise_address, port=settings.xds_port),
     )

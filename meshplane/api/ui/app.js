@@ -143,6 +143,7 @@ function renderHeader(now) {
   const domain = state.data.ca?.trust_domain;
   const bits = [];
   if (server) bits.push(`v${server.version}`, `revision ${server.revision}`);
+  if (server?.database === "unreachable") bits.push("database unreachable: the API answers 503, Envoys keep their config");
   if (domain) bits.push(domain);
   document.getElementById("server-info").textContent = bits.join(" · ");
   const fresh = document.getElementById("freshness");

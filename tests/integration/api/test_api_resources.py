@@ -179,7 +179,7 @@ async def test_openapi_lists_every_path_and_docs_answer(api: httpx.AsyncClient):
     expected = {"/api/v1/proxies", "/api/v1/proxies/{node_id}/config", "/api/v1/bootstrap"}
     expected |= {"/api/v1/server", "/api/v1/certificates", "/api/v1/certificates/rotate"}
     expected |= {"/api/v1/ca", "/api/v1/ca/rotate", "/api/v1/ca/finish", "/api/v1/ca/abort"}
-    expected |= {"/api/v1/explain", "/metrics"}
+    expected |= {"/api/v1/explain", "/metrics", "/healthz", "/readyz"}
     for plural in KINDS:
         expected |= {f"/api/v1/{plural}", f"/api/v1/{plural}/{{name}}"}
     assert set(document["paths"]) == expected
@@ -189,3 +189,23 @@ async def test_openapi_lists_every_path_and_docs_answer(api: httpx.AsyncClient):
     docs = await api.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_openapi_declares_503_where_the_database_is_needed(api: httpx.AsyncClient):
+    paths = (await api.get("/openapi.json")).json()["paths"]
+    needs = [("/api/v1/services/{name}", "put"), ("/api/v1/services", "get")]
+    needs += [("/api/v1/explain", "post"), ("/api/v1/ca/rotate", "post"), ("/readyz", "get")]
+    for path, method in needs:
+        unavailable = paths[path][method]["responses"]["503"]
+        assert unavailable["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+        assert "Retry-After" in unavailable["headers"]
+    for path in ("/healthz", "/api/v1/server", "/api/v1/proxies"):
+        assert "503" not in paths[path]["get"]["responses"]
+    assert "within 2 s" in paths["/readyz"]["get"]["description"]
+
+
+async def test_health_checks_answer_at_the_root(api: httpx.AsyncClient):
+    assert (await api.get("/healthz")).json() == {"status": "alive"}
+    assert (await api.get("/readyz")).json() == {"status": "ready"}
+    info = (await api.get("/api/v1/server")).json()
+    assert info["database"] == "reachable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,9 @@ import pytest
 from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.ca import issue_leaf
 from meshplane.certs.keystore import SecretBox
-from meshplane.errors import Conflict
+from meshplane.errors import Conflict, Unavailable
 from meshplane.store import Store, open_store
-from meshplane.store.identity import IdentityRepo
+from meshplane.store.identity import CaLeafRow, IdentityRepo
 
 
 class Clock:
@@ -83,6 +83,40 @@ async def test_renewal_at_about_half_lifetime_with_jitter(store: Store) -> None:
         async with asyncio.timeout(5):
             while any(ca.state.leaves[s].serial == serial for s, serial in old.items()):
                 await asyncio.sleep(0.01)
+    finally:
+        runner.cancel()
+
+
+class UnreachableAtFirst(IdentityRepo):
+    """Saving leaves fails as if the database were down, `times` times."""
+
+    times = 0
+
+    async def save_leaves(self, rows: Sequence[CaLeafRow]) -> None:
+        if self.times > 0:
+            self.times -= 1
+            raise Unavailable("the database is unreachable; try again shortly")
+        await super().save_leaves(rows)
+
+
+async def test_renewal_waits_out_an_unreachable_store(store: Store) -> None:
+    clock = Clock()
+    repo = UnreachableAtFirst(store.database)
+    ca = CertificateAuthority(
+        repo, SecretBox(b"k" * 32), CaConfig(trust_domain="mesh.test"), clock=clock
+    )
+    await ca.start()
+    await ca.ensure(["service/a"])
+    old = ca.state.leaves["service/a"].serial
+    repo.times = 2
+    clock.now += dt.timedelta(hours=14)  # past the renewal time
+    runner = asyncio.create_task(ca.run())
+    try:
+        async with asyncio.timeout(10):
+            while ca.state.leaves["service/a"].serial == old:
+                assert not runner.done()
+                await asyncio.sleep(0.01)
+        assert repo.times == 0
     finally:
         runner.cancel()
 

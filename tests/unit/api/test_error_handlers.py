@@ -13,6 +13,7 @@ from meshplane.errors import (
     NotFound,
     PreconditionFailed,
     Unauthenticated,
+    Unavailable,
 )
 from meshplane.settings import Settings
 from meshplane.store import Store
@@ -43,6 +44,7 @@ async def get_proxies(error: MeshplaneError) -> httpx.Response:
         (Conflict("in use"), 409),
         (PreconditionFailed("stale"), 412),
         (Unauthenticated("no token"), 401),
+        (Unavailable("the database is unreachable; try again shortly"), 503),
     ],
 )
 async def test_plain_errors_carry_their_message(error, status):
@@ -54,6 +56,11 @@ async def test_plain_errors_carry_their_message(error, status):
 async def test_unauthenticated_asks_for_a_bearer_token():
     response = await get_proxies(Unauthenticated("no token"))
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_unavailable_says_when_to_try_again():
+    response = await get_proxies(Unavailable("the database is unreachable; try again shortly"))
+    assert int(response.headers["Retry-After"]) > 0
 
 
 async def test_invalid_mesh_without_a_field_points_at_the_spec():

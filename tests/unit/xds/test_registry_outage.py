@@ -1,0 +1,75 @@
+"""Auto-registration while the store is unreachable: it waits and tries again, without a
+traceback, for as long as the sidecar is connected."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from meshplane.errors import Unavailable
+from meshplane.model import EndpointSpec, Proxy, ProxyGroup, Role, ServiceSpec
+from meshplane.xds import ProxyRegistry
+from meshplane.xds.stream_state import StreamState
+
+
+class FlakyRegistrar:
+    """An EndpointRegistrar whose store is unreachable for the first `down` calls."""
+
+    def __init__(self, down: int) -> None:
+        self.down = down
+        self.registered: list[str] = []
+        self.deregistered: list[str] = []
+        self.calls = 0
+
+    def _reach(self) -> None:
+        self.calls += 1
+        if self.calls <= self.down:
+            raise Unavailable("the database is unreachable; try again shortly")
+
+    async def register(self, name: str, spec: EndpointSpec, service: ServiceSpec) -> bool:
+        self._reach()
+        self.registered.append(name)
+        return True
+
+    async def deregister(self, name: str) -> None:
+        self._reach()
+        self.deregistered.append(name)
+
+
+def _sidecar(node_id: str) -> Proxy:
+    group = ProxyGroup(Role.SIDECAR, service="orders", inbound_port=1, app_port=2, outbound_port=3)
+    return Proxy(node_id, group)
+
+
+async def _until(condition, seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_registration_and_removal_wait_out_an_outage(caplog: pytest.LogCaptureFixture):
+    registrar = FlakyRegistrar(down=3)
+    registry = ProxyRegistry(registrar, grace_seconds=0.01)
+    try:
+        handle = registry.open(_sidecar("orders-1"), "orders-1", "sotw", StreamState())
+        await _until(lambda: registrar.registered == ["orders-1"])
+        registrar.down = registrar.calls + 2
+        registry.close(handle)
+        await _until(lambda: registrar.deregistered == ["orders-1"])
+    finally:
+        await registry.aclose()
+    assert all(r.exc_info is None for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_registration_no_longer_wanted_gives_up():
+    registrar = FlakyRegistrar(down=10**6)
+    registry = ProxyRegistry(registrar, grace_seconds=3600)
+    handle = registry.open(_sidecar("orders-1"), "orders-1", "sotw", StreamState())
+    await _until(lambda: registrar.calls >= 1)
+    registry.close(handle)
+    async with asyncio.timeout(5):  # aclose does not wait for an outage to end
+        await registry.aclose()
+    assert registrar.registered == []
