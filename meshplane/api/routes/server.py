@@ -1,4 +1,5 @@
-"""About this control plane: its version, its revision, and where Envoy reaches its xDS port."""
+"""About this control plane: its version, its revision, where Envoy reaches its xDS port, and
+which stored resources no longer validate."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter, Request
 
 from meshplane.api.deps import SettingsDep, StoreDep
-from meshplane.api.schemas import ServerInfo, XdsAddress
+from meshplane.api.schemas import InvalidResourceOut, ServerInfo, XdsAddress
 
 __all__ = ["meshplane_version", "router"]
 
@@ -24,9 +25,13 @@ def meshplane_version() -> str:
 
 @router.get("", response_model=ServerInfo, operation_id="get_server")
 async def server_info(request: Request, store: StoreDep, settings: SettingsDep) -> ServerInfo:
-    """meshplane's version, the current revision, and the advertised xDS address."""
+    """meshplane's version, the current revision, the advertised xDS address, and the stored
+    resources whose spec no longer validates (left out of what proxies are sent)."""
     return ServerInfo(
         version=request.app.version,
         revision=await store.revision(),
         xds=XdsAddress(host=settings.advertise_address, port=settings.xds_port),
+        invalid_resources=[
+            InvalidResourceOut.of_report(r) for r in await store.invalid_resources()
+        ],
     )
