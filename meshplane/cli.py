@@ -373,9 +373,26 @@ def status(api_url: ApiUrl = DEFAULT_API_URL) -> None:
 
     Per type: the version sent, then "/" and the version ACKed when they differ (first 8
     characters each), and NACK when Envoy rejected a version; the NACK errors follow the table.
+    Last, one INVALID line per stored resource whose spec no longer validates (not sent to
+    proxies, with whatever refers to it, until a PUT of a valid spec or a DELETE fixes it).
     """
     with ApiClient(api_url) as client, _reporting():
         proxies = client.proxies()
+        invalid = client.server().get("invalid_resources", [])
+    _proxies_table(proxies)
+    for resource in invalid:
+        typer.echo(_invalid_line(resource))
+
+
+def _invalid_line(resource: dict[str, Any]) -> str:
+    line = f"INVALID {resource['kind']}/{resource['name']} version {resource['version']}: "
+    line += resource["reason"]
+    if resource.get("left_out"):
+        line += f"; also left out: {', '.join(resource['left_out'])}"
+    return f"{line}; PUT a valid spec or DELETE it"
+
+
+def _proxies_table(proxies: list[dict[str, Any]]) -> None:
     if not proxies:
         typer.echo("no proxies connected")
         return

@@ -124,7 +124,8 @@ class ApiClient:
         return response
 
     def server(self) -> dict[str, Any]:
-        """Version, current revision and the advertised xDS address."""
+        """Version, current revision, the advertised xDS address, and the stored resources
+        whose spec no longer validates."""
         info: dict[str, Any] = self._request("GET", "/server").json()
         return info
 

@@ -10,6 +10,7 @@ import {
   esc,
   explainBody,
   hasExplain,
+  invalidNotes,
   labelText,
   matchText,
   proxyLabel,
@@ -126,6 +127,7 @@ const labels = (map) =>
 function render() {
   const now = Date.now();
   renderHeader(now);
+  put("invalid-resources", invalidBanner());
   put("overview", overview(now));
   put("services", failed("services", "services") ?? services());
   put("proxies", failed("proxies", "proxies") ?? proxies(now));
@@ -159,6 +161,18 @@ function renderHeader(now) {
     fresh.textContent = state.updatedAt ? `updated ${relativeTime(state.updatedAt, now)}` : "";
     banner.hidden = true;
   }
+}
+
+function invalidBanner() {
+  const notes = invalidNotes(state.data.server);
+  document.getElementById("invalid-resources").hidden = notes.length === 0;
+  if (!notes.length) return "";
+  const what =
+    notes.length === 1
+      ? "1 stored resource no longer validates"
+      : `${notes.length} stored resources no longer validate`;
+  return `<strong>${esc(what)}</strong>: proxies are not sent it, nor what refers to it, until a
+    PUT of a valid spec or a DELETE fixes it.<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>`;
 }
 
 function card(title, value, detail, cls = "") {

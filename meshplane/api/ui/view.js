@@ -300,3 +300,14 @@ export function errorMessages(body, status) {
   if (typeof detail === "string") return [detail];
   return [`HTTP ${status}`];
 }
+
+/**
+ * The stored resources whose spec no longer validates (GET /server's `invalid_resources`), as
+ * lines for the banner: which one, why, and what it keeps out of what proxies are sent.
+ */
+export function invalidNotes(server) {
+  return (server?.invalid_resources ?? []).map((r) => {
+    const also = r.left_out?.length ? `; also not sent: ${r.left_out.join(", ")}` : "";
+    return `${r.kind}/${r.name} (version ${r.version}): ${r.reason}${also}`;
+  });
+}

@@ -13,6 +13,7 @@ import {
   esc,
   explainBody,
   hasExplain,
+  invalidNotes,
   isAutoEndpointOf,
   matchText,
   parseHeaderLines,
@@ -257,6 +258,23 @@ describe("explain form", () => {
     assert.deepEqual(errorMessages({ detail: "no CA" }, 503), ["no CA"]);
     assert.deepEqual(errorMessages(null, 502), ["HTTP 502"]);
   });
+});
+
+test("stored resources that no longer validate are listed with why and what they keep out", () => {
+  const server = {
+    version: "1",
+    revision: 9,
+    invalid_resources: [
+      { kind: "service", name: "web", version: 7, reason: "connect_timeout: bad", left_out: ["route/web"] },
+      { kind: "gateway", name: "edge", version: 8, reason: "port: required", left_out: [] },
+    ],
+  };
+  assert.deepEqual(invalidNotes(server), [
+    "service/web (version 7): connect_timeout: bad; also not sent: route/web",
+    "gateway/edge (version 8): port: required",
+  ]);
+  assert.deepEqual(invalidNotes({ version: "1", revision: 1 }), []);
+  assert.deepEqual(invalidNotes(undefined), []);
 });
 
 test("text is escaped for HTML", () => {
