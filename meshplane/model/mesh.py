@@ -86,12 +86,6 @@ class Mesh:
         """Endpoints of `service` by endpoint name (empty when it has none)."""
         return self.by_service.get(service, _EMPTY)
 
-    def left_out_by(self, kind: str, name: str) -> list[Key]:
-        """The left-out resources that refer to (kind, name), sorted."""
-        return sorted(
-            key for key, spec in self.left_out.items() if _refers(key[0], spec, {(kind, name)})
-        )
-
     def with_changes(self, changes: Iterable[Change]) -> Mesh:
         """Return the mesh after applying `changes` in order; the revision is the last change's."""
         edit = _Edit(self)
