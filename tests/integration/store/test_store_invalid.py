@@ -14,9 +14,7 @@ from meshplane.errors import Conflict, InvalidMesh, PreconditionFailed
 from meshplane.model import Change, EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec
 from meshplane.store import ChangeFeed, InvalidResource, Store, StoredInvalid
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
-
-UNKNOWN_FIELD = {"protocol": "http", "no_such_field": 1}
-BAD_VALUE = {"protocol": "carrier-pigeon"}
+from tests.support.stored import BAD_VALUE, UNKNOWN_FIELD, spoil
 
 
 def _route(*services: str, gateway: str = "edge") -> RouteSpec:
@@ -26,17 +24,7 @@ def _route(*services: str, gateway: str = "edge") -> RouteSpec:
 
 
 def _spoil(store: Store, kind: str, name: str, spec: Any) -> int:
-    """Overwrite a stored spec in place, as a hand edit would; its version."""
-    with store.database.engine.begin() as connection:
-        connection.execute(
-            update(ResourceRow)
-            .where(ResourceRow.kind == kind, ResourceRow.name == name)
-            .values(spec=spec)
-        )
-        version: int = connection.scalar(
-            select(ResourceRow.version).where(ResourceRow.kind == kind, ResourceRow.name == name)
-        )
-    return version
+    return spoil(store.database.engine, kind, name, spec)
 
 
 def _refs(store: Store, kind: str, name: str) -> set[tuple[str, str]]:
