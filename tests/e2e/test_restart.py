@@ -4,17 +4,14 @@ and is not sent anything new, because nothing changed."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Mesh
+from tests.e2e.serve_process import meshplane_serve
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_ports
@@ -28,51 +25,6 @@ _COUNTERS = (
     "cluster_manager.cds.update_rejected",
     "listener_manager.lds.update_rejected",
 )
-
-
-@asynccontextmanager
-async def meshplane_serve(
-    db: Path, api_port: int, xds_port: int
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`meshplane serve` as a real process; killed with SIGKILL (no goodbye) on exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "meshplane",
-        "serve",
-        "--database-url",
-        f"sqlite:///{db}",
-        "--api-port",
-        str(api_port),
-        "--xds-port",
-        str(xds_port),
-        "--xds-host",
-        "127.0.0.1",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
-            "MESHPLANE_SECRET_KEY_FILE": str(db.parent / "meshplane.key"),
-        },
-    )
-    try:
-        async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
-            while True:
-                try:
-                    if (
-                        await http.get(f"http://127.0.0.1:{api_port}/api/v1/server")
-                    ).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert process.returncode is None, "meshplane serve exited"
-                await asyncio.sleep(0.05)
-        yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGKILL)
-        await process.wait()
 
 
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])

@@ -1,0 +1,68 @@
+"""`meshplane serve` as a real process on a SQLite file, for tests of what a restart sees."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+__all__ = ["meshplane_serve"]
+
+
+@asynccontextmanager
+async def meshplane_serve(
+    db: Path, api_port: int, xds_port: int, *, log: Path | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Start it, wait until its API answers, and kill it with SIGKILL (no goodbye) on exit.
+
+    Its log (stderr) goes to `log` when given, else nowhere.
+    """
+    sink = await asyncio.to_thread(open, log, "ab") if log else None
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "meshplane",
+            "serve",
+            "--database-url",
+            f"sqlite:///{db}",
+            "--api-port",
+            str(api_port),
+            "--xds-port",
+            str(xds_port),
+            "--xds-host",
+            "127.0.0.1",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink or asyncio.subprocess.DEVNULL,
+            env={
+                **os.environ,
+                "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
+                "MESHPLANE_SECRET_KEY_FILE": str(db.parent / "meshplane.key"),
+            },
+        )
+    finally:
+        if sink is not None:
+            sink.close()  # the child holds its own copy
+    try:
+        async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
+            while True:
+                try:
+                    if (
+                        await http.get(f"http://127.0.0.1:{api_port}/api/v1/server")
+                    ).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.returncode is None, "meshplane serve exited"
+                await asyncio.sleep(0.05)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
