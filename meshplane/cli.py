@@ -329,11 +329,19 @@ def get(
 ) -> None:
     """Show one resource or every resource of a kind.
 
-    `-o yaml` prints documents that `meshplane apply -f` accepts back.
+    `-o yaml` prints documents that `meshplane apply -f` accepts back. A stored resource whose
+    spec no longer validates is not shown; an INVALID line on stderr names it and says why.
     """
     resolved = _kind(kind)
+    invalid: list[dict[str, Any]] = []
     with ApiClient(api_url) as client, _reporting():
-        items = [client.get(resolved.plural, name)] if name else client.list(resolved.plural)
+        if name:
+            items = [client.get(resolved.plural, name)]
+        else:
+            listing = client.listing(resolved.plural)
+            items, invalid = listing["items"], listing.get("invalid") or []
+    for resource in invalid:
+        typer.echo(_invalid_line({**resource, "kind": resolved.singular}), err=True)
     if output is Output.JSON:
         typer.echo(json.dumps(items[0] if name else {"items": items}, indent=2))
     elif output is Output.YAML:
