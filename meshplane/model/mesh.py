@@ -110,12 +110,14 @@ class _Edit:
         self._by_service: dict[str, dict[str, EndpointSpec]] | None = None
         self._invalid: dict[Key, str] | None = None
         self._left_out: dict[Key, Spec] | None = None
+        self._quiet = not mesh.invalid and not mesh.left_out  # nothing held out (the usual case)
 
     def apply(self, change: Change) -> None:
-        key = (change.kind, change.name)
-        if change.invalid is None and not self.invalid() and not self.left_out():
-            self._set(change.kind, change.name, change.spec)  # the usual case: nothing held out
+        if self._quiet and change.invalid is None:
+            self._set(change.kind, change.name, change.spec)
             return
+        self._quiet = False
+        key = (change.kind, change.name)
         self._writable_invalid().pop(key, None)
         self._writable_left_out().pop(key, None)
         if change.invalid is not None:
@@ -133,7 +135,7 @@ class _Edit:
             self._readmit(key)
 
     def updates(self) -> dict[str, object]:
-        updates: dict[str, object] = dict(self._tables)
+        updates: dict[str, object] = {k.replace("-", "_"): t for k, t in self._tables.items()}
         if self._by_service is not None:
             merged = dict(self._mesh.by_service)
             for service, members in self._by_service.items():
@@ -168,19 +170,17 @@ class _Edit:
         return self._left_out
 
     def _table(self, kind: str) -> dict[str, Spec]:
-        attribute = kind.replace("-", "_")
-        table = self._tables.get(attribute)
+        table = self._tables.get(kind)
         if table is None:
-            table = self._tables[attribute] = dict(getattr(self._mesh, attribute))
+            table = self._tables[kind] = dict(getattr(self._mesh, kind.replace("-", "_")))
         return table
 
     def _view(self, kind: str) -> Mapping[str, Spec]:
-        attribute = kind.replace("-", "_")
-        table = self._tables.get(attribute)
-        return table if table is not None else getattr(self._mesh, attribute)
+        table = self._tables.get(kind)
+        return table if table is not None else getattr(self._mesh, kind.replace("-", "_"))
 
     def _set(self, kind: str, name: str, spec: Spec | None) -> None:
-        table = self._table(kind)
+        table = self._tables.get(kind) or self._table(kind)
         if kind == "endpoints":
             if self._by_service is None:
                 self._by_service = {}
