@@ -225,7 +225,8 @@ function overview(now) {
 }
 
 function services() {
-  const rows = servicesView(items("services"), items("endpoints"), items("proxies"));
+  const invalid = state.data.services?.invalid ?? [];
+  const rows = servicesView(items("services"), items("endpoints"), items("proxies"), invalid);
   if (!rows.length) return '<p class="empty">No services yet.</p>';
   const healthPill = { up: ["ok", "up"], down: ["bad", "down"], unknown: ["idle", "unobserved"] };
   const summaryPill = {
@@ -233,6 +234,7 @@ function services() {
     degraded: ["warn", "degraded"],
     down: ["bad", "down"],
     empty: ["bad", "no endpoints"],
+    invalid: ["bad", "invalid"],
   };
   const body = rows
     .map((row) => {
@@ -240,9 +242,11 @@ function services() {
       const [cls, text] = summaryPill[row.summary.state];
       const span = Math.max(row.endpoints.length, 1);
       const head = `<td rowspan="${span}" class="group">
-          <div class="name">${esc(row.name)} ${pill(cls, text)}</div>
-          <div class="muted small">${esc(spec.protocol ?? "?")} · ${esc(spec.lb_policy ?? "")}
-          · ${row.summary.up}/${row.summary.total} up${row.source === "auto" ? " · auto-created" : ""}</div>
+          <div class="name">${esc(row.name)} ${pill(cls, text, row.invalid ?? "")}</div>
+          <div class="muted small">${row.invalid !== undefined
+            ? "stored spec no longer validates: not sent to proxies"
+            : `${esc(spec.protocol ?? "?")} · ${esc(spec.lb_policy ?? "")}
+          · ${row.summary.up}/${row.summary.total} up${row.source === "auto" ? " · auto-created" : ""}`}</div>
         </td>`;
       if (!row.endpoints.length) {
         return `<tr class="group-start">${head}<td colspan="6" class="muted">no endpoints: requests get 503</td></tr>`;

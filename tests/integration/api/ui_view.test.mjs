@@ -197,6 +197,17 @@ describe("services and endpoints", () => {
     assert.equal(byName.empty.summary.state, "empty");
     assert.equal(byName.ghost.summary.state, "ok");
   });
+
+  test("a stored service that no longer validates is a row of its own, with the reason", () => {
+    const endpoints = [endpoint("web-1", "web", "api")];
+    const invalid = [{ name: "web", version: 7, reason: "protocol: bad" }, { name: "lone", version: 8, reason: "x" }];
+    const rows = servicesView([], endpoints, [], invalid);
+    assert.deepEqual(rows.map((r) => [r.name, r.summary.state, r.invalid]), [
+      ["lone", "invalid", "x"],
+      ["web", "invalid", "protocol: bad"],
+    ]);
+    assert.deepEqual(rows[1].endpoints.map((e) => e.name), ["web-1"]);
+  });
 });
 
 describe("routes and access", () => {
