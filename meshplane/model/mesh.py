@@ -116,6 +116,8 @@ class _Edit:
         if self._quiet and change.invalid is None:
             self._set(change.kind, change.name, change.spec)
             return
+        if change.kind not in KINDS:  # stored by a version with more kinds: not this mesh's
+            return
         self._quiet = False
         key = (change.kind, change.name)
         self._writable_invalid().pop(key, None)

@@ -5,6 +5,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -188,3 +189,24 @@ async def test_the_change_log_yields_it_as_invalid_and_a_fix_clears_it(store: St
         Change(revision + 2, "services", "api", ServiceSpec())
     ]
     assert await reader.invalid_resources() == []
+
+
+async def test_a_kind_this_version_does_not_know_is_reported_and_ignored(store: Store) -> None:
+    await _mesh(store)
+    revision = await store.revision()
+    with store.database.engine.begin() as connection:
+        connection.execute(
+            insert(ResourceRow).values(
+                kind="widgets",
+                name="w",
+                spec={},
+                version=revision,
+                source="api",
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+        )
+    mesh = await store.load_mesh()
+    assert set(mesh.services) == {"web", "api"}
+    [report] = await store.invalid_resources()
+    assert report.resource == InvalidResource("widgets", "w", revision, "unknown kind 'widgets'")
