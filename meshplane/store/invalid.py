@@ -48,8 +48,7 @@ class InvalidResource:
 
     @property
     def label(self) -> str:
-        kind = KINDS.get(self.kind)
-        return f"{kind.singular if kind else self.kind} {self.name!r}"
+        return _label(self.kind, self.name)
 
 
 class StoredInvalid(Conflict):
@@ -63,12 +62,17 @@ class StoredInvalid(Conflict):
         self.resource = resource
 
 
-def invalid_reference(target: InvalidResource) -> str:
-    """Why a write may not refer to `target`, a stored resource that no longer validates."""
+def invalid_reference(kind: str, name: str, reason: str) -> str:
+    """Why a write may not refer to (kind, name), stored with a spec that no longer validates."""
     return (
-        f"{target.label} is stored but its spec no longer validates ({target.reason}); "
+        f"{_label(kind, name)} is stored but its spec no longer validates ({reason}); "
         "PUT a valid spec over it first"
     )
+
+
+def _label(kind: str, name: str) -> str:
+    known = KINDS.get(kind)
+    return f"{known.singular if known else kind} {name!r}"
 
 
 def parse_stored(kind: str, data: object) -> Spec | str:

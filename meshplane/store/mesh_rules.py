@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Select, String, and_, bindpara
 from meshplane.errors import Conflict, InvalidMesh
 from meshplane.model import KINDS, Change, Mesh, RouteSpec, Spec
 from meshplane.model.rules import check_write
-from meshplane.store.invalid import InvalidResource, invalid_reference, parse_stored
+from meshplane.store.invalid import invalid_reference, parse_stored
 from meshplane.store.tables import RefRow, ResourceRow
 
 __all__ = ["check_mesh_rules"]
@@ -32,15 +32,15 @@ def check_mesh_rules(
 ) -> None:
     """Refuse a put that breaks a mesh rule: InvalidMesh (422, naming the field) for a bad
     reference into the mesh, Conflict (409, naming both routes) for a route that could never
-    match. `old` is the stored spec being replaced (None for a create). Call after the
-    references are known to exist, before writing. One query, for the kinds the rules govern."""
+    match. `old` is the stored spec being replaced (None for a create, or when the stored one
+    no longer validates). Call after the references are known to exist, before writing. One
+    query, for the kinds the rules govern."""
     if kind not in _CHECKED:
         return
     before = _neighbourhood(connection, kind, name, spec, old)
-    for ref in KINDS[kind].references(spec):
-        if (ref.kind, ref.name) in before.invalid:
-            target = InvalidResource(ref.kind, ref.name, 0, before.invalid[(ref.kind, ref.name)])
-            raise InvalidMesh(invalid_reference(target), field=ref.field)
+    for ref in KINDS[kind].references(spec) if before.invalid else ():
+        if (reason := before.invalid.get((ref.kind, ref.name))) is not None:
+            raise InvalidMesh(invalid_reference(ref.kind, ref.name, reason), field=ref.field)
     after = before.with_changes([Change(revision, kind, name, spec)])
     problems = check_write(before, after, kind, name)
     invalid = [p for p in problems if not p.conflict]

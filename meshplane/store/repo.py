@@ -266,7 +266,7 @@ def _check_references(
         if (ref.kind, ref.name) not in found:
             raise InvalidMesh(f"{_label(ref.kind, ref.name)} does not exist", field=ref.field)
         if (bad := invalid.get((ref.kind, ref.name))) is not None:
-            raise InvalidMesh(invalid_reference(bad), field=ref.field)
+            raise InvalidMesh(invalid_reference(bad.kind, bad.name, bad.reason), field=ref.field)
 
 
 def _rewrite_refs(

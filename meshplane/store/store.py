@@ -143,7 +143,9 @@ class Store:
 
         A spec equal to the stored one changes nothing (no revision, same version). Raises
         PreconditionFailed (stale `if_match`; "*" requires it to exist), InvalidMesh (a
-        reference to a missing resource; `field` names it), NotFound (unknown kind).
+        reference to a missing resource, or to one whose stored spec no longer validates;
+        `field` names it), NotFound (unknown kind). A put over a stored spec that no longer
+        validates fixes it.
         """
         now = datetime.now(UTC)
         invalid = self._invalid.by_key() if self._invalid else None
