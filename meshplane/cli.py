@@ -329,11 +329,19 @@ def get(
 ) -> None:
     """Show one resource or every resource of a kind.
 
-    `-o yaml` prints documents that `meshplane apply -f` accepts back.
+    `-o yaml` prints documents that `meshplane apply -f` accepts back. A stored resource whose
+    spec no longer validates is not shown; an INVALID line on stderr names it and says why.
     """
     resolved = _kind(kind)
+    invalid: list[dict[str, Any]] = []
     with ApiClient(api_url) as client, _reporting():
-        items = [client.get(resolved.plural, name)] if name else client.list(resolved.plural)
+        if name:
+            items = [client.get(resolved.plural, name)]
+        else:
+            listing = client.listing(resolved.plural)
+            items, invalid = listing["items"], listing.get("invalid") or []
+    for resource in invalid:
+        typer.echo(_invalid_line({**resource, "kind": resolved.singular}), err=True)
     if output is Output.JSON:
         typer.echo(json.dumps(items[0] if name else {"items": items}, indent=2))
     elif output is Output.YAML:
@@ -373,9 +381,26 @@ def status(api_url: ApiUrl = DEFAULT_API_URL) -> None:
 
     Per type: the version sent, then "/" and the version ACKed when they differ (first 8
     characters each), and NACK when Envoy rejected a version; the NACK errors follow the table.
+    Last, one INVALID line per stored resource whose spec no longer validates (not sent to
+    proxies, with whatever refers to it, until a PUT of a valid spec or a DELETE fixes it).
     """
     with ApiClient(api_url) as client, _reporting():
         proxies = client.proxies()
+        invalid = client.server().get("invalid_resources", [])
+    _proxies_table(proxies)
+    for resource in invalid:
+        typer.echo(_invalid_line(resource))
+
+
+def _invalid_line(resource: dict[str, Any]) -> str:
+    line = f"INVALID {resource['kind']}/{resource['name']} version {resource['version']}: "
+    line += resource["reason"]
+    if resource.get("left_out"):
+        line += f"; also left out: {', '.join(resource['left_out'])}"
+    return f"{line}; PUT a valid spec or DELETE it"
+
+
+def _proxies_table(proxies: list[dict[str, Any]]) -> None:
     if not proxies:
         typer.echo("no proxies connected")
         return

@@ -124,16 +124,21 @@ class ApiClient:
         return response
 
     def server(self) -> dict[str, Any]:
-        """Version, current revision and the advertised xDS address."""
+        """Version, current revision, the advertised xDS address, and the stored resources
+        whose spec no longer validates."""
         info: dict[str, Any] = self._request("GET", "/server").json()
         return info
 
     def list(self, kind: str) -> builtins.list[dict[str, Any]]:
-        """Every resource of `kind`, ordered by name."""
-        items: builtins.list[dict[str, Any]] = self._request("GET", f"/{_plural(kind)}").json()[
-            "items"
-        ]
+        """Every resource of `kind` whose stored spec validates, ordered by name."""
+        items: builtins.list[dict[str, Any]] = self.listing(kind)["items"]
         return items
+
+    def listing(self, kind: str) -> dict[str, Any]:
+        """The list of `kind`: `items`, and `invalid` (stored specs that no longer validate:
+        name, version, reason) when there are any."""
+        body: dict[str, Any] = self._request("GET", f"/{_plural(kind)}").json()
+        return body
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         resource: dict[str, Any] = self._request("GET", f"/{_plural(kind)}/{name}").json()

@@ -13,12 +13,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from meshplane.model import Kind, Spec
-from meshplane.store import Source, StoredResource
+from meshplane.model import KINDS, Kind, Spec
+from meshplane.store import InvalidReport, InvalidResource, Source, StoredResource
 
 __all__ = [
     "ErrorOut",
     "Health",
+    "InvalidOut",
+    "InvalidResourceOut",
     "NackOut",
     "ProxyConfig",
     "ProxyList",
@@ -46,6 +48,15 @@ class ResourceModels:
     out: type[BaseModel]
     listing: type[BaseModel]
 
+    def listing_of(
+        self, stored: list[StoredResource], invalid: list[InvalidResource], singular: str
+    ) -> BaseModel:
+        """The list body: the resources that validate, and any that no longer do apart."""
+        return self.listing(
+            items=[self.out_of(r, singular) for r in stored],
+            invalid=[InvalidOut.of(r) for r in invalid] or None,
+        )
+
     def out_of(self, stored: StoredResource, singular: str) -> BaseModel:
         """The response body for one stored resource."""
         return self.out(
@@ -57,6 +68,44 @@ class ResourceModels:
             created_at=stored.created_at,
             updated_at=stored.updated_at,
         )
+
+
+class InvalidOut(BaseModel):
+    """A stored resource whose spec no longer validates (from an older version, a hand edit)."""
+
+    name: str
+    version: int = Field(description="The revision that wrote it; also its ETag.")
+    reason: str = Field(description="Why it does not validate (the first problems, shortened).")
+
+    @classmethod
+    def of(cls, resource: InvalidResource) -> InvalidOut:
+        return cls(name=resource.name, version=resource.version, reason=resource.reason)
+
+
+class InvalidResourceOut(InvalidOut):
+    """A stored resource that no longer validates, and what it keeps out of the translation."""
+
+    kind: str = Field(description="The singular kind.")
+    left_out: list[str] = Field(
+        description="Resources that refer to it, so are not sent to proxies either "
+        "('route/web', ...)."
+    )
+
+    @classmethod
+    def of_report(cls, report: InvalidReport) -> InvalidResourceOut:
+        resource = report.resource
+        return cls(
+            kind=_singular(resource.kind),
+            name=resource.name,
+            version=resource.version,
+            reason=resource.reason,
+            left_out=[f"{_singular(k)}/{n}" for k, n in report.left_out],
+        )
+
+
+def _singular(plural: str) -> str:
+    kind = KINDS.get(plural)
+    return kind.singular if kind else plural
 
 
 class ResourceOut(BaseModel):
@@ -88,7 +137,18 @@ def resource_models(kind: Kind) -> ResourceModels:
         kind=(singular, Field(description="The singular kind.")),
         spec=(kind.spec, Field(description="The spec in canonical form (defaults filled in).")),
     )
-    listing = create_model(f"{title}List", items=(list[out], ...))
+    listing = create_model(
+        f"{title}List",
+        items=(list[out], Field(description="Every one whose stored spec validates, by name.")),
+        invalid=(
+            list[InvalidOut] | None,
+            Field(
+                None,
+                description="Those stored whose spec no longer validates (absent when none): "
+                "left out of `items` and of what proxies are sent; PUT or DELETE fixes them.",
+            ),
+        ),
+    )
     return ResourceModels(put=put, out=out, listing=listing)
 
 
@@ -150,6 +210,12 @@ class ServerInfo(BaseModel):
         "this process knows of, and calls that need the database answer 503."
     )
     xds: XdsAddress
+    invalid_resources: list[InvalidResourceOut] = Field(
+        default_factory=list,
+        description="Stored resources whose spec no longer validates (from an older version, "
+        "a hand edit): not sent to proxies, with whatever refers to them, until a PUT of a "
+        "valid spec or a DELETE fixes them. Empty when all is well.",
+    )
 
 
 class Health(BaseModel):

@@ -6,7 +6,7 @@ Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 from meshplane.model.durations import Duration, format_duration, parse_duration
 from meshplane.model.fields import Method
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
-from meshplane.model.mesh import Change, Mesh
+from meshplane.model.mesh import Change, Key, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
 from meshplane.model.proxy import Proxy, ProxyGroup, Role, proxy_from_node
 from meshplane.model.route_policies import (
@@ -65,6 +65,7 @@ __all__ = [
     "HeaderChanges",
     "HeaderMatch",
     "HealthCheck",
+    "Key",
     "Kind",
     "Mesh",
     "Method",

@@ -2,6 +2,12 @@
 
 A Mesh never changes once built; `with_changes` returns a new one, copying only the mappings the
 changes touch, so following the change feed costs work proportional to the change.
+
+A stored resource whose spec no longer validates arrives as a Change with `invalid` set (the
+reason). The Mesh keeps it out of its tables (in `invalid`) and, with it, every resource that
+refers to it, directly or through another left-out one (in `left_out`, specs kept): so the
+translator never sees a dangling reference. When the invalid resource is written valid again,
+whatever it held out comes back. While nothing is invalid this costs nothing.
 """
 
 from __future__ import annotations
@@ -10,28 +16,38 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from meshplane.model.kinds import KINDS
 from meshplane.model.policies import MESH_SETTINGS_NAME, AuthorizationPolicySpec, MeshSettingsSpec
 from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec, Spec
 
-__all__ = ["Change", "Mesh"]
+__all__ = ["Change", "Key", "Mesh"]
 
 _EMPTY: Mapping[str, EndpointSpec] = MappingProxyType({})
 _DEFAULT_SETTINGS = MeshSettingsSpec()
 
+Key = tuple[str, str]
+"""A resource's (kind plural, name)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed write: `spec` is the new spec, or None when the resource was deleted."""
+    """One committed write: `spec` is the new spec, or None when the resource was deleted.
+
+    `invalid` (with `spec` None) says the resource is stored but its spec no longer validates,
+    and why.
+    """
 
     revision: int
     kind: str
     name: str
     spec: Spec | None
+    invalid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Mesh:
-    """Every resource at `revision`, by kind and name, with endpoints also indexed by service."""
+    """Every usable resource at `revision`, by kind and name, with endpoints also indexed by
+    service; `invalid` and `left_out` hold what is stored but kept out of the tables."""
 
     revision: int = 0
     services: Mapping[str, ServiceSpec] = field(default_factory=dict)
@@ -42,6 +58,10 @@ class Mesh:
     authorization_policies: Mapping[str, AuthorizationPolicySpec] = field(default_factory=dict)
     meshes: Mapping[str, MeshSettingsSpec] = field(default_factory=dict)
     trust_domain: str = "meshplane.local"  # set by the control plane from its settings
+    # Stored resources whose spec no longer validates: the reason of each.
+    invalid: Mapping[Key, str] = field(default_factory=dict)
+    # Valid resources kept out because they refer to an invalid (or left-out) one.
+    left_out: Mapping[Key, Spec] = field(default_factory=dict)
 
     @property
     def settings(self) -> MeshSettingsSpec:
@@ -49,11 +69,18 @@ class Mesh:
         return self.meshes.get(MESH_SETTINGS_NAME) or _DEFAULT_SETTINGS
 
     @classmethod
-    def of(cls, revision: int, specs: Iterable[tuple[str, str, Spec]]) -> Mesh:
-        """Build a mesh from (kind plural, name, spec) triples."""
-        return replace(
-            cls().with_changes(Change(revision, k, n, s) for k, n, s in specs), revision=revision
-        )
+    def of(
+        cls,
+        revision: int,
+        specs: Iterable[tuple[str, str, Spec]],
+        invalid: Iterable[tuple[str, str, str]] = (),
+    ) -> Mesh:
+        """Build a mesh from (kind plural, name, spec) triples and the (kind plural, name,
+        reason) of stored resources that no longer validate. The invalid ones go first, so
+        what refers to them is left out on arrival rather than found by a scan."""
+        changes = [Change(revision, k, n, None, reason) for k, n, reason in invalid]
+        changes += (Change(revision, k, n, s) for k, n, s in specs)
+        return replace(cls().with_changes(changes), revision=revision)
 
     def endpoints_of(self, service: str) -> Mapping[str, EndpointSpec]:
         """Endpoints of `service` by endpoint name (empty when it has none)."""
@@ -61,50 +88,153 @@ class Mesh:
 
     def with_changes(self, changes: Iterable[Change]) -> Mesh:
         """Return the mesh after applying `changes` in order; the revision is the last change's."""
-        tables: dict[str, dict[str, Spec]] = {}
-        by_service: dict[str, dict[str, EndpointSpec]] | None = None
+        edit = _Edit(self)
         revision = self.revision
         for change in changes:
             revision = max(revision, change.revision)
-            attribute = change.kind.replace("-", "_")
-            table = tables.get(attribute)
-            if table is None:
-                table = tables[attribute] = dict(getattr(self, attribute))
-            if change.kind == "endpoints":
-                if by_service is None:
-                    by_service = {}
-                _reindex(self, by_service, table, change)
-            if change.spec is None:
-                table.pop(change.name, None)
-            else:
-                table[change.name] = change.spec
-        updates: dict[str, object] = dict(tables)
-        if by_service is not None:
-            merged = dict(self.by_service)
-            for service, members in by_service.items():
+            edit.apply(change)
+        return replace(self, revision=revision, **edit.updates())  # type: ignore[arg-type]
+
+
+def _refers(kind: str, spec: Spec, targets: Mapping[Key, object] | set[Key]) -> bool:
+    """Whether a `kind` resource with `spec` refers to any of `targets`."""
+    return any((ref.kind, ref.name) in targets for ref in KINDS[kind].references(spec))
+
+
+class _Edit:
+    """The mappings a batch of changes touches, each copied once on first touch."""
+
+    def __init__(self, mesh: Mesh) -> None:
+        self._mesh = mesh
+        self._tables: dict[str, dict[str, Spec]] = {}
+        self._by_service: dict[str, dict[str, EndpointSpec]] | None = None
+        self._invalid: dict[Key, str] | None = None
+        self._left_out: dict[Key, Spec] | None = None
+        self._quiet = not mesh.invalid and not mesh.left_out  # nothing held out (the usual case)
+
+    def apply(self, change: Change) -> None:
+        if self._quiet and change.invalid is None:
+            self._set(change.kind, change.name, change.spec)
+            return
+        if change.kind not in KINDS:  # stored by a version with more kinds: not this mesh's
+            return
+        self._quiet = False
+        key = (change.kind, change.name)
+        self._writable_invalid().pop(key, None)
+        self._writable_left_out().pop(key, None)
+        if change.invalid is not None:
+            self._set(change.kind, change.name, None)
+            self._writable_invalid()[key] = change.invalid
+            self._evict_referrers(key)
+        elif change.spec is None:  # what it held out still refers to it: stays out
+            self._set(change.kind, change.name, None)
+        elif _refers(change.kind, change.spec, self._blocking()):
+            self._set(change.kind, change.name, None)
+            self._writable_left_out()[key] = change.spec
+            self._evict_referrers(key)
+        else:
+            self._set(change.kind, change.name, change.spec)
+            self._readmit(key)
+
+    def updates(self) -> dict[str, object]:
+        updates: dict[str, object] = {k.replace("-", "_"): t for k, t in self._tables.items()}
+        if self._by_service is not None:
+            merged = dict(self._mesh.by_service)
+            for service, members in self._by_service.items():
                 if members:
                     merged[service] = members
                 else:
                     merged.pop(service, None)
             updates["by_service"] = merged
-        return replace(self, revision=revision, **updates)  # type: ignore[arg-type]
+        if self._invalid is not None:
+            updates["invalid"] = self._invalid
+        if self._left_out is not None:
+            updates["left_out"] = self._left_out
+        return updates
+
+    def invalid(self) -> Mapping[Key, str]:
+        return self._mesh.invalid if self._invalid is None else self._invalid
+
+    def left_out(self) -> Mapping[Key, Spec]:
+        return self._mesh.left_out if self._left_out is None else self._left_out
+
+    def _blocking(self) -> set[Key]:
+        return {*self.invalid(), *self.left_out()}
+
+    def _writable_invalid(self) -> dict[Key, str]:
+        if self._invalid is None:
+            self._invalid = dict(self._mesh.invalid)
+        return self._invalid
+
+    def _writable_left_out(self) -> dict[Key, Spec]:
+        if self._left_out is None:
+            self._left_out = dict(self._mesh.left_out)
+        return self._left_out
+
+    def _table(self, kind: str) -> dict[str, Spec]:
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = dict(getattr(self._mesh, kind.replace("-", "_")))
+        return table
+
+    def _view(self, kind: str) -> Mapping[str, Spec]:
+        table = self._tables.get(kind)
+        return table if table is not None else getattr(self._mesh, kind.replace("-", "_"))
+
+    def _set(self, kind: str, name: str, spec: Spec | None) -> None:
+        table = self._tables.get(kind) or self._table(kind)
+        if kind == "endpoints":
+            if self._by_service is None:
+                self._by_service = {}
+            _reindex(self._mesh, self._by_service, table, name, spec)
+        if spec is None:
+            table.pop(name, None)
+        else:
+            table[name] = spec
+
+    def _evict_referrers(self, key: Key) -> None:
+        """Move every table resource that refers to `key` (or to what that evicts) to
+        `left_out`. A scan of the referring kinds: it runs only when something turns invalid."""
+        pending = [key]
+        while pending:
+            target = {pending.pop()}
+            for kind in KINDS:
+                found = [(n, s) for n, s in self._view(kind).items() if _refers(kind, s, target)]
+                for name, spec in found:
+                    self._set(kind, name, None)
+                    self._writable_left_out()[(kind, name)] = spec
+                    pending.append((kind, name))
+
+    def _readmit(self, key: Key) -> None:
+        """Put back every left-out resource that `key` held out and nothing else still does."""
+        pending = [key]
+        while pending and self.left_out():
+            freed = {pending.pop()}
+            blocking = self._blocking()
+            for (kind, name), spec in list(self.left_out().items()):
+                if _refers(kind, spec, freed) and not _refers(kind, spec, blocking):
+                    del self._writable_left_out()[(kind, name)]
+                    self._set(kind, name, spec)
+                    pending.append((kind, name))
+                    blocking.discard((kind, name))
 
 
 def _reindex(
     mesh: Mesh,
     by_service: dict[str, dict[str, EndpointSpec]],
     endpoints: Mapping[str, Spec],
-    change: Change,
+    name: str,
+    spec: Spec | None,
 ) -> None:
-    """Move endpoint `change.name` between per-service indexes, copying each index once."""
+    """Move endpoint `name` between per-service indexes, copying each index once."""
 
     def members(service: str) -> dict[str, EndpointSpec]:
         if service not in by_service:
             by_service[service] = dict(mesh.by_service.get(service, {}))
         return by_service[service]
 
-    old = endpoints.get(change.name)
+    old = endpoints.get(name)
     if isinstance(old, EndpointSpec):
-        members(old.service).pop(change.name, None)
-    if isinstance(change.spec, EndpointSpec):
-        members(change.spec.service)[change.name] = change.spec
+        members(old.service).pop(name, None)
+    if isinstance(spec, EndpointSpec):
+        members(spec.service)[name] = spec

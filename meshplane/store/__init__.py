@@ -3,21 +3,27 @@
 Writes go through `Store`; each commit bumps one revision, appends to a change log and then
 publishes the revision (and the change) on the `ChangeFeed`, which the xDS side waits on before
 reading `changes_since` (or `load_mesh` when the log no longer reaches back). Transactions run
-whole on database threads (`Database`), never on the event loop.
+whole on database threads (`Database`), never on the event loop. A stored resource whose spec
+no longer validates never breaks a read: it is reported (`Store.invalid_resources`), refused
+by name (`StoredInvalid`, a 409), and kept out of the Mesh until written valid or deleted.
 """
 
 from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
+from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
-from meshplane.store.store import Store, open_store
+from meshplane.store.store import InvalidReport, Store, open_store
 
 __all__ = [
     "ChangeFeed",
     "Database",
     "IfMatch",
+    "InvalidReport",
+    "InvalidResource",
     "Source",
     "Store",
+    "StoredInvalid",
     "StoredResource",
     "canonical",
     "create_engine",

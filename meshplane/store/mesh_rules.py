@@ -4,6 +4,8 @@ Only the neighbourhood a write can affect is read, found through the reference t
 route, the routes sharing its gateways (or the sidecars' routes), the gateways' specs, its
 destination services and their endpoints; for a service, the routes that send to it; for a
 gateway, its routes. So a route write costs work proportional to its neighbours, not the mesh.
+A neighbour whose stored spec no longer validates is checked against as the translation sees it:
+absent, with what refers to it; a write that refers to one is refused (InvalidMesh).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Select, String, and_, bindpara
 from meshplane.errors import Conflict, InvalidMesh
 from meshplane.model import KINDS, Change, Mesh, RouteSpec, Spec
 from meshplane.model.rules import check_write
+from meshplane.store.invalid import invalid_reference, parse_stored
 from meshplane.store.tables import RefRow, ResourceRow
 
 __all__ = ["check_mesh_rules"]
@@ -29,11 +32,15 @@ def check_mesh_rules(
 ) -> None:
     """Refuse a put that breaks a mesh rule: InvalidMesh (422, naming the field) for a bad
     reference into the mesh, Conflict (409, naming both routes) for a route that could never
-    match. `old` is the stored spec being replaced (None for a create). Call after the
-    references are known to exist, before writing. One query, for the kinds the rules govern."""
+    match. `old` is the stored spec being replaced (None for a create, or when the stored one
+    no longer validates). Call after the references are known to exist, before writing. One
+    query, for the kinds the rules govern."""
     if kind not in _CHECKED:
         return
     before = _neighbourhood(connection, kind, name, spec, old)
+    for ref in KINDS[kind].references(spec) if before.invalid else ():
+        if (reason := before.invalid.get((ref.kind, ref.name))) is not None:
+            raise InvalidMesh(invalid_reference(ref.kind, ref.name, reason), field=ref.field)
     after = before.with_changes([Change(revision, kind, name, spec)])
     problems = check_write(before, after, kind, name)
     invalid = [p for p in problems if not p.conflict]
@@ -56,8 +63,15 @@ def _neighbourhood(
         params["services"] = sorted(
             {d.service for d in spec.destinations} | {m.service for m in spec.mirrors}
         )
-    rows = connection.execute(_query(kind, sidecar), params)
-    return Mesh.of(0, [(k, n, KINDS[k].parse(data)) for k, n, data in rows])
+    specs: list[tuple[str, str, Spec]] = []
+    invalid: list[tuple[str, str, str]] = []
+    for k, n, data in connection.execute(_query(kind, sidecar), params):
+        parsed = parse_stored(k, data)
+        if isinstance(parsed, str):
+            invalid.append((k, n, parsed))
+        else:
+            specs.append((k, n, parsed))
+    return Mesh.of(0, specs, invalid)
 
 
 @functools.cache

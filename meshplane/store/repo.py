@@ -12,7 +12,7 @@ is a handful of statements, and each one saved is worth more than any tuning of 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -20,7 +20,13 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, tuple_, update
 
 from meshplane.errors import Conflict, InvalidMesh, NotFound, PreconditionFailed
-from meshplane.model import KINDS, NAME_PATTERN, Change, Kind, Reference, Spec
+from meshplane.model import KINDS, NAME_PATTERN, Change, Key, Kind, Reference, Spec
+from meshplane.store.invalid import (
+    InvalidResource,
+    StoredInvalid,
+    invalid_reference,
+    parse_stored,
+)
 from meshplane.store.mesh_rules import check_mesh_rules
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
@@ -41,6 +47,7 @@ __all__ = [
     "kind_of",
     "list_resources",
     "put_resource",
+    "referrers_of",
 ]
 
 Source = Literal["api", "auto"]
@@ -122,12 +129,20 @@ _DELETE_REFS = delete(RefRow).where(
 _INSERT_CHANGE = insert(ChangeRow)
 
 
-def _record(row: Row[Any]) -> StoredResource:
+def _record(row: Row[Any]) -> StoredResource | InvalidResource:
+    """The row as a StoredResource, or as an InvalidResource if its spec no longer validates."""
+    spec = parse_stored(row.kind, row.spec)
+    if isinstance(spec, str):
+        return InvalidResource(row.kind, row.name, row.version, spec)
+    return _stored(row, spec)
+
+
+def _stored(row: Row[Any], spec: Spec) -> StoredResource:
     source: Source = "auto" if row.source == "auto" else "api"
     return StoredResource(
         kind=row.kind,
         name=row.name,
-        spec=kind_of(row.kind).parse(row.spec),
+        spec=spec,
         version=row.version,
         source=source,
         created_at=row.created_at,
@@ -168,23 +183,67 @@ def _find_all(
 
 
 def get_resource(connection: Connection, kind: str, name: str) -> StoredResource:
+    """One resource; NotFound if absent, StoredInvalid if its spec no longer validates."""
     row = _find(connection, kind_of(kind).plural, name)
     if row is None:
         raise NotFound(f"{_label(kind, name)} not found")
-    return _record(row)
+    record = _record(row)
+    if isinstance(record, InvalidResource):
+        raise StoredInvalid(record)
+    return record
 
 
-def list_resources(connection: Connection, kind: str) -> list[StoredResource]:
+def list_resources(
+    connection: Connection, kind: str
+) -> tuple[list[StoredResource], list[InvalidResource]]:
+    """Every resource of a kind by name: those that validate, and those that no longer do."""
     rows = connection.execute(
         select(*_COLUMNS).where(ResourceRow.kind == kind_of(kind).plural).order_by(ResourceRow.name)
     )
-    return [_record(row) for row in rows]
+    valid: list[StoredResource] = []
+    invalid: list[InvalidResource] = []
+    for row in rows:
+        record = _record(row)
+        if isinstance(record, InvalidResource):
+            invalid.append(record)
+        else:
+            valid.append(record)
+    return valid, invalid
 
 
-def all_specs(connection: Connection) -> list[tuple[str, str, Spec]]:
-    """Every resource as (kind, name, spec), for building a Mesh."""
-    rows = connection.execute(select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec))
-    return [(kind, name, kind_of(kind).parse(spec)) for kind, name, spec in rows]
+def all_specs(
+    connection: Connection,
+) -> tuple[list[tuple[str, str, Spec]], list[InvalidResource]]:
+    """Every resource as (kind, name, spec), for building a Mesh, and apart those whose spec no
+    longer validates."""
+    rows = connection.execute(
+        select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec, ResourceRow.version)
+    )
+    specs: list[tuple[str, str, Spec]] = []
+    invalid: list[InvalidResource] = []
+    for kind, name, data, version in rows:
+        spec = parse_stored(kind, data)
+        if isinstance(spec, str):
+            invalid.append(InvalidResource(kind, name, version, spec))
+        else:
+            specs.append((kind, name, spec))
+    return specs, invalid
+
+
+def referrers_of(connection: Connection, keys: Iterable[Key]) -> dict[Key, list[Key]]:
+    """For each of `keys`, the resources whose specs refer to it (from the reference table)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    rows = connection.execute(
+        select(RefRow.to_kind, RefRow.to_name, RefRow.from_kind, RefRow.from_name)
+        .where(tuple_(RefRow.to_kind, RefRow.to_name).in_(wanted))
+        .order_by(RefRow.from_kind, RefRow.from_name)
+    )
+    found: dict[Key, list[Key]] = {}
+    for to_kind, to_name, from_kind, from_name in rows:
+        found.setdefault((to_kind, to_name), []).append((from_kind, from_name))
+    return found
 
 
 def _check_if_match(row: Row[Any] | None, kind: str, name: str, if_match: IfMatch) -> None:
@@ -199,11 +258,15 @@ def _check_if_match(row: Row[Any] | None, kind: str, name: str, if_match: IfMatc
 
 
 def _check_references(
-    references: Iterable[Reference], found: dict[tuple[str, str], Row[Any]]
+    references: Iterable[Reference],
+    found: dict[tuple[str, str], Row[Any]],
+    invalid: Mapping[Key, InvalidResource],
 ) -> None:
     for ref in references:
         if (ref.kind, ref.name) not in found:
             raise InvalidMesh(f"{_label(ref.kind, ref.name)} does not exist", field=ref.field)
+        if (bad := invalid.get((ref.kind, ref.name))) is not None:
+            raise InvalidMesh(invalid_reference(bad.kind, bad.name, bad.reason), field=ref.field)
 
 
 def _rewrite_refs(
@@ -212,12 +275,15 @@ def _rewrite_refs(
     name: str,
     references: Iterable[Reference],
     old: Iterable[Reference] | None,
+    *,
+    created: bool,
 ) -> None:
     """Make the refs table say what `references` say; `old` (those of the replaced spec, None
-    for a create) lets an unchanged set cost no statement at all."""
+    when unknown: a create, or a stored spec that no longer validates) lets an unchanged set
+    cost no statement at all."""
     targets = sorted({(ref.kind, ref.name) for ref in references})
-    if old is not None:
-        if targets == sorted({(ref.kind, ref.name) for ref in old}):
+    if not created:
+        if old is not None and targets == sorted({(ref.kind, ref.name) for ref in old}):
             return
         connection.execute(_DELETE_REFS, {"kind": kind, "name": name})
     if targets:
@@ -258,13 +324,16 @@ def put_resource(
     if_match: IfMatch,
     source: Source,
     now: datetime,
+    invalid: Mapping[Key, InvalidResource] | None = None,
 ) -> WriteOutcome:
     """Create or replace a resource at `revision` (from `bump_revision` in this transaction).
 
     Checks in this order, changing nothing on failure: the name, If-Match (PreconditionFailed),
-    references (InvalidMesh naming the field), the mesh-wide rules of `model.rules` (InvalidMesh,
-    or Conflict for a route another one hides). An identical spec is a no-op (`changed` False).
+    references (InvalidMesh naming the field, also for a reference to one of the `invalid`
+    resources known to the caller), the mesh-wide rules of `model.rules` (InvalidMesh, or
+    Conflict for a route another one hides). An identical spec is a no-op (`changed` False).
     An "api" source sticks: an "auto" write never takes a resource away from the operator.
+    Replacing a stored spec that no longer validates is a write like any other.
     """
     plural = kind_of(kind).plural
     if not isinstance(spec, KINDS[plural].spec):
@@ -281,9 +350,10 @@ def put_resource(
     data = canonical(spec)
     new_source: Source = "api" if source == "api" or (row and row.source == "api") else "auto"
     if row is not None and row.spec == data and row.source == new_source:
-        return WriteOutcome(_record(row), created=False, changed=False)
-    _check_references(references, found)
-    old = None if row is None else kind_of(plural).parse(row.spec)
+        return WriteOutcome(_stored(row, spec), created=False, changed=False)
+    _check_references(references, found, invalid or {})
+    parsed = None if row is None else parse_stored(plural, row.spec)
+    old = None if isinstance(parsed, str) else parsed  # one that no longer validates: unknown
     check_mesh_rules(connection, plural, name, spec, old, revision)
     values = {"spec": data, "version": revision, "source": new_source, "updated_at": now}
     if row is None:
@@ -293,7 +363,7 @@ def put_resource(
         connection.execute(_UPDATE, {"row_id": row.id, **values})
         created_at = row.created_at
     old_refs = None if old is None else KINDS[plural].references(old)
-    _rewrite_refs(connection, plural, name, references, old_refs)
+    _rewrite_refs(connection, plural, name, references, old_refs, created=row is None)
     _append_change(connection, revision, plural, name, data, new_source)
     stored = StoredResource(plural, name, spec, revision, new_source, created_at, now)
     return WriteOutcome(stored, created=row is None, changed=True)
@@ -334,7 +404,8 @@ def delete_resource(
 
 
 def changes_after(connection: Connection, revision: int) -> list[Change] | None:
-    """Every change with a revision above `revision`, oldest first.
+    """Every change with a revision above `revision`, oldest first (a spec that no longer
+    validates comes as a Change with `invalid` set).
 
     None when the log cannot answer: its oldest kept row is past `revision + 1` (pruned), or
     `revision` is ahead of the mesh (a client that saw another database); either way the caller
@@ -349,12 +420,14 @@ def changes_after(connection: Connection, revision: int) -> list[Change] | None:
         return [] if current_revision(connection) == revision else None
     if rows[0].revision != revision + 1:
         return None
-    return [
-        Change(
-            row.revision,
-            row.kind,
-            row.name,
-            None if row.spec is None else kind_of(row.kind).parse(row.spec),
-        )
-        for row in rows
-    ]
+    return [_change(row.revision, row.kind, row.name, row.spec) for row in rows]
+
+
+def _change(revision: int, kind: str, name: str, data: object | None) -> Change:
+    """A change from the log; a spec that no longer validates becomes an `invalid` one."""
+    if data is None:
+        return Change(revision, kind, name, None)
+    spec = parse_stored(kind, data)
+    if isinstance(spec, str):
+        return Change(revision, kind, name, None, invalid=spec)
+    return Change(revision, kind, name, spec)

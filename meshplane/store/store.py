@@ -2,7 +2,8 @@
 
 This is the store's only public face; `repo` holds the rules, this module holds the
 transactions, each run whole on a database thread (`database.py`). A Store is safe to share
-between tasks.
+between tasks. It also keeps track of the stored resources that no longer validate
+(`invalid.py`): every read notes those it meets, a write or delete of that name forgets it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import builtins
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -19,13 +21,14 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from meshplane.errors import Conflict
-from meshplane.model import Change, Mesh, Spec
+from meshplane.model import Change, Key, Mesh, Spec
 from meshplane.store import repo
 from meshplane.store.database import Database, open_database
 from meshplane.store.feed import ChangeFeed
+from meshplane.store.invalid import InvalidResource, InvalidResources, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, WriteOutcome
 
-__all__ = ["Store", "open_store"]
+__all__ = ["InvalidReport", "Store", "open_store"]
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,22 @@ T = TypeVar("T")
 _YIELDS_FOR_THE_PUSH = 2
 
 
+@dataclass(frozen=True, slots=True)
+class InvalidReport:
+    """A stored resource that no longer validates, and the resources it keeps out of the
+    translation because they refer to it."""
+
+    resource: InvalidResource
+    left_out: tuple[Key, ...]
+
+
 class Store:
     """The mesh's resources in SQL, with a global revision bumped once per committed write."""
 
     def __init__(self, database: Database, feed: ChangeFeed) -> None:
         self._database = database
         self._feed = feed
+        self._invalid = InvalidResources()
 
     @property
     def feed(self) -> ChangeFeed:
@@ -78,12 +91,44 @@ class Store:
         return await self._database.read(repo.current_revision)
 
     async def get(self, kind: str, name: str) -> StoredResource:
-        """One resource by kind plural and name; NotFound if it does not exist."""
-        return await self._database.read(functools.partial(repo.get_resource, kind=kind, name=name))
+        """One resource by kind plural and name; NotFound if it does not exist, StoredInvalid
+        (a Conflict) if its stored spec no longer validates."""
+        try:
+            return await self._database.read(
+                functools.partial(repo.get_resource, kind=kind, name=name)
+            )
+        except StoredInvalid as exc:
+            self._invalid.found([exc.resource])
+            raise
 
     async def list(self, kind: str) -> list[StoredResource]:
-        """Every resource of a kind, ordered by name."""
-        return await self._database.read(functools.partial(repo.list_resources, kind=kind))
+        """Every resource of a kind that validates, ordered by name."""
+        return (await self.listing(kind))[0]
+
+    async def listing(
+        self, kind: str
+    ) -> tuple[builtins.list[StoredResource], builtins.list[InvalidResource]]:
+        """Every resource of a kind, ordered by name: those that validate, and apart those
+        whose stored spec no longer does."""
+        valid, invalid = await self._database.read(
+            functools.partial(repo.list_resources, kind=kind)
+        )
+        self._invalid.found(invalid)
+        return valid, invalid
+
+    async def invalid_resources(self) -> builtins.list[InvalidReport]:
+        """The stored resources that no longer validate, by kind and name, each with what it
+        keeps out of the translation. Known from the last full load (made now if none was),
+        the reads since, and the change log."""
+        if not self._invalid.loaded:
+            await self.load_mesh()
+        known = self._invalid.all()
+        if not known:
+            return []
+        referrers = await self._database.read(
+            functools.partial(repo.referrers_of, keys=[r.key for r in known])
+        )
+        return [InvalidReport(r, tuple(referrers.get(r.key, ()))) for r in known]
 
     async def put(
         self,
@@ -98,9 +143,12 @@ class Store:
 
         A spec equal to the stored one changes nothing (no revision, same version). Raises
         PreconditionFailed (stale `if_match`; "*" requires it to exist), InvalidMesh (a
-        reference to a missing resource; `field` names it), NotFound (unknown kind).
+        reference to a missing resource, or to one whose stored spec no longer validates;
+        `field` names it), NotFound (unknown kind). A put over a stored spec that no longer
+        validates fixes it.
         """
         now = datetime.now(UTC)
+        invalid = self._invalid.by_key() if self._invalid else None
 
         def work(connection: Connection) -> WriteOutcome:
             revision = repo.bump_revision(connection)
@@ -113,6 +161,7 @@ class Store:
                 if_match=if_match,
                 source=source,
                 now=now,
+                invalid=invalid,
             )
             if not outcome.changed:
                 connection.rollback()  # gives the revision number back
@@ -121,6 +170,7 @@ class Store:
         outcome = await self._write(work)
         stored = outcome.resource
         if outcome.changed:
+            self._invalid.cleared((stored.kind, name), stored.version)
             await self._committed(Change(stored.version, stored.kind, name, stored.spec))
             log.info(
                 "put kind=%s name=%s revision=%d source=%s", kind, name, stored.version, source
@@ -144,16 +194,25 @@ class Store:
             return revision
 
         revision = await self._write(work)
+        self._invalid.cleared((kind, name), revision)
         await self._committed(Change(revision, kind, name, None))
         log.info("delete kind=%s name=%s revision=%d source=%s", kind, name, revision, source)
 
     async def load_mesh(self) -> Mesh:
-        """The whole mesh at one revision, read from one snapshot."""
+        """The whole mesh at one revision, read from one snapshot.
 
-        def work(connection: Connection) -> Mesh:
-            return Mesh.of(repo.current_revision(connection), repo.all_specs(connection))
+        Resources whose stored spec no longer validates are left out of it, with whatever
+        refers to them (see `Mesh`), and logged the first time they are found.
+        """
 
-        return await self._database.read(work, snapshot=True)
+        def work(connection: Connection) -> tuple[Mesh, builtins.list[InvalidResource]]:
+            revision = repo.current_revision(connection)
+            specs, invalid = repo.all_specs(connection)
+            return Mesh.of(revision, specs, [(r.kind, r.name, r.reason) for r in invalid]), invalid
+
+        mesh, invalid = await self._database.read(work, snapshot=True)
+        self._invalid.reloaded(mesh.revision, invalid)
+        return mesh
 
     async def changes_since(self, revision: int) -> builtins.list[Change] | None:
         """Changes after `revision`, oldest first; None if the log no longer reaches back.
@@ -164,9 +223,17 @@ class Store:
         recent = self._feed.changes_after(revision)
         if recent is not None:
             return recent
-        return await self._database.read(
+        changes = await self._database.read(
             functools.partial(repo.changes_after, revision=revision), snapshot=True
         )
+        for change in changes or ():
+            if change.invalid is None:
+                self._invalid.cleared((change.kind, change.name), change.revision)
+            else:
+                self._invalid.found(
+                    [InvalidResource(change.kind, change.name, change.revision, change.invalid)]
+                )
+        return changes
 
 
 async def open_store(url: str) -> Store:

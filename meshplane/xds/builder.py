@@ -104,6 +104,8 @@ class SnapshotBuilder:
             before = self.mesh
             self.mesh = self.mesh.with_changes(changes)
             kinds = {c.kind for c in changes}
+            if _quarantine_moved(before, self.mesh):
+                self._subsets = None  # more moved than the changes name: build everything
             if self._subsets is not None and kinds == {"endpoints"}:
                 self._update_endpoints(_services_touched(before, changes))
                 return
@@ -322,6 +324,12 @@ def _swapped(
 ) -> list[CachedResource]:
     """`resources` with those of `type_url` that `fresh` names replaced by its versions."""
     return [fresh.get(r.name, r) if r.type_url == type_url else r for r in resources]
+
+
+def _quarantine_moved(before: Mesh, after: Mesh) -> bool:
+    """Whether stored resources that no longer validate, or what they keep out, changed: then
+    more moved than the changes name (see `Mesh`), and a full build is the simple answer."""
+    return before.invalid != after.invalid or before.left_out != after.left_out
 
 
 def _subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:

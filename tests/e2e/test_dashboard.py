@@ -1,5 +1,6 @@
 """The dashboard at /ui, rendered by headless Chromium: proxies with their sync state, a NACK's
-error, and the services; a screenshot of what was asserted is kept as a test artifact.
+error, and the services; a screenshot of what was asserted is kept as a test artifact. And the
+banner naming a stored resource that no longer validates.
 
 Chromium is Debian's `chromium` on PATH, driven through its own command line: one run with
 `--dump-dom` prints the DOM after the page's scripts ran, and `--screenshot` saves the same page
@@ -30,6 +31,7 @@ from tests.e2e.conftest import Mesh, Poison
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
+from tests.support.stored import BAD_VALUE, spoil
 from tests.support.traffic import answered_by, wait_until_served
 
 pytestmark = pytest.mark.e2e
@@ -164,6 +166,42 @@ async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
     data = await asyncio.to_thread(screenshot.read_bytes)
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) > 10_000, len(data)
+
+
+async def test_dashboard_names_a_stored_service_that_no_longer_validates(
+    chromium: str, tmp_path: Path, mesh: Mesh
+) -> None:
+    assert mesh.plane is not None
+    assert mesh.plane.store is not None
+    await mesh.put("services", "web", {})
+    await mesh.put("services", "other", {})
+    await mesh.put("endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": 9})
+    version = spoil(mesh.plane.store.database.engine, "services", "web", BAD_VALUE)
+    # A hand edit made while running is found when a read meets it.
+    assert (await mesh.http.get("/api/v1/services/web")).status_code == 409
+
+    def shown(dom: _Element) -> bool:
+        found = [e for e in dom.iter() if e.attrs.get("id") == "invalid-resources"]
+        return bool(found) and "hidden" not in found[0].attrs and "service/web" in found[0].text()
+
+    page = await _render(
+        chromium,
+        f"{mesh.plane.api_url}/ui",
+        profile=tmp_path / "chromium-profile",
+        screenshot=tmp_path / "dashboard-invalid.png",
+        ready=shown,
+    )
+    banner = _by_id(page, "invalid-resources")
+    assert banner.text().startswith("1 stored resource no longer validates")
+    [item] = banner.find_all("li")
+    assert item.text().startswith(f"service/web (version {version}): protocol: Input should be")
+    assert item.text().endswith("; also not sent: endpoint/web-1")
+    # web keeps its row, with its endpoint, marked invalid with the reason.
+    rows = {div.text(): div for div in _table(page, "services").find_all("div", "name")}
+    assert set(rows) == {"web invalid", "other no endpoints"}
+    [marker] = rows["web invalid"].find_all("span", "pill")
+    assert marker.attrs["title"].startswith("protocol: Input should be")
+    assert "hidden" in _by_id(page, "api-error").attrs
 
 
 def _types(proxies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -18,33 +18,39 @@ __all__ = ["meshplane_serve"]
 
 @asynccontextmanager
 async def meshplane_serve(
-    database_url: str, api_port: int, xds_port: int, workdir: Path
+    database_url: str, api_port: int, xds_port: int, workdir: Path, *, log: Path | None = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `meshplane serve` on `database_url` until it answers; SIGKILL it (no goodbye) on exit.
 
-    `workdir` holds its secret key file, so a restart on the same database reads its keys.
+    `workdir` holds its secret key file, so a restart on the same database reads its keys. Its
+    log (stderr) goes to `log` when given, else nowhere.
     """
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "meshplane",
-        "serve",
-        "--database-url",
-        database_url,
-        "--api-port",
-        str(api_port),
-        "--xds-port",
-        str(xds_port),
-        "--xds-host",
-        "127.0.0.1",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={
-            **os.environ,
-            "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
-            "MESHPLANE_SECRET_KEY_FILE": str(workdir / "meshplane.key"),
-        },
-    )
+    sink = await asyncio.to_thread(open, log, "ab") if log else None
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "meshplane",
+            "serve",
+            "--database-url",
+            database_url,
+            "--api-port",
+            str(api_port),
+            "--xds-port",
+            str(xds_port),
+            "--xds-host",
+            "127.0.0.1",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink or asyncio.subprocess.DEVNULL,
+            env={
+                **os.environ,
+                "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
+                "MESHPLANE_SECRET_KEY_FILE": str(workdir / "meshplane.key"),
+            },
+        )
+    finally:
+        if sink is not None:
+            sink.close()  # the child holds its own copy
     try:
         async with asyncio.timeout(20), httpx.AsyncClient(trust_env=False) as http:
             while True:

@@ -27,6 +27,13 @@ Name = Annotated[
 ]
 
 
+_STORED_INVALID: dict[str, Any] = {
+    "model": ErrorOut,
+    "description": "Stored, but its spec no longer validates (the reason is given); "
+    "PUT a valid spec over it or DELETE it",
+}
+
+
 def _etag(stored: StoredResource) -> str:
     return f'"{stored.version}"'
 
@@ -47,8 +54,10 @@ def resource_router(kind: Kind) -> APIRouter:
         summary=f"List {plural}",
     )
     async def list_resources(store: StoreDep) -> Any:
-        """Every resource of this kind, ordered by name."""
-        return list_model(items=[models.out_of(r, singular) for r in await store.list(plural)])
+        """Every resource of this kind, ordered by name. Any whose stored spec no longer
+        validates is listed apart, under `invalid`, with the reason."""
+        valid, invalid = await store.listing(plural)
+        return models.listing_of(valid, invalid, singular)
 
     @router.get(
         "/{name}",
@@ -56,10 +65,11 @@ def resource_router(kind: Kind) -> APIRouter:
         response_model_exclude_none=True,
         operation_id=f"get_{singular}",
         summary=f"Get a {singular}",
-        responses=not_found,
+        responses={**not_found, 409: _STORED_INVALID},
     )
     async def get_resource(name: Name, store: StoreDep, response: Response) -> Any:
-        """One resource; its ETag header is its version."""
+        """One resource; its ETag header is its version. 409 when it is stored but its spec no
+        longer validates: the answer says why; PUT a valid spec over it, or DELETE it."""
         stored = await store.get(plural, name)
         response.headers["ETag"] = _etag(stored)
         return models.out_of(stored, singular)

@@ -1,4 +1,5 @@
-"""About this control plane: its version, its revision, and where Envoy reaches its xDS port."""
+"""About this control plane: its version, its revision, where Envoy reaches its xDS port, and
+which stored resources no longer validate."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 
 from meshplane.api.deps import SettingsDep, StoreDep
-from meshplane.api.schemas import ServerInfo, XdsAddress
+from meshplane.api.schemas import InvalidResourceOut, ServerInfo, XdsAddress
 from meshplane.errors import Unavailable
 
 __all__ = ["meshplane_version", "router"]
@@ -26,19 +27,23 @@ def meshplane_version() -> str:
 
 @router.get("", response_model=ServerInfo, operation_id="get_server")
 async def server_info(request: Request, store: StoreDep, settings: SettingsDep) -> ServerInfo:
-    """meshplane's version, the current revision, and the advertised xDS address.
+    """meshplane's version, the current revision, the advertised xDS address, and the stored
+    resources whose spec no longer validates (left out of what proxies are sent).
 
     Answers while the database is unreachable too (the process still serves Envoy): the revision
-    is then the newest this process committed or saw, and `database` says "unreachable".
+    is then the newest this process committed or saw, `database` says "unreachable", and the
+    invalid resources cannot be listed.
     """
     database: Literal["reachable", "unreachable"] = "reachable"
     try:
         revision = await store.revision()
+        invalid = [InvalidResourceOut.of_report(r) for r in await store.invalid_resources()]
     except Unavailable:
-        revision, database = store.feed.latest, "unreachable"
+        revision, database, invalid = store.feed.latest, "unreachable", []
     return ServerInfo(
         version=request.app.version,
         revision=revision,
         database=database,
         xds=XdsAddress(host=settings.advertise_address, port=settings.xds_port),
+        invalid_resources=invalid,
     )

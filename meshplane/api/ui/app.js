@@ -10,6 +10,7 @@ import {
   esc,
   explainBody,
   hasExplain,
+  invalidNotes,
   labelText,
   matchText,
   proxyLabel,
@@ -126,6 +127,7 @@ const labels = (map) =>
 function render() {
   const now = Date.now();
   renderHeader(now);
+  put("invalid-resources", invalidBanner());
   put("overview", overview(now));
   put("services", failed("services", "services") ?? services());
   put("proxies", failed("proxies", "proxies") ?? proxies(now));
@@ -160,6 +162,18 @@ function renderHeader(now) {
     fresh.textContent = state.updatedAt ? `updated ${relativeTime(state.updatedAt, now)}` : "";
     banner.hidden = true;
   }
+}
+
+function invalidBanner() {
+  const notes = invalidNotes(state.data.server);
+  document.getElementById("invalid-resources").hidden = notes.length === 0;
+  if (!notes.length) return "";
+  const what =
+    notes.length === 1
+      ? "1 stored resource no longer validates"
+      : `${notes.length} stored resources no longer validate`;
+  return `<strong>${esc(what)}</strong>: proxies are not sent it, nor what refers to it, until a
+    PUT of a valid spec or a DELETE fixes it.<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>`;
 }
 
 function card(title, value, detail, cls = "") {
@@ -212,7 +226,8 @@ function overview(now) {
 }
 
 function services() {
-  const rows = servicesView(items("services"), items("endpoints"), items("proxies"));
+  const invalid = state.data.services?.invalid ?? [];
+  const rows = servicesView(items("services"), items("endpoints"), items("proxies"), invalid);
   if (!rows.length) return '<p class="empty">No services yet.</p>';
   const healthPill = { up: ["ok", "up"], down: ["bad", "down"], unknown: ["idle", "unobserved"] };
   const summaryPill = {
@@ -220,6 +235,7 @@ function services() {
     degraded: ["warn", "degraded"],
     down: ["bad", "down"],
     empty: ["bad", "no endpoints"],
+    invalid: ["bad", "invalid"],
   };
   const body = rows
     .map((row) => {
@@ -227,9 +243,11 @@ function services() {
       const [cls, text] = summaryPill[row.summary.state];
       const span = Math.max(row.endpoints.length, 1);
       const head = `<td rowspan="${span}" class="group">
-          <div class="name">${esc(row.name)} ${pill(cls, text)}</div>
-          <div class="muted small">${esc(spec.protocol ?? "?")} · ${esc(spec.lb_policy ?? "")}
-          · ${row.summary.up}/${row.summary.total} up${row.source === "auto" ? " · auto-created" : ""}</div>
+          <div class="name">${esc(row.name)} ${pill(cls, text, row.invalid ?? "")}</div>
+          <div class="muted small">${row.invalid !== undefined
+            ? "stored spec no longer validates: not sent to proxies"
+            : `${esc(spec.protocol ?? "?")} · ${esc(spec.lb_policy ?? "")}
+          · ${row.summary.up}/${row.summary.total} up${row.source === "auto" ? " · auto-created" : ""}`}</div>
         </td>`;
       if (!row.endpoints.length) {
         return `<tr class="group-start">${head}<td colspan="6" class="muted">no endpoints: requests get 503</td></tr>`;

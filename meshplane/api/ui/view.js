@@ -171,10 +171,14 @@ export function endpointHealth(endpoint, proxies) {
 
 /**
  * Services with their endpoints (by name) and a health summary; endpoints of a service that
- * is not listed form a row of their own so nothing is hidden.
+ * is not listed form a row of their own so nothing is hidden. `invalid` (the list's stored
+ * services that no longer validate) gives those rows the state "invalid" and the reason.
  */
-export function servicesView(services, endpoints, proxies) {
+export function servicesView(services, endpoints, proxies, invalid = []) {
   const byService = new Map(services.map((s) => [s.name, { ...s, endpoints: [] }]));
+  for (const bad of invalid) {
+    byService.set(bad.name, { name: bad.name, spec: null, source: null, endpoints: [], invalid: bad.reason });
+  }
   for (const endpoint of endpoints) {
     const name = endpoint.spec?.service ?? "?";
     if (!byService.has(name)) byService.set(name, { name, spec: null, source: null, endpoints: [] });
@@ -189,6 +193,7 @@ export function servicesView(services, endpoints, proxies) {
     if (row.endpoints.length === 0) state = "empty";
     else if (down === row.endpoints.length) state = "down";
     else if (down > 0) state = "degraded";
+    if (row.invalid !== undefined) state = "invalid";
     row.summary = { total: row.endpoints.length, up, down, state };
   }
   return rows;
@@ -299,4 +304,15 @@ export function errorMessages(body, status) {
   }
   if (typeof detail === "string") return [detail];
   return [`HTTP ${status}`];
+}
+
+/**
+ * The stored resources whose spec no longer validates (GET /server's `invalid_resources`), as
+ * lines for the banner: which one, why, and what it keeps out of what proxies are sent.
+ */
+export function invalidNotes(server) {
+  return (server?.invalid_resources ?? []).map((r) => {
+    const also = r.left_out?.length ? `; also not sent: ${r.left_out.join(", ")}` : "";
+    return `${r.kind}/${r.name} (version ${r.version}): ${r.reason}${also}`;
+  });
 }

@@ -18,8 +18,9 @@ from meshplane.api import create_app
 from meshplane.cli import app
 from meshplane.client import ApiClient
 from meshplane.settings import Settings
-from meshplane.store import open_store
+from meshplane.store import create_engine, open_store
 from meshplane.xds.status import NackRecord, ProxyStatus, TypeStatus
+from tests.support.stored import BAD_VALUE, spoil
 
 from .fakes import FakeStatus
 
@@ -239,6 +240,31 @@ def test_status_shows_versions_and_nacks(server: RunningApi):
         "NACK",
     ]
     assert nack_line == "NACK sidecar-b-9901 routes bbbbbbbb: unknown cluster 'x'"
+
+
+def test_status_and_get_name_stored_resources_that_no_longer_validate(
+    server: RunningApi, tmp_path: Path
+):
+    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'mesh.db'}")
+    try:
+        version = spoil(engine, "services", "c", BAD_VALUE)
+    finally:
+        engine.dispose()
+    result = meshplane(server, "status")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "no proxies connected",
+        f"INVALID service/c version {version}: protocol: Input should be 'http', 'http2', "
+        "'grpc' or 'tcp'; also left out: route/to-b; PUT a valid spec or DELETE it",
+    ]
+    listed = meshplane(server, "get", "services")
+    assert listed.exit_code == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["NAME", "b"]
+    assert listed.stderr.startswith(f"INVALID service/c version {version}: protocol: ")
+    one = meshplane(server, "get", "service", "c")
+    assert one.exit_code == 1
+    assert "PUT a valid spec over it or DELETE it" in one.stderr
 
 
 def test_unreachable_server_is_a_clear_error():

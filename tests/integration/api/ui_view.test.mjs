@@ -13,6 +13,7 @@ import {
   esc,
   explainBody,
   hasExplain,
+  invalidNotes,
   isAutoEndpointOf,
   matchText,
   parseHeaderLines,
@@ -196,6 +197,17 @@ describe("services and endpoints", () => {
     assert.equal(byName.empty.summary.state, "empty");
     assert.equal(byName.ghost.summary.state, "ok");
   });
+
+  test("a stored service that no longer validates is a row of its own, with the reason", () => {
+    const endpoints = [endpoint("web-1", "web", "api")];
+    const invalid = [{ name: "web", version: 7, reason: "protocol: bad" }, { name: "lone", version: 8, reason: "x" }];
+    const rows = servicesView([], endpoints, [], invalid);
+    assert.deepEqual(rows.map((r) => [r.name, r.summary.state, r.invalid]), [
+      ["lone", "invalid", "x"],
+      ["web", "invalid", "protocol: bad"],
+    ]);
+    assert.deepEqual(rows[1].endpoints.map((e) => e.name), ["web-1"]);
+  });
 });
 
 describe("routes and access", () => {
@@ -257,6 +269,23 @@ describe("explain form", () => {
     assert.deepEqual(errorMessages({ detail: "no CA" }, 503), ["no CA"]);
     assert.deepEqual(errorMessages(null, 502), ["HTTP 502"]);
   });
+});
+
+test("stored resources that no longer validate are listed with why and what they keep out", () => {
+  const server = {
+    version: "1",
+    revision: 9,
+    invalid_resources: [
+      { kind: "service", name: "web", version: 7, reason: "connect_timeout: bad", left_out: ["route/web"] },
+      { kind: "gateway", name: "edge", version: 8, reason: "port: required", left_out: [] },
+    ],
+  };
+  assert.deepEqual(invalidNotes(server), [
+    "service/web (version 7): connect_timeout: bad; also not sent: route/web",
+    "gateway/edge (version 8): port: required",
+  ]);
+  assert.deepEqual(invalidNotes({ version: "1", revision: 1 }), []);
+  assert.deepEqual(invalidNotes(undefined), []);
 });
 
 test("text is escaped for HTML", () => {

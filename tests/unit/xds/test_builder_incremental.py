@@ -282,3 +282,35 @@ async def test_adding_and_removing_services_keeps_every_other_resource(
         assert snapshot is not None
         assert "payments" not in snapshot.of(CLUSTER)
         assert "payments" not in snapshot.of(ENDPOINT)
+
+
+async def test_a_service_turning_invalid_then_fixed_matches_a_full_rebuild() -> None:
+    """A spec from the change log that no longer validates takes its service, endpoints and
+    routes out of every snapshot; writing it valid brings them all back."""
+    source = FakeSource(_mesh())
+    cache, builder = await _started(source)
+    source.log += [Change(7, "services", "orders", None, invalid="connect_timeout: bad")]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+    for group in GROUPS:
+        snapshot = cache.snapshot(group)
+        assert snapshot is not None
+        assert snapshot.revision == 7
+        assert not [n for n in snapshot.of(CLUSTER) if n.startswith("orders")]
+        assert not [n for n in snapshot.of(ENDPOINT) if n.startswith("orders")]
+        assert "payments" in snapshot.of(CLUSTER)
+    assert set(builder.mesh.left_out) == {
+        ("endpoints", "o1"),
+        ("endpoints", "o2"),
+        ("routes", "orders"),
+    }
+
+    source.log += [Change(8, "services", "orders", ServiceSpec(protocol="http2"))]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache)
+    for group in GROUPS:
+        snapshot = cache.snapshot(group)
+        assert snapshot is not None
+        assert {"orders", "orders|version=v1", "orders|version=v2"} <= set(snapshot.of(CLUSTER))
+        assert "orders" in snapshot.of(ENDPOINT)
+    assert not builder.mesh.left_out
