@@ -21,6 +21,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from meshplane.errors import MeshplaneError
 from meshplane.metrics import Metrics
 from meshplane.model import EndpointSpec, Proxy, Role, ServiceSpec
 from meshplane.xds.resources import CachedResource
@@ -142,6 +143,11 @@ class ProxyRegistry:
                 wanted=lambda: self._connected(proxy.node_id),
                 stop=self._closing,
             )
+        except MeshplaneError as exc:
+            # Refused by the mesh's rules (e.g. its service is stored but no longer validates):
+            # the operator's to fix, one line each time the sidecar connects.
+            log.warning("auto-registration refused node=%s: %s", proxy.node_id, exc)
+            return
         except Exception:
             log.exception("auto-registration failed node=%s", proxy.node_id)
             return

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from meshplane.errors import Unavailable
+from meshplane.errors import Conflict, Unavailable
 from meshplane.model import EndpointSpec, Proxy, ProxyGroup, Role, ServiceSpec
 from meshplane.xds import ProxyRegistry
 from meshplane.xds.stream_state import StreamState
@@ -73,3 +73,29 @@ async def test_a_registration_no_longer_wanted_gives_up():
     async with asyncio.timeout(5):  # aclose does not wait for an outage to end
         await registry.aclose()
     assert registrar.registered == []
+
+
+class RefusingRegistrar(FlakyRegistrar):
+    """An EndpointRegistrar whose store refuses the write (the service is stored but invalid)."""
+
+    async def register(self, name: str, spec: EndpointSpec, service: ServiceSpec) -> bool:
+        self.calls += 1
+        raise Conflict("service 'orders' is stored (version 3) but its spec no longer validates")
+
+
+async def test_a_refused_registration_is_one_warning_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+):
+    registrar = RefusingRegistrar(down=0)
+    registry = ProxyRegistry(registrar, grace_seconds=0.01)
+    try:
+        with caplog.at_level(logging.WARNING, logger="meshplane.xds.registry"):
+            registry.open(_sidecar("orders-1"), "orders-1", "sotw", StreamState())
+            await _until(lambda: registrar.calls == 1)
+            await registry.aclose()
+    finally:
+        await registry.aclose()
+    refused = [r for r in caplog.records if "auto-registration refused" in r.getMessage()]
+    assert len(refused) == 1
+    assert refused[0].exc_info is None
+    assert "no longer validates" in refused[0].getMessage()
