@@ -5,6 +5,7 @@ Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 
 from meshplane.model.durations import Duration, format_duration, parse_duration
 from meshplane.model.fields import Method
+from meshplane.model.identity import XDS_SERVER, Subject, SubjectKind
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Key, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
@@ -53,6 +54,7 @@ __all__ = [
     "HASH_LB_POLICIES",
     "KINDS",
     "NAME_PATTERN",
+    "XDS_SERVER",
     "ZONE_PATTERN",
     "Change",
     "CircuitBreaker",
@@ -90,6 +92,8 @@ __all__ = [
     "ServiceSpec",
     "Spec",
     "Sticky",
+    "Subject",
+    "SubjectKind",
     "check_write",
     "default_service",
     "format_duration",
