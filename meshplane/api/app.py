@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.errors import install_error_handlers
+from meshplane.api.json_body import StrictJsonBody
 from meshplane.api.routes import (
     bootstrap,
     certificates,
@@ -68,4 +69,5 @@ def create_app(
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     install_error_handlers(app)
+    app.add_middleware(StrictJsonBody)
     return app
