@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from meshplane.api.errors import install_error_handlers
 from meshplane.api.json_body import StrictJsonBody
+from meshplane.api.openapi import include_routers
 from meshplane.api.routes import (
     bootstrap,
     certificates,
@@ -59,15 +60,13 @@ def create_app(
     app.state.authority = authority
     app.state.box = box
     app.state.metrics = metrics
-    app.include_router(metrics_routes.router)
-    app.include_router(ui.router)
     if metrics is not None:
         install_metrics(app, metrics)
-    for kind in KINDS.values():
-        app.include_router(resource_router(kind), prefix=API_PREFIX)
-    routers = (proxies.router, bootstrap.router, server.router, certificates.router, explain.router)
-    for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
+    api = [resource_router(kind) for kind in KINDS.values()]
+    api += [proxies.router, bootstrap.router, server.router, certificates.router, explain.router]
+    include_routers(
+        app, [(metrics_routes.router, ""), (ui.router, ""), *((r, API_PREFIX) for r in api)]
+    )
     install_error_handlers(app)
     app.add_middleware(StrictJsonBody)
     return app

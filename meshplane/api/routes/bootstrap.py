@@ -31,8 +31,9 @@ _REQUIRED: dict[Role, tuple[str, ...]] = {
     Role.GATEWAY: ("gateway",),
     Role.SIDECAR: ("service", "inbound_port", "app_port", "outbound_port"),
 }
+# The same document either way: YAML is the JSON object's other spelling.
 _FORMATS = {
-    "application/yaml": {"schema": {"type": "string"}},
+    "application/yaml": {"schema": {"type": "object"}},
     "application/json": {"schema": {"type": "object"}},
 }
 
