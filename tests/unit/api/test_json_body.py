@@ -72,3 +72,25 @@ def test_json_subtypes_are_json() -> None:
     check_json_text(b"{}", "application/merge-patch+json")
     with pytest.raises(json.JSONDecodeError):
         check_json_text(b"{}", "application/x-www-form-urlencoded")
+
+
+def _operations_with_a_body() -> list[tuple[str, str]]:
+    app = create_app(store=cast(Store, None), status=cast(Any, None), settings=Settings())
+    return [
+        (method.upper(), path.replace("{name}", "a"))
+        for path, methods in app.openapi()["paths"].items()
+        for method, operation in methods.items()
+        if "requestBody" in operation
+    ]
+
+
+@pytest.mark.parametrize(("method", "path"), _operations_with_a_body())
+async def test_every_body_is_checked(method: str, path: str) -> None:
+    app = create_app(store=cast(Store, None), status=cast(Any, None), settings=Settings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://meshplane") as client:
+        response = await client.request(
+            method, path, content=b'{"a": "\\ud800", "b": NaN}', headers={"content-type": JSON}
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "json_invalid"
