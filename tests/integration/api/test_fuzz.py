@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from .fuzzing import SEED, AnyCase, Failure, fuzz, operations, summary
 
 BASE_URL = "http://meshplane"
 # Examples per operation: 35 operations on two databases stay well under two minutes on 2 cores.
-MAX_EXAMPLES = 100
+MAX_EXAMPLES = int(os.environ.get("MESHPLANE_FUZZ_EXAMPLES", "100"))
+SEED_TEXT = os.environ.get("MESHPLANE_FUZZ_SEED")
 REQUEST_TIMEOUT = 30.0
 
 
@@ -119,7 +121,12 @@ async def test_fuzz_the_api(target: Target) -> None:
 
         for operation in operations(schema):
             failures += await asyncio.to_thread(
-                fuzz, operation, send, names=target.names, max_examples=MAX_EXAMPLES
+                fuzz,
+                operation,
+                send,
+                names=target.names,
+                max_examples=MAX_EXAMPLES,
+                seed=int(SEED_TEXT) if SEED_TEXT else None,
             )
     assert not failures, summary(failures)
 
