@@ -22,6 +22,7 @@ __all__ = [
     "NotFound",
     "PreconditionFailed",
     "Unauthenticated",
+    "excerpt",
 ]
 
 
@@ -66,3 +67,11 @@ class InvalidRequest(MeshplaneError):
 
 class Unauthenticated(MeshplaneError):
     """A caller could not prove who it is."""
+
+
+EXCERPT_CHARS = 80
+
+
+def excerpt(text: str) -> str:
+    """The start of `text` for an error message: answers never echo more of the input."""
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."

@@ -26,7 +26,7 @@ __all__ = ["ERROR_SCHEMA", "VALIDATION_SCHEMA", "include_routers"]
 
 ERROR_SCHEMA = "#/components/schemas/ErrorOut"
 VALIDATION_SCHEMA = "#/components/schemas/HTTPValidationError"
-_TOO_LARGE = "The body is larger than this server accepts; nothing was read or changed."
+_TOO_LARGE = "The body is larger than this server accepts; nothing changed."
 
 
 def include_routers(app: FastAPI, routers: Iterable[tuple[APIRouter, str]]) -> None:

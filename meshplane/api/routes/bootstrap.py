@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from meshplane.api.deps import BoxDep, MaybeAuthorityDep, SettingsDep
 from meshplane.certs.ca import spiffe_id
+from meshplane.errors import excerpt
 from meshplane.model import NAME_PATTERN, ZONE_PATTERN, EndpointSpec, Role
 from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT, BootstrapOptions, render_bootstrap
 
@@ -57,13 +58,12 @@ def _labels(items: list[str]) -> tuple[tuple[str, str], ...]:
             _LABELS.validate_python({key: value})
         except ValueError as exc:  # pydantic's ValidationError is one too
             reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            excerpt = item if len(item) <= 80 else item[:80] + "..."
             raise _invalid(
                 [
                     {
                         "type": "value_error",
                         "loc": ("query", "label"),
-                        "msg": f"{excerpt!r}: {reason}",
+                        "msg": f"{excerpt(item)!r}: {reason}",
                     }
                 ]
             ) from None
