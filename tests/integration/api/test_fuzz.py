@@ -43,8 +43,7 @@ REQUEST_TIMEOUT = 30.0
 @dataclass
 class Target:
     app: FastAPI
-    authority: CertificateAuthority
-    names: dict[str, list[str]]
+    names: dict[str, list[str]]  # path parameter -> values that exist
 
 
 def _status() -> FakeStatus:
@@ -90,7 +89,7 @@ async def target(store: Store) -> AsyncIterator[Target]:
             response = await client.put(f"/api/v1/{plural}/{name}", json={"spec": spec})
             assert response.status_code == 201, response.text
     names = {"name": sorted({name for _, name, _ in SEED}), "node_id": ["gateway-edge-9901"]}
-    yield Target(app, authority, names)
+    yield Target(app, names)
     await _stop_rotation(authority)
 
 
@@ -139,5 +138,5 @@ def _httpx_kwargs(case: AnyCase) -> dict[str, Any]:
     return {
         key: kwargs[key]
         for key in ("method", "url", "params", "headers", "cookies", "json", "content", "data")
-        if key in kwargs
+        if kwargs.get(key) is not None and (key != "cookies" or kwargs[key])
     }
