@@ -24,6 +24,7 @@ __all__ = [
     "PreconditionFailed",
     "Unauthenticated",
     "Unavailable",
+    "excerpt",
 ]
 
 
@@ -78,3 +79,13 @@ class Unavailable(MeshplaneError):
     lost during COMMIT itself leaves which one unknown until the database answers again). The
     message never carries the driver's text, which may name hosts or credentials.
     """
+
+
+EXCERPT_CHARS = 80
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The start of `text` for an error message: answers never echo more of the input. Always
+    encodable as UTF-8 (a lone surrogate, which JSON can carry, is escaped)."""
+    short = text if len(text) <= limit else text[:limit] + "..."
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")

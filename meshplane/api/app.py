@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.body_limit import BodyLimit
-from meshplane.api.errors import UNAVAILABLE, install_error_handlers
+from meshplane.api.errors import install_error_handlers
+from meshplane.api.json_body import StrictJsonBody
+from meshplane.api.openapi import include_routers
 from meshplane.api.routes import (
     bootstrap,
     certificates,
@@ -60,19 +62,20 @@ def create_app(
     app.state.authority = authority
     app.state.box = box
     app.state.metrics = metrics
-    app.include_router(metrics_routes.router)
-    app.include_router(ui.router)
-    app.include_router(health.router)
     if metrics is not None:
         install_metrics(app, metrics)
-    # Operations that need the database answer 503 while it is unreachable; the proxies',
-    # bootstrap and server routes are served from memory.
-    for kind in KINDS.values():
-        app.include_router(resource_router(kind), prefix=API_PREFIX, responses=UNAVAILABLE)
-    for router in (proxies.router, bootstrap.router, server.router):
-        app.include_router(router, prefix=API_PREFIX)
-    for router in (certificates.router, explain.router):
-        app.include_router(router, prefix=API_PREFIX, responses=UNAVAILABLE)
+    api = [resource_router(kind) for kind in KINDS.values()]
+    api += [proxies.router, bootstrap.router, server.router, certificates.router, explain.router]
+    include_routers(
+        app,
+        [
+            (metrics_routes.router, ""),
+            (ui.router, ""),
+            (health.router, ""),
+            *((r, API_PREFIX) for r in api),
+        ],
+    )
     install_error_handlers(app)
+    app.add_middleware(StrictJsonBody)
     app.add_middleware(BodyLimit, limit_for=lambda _path: settings.max_body_bytes)
     return app

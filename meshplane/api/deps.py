@@ -7,7 +7,8 @@ thread, two thread hops per request for a dictionary lookup.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,7 @@ from meshplane.store import IfMatch, Store
 from meshplane.xds import StatusSource
 
 __all__ = [
+    "ANSWERS",
     "AuthorityDep",
     "BoxDep",
     "IfMatchDep",
@@ -26,11 +28,19 @@ __all__ = [
     "SettingsDep",
     "StatusDep",
     "StoreDep",
+    "StoreOrMemoryDep",
     "parse_if_match",
 ]
 
 
 async def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+async def _store_or_memory(request: Request) -> Store:
+    """The store, for a route that answers from memory when the database is unreachable (so
+    it declares no 503)."""
     store: Store = request.app.state.store
     return store
 
@@ -105,7 +115,21 @@ async def _if_match(
         ) from None
 
 
+ANSWERS: dict[Callable[..., Any], dict[int, str]] = {
+    _store: {
+        503: "The database is unreachable; nothing was half-written. Try again after the "
+        "Retry-After header's seconds."
+    },
+    _authority: {
+        503: "This control plane runs without a certificate authority, or its database is "
+        "unreachable."
+    },
+    _if_match: {412: "If-Match does not name the stored version; nothing changed."},
+}
+"""The error answers a route can give because it depends on each of these (see api/openapi.py)."""
+
 StoreDep = Annotated[Store, Depends(_store)]
+StoreOrMemoryDep = Annotated[Store, Depends(_store_or_memory)]
 StatusDep = Annotated[StatusSource, Depends(_status)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]

@@ -1,8 +1,8 @@
 """Map meshplane's errors to HTTP, in one place.
 
 NotFound 404, Conflict 409, PreconditionFailed 412, Unauthenticated 401, Unavailable 503:
-`{"detail": message}`. A 503 carries `Retry-After` (seconds); `UNAVAILABLE` documents it for
-OpenAPI, declared once per router in `create_app`.
+`{"detail": message}`. A 503 carries `Retry-After` (seconds). Which operations can give which
+answer is documented in OpenAPI by `api/openapi.py`, derived from each route's dependencies.
 InvalidMesh and InvalidRequest 422 are shaped like FastAPI's own validation errors, with `loc`
 naming the field (InvalidMesh: inside the body's spec), so a client handles every 422 alike.
 A validation error never echoes the request back: `input` is kept only as a short excerpt of a
@@ -20,8 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from meshplane.api.schemas import ErrorOut
 from meshplane.errors import (
+    EXCERPT_CHARS,
     Conflict,
     InvalidMesh,
     InvalidRequest,
@@ -30,27 +30,13 @@ from meshplane.errors import (
     PreconditionFailed,
     Unauthenticated,
     Unavailable,
+    excerpt,
 )
 
-__all__ = ["UNAVAILABLE", "field_loc", "install_error_handlers", "validation_errors"]
+__all__ = ["field_loc", "install_error_handlers", "validation_errors"]
 
 # How long a client should wait before trying again after a 503 (the database unreachable).
 _RETRY_AFTER_SECONDS = 5
-
-# OpenAPI's description of that 503, for the operations that need the database.
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {
-        "model": ErrorOut,
-        "description": "The database is unreachable; nothing was half-written. Try again after "
-        "the Retry-After header's seconds.",
-        "headers": {
-            "Retry-After": {
-                "description": "Seconds to wait before trying again.",
-                "schema": {"type": "integer"},
-            }
-        },
-    }
-}
 
 _STATUS: dict[type[MeshplaneError], int] = {
     NotFound: 404,
@@ -63,7 +49,6 @@ _HEADERS: dict[type[MeshplaneError], dict[str, str]] = {
     Unauthenticated: {"WWW-Authenticate": "Bearer"},
     Unavailable: {"Retry-After": str(_RETRY_AFTER_SECONDS)},
 }
-_EXCERPT = 80
 _MSG = 300
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -97,24 +82,21 @@ async def _invalid_request(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": [error]}, status_code=422)
 
 
-def _excerpt(text: str, limit: int) -> str:
-    """At most `limit` characters of `text`, always encodable as UTF-8 (lone surrogates, which
-    JSON can carry, are escaped)."""
-    short = text if len(text) <= limit else text[:limit] + "..."
-    return short.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def _compact(error: dict[str, Any]) -> dict[str, Any]:
-    """One validation error as the API answers it: loc, msg, type and a scalar input's excerpt."""
+    """One validation error as the API answers it: loc, msg, type, its context (each value a
+    short text) and a scalar input's excerpt."""
     out: dict[str, Any] = {
-        "loc": [_excerpt(p, _EXCERPT) if isinstance(p, str) else p for p in error["loc"]],
-        "msg": _excerpt(str(error["msg"]), _MSG),
+        "loc": [excerpt(p) if isinstance(p, str) else p for p in error["loc"]],
+        "msg": excerpt(str(error["msg"]), _MSG),
         "type": error["type"],
     }
+    context = error.get("ctx")
+    if isinstance(context, dict) and context:
+        out["ctx"] = {str(k): excerpt(str(v), _MSG) for k, v in context.items()}
     value = error.get("input")
     if isinstance(value, str):
-        out["input"] = _excerpt(value, _EXCERPT)
-    elif isinstance(value, bool | int | float) and len(repr(value)) <= _EXCERPT:
+        out["input"] = excerpt(value)
+    elif isinstance(value, bool | int | float) and len(repr(value)) <= EXCERPT_CHARS:
         out["input"] = value
     return out
 

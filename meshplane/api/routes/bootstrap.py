@@ -9,16 +9,18 @@ simply gets no listener (gateway) or no peers until it is created.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import yaml
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter, ValidationError
 
 from meshplane.api.deps import BoxDep, MaybeAuthorityDep, SettingsDep
 from meshplane.certs.ca import spiffe_id
-from meshplane.model import NAME_PATTERN, ZONE_PATTERN, Role
+from meshplane.errors import excerpt
+from meshplane.model import NAME_PATTERN, ZONE_PATTERN, EndpointSpec, Role
 from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT, BootstrapOptions, render_bootstrap
 
 __all__ = ["router"]
@@ -31,14 +33,42 @@ _REQUIRED: dict[Role, tuple[str, ...]] = {
     Role.GATEWAY: ("gateway",),
     Role.SIDECAR: ("service", "inbound_port", "app_port", "outbound_port"),
 }
+# The labels of an endpoint: what a sidecar's auto-registered endpoint will be checked against.
+_LABELS = TypeAdapter[dict[str, str]](cast(Any, EndpointSpec.model_fields["labels"].annotation))
+# The same document either way: YAML is the JSON object's other spelling.
 _FORMATS = {
-    "application/yaml": {"schema": {"type": "string"}},
+    "application/yaml": {"schema": {"type": "object"}},
     "application/json": {"schema": {"type": "object"}},
 }
 
 
 def _invalid(errors: list[dict[str, Any]]) -> RequestValidationError:
     return RequestValidationError(errors)
+
+
+def _labels(items: list[str]) -> tuple[tuple[str, str], ...]:
+    """Parse KEY=VALUE labels, checked as the sidecar's auto-registered endpoint will check them
+    (a label accepted here but refused there would leave the sidecar unregistered)."""
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError("is not KEY=VALUE")
+            _LABELS.validate_python({key: value})
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise _invalid(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "label"),
+                        "msg": f"{excerpt(item)!r}: {reason}",
+                    }
+                ]
+            ) from None
+        pairs.append((key, value))
+    return tuple(sorted(pairs))
 
 
 @router.get(
@@ -126,20 +156,7 @@ async def bootstrap(
                 for name in missing
             ]
         )
-    labels = []
-    for item in label or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _invalid(
-                [
-                    {
-                        "type": "value_error",
-                        "loc": ("query", "label"),
-                        "msg": f"{item!r} is not KEY=VALUE",
-                    }
-                ]
-            )
-        labels.append((key, value))
+    labels = _labels(label or [])
     subject = f"gateway/{gateway}" if role == "gateway" else f"service/{service}"
     options = BootstrapOptions(
         role=role,
@@ -155,7 +172,7 @@ async def bootstrap(
         outbound_port=outbound_port,
         address=address,
         token=box.node_token(subject) if box is not None else None,
-        labels=tuple(sorted(labels)),
+        labels=labels,
         zone=zone,
     )
     if settings.xds_tls and authority is not None:

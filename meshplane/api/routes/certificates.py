@@ -13,7 +13,6 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meshplane.api.deps import AuthorityDep
-from meshplane.api.errors import UNAVAILABLE
 from meshplane.api.schemas import ErrorOut
 from meshplane.certs.authority import MAX_OVERLAP, CaStatus
 from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
@@ -25,17 +24,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["certificates"])
 
-# One 503 for both reasons: the router-wide one (the database) would otherwise be replaced.
-_NO_CA: dict[int | str, dict[str, object]] = {
-    503: {
-        **UNAVAILABLE[503],
-        "description": "The database is unreachable (try again after Retry-After seconds), or "
-        "the API runs without a certificate authority.",
-    }
-}
 _CONFLICT: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorOut, "description": "The CA's state does not allow it now."},
-    **_NO_CA,
 }
 
 
@@ -130,7 +120,7 @@ def _ca(status: CaStatus) -> CaOut:
     return CaOut.model_validate(status, from_attributes=True)
 
 
-@router.get("/certificates", response_model=CertificateList, responses=_NO_CA)
+@router.get("/certificates", response_model=CertificateList)
 async def list_certificates(authority: AuthorityDep) -> CertificateList:
     """Every identity's current certificate: serial, issuer, validity and next renewal."""
     return CertificateList(items=[_out(leaf) for leaf in authority.leaves()])
@@ -139,7 +129,7 @@ async def list_certificates(authority: AuthorityDep) -> CertificateList:
 @router.post(
     "/certificates/rotate",
     response_model=CertificateList,
-    responses={404: {"model": ErrorOut, "description": "No such certificate."}, **_NO_CA},
+    responses={404: {"model": ErrorOut, "description": "No such certificate."}},
 )
 async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> CertificateList:
     """Issue new leaves now (one identity or all); Envoy swaps them over SDS without restart."""
@@ -154,7 +144,7 @@ async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> Ce
     return CertificateList(items=[_out(leaf) for leaf in await authority.rotate_leaves(subjects)])
 
 
-@router.get("/ca", response_model=CaOut, responses=_NO_CA)
+@router.get("/ca", response_model=CaOut)
 async def ca_status(authority: AuthorityDep) -> CaOut:
     """The trust domain, the roots and their states, and the phase of a root rotation."""
     return _ca(authority.status())

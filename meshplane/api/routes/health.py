@@ -10,7 +10,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from meshplane.api.deps import StoreDep
-from meshplane.api.errors import UNAVAILABLE
 from meshplane.api.schemas import Health
 
 __all__ = ["READY_TIMEOUT_SECONDS", "router"]
@@ -31,7 +30,6 @@ async def liveness() -> Health:
     "/readyz",
     response_model=Health,
     operation_id="get_readiness",
-    responses=UNAVAILABLE,
     description=f"200 when the database answers a trivial query within "
     f"{READY_TIMEOUT_SECONDS:g} s, else 503 with Retry-After.",
 )

@@ -8,6 +8,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meshplane.api.schemas import ErrorOut
+from meshplane.errors import NotFound
 from meshplane.metrics import Metrics
 
 __all__ = ["install_metrics", "router"]
@@ -15,12 +17,22 @@ __all__ = ["install_metrics", "router"]
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", include_in_schema=True, response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus' text exposition format",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        },
+        404: {"model": ErrorOut, "description": "Metrics are off"},
+    },
+)
 async def metrics(request: Request) -> Response:
     """Control-plane metrics in Prometheus' text format (404 when metrics are off)."""
     registry: Metrics | None = request.app.state.metrics
     if registry is None:
-        return Response("metrics are not enabled\n", status_code=404, media_type="text/plain")
+        raise NotFound("metrics are not enabled on this control plane")
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from meshplane.api.deps import StatusDep
 from meshplane.api.schemas import ErrorOut, ProxyConfig, ProxyList, ProxyStatusOut
-from meshplane.errors import NotFound
+from meshplane.errors import NotFound, excerpt
 
 __all__ = ["router"]
 
@@ -35,5 +35,5 @@ async def proxy_config(
     """The resources currently served to a proxy, by type, as JSON."""
     config = status.proxy_config(node_id)
     if config is None:
-        raise NotFound(f"no proxy with node id {node_id!r} is connected")
+        raise NotFound(f"no proxy with node id {excerpt(node_id)!r} is connected")
     return dict(config)

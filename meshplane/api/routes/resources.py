@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Response, status
 
 from meshplane.api.deps import IfMatchDep, StoreDep
 from meshplane.api.schemas import ErrorOut, resource_models
+from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN, Kind, Spec
 from meshplane.store import StoredResource
 
@@ -82,6 +83,11 @@ def resource_router(kind: Kind) -> APIRouter:
         summary=f"Create or replace a {singular}",
         responses={
             201: {"model": out_model, "description": "Created"},
+            409: {
+                "model": ErrorOut,
+                "description": "The spec breaks a mesh rule (another route hides this one) or "
+                "met a concurrent write; nothing changed",
+            },
             412: {"model": ErrorOut, "description": "If-Match is stale; nothing changed"},
         },
     )
@@ -98,6 +104,10 @@ def resource_router(kind: Kind) -> APIRouter:
         when the spec refers to a resource that does not exist (its `loc` names the field).
         """
         spec: Spec = body.spec  # type: ignore[attr-defined]
+        if kind.only_name is not None and name != kind.only_name:
+            raise InvalidRequest(
+                f"there is one {singular} resource, named {kind.only_name!r}", loc=("path", "name")
+            )
         stored, created = await store.put(plural, name, spec, if_match=if_match)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         response.headers["ETag"] = _etag(stored)

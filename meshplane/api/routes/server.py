@@ -8,7 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 
-from meshplane.api.deps import SettingsDep, StoreDep
+from meshplane.api.deps import SettingsDep, StoreOrMemoryDep
 from meshplane.api.schemas import InvalidResourceOut, ServerInfo, XdsAddress
 from meshplane.errors import Unavailable
 
@@ -26,7 +26,9 @@ def meshplane_version() -> str:
 
 
 @router.get("", response_model=ServerInfo, operation_id="get_server")
-async def server_info(request: Request, store: StoreDep, settings: SettingsDep) -> ServerInfo:
+async def server_info(
+    request: Request, store: StoreOrMemoryDep, settings: SettingsDep
+) -> ServerInfo:
     """meshplane's version, the current revision, the advertised xDS address, and the stored
     resources whose spec no longer validates (left out of what proxies are sent).
 

@@ -85,6 +85,12 @@ async def test_missing_parameters_for_the_role_are_422_naming_them(api, params, 
         ({"role": "gateway", "gateway": "Edge!"}, ["query", "gateway"]),
         ({**SIDECAR, "app_port": 70000}, ["query", "app_port"]),
         ({**SIDECAR, "format": "xml"}, ["query", "format"]),
+        # Labels its auto-registered endpoint would refuse: the sidecar would never register.
+        ({**SIDECAR, "label": "version"}, ["query", "label"]),
+        ({**SIDECAR, "label": "version=v 2"}, ["query", "label"]),
+        ({**SIDECAR, "label": "-x=v2"}, ["query", "label"]),
+        ({**SIDECAR, "label": "k" * 100 + "=v2"}, ["query", "label"]),
+        ({**SIDECAR, "label": "version=\u00ff"}, ["query", "label"]),
     ],
 )
 async def test_bad_parameters_are_422_naming_them(api, params, loc):

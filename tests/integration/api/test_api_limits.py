@@ -113,7 +113,7 @@ async def test_a_422_echoes_only_an_excerpt_of_the_input(base_url, body):
     assert answer.json()["detail"][0]["loc"][:2] == ["body", "spec"]
 
 
-async def test_a_lone_surrogate_in_a_refused_value_is_a_422_not_a_500(base_url):
+async def test_a_lone_surrogate_is_a_422_not_a_500(base_url):
     async with httpx.AsyncClient(base_url=base_url, trust_env=False) as client:
         answer = await client.put(
             "/api/v1/services/x",
@@ -121,4 +121,4 @@ async def test_a_lone_surrogate_in_a_refused_value_is_a_422_not_a_500(base_url):
             headers={"content-type": "application/json"},
         )
     assert answer.status_code == 422
-    assert answer.json()["detail"][0]["loc"] == ["body", "spec", "protocol"]
+    assert answer.json()["detail"][0]["type"] == "json_invalid"

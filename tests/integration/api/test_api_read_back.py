@@ -71,3 +71,10 @@ async def test_an_accepted_duration_reads_back_everywhere(
     if plural == "routes":
         explained = await api.post("/api/v1/explain", json={"gateway": "edge", "host": "b"})
         assert explained.status_code == 200, explained.text
+
+
+async def test_a_second_mesh_settings_resource_is_422_naming_the_path(api: httpx.AsyncClient):
+    answer = await put(api, "meshes", "other", {})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["path", "name"]
+    assert "named 'default'" in answer.json()["detail"][0]["msg"]

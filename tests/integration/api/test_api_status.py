@@ -79,6 +79,9 @@ async def test_proxy_config_or_404(api: httpx.AsyncClient, status: FakeStatus):
     missing = await api.get("/api/v1/proxies/nope/config")
     assert missing.status_code == 404
     assert "nope" in missing.json()["detail"]
+    long = await api.get(f"/api/v1/proxies/{'x' * 5000}/config")
+    assert long.status_code == 404
+    assert len(long.json()["detail"]) < 200  # an excerpt of the id, not all of it
 
 
 async def test_server_reports_version_revision_and_xds_address(api: httpx.AsyncClient):
