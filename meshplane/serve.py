@@ -22,13 +22,12 @@ from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.keystore import SecretBox, load_secret
 from meshplane.gc_tuning import tune_for_a_server
 from meshplane.metrics import Metrics
-from meshplane.model import Proxy
+from meshplane.model import XDS_SERVER, Proxy
 from meshplane.settings import Settings
 from meshplane.store import Store, open_store
 from meshplane.store.identity import IdentityRepo
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
-from meshplane.xds.bootstrap import XDS_SERVER_SUBJECT
 from meshplane.xds.server import start_xds_server
 from meshplane.xds.store_port import when_reachable
 from meshplane.xds.type_urls import SHORT_NAMES
@@ -182,10 +181,10 @@ class ControlPlane:
         )
         tls = None
         if settings.xds_tls:
-            await authority.ensure([XDS_SERVER_SUBJECT])
+            await authority.ensure([XDS_SERVER.text])
 
             def tls() -> tuple[bytes, bytes]:
-                leaf = authority.state.leaves[XDS_SERVER_SUBJECT]
+                leaf = authority.state.leaves[XDS_SERVER.text]
                 return leaf.key_pem, leaf.cert_chain_pem.encode()
 
         grpc_server, self.xds_port = await start_xds_server(

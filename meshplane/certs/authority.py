@@ -34,12 +34,12 @@ from meshplane.certs.ca import (
     issue_leaf,
     load_authority,
     new_root,
-    spiffe_id,
 )
 from meshplane.certs.checks import check_import
 from meshplane.certs.keystore import SecretBox
 from meshplane.certs.state import IdentityState, Leaf
 from meshplane.errors import Conflict, Unavailable
+from meshplane.model import Subject
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 
 __all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
@@ -214,7 +214,7 @@ class CertificateAuthority:
     # -- issuing -------------------------------------------------------------------------
 
     async def ensure(self, subjects: Iterable[str]) -> None:
-        """Make sure each identity ("service/orders", "gateway/edge") has a valid leaf."""
+        """Make sure each identity (a `Subject`'s text) has a valid leaf."""
         async with self._lock:
             missing = [s for s in dict.fromkeys(subjects) if s not in self._leaves]
             if missing:
@@ -236,8 +236,7 @@ class CertificateAuthority:
         rows: list[CaLeafRow] = []
         issued: list[Leaf] = []
         for subject in subjects:
-            kind, _, name = subject.partition("/")
-            identity = spiffe_id(self.config.trust_domain, kind, name)
+            identity = Subject.parse(subject).spiffe_id(self.config.trust_domain)
             made = await asyncio.to_thread(
                 issue_leaf,
                 authority,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from meshplane.model import Subject, SubjectKind
 
 __all__ = [
     "SIGNING_KEYS",
@@ -50,8 +52,11 @@ class UnusableAuthority(ValueError):
 
 
 def spiffe_id(trust_domain: str, kind: str, name: str) -> str:
-    """`spiffe://meshplane.local/service/orders`: the identity of one service (or gateway)."""
-    return f"spiffe://{trust_domain}/{kind}/{name}"
+    """The SPIFFE ID of one identity, as `Subject.spiffe_id` writes it.
+
+    Kept only while `xds/translate` still calls it; new code uses `meshplane.model.Subject`.
+    """
+    return Subject(cast(SubjectKind, kind), name).spiffe_id(trust_domain)
 
 
 def _new_key(key_type: KeyType) -> PrivateKey:

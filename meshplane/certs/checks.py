@@ -31,8 +31,8 @@ from meshplane.certs.ca import (
     CaField,
     UnusableAuthority,
     issue_leaf,
-    spiffe_id,
 )
+from meshplane.model import Subject
 
 __all__ = ["check_import"]
 
@@ -181,7 +181,7 @@ def _check_name_constraints(
 
 def _check_test_leaf(authority: Authority, now: dt.datetime, trust_domain: str) -> None:
     """Sign one throw-away leaf the way every leaf will be signed, and verify it."""
-    identity = spiffe_id(trust_domain, "service", "import-check")
+    identity = Subject.service("import-check").spiffe_id(trust_domain)
     try:
         leaf = issue_leaf(authority, identity, now, ttl=dt.timedelta(minutes=1))
         x509.load_pem_x509_certificate(leaf.cert_chain_pem.encode()).verify_directly_issued_by(

@@ -49,7 +49,7 @@ class SecretBox:
             ) from None
 
     def node_token(self, identity: str) -> str:
-        """The token a proxy of `identity` ("service/orders", "gateway/edge") presents on xDS."""
+        """The token a proxy of `identity` (a `Subject`'s text) presents on xDS."""
         digest = hmac.new(self._token_key, identity.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from meshplane.certs.keystore import SecretBox
-from meshplane.model import Role
-from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap
+from meshplane.model import NodeOptions, Role
+from meshplane.xds.bootstrap import render_bootstrap
 
 __all__ = [
     "COMPOSE_XDS_HOST",
@@ -68,19 +68,17 @@ GATEWAY = "edge"
 
 def bootstrap_for(instance: Instance | None, xds_host: str = COMPOSE_XDS_HOST) -> dict[str, Any]:
     """The bootstrap of one sidecar (or of the gateway when `instance` is None)."""
-    box = SecretBox(DEMO_SECRET.encode())
     if instance is None:
-        options = BootstrapOptions(
+        options = NodeOptions(
             role=Role.GATEWAY,
             node_id=GATEWAY,
             xds_host=xds_host,
             xds_port=XDS_PORT,
             admin_port=GATEWAY_ADMIN_PORT,
             gateway=GATEWAY,
-            token=box.node_token(f"gateway/{GATEWAY}"),
         )
     else:
-        options = BootstrapOptions(
+        options = NodeOptions(
             role=Role.SIDECAR,
             node_id=instance.node_id,
             xds_host=xds_host,
@@ -90,10 +88,10 @@ def bootstrap_for(instance: Instance | None, xds_host: str = COMPOSE_XDS_HOST) -
             inbound_port=instance.inbound_port,
             app_port=instance.app_port,
             outbound_port=instance.outbound_port,
-            token=box.node_token(f"service/{instance.service}"),
-            labels=(("version", instance.version),),
+            labels=(f"version={instance.version}",),
         )
-    return render_bootstrap(options)
+    token = SecretBox(DEMO_SECRET.encode()).node_token(options.subject.text)
+    return render_bootstrap(options, token=token)
 
 
 def demo_bootstraps(xds_host: str = COMPOSE_XDS_HOST) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The mesh's vocabulary: specs users write, the mesh at a revision, and proxy identities.
+"""The mesh's vocabulary: specs users write, the mesh at a revision, and the node contract.
 
 Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 """
@@ -9,7 +9,8 @@ from meshplane.model.identity import XDS_SERVER, Subject, SubjectKind
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Key, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
-from meshplane.model.proxy import Proxy, ProxyGroup, Role, proxy_from_node
+from meshplane.model.node import METADATA_KEY, NodeOptions, node_metadata, proxy_from_node
+from meshplane.model.proxy import Proxy, ProxyGroup, Role
 from meshplane.model.route_policies import (
     DirectResponse,
     Fault,
@@ -53,6 +54,7 @@ from meshplane.model.specs import (
 __all__ = [
     "HASH_LB_POLICIES",
     "KINDS",
+    "METADATA_KEY",
     "NAME_PATTERN",
     "XDS_SERVER",
     "ZONE_PATTERN",
@@ -74,6 +76,7 @@ __all__ = [
     "Mirror",
     "Name",
     "NamedRoute",
+    "NodeOptions",
     "OutlierDetection",
     "Problem",
     "Proxy",
@@ -99,6 +102,7 @@ __all__ = [
     "format_duration",
     "gateway_table",
     "kind_named",
+    "node_metadata",
     "parse_duration",
     "precedence",
     "proxy_from_node",

@@ -1,17 +1,18 @@
 """Who is asking for config: a proxy's identity as its bootstrap declared it.
 
-The bootstrap that meshplane generates puts a `meshplane` struct in the node metadata; this module
-reads it back. Everything that shapes a proxy's config except its node id is its `group`: proxies in
-one group are sent the same resources, so translation runs once per group.
+`model.node.proxy_from_node` reads it from the `meshplane` struct of the node metadata. Everything
+that shapes a proxy's config except its node id is its `group`: proxies in one group are sent the
+same resources, so translation runs once per group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Proxy", "ProxyGroup", "Role", "proxy_from_node"]
+from meshplane.model.identity import Subject
+
+__all__ = ["Proxy", "ProxyGroup", "Role"]
 
 
 class Role(StrEnum):
@@ -34,11 +35,11 @@ class ProxyGroup:
 
     @property
     def subject(self) -> str | None:
-        """The identity proxies of this group speak for: "service/<name>" or "gateway/<name>"."""
+        """The text of the identity proxies of this group speak for (see `Subject`)."""
         if self.role == Role.GATEWAY and self.gateway:
-            return f"gateway/{self.gateway}"
+            return Subject.gateway(self.gateway).text
         if self.role == Role.SIDECAR and self.service:
-            return f"service/{self.service}"
+            return Subject.service(self.service).text
         return None
 
 
@@ -54,87 +55,9 @@ class Proxy:
 
     @property
     def subject(self) -> str | None:
-        """The identity it claims: "service/<name>" or "gateway/<name>"."""
+        """The text of the identity it claims (see `Subject`)."""
         return self.group.subject
 
     @property
     def role(self) -> Role:
         return self.group.role
-
-
-def _port(meta: Mapping[str, object], key: str) -> int:
-    value = meta.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"node metadata meshplane.{key} is missing")
-    try:
-        port = int(value)
-    except ValueError:
-        raise ValueError(f"node metadata meshplane.{key} is not a port: {value!r}") from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"node metadata meshplane.{key} is not a port: {value!r}")
-    return port
-
-
-def _text(meta: Mapping[str, object], key: str) -> str:
-    value = meta.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"node metadata meshplane.{key} is missing")
-    return value
-
-
-def _labels(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
-    labels = meta.get("labels") or {}
-    if not isinstance(labels, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        raise ValueError("node metadata meshplane.labels must map strings to strings")
-    return tuple(sorted(labels.items()))
-
-
-def _zone(meta: Mapping[str, object]) -> str | None:
-    zone = meta.get("zone")
-    if zone is None or zone == "":
-        return None
-    if not isinstance(zone, str):
-        raise ValueError("node metadata meshplane.zone must be a string")
-    return zone
-
-
-def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
-    """Read a proxy's identity from its node id and node metadata (as plain JSON values).
-
-    Raises ValueError naming the missing or bad metadata key.
-    """
-    if not node_id:
-        raise ValueError("node.id is empty")
-    meta = metadata.get("meshplane")
-    if not isinstance(meta, Mapping):
-        raise ValueError("node metadata has no 'meshplane' section; use `meshplane bootstrap`")
-    role = meta.get("role")
-    token = meta.get("token") if isinstance(meta.get("token"), str) else None
-    zone = _zone(meta)
-    admin = _port(meta, "admin_port") if meta.get("admin_port") is not None else None
-    if role == Role.GATEWAY:
-        group = ProxyGroup(
-            Role.GATEWAY, gateway=_text(meta, "gateway"), zone=zone, admin_port=admin
-        )
-        return Proxy(node_id, group, token=token)
-    if role == Role.SIDECAR:
-        group = ProxyGroup(
-            Role.SIDECAR,
-            service=_text(meta, "service"),
-            inbound_port=_port(meta, "inbound_port"),
-            app_port=_port(meta, "app_port"),
-            outbound_port=_port(meta, "outbound_port"),
-            zone=zone,
-            admin_port=admin,
-        )
-        address = meta.get("address")
-        return Proxy(
-            node_id,
-            group,
-            address if isinstance(address, str) and address else None,
-            _labels(meta),
-            token,
-        )
-    raise ValueError(f"node metadata meshplane.role must be 'gateway' or 'sidecar', not {role!r}")

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from meshplane.model import Role
-from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap
+from meshplane.model import NodeOptions, Role
+from meshplane.xds.bootstrap import render_bootstrap
 from meshplane.xds.translate import group_resources, shared_resources
 from tests.support.backends import HttpBackend
 from tests.support.envoy import (
@@ -225,7 +225,7 @@ def test_validate_config_reports_envoy_output():
 async def test_generated_bootstrap_starts_and_waits_for_its_control_plane():
     """Without an xDS server Envoy answers admin calls but is not ready: wait_ready=False."""
     xds_port, admin_port = free_ports(2)
-    options = BootstrapOptions(
+    options = NodeOptions(
         role=Role.GATEWAY,
         node_id="edge-1",
         xds_host="127.0.0.1",

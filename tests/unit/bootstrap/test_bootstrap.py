@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -16,14 +15,14 @@ from envoy.extensions.resource_monitors.downstream_connections.v3 import (  # no
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format
 
-from meshplane.model import Proxy, ProxyGroup, Role, proxy_from_node
-from meshplane.xds.bootstrap import BootstrapOptions, render_bootstrap, render_yaml
+from meshplane.model import NodeOptions, Proxy, ProxyGroup, Role, proxy_from_node
+from meshplane.xds.bootstrap import render_bootstrap, render_yaml
 from tests.support.envoy import validate_configs
 
-GATEWAY = BootstrapOptions(
+GATEWAY = NodeOptions(
     role=Role.GATEWAY, node_id="edge-1", xds_host="127.0.0.1", xds_port=18000, gateway="edge"
 )
-SIDECAR = BootstrapOptions(
+SIDECAR = NodeOptions(
     role=Role.SIDECAR,
     node_id="reviews-1",
     xds_host="meshplane.internal",
@@ -35,11 +34,18 @@ SIDECAR = BootstrapOptions(
     outbound_port=15001,
     address="10.0.0.7",
 )
+
+
+def replace(options: NodeOptions, **changes: Any) -> NodeOptions:
+    """`options` with `changes`, checked as any new options are."""
+    return NodeOptions.model_validate({**options.model_dump(), **changes})
+
+
 VARIANTS = {
     "gateway-sotw": GATEWAY,
-    "gateway-delta": dataclasses.replace(GATEWAY, delta=True),
+    "gateway-delta": replace(GATEWAY, delta=True),
     "sidecar-sotw": SIDECAR,
-    "sidecar-delta": dataclasses.replace(SIDECAR, delta=True),
+    "sidecar-delta": replace(SIDECAR, delta=True),
 }
 
 
@@ -62,11 +68,12 @@ def test_the_same_message_after_protobuf_parsing(name):
     assert parsed.node.id == VARIANTS[name].node_id
 
 
-def node_round_trip(options: BootstrapOptions) -> Proxy:
+def node_round_trip(options: NodeOptions) -> Proxy:
     """What the xDS server sees: node metadata parsed by protobuf (numbers become floats)."""
     bootstrap = render_bootstrap(options)
     parsed = json_format.ParseDict(bootstrap, bootstrap_pb2.Bootstrap())
     metadata: dict[str, Any] = json_format.MessageToDict(parsed.node.metadata)
+    assert options.node_id is not None
     assert proxy_from_node(options.node_id, bootstrap["node"]["metadata"]) == proxy_from_node(
         parsed.node.id, metadata
     )
@@ -96,7 +103,7 @@ def test_sidecar_node_round_trips_through_proxy_from_node():
 
 
 def test_sidecar_address_left_to_the_control_plane():
-    proxy = node_round_trip(dataclasses.replace(SIDECAR, address=None))
+    proxy = node_round_trip(replace(SIDECAR, address=None))
     assert proxy.address is None  # the xDS server uses the connection's peer address
 
 
@@ -142,43 +149,43 @@ def test_downstream_connection_limit_is_set():
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("base", "changes", "message"),
     [
-        (dataclasses.replace(GATEWAY, gateway=None), "needs gateway"),
-        (dataclasses.replace(GATEWAY, gateway="Edge_1"), "not a meshplane name"),
-        (dataclasses.replace(GATEWAY, service="reviews"), "no sidecar options"),
-        (dataclasses.replace(GATEWAY, inbound_port=15006), "no sidecar options"),
-        (dataclasses.replace(SIDECAR, service=None), "needs service"),
-        (dataclasses.replace(SIDECAR, inbound_port=None), "needs inbound_port"),
-        (dataclasses.replace(SIDECAR, app_port=None), "needs app_port"),
-        (dataclasses.replace(SIDECAR, outbound_port=None), "needs outbound_port"),
-        (dataclasses.replace(SIDECAR, gateway="edge"), "no gateway"),
-        (dataclasses.replace(SIDECAR, outbound_port=15006), "must differ"),
-        (dataclasses.replace(SIDECAR, admin_port=8080), "must differ"),
-        (dataclasses.replace(SIDECAR, app_port=0), "app_port must be a port"),
-        (dataclasses.replace(SIDECAR, inbound_port=70000), "inbound_port must be a port"),
-        (dataclasses.replace(SIDECAR, address="reviews.local"), "not an IPv4 or IPv6"),
-        (dataclasses.replace(GATEWAY, xds_port=0), "xds_port must be a port"),
-        (dataclasses.replace(GATEWAY, admin_port=65536), "admin_port must be a port"),
-        (dataclasses.replace(GATEWAY, xds_host=""), "xds_host"),
-        (dataclasses.replace(GATEWAY, node_id=""), "node_id"),
-        (dataclasses.replace(GATEWAY, role="router"), "role must be"),  # type: ignore[arg-type]
+        (GATEWAY, {"gateway": None}, "needs gateway"),
+        (GATEWAY, {"gateway": "Edge_1"}, "not a meshplane name"),
+        (GATEWAY, {"service": "reviews"}, "no sidecar options"),
+        (GATEWAY, {"inbound_port": 15006}, "no sidecar options"),
+        (SIDECAR, {"service": None}, "needs service"),
+        (SIDECAR, {"inbound_port": None}, "needs inbound_port"),
+        (SIDECAR, {"app_port": None}, "needs app_port"),
+        (SIDECAR, {"outbound_port": None}, "needs outbound_port"),
+        (SIDECAR, {"gateway": "edge"}, "no gateway"),
+        (SIDECAR, {"outbound_port": 15006}, "must differ"),
+        (SIDECAR, {"admin_port": 8080}, "must differ"),
+        (SIDECAR, {"app_port": 0}, "app_port must be a port"),
+        (SIDECAR, {"inbound_port": 70000}, "inbound_port must be a port"),
+        (SIDECAR, {"address": "reviews.local"}, "not an IPv4 or IPv6"),
+        (GATEWAY, {"xds_port": 0}, "xds_port must be a port"),
+        (GATEWAY, {"admin_port": 65536}, "admin_port must be a port"),
+        (GATEWAY, {"xds_host": ""}, "xds_host"),
+        (GATEWAY, {"node_id": ""}, "node_id"),
+        (GATEWAY, {"role": "router"}, "role must be"),
     ],
 )
-def test_inconsistent_options_are_value_errors(options, message):
+def test_inconsistent_options_are_value_errors(base, changes, message):
     with pytest.raises(ValueError, match=message):
-        render_bootstrap(options)
+        render_bootstrap(replace(base, **changes))
     with pytest.raises(ValueError, match=message):
-        render_yaml(options)
+        render_yaml(replace(base, **changes))
 
 
 def test_zone_sets_the_node_locality_and_round_trips_into_the_group():
     for options in (GATEWAY, SIDECAR):
-        zoned = dataclasses.replace(options, zone="eu-west-1a")
+        zoned = replace(options, zone="eu-west-1a")
         bootstrap = render_bootstrap(zoned)
         assert bootstrap["node"]["locality"] == {"zone": "eu-west-1a"}
         assert node_round_trip(zoned).group.zone == "eu-west-1a"
         assert node_round_trip(options).group.zone is None
-    validate_configs([render_bootstrap(dataclasses.replace(SIDECAR, zone="a"))])
+    validate_configs([render_bootstrap(replace(SIDECAR, zone="a"))])
     with pytest.raises(ValueError, match="not a zone name"):
-        render_bootstrap(dataclasses.replace(GATEWAY, zone="Zone A"))
+        render_bootstrap(replace(GATEWAY, zone="Zone A"))

@@ -9,8 +9,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from meshplane.certs.ca import issue_leaf, key_identifier, load_authority, new_root, spiffe_id
+from meshplane.certs.ca import issue_leaf, key_identifier, load_authority, new_root
 from meshplane.certs.keystore import SecretBox, load_secret
+from meshplane.model import Subject
 from tests.support.certificates import make_ca, now
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -25,7 +26,7 @@ def _uris(pem: str) -> list[str]:
 def test_leaf_carries_exactly_its_spiffe_id_and_never_outlives_its_root() -> None:
     root = new_root("mesh.test", NOW, ttl=dt.timedelta(hours=10))
     leaf = issue_leaf(
-        root, spiffe_id("mesh.test", "service", "orders"), NOW, ttl=dt.timedelta(days=2)
+        root, Subject.service("orders").spiffe_id("mesh.test"), NOW, ttl=dt.timedelta(days=2)
     )
     assert _uris(leaf.cert_chain_pem) == ["spiffe://mesh.test/service/orders"]
     assert leaf.not_after == root.cert.not_valid_after_utc
