@@ -38,8 +38,8 @@ _PLUMBING = ("asyncio/", "<frozen", "typer/", "click/", "threading.py", "runpy",
 _PLUMBING_FUNCS = (
     "main (bench/cli.py)",
     "run_scenarios (bench/cli.py)",
-    "main (meshplane/cli.py)",
-    "serve (meshplane/cli.py)",
+    "main (meshplane/cli/app.py)",
+    "serve (meshplane/cli/app.py)",
 )
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 

@@ -304,7 +304,9 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
         group = ProxyGroup(
             Role.SIDECAR,
             service=_read_text(meta, "service"),
-            **{field: _read_port(meta, field) for field in _SIDECAR_PORTS},
+            inbound_port=_read_port(meta, "inbound_port"),
+            app_port=_read_port(meta, "app_port"),
+            outbound_port=_read_port(meta, "outbound_port"),
             zone=zone,
             admin_port=admin,
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from meshplane.cli_explain import render
+from meshplane.cli.explain import render
 from meshplane.explain import ExplainRequest, explain
 from meshplane.model import Change, Mesh, Spec, check_write, kind_named
 from meshplane.xds.translate import group_resources, shared_resources

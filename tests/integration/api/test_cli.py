@@ -15,8 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from meshplane.api import create_app
-from meshplane.cli import app
-from meshplane.client import ApiClient
+from meshplane.cli import ApiClient, app
 from meshplane.settings import Settings
 from meshplane.store import create_engine, open_store
 from meshplane.xds.status import NackRecord, ProxyStatus, TypeStatus

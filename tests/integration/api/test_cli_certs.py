@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from meshplane.cli import app
-from meshplane.client import ApiClient
+from meshplane.cli import ApiClient, app
 from meshplane.serve import ControlPlane
 from tests.e2e.conftest import make_settings
 

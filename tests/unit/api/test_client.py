@@ -5,7 +5,8 @@ import json
 import httpx
 import pytest
 
-from meshplane.client import ApiClient, ApiError, format_loc
+from meshplane.cli import ApiClient, ApiError, format_loc
+from meshplane.model import NodeOptions, Role
 
 
 def client_answering(
@@ -87,7 +88,7 @@ def test_put_sends_spec_and_quoted_if_match_and_reports_created():
 def test_bootstrap_sends_only_given_options():
     seen: list[httpx.Request] = []
     client = client_answering(200, {}, seen)
-    client.bootstrap(role="gateway", gateway="edge")
+    client.bootstrap(NodeOptions(role=Role.GATEWAY, gateway="edge"))
     assert dict(seen[0].url.params) == {
         "role": "gateway",
         "gateway": "edge",

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from meshplane.cli_output import ApiUrl, fail, reporting, table
-from meshplane.client import DEFAULT_API_URL, ApiClient
+from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
+from meshplane.cli.output import ApiUrl, fail, reporting, table
 
 __all__ = ["ca_app", "certs_app"]
 

@@ -1,18 +1,14 @@
-"""The `meshplane` command: run the control plane, or manage a running one over its REST API.
+"""`meshplane apply`, `get`, `delete` and `status`: the mesh's resources over the REST API.
 
-The composition root: `serve` builds Settings (flags over MESHPLANE_* variables), configures
-logging (the only place that does) and hands over to `meshplane.serve`. Every other command is
-a thin layer over `ApiClient`; its errors print the server's message and exit 1.
+Each command is a thin layer over `ApiClient`; its errors print the server's message and exit 1.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,26 +18,14 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from meshplane.cli_certs import ca_app, certs_app
-from meshplane.cli_demo import demo_app
-from meshplane.cli_explain import explain as explain_command
-from meshplane.cli_output import ApiUrl
-from meshplane.cli_output import fail as _fail
-from meshplane.cli_output import reporting as _reporting
-from meshplane.cli_output import table as _table
-from meshplane.cli_proxy import proxy as proxy_command
-from meshplane.client import DEFAULT_API_URL, ApiClient, format_loc
-from meshplane.logs import configure_logging
+from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient, format_loc
+from meshplane.cli.output import ApiUrl
+from meshplane.cli.output import fail as _fail
+from meshplane.cli.output import reporting as _reporting
+from meshplane.cli.output import table as _table
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="meshplane",
-    help="A service-mesh control plane for Envoy.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+__all__ = ["apply", "delete", "get", "status"]
 
 
 # apply writes kinds in this order so that whatever a resource refers to exists first.
@@ -56,103 +40,11 @@ class Output(StrEnum):
     JSON = "json"
 
 
-class LogLevel(StrEnum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class BootstrapRole(StrEnum):
-    GATEWAY = "gateway"
-    SIDECAR = "sidecar"
-
-
-class BootstrapFormat(StrEnum):
-    YAML = "yaml"
-    JSON = "json"
-
-
 def _kind(word: str) -> Kind:
     try:
         return kind_named(word)
     except KeyError as exc:
         _fail(exc.args[0])
-
-
-@app.command()
-def serve(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="sqlite:///FILE or postgresql://USER@HOST/DB. (default: sqlite:///meshplane.db)"
-        ),
-    ] = None,
-    api_host: Annotated[
-        str | None, typer.Option(help="Address the REST API listens on. (default: 127.0.0.1)")
-    ] = None,
-    api_port: Annotated[
-        int | None, typer.Option(help="Port of the REST API; 0 picks a free one. (default: 8080)")
-    ] = None,
-    xds_host: Annotated[
-        str | None, typer.Option(help="Address the xDS (ADS) server listens on. (default: 0.0.0.0)")
-    ] = None,
-    xds_port: Annotated[
-        int | None,
-        typer.Option(help="Port of the xDS server; 0 picks a free one. (default: 18000)"),
-    ] = None,
-    advertise_address: Annotated[
-        str | None,
-        typer.Option(help="Host generated bootstraps point Envoy at. (default: 127.0.0.1)"),
-    ] = None,
-    trust_domain: Annotated[
-        str | None,
-        typer.Option(help="SPIFFE trust domain of the mesh. (default: meshplane.local)"),
-    ] = None,
-    xds_tls: Annotated[
-        bool | None,
-        typer.Option(
-            "--xds-tls/--no-xds-tls",
-            help="Serve xDS over TLS with a certificate from the mesh CA. (default: off)",
-        ),
-    ] = None,
-    log_level: Annotated[LogLevel, typer.Option(help="Log verbosity.")] = LogLevel.INFO,
-    log_format: Annotated[
-        str,
-        typer.Option(
-            help="text, or json: one object per line with the key=value pairs as fields.",
-            envvar="MESHPLANE_LOG_FORMAT",
-        ),
-    ] = "text",
-) -> None:
-    """Run the control plane (REST API and xDS server) until interrupted.
-
-    Each option left out falls back to its MESHPLANE_* environment variable (e.g.
-    MESHPLANE_DATABASE_URL), then to the default shown.
-    """
-    # Imported here: only serve needs gRPC, uvicorn and the xDS machinery.
-    from meshplane.serve import serve as run
-    from meshplane.settings import Settings
-
-    given: dict[str, Any] = {
-        "database_url": database_url,
-        "api_host": api_host,
-        "api_port": api_port,
-        "xds_host": xds_host,
-        "xds_port": xds_port,
-        "advertise_address": advertise_address,
-        "trust_domain": trust_domain,
-        "xds_tls": xds_tls,
-    }
-    try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as exc:
-        _fail("; ".join(f"{format_loc(e['loc'])}: {e['msg']}" for e in exc.errors()))
-    if log_format not in ("text", "json"):
-        _fail(f"--log-format must be text or json, not {log_format!r}")
-    configure_logging(log_level, log_format)
-    with suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +110,6 @@ def _valid_name(name: str) -> bool:
     return len(name) <= 63 and re.fullmatch(NAME_PATTERN, name) is not None
 
 
-@app.command()
 def apply(
     filename: Annotated[
         str,
@@ -318,7 +209,6 @@ def _resources_table(kind: Kind, items: Sequence[dict[str, Any]]) -> str:
     return _table(headers, rows)
 
 
-@app.command()
 def get(
     kind: Annotated[str, typer.Argument(help=f"Kind, singular or plural: {', '.join(KINDS)}.")],
     name: Annotated[
@@ -352,7 +242,6 @@ def get(
         typer.echo(f"no {resolved.plural}", err=True)
 
 
-@app.command()
 def delete(
     kind: Annotated[str, typer.Argument(help=f"Kind, singular or plural: {', '.join(KINDS)}.")],
     name: Annotated[str, typer.Argument(help="The resource's name.")],
@@ -375,7 +264,6 @@ def _type_cell(status: dict[str, Any]) -> str:
     return f"{cell} NACK" if status.get("last_nack") else cell
 
 
-@app.command()
 def status(api_url: ApiUrl = DEFAULT_API_URL) -> None:
     """List connected proxies and where each resource type stands on each.
 
@@ -434,106 +322,3 @@ def _proxies_table(proxies: list[dict[str, Any]]) -> None:
 def _type_order(name: str) -> tuple[int, str]:
     order = ("clusters", "endpoints", "listeners", "routes", "secrets")
     return (order.index(name) if name in order else len(order), name)
-
-
-@app.command()
-def bootstrap(
-    role: Annotated[
-        BootstrapRole, typer.Option(help="gateway: an edge Envoy; sidecar: one per instance.")
-    ],
-    gateway: Annotated[str | None, typer.Option(help="gateway: the gateway it serves.")] = None,
-    service: Annotated[str | None, typer.Option(help="sidecar: the service it belongs to.")] = None,
-    inbound_port: Annotated[int | None, typer.Option(help="sidecar: where peers reach it.")] = None,
-    app_port: Annotated[
-        int | None, typer.Option(help="sidecar: where its app listens on 127.0.0.1.")
-    ] = None,
-    outbound_port: Annotated[
-        int | None, typer.Option(help="sidecar: where its app sends outgoing requests.")
-    ] = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            help="sidecar: the IP peers reach it at. (default: the address it connects to "
-            "the control plane from)"
-        ),
-    ] = None,
-    node_id: Annotated[
-        str | None,
-        typer.Option(help="Envoy's node id. (default: <role>-<gateway or service>-<admin port>)"),
-    ] = None,
-    admin_port: Annotated[
-        int | None, typer.Option(help="Envoy's admin port, on 127.0.0.1. (default: 9901)")
-    ] = None,
-    xds_host: Annotated[
-        str | None,
-        typer.Option(help="Where Envoy reaches xDS. (default: the server's advertised address)"),
-    ] = None,
-    xds_port: Annotated[
-        int | None, typer.Option(help="The xDS port. (default: the server's xDS port)")
-    ] = None,
-    delta: Annotated[
-        bool, typer.Option("--delta", help="Use delta xDS instead of state of the world.")
-    ] = False,
-    format: Annotated[
-        BootstrapFormat, typer.Option("--format", help="Output format.")
-    ] = BootstrapFormat.YAML,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
-    ] = None,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(help="sidecar: KEY=VALUE label of its endpoint (repeatable)."),
-    ] = None,
-    zone: Annotated[
-        str | None,
-        typer.Option(
-            help="Where it runs: it prefers endpoints in this zone, fails over to others."
-        ),
-    ] = None,
-    api_url: ApiUrl = DEFAULT_API_URL,
-) -> None:
-    """Print (or write) an Envoy bootstrap that points Envoy at this control plane.
-
-    It carries the node token the control plane issued for the service or gateway: without it
-    the xDS server refuses the proxy. Treat the file like a credential.
-
-    Run Envoy with it: `envoy -c bootstrap.yaml`. The named gateway or service need not exist yet.
-    """
-    with ApiClient(api_url) as client, _reporting():
-        text = client.bootstrap(
-            role=role.value,
-            gateway=gateway,
-            service=service,
-            inbound_port=inbound_port,
-            app_port=app_port,
-            outbound_port=outbound_port,
-            address=address,
-            node_id=node_id,
-            admin_port=admin_port,
-            xds_host=xds_host,
-            xds_port=xds_port,
-            delta=delta,
-            format="json" if format is BootstrapFormat.JSON else "yaml",
-            labels=label or (),
-            zone=zone,
-        )
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-        return
-    try:
-        output.write_text(text)
-    except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror}")
-    typer.echo(f"wrote {output}", err=True)
-
-
-app.add_typer(certs_app, name="certs")
-app.add_typer(ca_app, name="ca")
-app.add_typer(demo_app, name="demo")
-app.command("proxy")(proxy_command)
-app.command("explain")(explain_command)
-
-
-def main() -> None:
-    """The `meshplane` console script."""
-    app()

