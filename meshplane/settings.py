@@ -14,7 +14,7 @@ __all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
-    """Everything `meshplane serve` needs; built in cli.py and passed down, never a global."""
+    """Everything `meshplane serve` needs; built in cli/app.py and passed down, never a global."""
 
     model_config = SettingsConfigDict(env_prefix="MESHPLANE_", extra="ignore")
 
