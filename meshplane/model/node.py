@@ -12,7 +12,6 @@ cannot drift apart. Pure: no I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Self, cast
@@ -31,6 +30,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from meshplane.errors import excerpt
+from meshplane.model.fields import IpAddress
 from meshplane.model.identity import Subject
 from meshplane.model.names import NAME_PATTERN
 from meshplane.model.proxy import Proxy, ProxyGroup, Role
@@ -80,13 +80,6 @@ def _zone(value: str) -> str:
     if not _ZONE.match(value):
         raise _invalid(f"zone {excerpt(value)!r} is not a zone name (like an endpoint's zone)")
     return value
-
-
-def _address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise _invalid(f"address {excerpt(value)!r} is not an IPv4 or IPv6 address") from None
 
 
 def _node_id(value: str) -> str:
@@ -147,7 +140,7 @@ class NodeOptions(BaseModel):
     outbound_port: _Port | None = Field(
         None, description="sidecar: where its app sends outgoing requests."
     )
-    address: Annotated[str, AfterValidator(_address)] | None = Field(
+    address: IpAddress | None = Field(
         None,
         description="sidecar: the IP peers reach it at (default: the address its xDS "
         "connection comes from).",
