@@ -34,7 +34,7 @@ _FORMATS = {
 class BootstrapQuery(NodeOptions):
     """The node's options, and the bootstrap's format; unknown parameters are ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_by_name=False)
 
     format: Literal["yaml", "json"] = Field("yaml", description="yaml (default) or json.")
 
