@@ -157,7 +157,7 @@ class CaAuthorityRow(Base):
 
 
 class CaLeafRow(Base):
-    """The current certificate of one identity ("service/orders"); its key sealed."""
+    """The current certificate of one identity (its Subject's text); its key sealed."""
 
     __tablename__ = "ca_leaves"
 

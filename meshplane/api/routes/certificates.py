@@ -18,7 +18,7 @@ from meshplane.certs.authority import MAX_OVERLAP, CaStatus
 from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
 from meshplane.certs.state import Leaf
 from meshplane.errors import InvalidRequest
-from meshplane.model import NAME_PATTERN
+from meshplane.model import NAME_PATTERN, Subject
 
 __all__ = ["router"]
 
@@ -30,7 +30,7 @@ _CONFLICT: dict[int | str, dict[str, object]] = {
 
 
 class CertificateOut(BaseModel):
-    subject: str = Field(description='"service/<name>" or "gateway/<name>".')
+    subject: str = Field(description="The identity: 'service/<name>' or 'gateway/<name>'.")
     spiffe_id: str
     serial: str
     issuer_serial: str = Field(description="Serial of the CA certificate that signed it.")
@@ -53,6 +53,14 @@ class RotateLeaves(BaseModel):
         if sum((self.service is not None, self.gateway is not None, self.all)) != 1:
             raise ValueError("give exactly one of 'service', 'gateway' or 'all: true'")
         return self
+
+    def subject(self) -> str | None:
+        """The one identity to rotate, as leaves name it; None for all."""
+        if self.service is not None:
+            return Subject.service(self.service).text
+        if self.gateway is not None:
+            return Subject.gateway(self.gateway).text
+        return None
 
 
 class RootOut(BaseModel):
@@ -133,10 +141,10 @@ async def list_certificates(authority: AuthorityDep) -> CertificateList:
 )
 async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> CertificateList:
     """Issue new leaves now (one identity or all); Envoy swaps them over SDS without restart."""
-    if body.all:
+    subject = body.subject()
+    if subject is None:
         subjects = None
     else:
-        subject = f"service/{body.service}" if body.service else f"gateway/{body.gateway}"
         known = {leaf.subject for leaf in authority.leaves()}
         if subject not in known:
             raise HTTPException(404, f"no certificate for {subject} (no proxy of it connected yet)")
