@@ -169,16 +169,7 @@ def _outcome(
     candidates: list[Candidate],
 ) -> Explanation:
     name, spec = chosen
-    policies = RoutePolicies(
-        timeout=spec.timeout,
-        retries=spec.retries,
-        sticky=spec.sticky,
-        fault=spec.fault,
-        rate_limit=spec.rate_limit,
-        mirrors=spec.mirrors,
-        request_headers=spec.request_headers,
-        response_headers=spec.response_headers,
-    )
+    policies = RoutePolicies.model_validate(spec, from_attributes=True)  # its fields are spec's
     common = {**base, "route": name, "candidates": candidates, "policies": policies}
     if spec.redirect is not None:
         location = _location(spec, spec.redirect, request)

@@ -6,7 +6,7 @@ setting that silently does nothing. Later issues add fields with defaults; store
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -59,6 +59,7 @@ HASH_LB_POLICIES = frozenset({"ring_hash", "maglev"})
 ZONE_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 Zone = Annotated[str, StringConstraints(pattern=ZONE_PATTERN)]
 _PATH_KINDS = ("prefix", "path", "regex")
+_Match = TypeVar("_Match", bound=Spec)
 
 
 class ServiceSpec(Spec):
@@ -124,6 +125,14 @@ class GatewaySpec(Spec):
     hosts: list[Host] = Field(default_factory=lambda: ["*"], min_length=1)
 
 
+def _one_condition(match: _Match) -> _Match:
+    """A header or query condition has exactly one of `exact`, `regex`, `present`."""
+    given = [k for k in ("exact", "regex", "present") if getattr(match, k) is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of 'exact', 'regex', 'present'")
+    return match
+
+
 class HeaderMatch(Spec):
     """One header condition; exactly one of `exact`, `regex`, `present`."""
 
@@ -134,10 +143,7 @@ class HeaderMatch(Spec):
 
     @model_validator(mode="after")
     def _one_condition(self) -> Self:
-        given = [k for k in ("exact", "regex", "present") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of 'exact', 'regex', 'present'")
-        return self
+        return _one_condition(self)
 
 
 class QueryMatch(Spec):
@@ -151,10 +157,7 @@ class QueryMatch(Spec):
 
     @model_validator(mode="after")
     def _one_condition(self) -> Self:
-        given = [k for k in ("exact", "regex", "present") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of 'exact', 'regex', 'present'")
-        return self
+        return _one_condition(self)
 
 
 class RouteMatch(Spec):
