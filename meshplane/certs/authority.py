@@ -38,8 +38,8 @@ from meshplane.certs.ca import (
 )
 from meshplane.certs.checks import check_import
 from meshplane.certs.keystore import SecretBox
-from meshplane.certs.state import IdentityState, Leaf
 from meshplane.errors import Conflict, Unavailable
+from meshplane.model import IdentityState, Leaf
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 
 __all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]

@@ -13,8 +13,7 @@ from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from meshplane.certs.ca import spiffe_id
-from meshplane.model import Mesh, ServiceSpec
+from meshplane.model import Mesh, ServiceSpec, Subject
 from meshplane.xds.translate.cluster_policies import apply_service_policies
 from meshplane.xds.translate.names import inbound_cluster_name
 from meshplane.xds.translate.proto_values import (
@@ -23,10 +22,16 @@ from meshplane.xds.translate.proto_values import (
     packed,
     socket_address,
 )
-from meshplane.xds.translate.subsets import Subset, used_subsets
+from meshplane.xds.translate.subsets import Subset, subsets_by_service
 from meshplane.xds.translate.transport_sockets import add_mesh_tls
 
-__all__ = ["HTTP_PROTOCOL_OPTIONS", "inbound_cluster", "service_cluster", "shared_clusters"]
+__all__ = [
+    "HTTP_PROTOCOL_OPTIONS",
+    "inbound_cluster",
+    "service_cluster",
+    "service_clusters",
+    "shared_clusters",
+]
 
 # The key Envoy looks up upstream HTTP settings under in `typed_extension_protocol_options`.
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -38,16 +43,12 @@ _DEFAULT_CONNECT_TIMEOUT = 1.0
 
 def shared_clusters(mesh: Mesh) -> list[cluster_pb2.Cluster]:
     """Return every service's cluster and every used subset's cluster, sorted by name."""
+    subsets = subsets_by_service(mesh)
     clusters = [
-        _with_mesh_tls(service_cluster(name, spec), mesh, name)
-        for name, spec in mesh.services.items()
+        cluster
+        for name in mesh.services
+        for cluster in service_clusters(mesh, name, subsets.get(name, ()))
     ]
-    clusters.extend(
-        _with_mesh_tls(
-            service_cluster(subset.name, mesh.services[subset.service]), mesh, subset.service
-        )
-        for subset in used_subsets(mesh)
-    )
     return sorted(clusters, key=lambda cluster: str(cluster.name))
 
 
@@ -57,15 +58,11 @@ def service_clusters(
     """The clusters `shared_clusters` builds for one service: its own, then one per subset of it
     (for a change to one service's spec, which leaves every other cluster as it was)."""
     spec = mesh.services[service]
-    return [
-        _with_mesh_tls(service_cluster(service, spec), mesh, service),
-        *(_with_mesh_tls(service_cluster(s.name, spec), mesh, service) for s in subsets),
-    ]
-
-
-def _with_mesh_tls(cluster: cluster_pb2.Cluster, mesh: Mesh, service: str) -> cluster_pb2.Cluster:
-    add_mesh_tls(cluster, spiffe_id(mesh.trust_domain, "service", service))
-    return cluster
+    callee = Subject.service(service).spiffe_id(mesh.trust_domain)
+    clusters = [service_cluster(name, spec) for name in (service, *(s.name for s in subsets))]
+    for cluster in clusters:
+        add_mesh_tls(cluster, callee)
+    return clusters
 
 
 def service_cluster(name: str, spec: ServiceSpec) -> cluster_pb2.Cluster:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
-from meshplane.certs.state import IdentityState, Leaf
+from meshplane.model import IdentityState, Leaf
 from meshplane.xds.translate.transport_sockets import IDENTITY_SECRET, TRUST_SECRET
 
 __all__ = ["identity_secrets"]

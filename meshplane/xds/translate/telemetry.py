@@ -1,14 +1,16 @@
 """Telemetry the mesh configures on every Envoy: JSON access logs, Prometheus stats, traces.
 
-Applied to a group's listeners after they are built (every HTTP connection manager gets the same
-access log and tracing), plus what that needs: a collector cluster for traces, and a listener
-that serves Envoy's own /stats/prometheus from its admin port. Settings come from
-`meshes/default` (spec.telemetry), with per-service overrides for sidecars.
+Added to a group's listeners after they are built (every HTTP connection manager gets the same
+access log and tracing; the listeners given are copied, never changed), plus what that needs: a
+collector cluster for traces, and a listener that serves Envoy's own /stats/prometheus from its
+admin port. Settings come from `meshes/default` (spec.telemetry), with per-service overrides for
+sidecars.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import cluster_pb2
@@ -37,7 +39,7 @@ from meshplane.xds.translate.connection_managers import (
 from meshplane.xds.translate.proto_values import duration, packed, socket_address
 from meshplane.xds.type_urls import CLUSTER, LISTENER
 
-__all__ = ["STATS_CLUSTER", "STATS_LISTENER", "TRACING_CLUSTER", "apply_telemetry"]
+__all__ = ["STATS_CLUSTER", "STATS_LISTENER", "TRACING_CLUSTER", "with_telemetry"]
 
 TRACING_CLUSTER = "meshplane-tracing"
 STATS_CLUSTER = "meshplane-stats"
@@ -66,8 +68,11 @@ _LOG_FIELDS = {
 }
 
 
-def apply_telemetry(mesh: Mesh, group: ProxyGroup, resources: dict[str, list[Message]]) -> None:
-    """Add the mesh's telemetry to `resources` (a group's, from group_resources) in place."""
+def with_telemetry(
+    mesh: Mesh, group: ProxyGroup, resources: Mapping[str, Sequence[Message]]
+) -> dict[str, list[Message]]:
+    """`resources` (a group's, from group_resources) with the mesh's telemetry added: a new dict
+    of new lists, instrumented listeners being copies, so nothing of `resources` changes."""
     telemetry = mesh.settings.telemetry
     override = telemetry.services.get(group.service or "") if group.role == Role.SIDECAR else None
     log = telemetry.access_log.enabled
@@ -78,15 +83,19 @@ def apply_telemetry(mesh: Mesh, group: ProxyGroup, resources: dict[str, list[Mes
         sampling = sampling if override.sampling is None else override.sampling
         port = port if override.prometheus_port is None else override.prometheus_port
     service_name = group.service or group.gateway or "envoy"
-    for index, item in enumerate(resources.get(LISTENER, [])):
-        resources[LISTENER][index] = _instrument(item, telemetry, log, sampling, service_name)
+    out = {type_url: list(messages) for type_url, messages in resources.items()}
+    if LISTENER in out:
+        out[LISTENER] = [
+            _instrument(item, telemetry, log, sampling, service_name) for item in out[LISTENER]
+        ]
     if telemetry.tracing is not None and sampling is not None:
-        resources.setdefault(CLUSTER, []).append(_tracing_cluster(telemetry))
+        out.setdefault(CLUSTER, []).append(_tracing_cluster(telemetry))
     if port is not None and group.admin_port is not None:
-        resources.setdefault(CLUSTER, []).append(
+        out.setdefault(CLUSTER, []).append(
             _static_cluster(STATS_CLUSTER, "127.0.0.1", group.admin_port)
         )
-        resources.setdefault(LISTENER, []).append(_stats_listener(port))
+        out.setdefault(LISTENER, []).append(_stats_listener(port))
+    return out
 
 
 def _instrument(
