@@ -26,6 +26,7 @@ from meshplane.xds.cache import ResourceCache
 from meshplane.xds.delta import DeltaState
 from meshplane.xds.registry import ProxyRegistry, StreamHandle
 from meshplane.xds.resources import Snapshot
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.sotw import SotwState
 from meshplane.xds.stream_state import StreamState
 from meshplane.xds.type_urls import SECRET, SHORT_NAMES
@@ -63,6 +64,7 @@ class AdsServer:
         self._builder = builder
         self._cache = cache
         self._authenticate = authenticate
+        self._bodies = ResponseBodies()  # whole-set response bodies, shared by every stream
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -78,10 +80,10 @@ class AdsServer:
         )
 
     async def sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> None:
-        await self._serve(SotwState(), "sotw", requests, context)
+        await self._serve(SotwState(bodies=self._bodies), "sotw", requests, context)
 
     async def delta(self, requests: AsyncIterator[DeltaDiscoveryRequest], context: Any) -> None:
-        await self._serve(DeltaState(), "delta", requests, context)
+        await self._serve(DeltaState(bodies=self._bodies), "delta", requests, context)
 
     async def _serve(
         self,

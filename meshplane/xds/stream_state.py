@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from meshplane.xds.make_before_break import desired_view
 from meshplane.xds.resources import CachedResource, Snapshot
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.status import NackRecord, TypeStatus
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, PUSH_ORDER, SHORT_NAMES
 
@@ -65,11 +66,14 @@ class TypeRecord:
 class StreamState:
     """What both protocols share: the type records, the snapshot, nonces, and the push order."""
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] = utc_now, *, bodies: ResponseBodies | None = None
+    ) -> None:
         self.types: dict[str, TypeRecord] = {}
         self.snapshot: Snapshot | None = None
         self._clock = clock
         self._nonces = itertools.count(1)
+        self._bodies = bodies  # the server's, shared by its streams; None: joined per response
 
     def record(self, type_url: str) -> TypeRecord:
         record = self.types.get(type_url)
@@ -125,6 +129,21 @@ class StreamState:
                 # What was just sent changes what may follow (e.g. kept clusters).
                 view = None
         return out
+
+    def whole_set_body(
+        self,
+        type_url: str,
+        version: str,
+        resources: Mapping[str, CachedResource],
+        frame: Callable[[CachedResource], bytes],
+        kind: str,
+    ) -> bytes:
+        """The frames of a type's whole set (whose set version is `version`) joined: once per
+        version for every stream of the server when it gave this state its bodies (see
+        response_bodies), else for this response alone."""
+        if self._bodies is None:
+            return b"".join([frame(r) for r in resources.values()])
+        return self._bodies.body(type_url, version, resources, frame, kind)
 
     def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
         """Protocol-specific: the response that moves `record` toward `wanted`, if any."""
