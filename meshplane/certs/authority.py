@@ -107,7 +107,10 @@ class CertificateAuthority:
         *,
         clock: Clock = _utc_now,
         rng: random.Random | None = None,
+        converged: Converged = _always,
     ) -> None:
+        """`converged(version)` tells whether every proxy holds the identity state of at least
+        `version`; each rotation step waits on it (default: no proxies to wait for)."""
         self._repo = repo
         self._box = box
         self.config = config
@@ -124,7 +127,7 @@ class CertificateAuthority:
         self._phase = "idle"
         self._detail = ""
         self._undoing = False  # the rotation task goes back to the previous root (abort)
-        self.converged: Converged = _always
+        self.converged = converged
 
     # -- state ---------------------------------------------------------------------------
 

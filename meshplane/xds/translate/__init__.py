@@ -30,13 +30,14 @@ from meshplane.xds.translate.route_configs import (
     gateway_route_configuration,
     outbound_route_configuration,
 )
-from meshplane.xds.translate.secrets import identity_secrets
+from meshplane.xds.translate.secrets import OWN_SECRETS, identity_secrets
 from meshplane.xds.translate.sidecar_listeners import inbound_listener, outbound_listener
 from meshplane.xds.translate.subsets import Subset, subsets_by_service
 from meshplane.xds.translate.telemetry import with_telemetry
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 __all__ = [
+    "OWN_SECRETS",
     "Subset",
     "group_config",
     "group_resources",
