@@ -7,9 +7,10 @@ The entry points split the work the way the xDS server shares it:
   listeners and routes with the mesh's telemetry, its own clusters, its SDS secrets);
 - `service_clusters` and `service_load_assignments`: one service's share of the shared
   resources, for a change that touches only some services (subsets from `subsets_by_service`).
-`group_resources` is the routing part of `group_config` alone (no telemetry, no secrets).
-Every entry point returns new messages in lists keyed by type URL, each sorted by resource name,
-so equal meshes give equal messages (and equal bytes once serialized deterministically); none
+`group_resources` is the routing part of `group_config` alone (no telemetry, no secrets), for
+tests and tools that look at routing. Every entry point returns new messages (keyed by type URL
+but for the per-service ones) in a stable order, sorted by name where the docstring says so, so
+equal meshes give equal messages (and equal bytes once serialized deterministically); none
 changes its arguments.
 """
 
@@ -73,8 +74,8 @@ def zone_resources(mesh: Mesh, zone: str) -> dict[str, list[Message]]:
 
 
 def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
-    """Resources for one proxy group: listeners and route configurations (and the sidecar's local
-    app cluster).
+    """The routing part of one proxy group's config (`group_config` adds telemetry and secrets):
+    listeners and route configurations (and the sidecar's local app cluster).
 
     Keys: CLUSTER, LISTENER and ROUTE, always present (lists may be empty: a gateway not in the
     mesh yet gets no listener, so Envoy keeps running and picks it up once it is created).
