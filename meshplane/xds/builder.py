@@ -43,7 +43,8 @@ __all__ = ["SnapshotBuilder", "TranslateHook"]
 
 log = logging.getLogger(__name__)
 
-# Test seam: may rewrite translated messages (group None: the shared ones) before they are packed.
+# Test seam: may rewrite translated messages before they are packed: a group's (all that
+# group_config gave it, secrets included), or with group None the shared ones.
 TranslateHook = Callable[[ProxyGroup | None, dict[str, list[Message]]], None]
 
 

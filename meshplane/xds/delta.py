@@ -128,7 +128,7 @@ class DeltaState(StreamState):
             version = self.snapshot.versions.get(record.type_url) or set_version(())
             record.inflight = dict(whole)
             record.sent_version = version
-            body = self.whole_set_body(record.type_url, version, whole, _delta_frame, "delta")
+            body = self.bodies.body(record.type_url, version, whole, _delta_frame, "delta")
             return wire.delta_with_body(str(self.snapshot.revision), record.type_url, nonce, body)
         inflight = dict(held)
         for name in removed:

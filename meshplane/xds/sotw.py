@@ -113,7 +113,7 @@ class SotwState(StreamState):
         record.sent_version = version
         record.must_respond = False
         if scoped is wanted and whole:  # the whole set: its body is shared
-            body = self.whole_set_body(record.type_url, version, scoped, _sotw_frame, "sotw")
+            body = self.bodies.body(record.type_url, version, scoped, _sotw_frame, "sotw")
             return wire.sotw_with_body(version, record.type_url, nonce, body)
         return wire.sotw_framed(
             version, record.type_url, nonce, [r.sotw_frame for r in scoped.values()]

@@ -73,7 +73,9 @@ class StreamState:
         self.snapshot: Snapshot | None = None
         self._clock = clock
         self._nonces = itertools.count(1)
-        self._bodies = bodies  # the server's, shared by its streams; None: joined per response
+        # Whole-set response bodies: the server's, shared by its streams; else this stream's
+        # own, which keeps none (every body joined for its response alone, the same bytes).
+        self.bodies = bodies if bodies is not None else ResponseBodies(max_bytes=0)
 
     def record(self, type_url: str) -> TypeRecord:
         record = self.types.get(type_url)
@@ -129,21 +131,6 @@ class StreamState:
                 # What was just sent changes what may follow (e.g. kept clusters).
                 view = None
         return out
-
-    def whole_set_body(
-        self,
-        type_url: str,
-        version: str,
-        resources: Mapping[str, CachedResource],
-        frame: Callable[[CachedResource], bytes],
-        kind: str,
-    ) -> bytes:
-        """The frames of a type's whole set (whose set version is `version`) joined: once per
-        version for every stream of the server when it gave this state its bodies (see
-        response_bodies), else for this response alone."""
-        if self._bodies is None:
-            return b"".join([frame(r) for r in resources.values()])
-        return self._bodies.body(type_url, version, resources, frame, kind)
 
     def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
         """Protocol-specific: the response that moves `record` toward `wanted`, if any."""
