@@ -6,6 +6,7 @@ endpoints answer, never how Envoy talks to them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -27,10 +28,12 @@ from meshplane.xds.translate.transport_sockets import add_mesh_tls
 
 __all__ = [
     "HTTP_PROTOCOL_OPTIONS",
+    "address_cluster",
     "inbound_cluster",
     "service_cluster",
     "service_clusters",
     "shared_clusters",
+    "speak_http2",
 ]
 
 # The key Envoy looks up upstream HTTP settings under in `typed_extension_protocol_options`.
@@ -90,11 +93,24 @@ def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Clus
     Speaks the service's protocol so an HTTP/2 or gRPC app gets HTTP/2; plain HTTP/1.1 until the
     service is defined.
     """
-    name = inbound_cluster_name(app_port)
-    cluster = cluster_pb2.Cluster(
+    timeout = spec.connect_timeout if spec else _DEFAULT_CONNECT_TIMEOUT
+    cluster = address_cluster(inbound_cluster_name(app_port), "127.0.0.1", app_port, timeout)
+    if spec is not None:
+        _set_protocol(cluster, spec.protocol)
+    return cluster
+
+
+def address_cluster(name: str, host: str, port: int, connect_timeout: float) -> cluster_pb2.Cluster:
+    """A cluster of one address given inline: STATIC for an IP, STRICT_DNS for a name."""
+    try:
+        ipaddress.ip_address(host)
+        kind = cluster_pb2.Cluster.DiscoveryType.STATIC
+    except ValueError:
+        kind = cluster_pb2.Cluster.DiscoveryType.STRICT_DNS
+    return cluster_pb2.Cluster(
         name=name,
-        type=cluster_pb2.Cluster.DiscoveryType.STATIC,
-        connect_timeout=duration(spec.connect_timeout if spec else _DEFAULT_CONNECT_TIMEOUT),
+        type=kind,
+        connect_timeout=duration(connect_timeout),
         load_assignment=endpoint_pb2.ClusterLoadAssignment(
             cluster_name=name,
             endpoints=[
@@ -102,7 +118,7 @@ def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Clus
                     lb_endpoints=[
                         endpoint_components_pb2.LbEndpoint(
                             endpoint=endpoint_components_pb2.Endpoint(
-                                address=socket_address("127.0.0.1", app_port)
+                                address=socket_address(host, port)
                             )
                         )
                     ]
@@ -110,18 +126,19 @@ def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Clus
             ],
         ),
     )
-    if spec is not None:
-        _set_protocol(cluster, spec.protocol)
-    return cluster
 
 
-def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
-    """Make the cluster speak HTTP/2 to http2 and grpc services; HTTP/1.1 and TCP need nothing."""
-    if protocol not in _HTTP2_PROTOCOLS:
-        return
+def speak_http2(cluster: cluster_pb2.Cluster) -> None:
+    """Make the cluster speak HTTP/2 to its upstream (gRPC, HTTP/2 apps, OTLP collectors)."""
     options = http_protocol_options_pb2.HttpProtocolOptions(
         explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
             http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
         )
     )
     cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))
+
+
+def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
+    """Make the cluster speak HTTP/2 to http2 and grpc services; HTTP/1.1 and TCP need nothing."""
+    if protocol in _HTTP2_PROTOCOLS:
+        speak_http2(cluster)
