@@ -80,7 +80,7 @@ async def _serve(responses: Mapping[str, bytes]) -> None:
     import grpc
     from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
-    from meshplane.xds.server import ADS_SERVICE, SERVER_OPTIONS
+    from meshplane.xds import ADS_SERVICE, SERVER_OPTIONS
 
     async def ads(requests: AsyncIterator[Any], context: Any) -> None:
         answered: set[str] = set()

@@ -27,10 +27,16 @@ from meshplane.settings import Settings
 from meshplane.store import Store, open_store
 from meshplane.store.identity import IdentityRepo
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
-from meshplane.xds import AdsServer, ProxyRegistry, ResourceCache, SnapshotBuilder, TranslateHook
-from meshplane.xds.server import start_xds_server
-from meshplane.xds.store_port import when_reachable
-from meshplane.xds.type_urls import SHORT_NAMES
+from meshplane.xds import (
+    SHORT_NAMES,
+    AdsServer,
+    ProxyRegistry,
+    ResourceCache,
+    SnapshotBuilder,
+    TranslateHook,
+    start_xds_server,
+    when_reachable,
+)
 
 __all__ = ["ControlPlane", "serve"]
 
@@ -139,12 +145,20 @@ class ControlPlane:
         settings = self.settings
         store = self.store = await open_store(settings.database_url)
         self._stack.push_async_callback(store.close)
+        metrics = self.metrics = Metrics()
+        # Before the CA: each step of a root rotation waits until the streams hold the last one.
+        registry = self.registry = ProxyRegistry(
+            StoreRegistrar(store), settings.endpoint_grace_seconds, metrics
+        )
+        self._stack.push_async_callback(registry.aclose)
         box = self.box = SecretBox(load_secret(settings.secret_key, settings.secret_key_file))
         authority = self.authority = CertificateAuthority(
-            IdentityRepo(store.database), box, _ca_config(settings)
+            IdentityRepo(store.database),
+            box,
+            _ca_config(settings),
+            converged=registry.secrets_converged,
         )
         await authority.start()
-        metrics = self.metrics = Metrics()
         cache = ResourceCache()
         builder = SnapshotBuilder(
             StoreMeshSource(store),
@@ -157,16 +171,7 @@ class ControlPlane:
         builder.set_identities(authority.state)
         authority.subscribe(builder.set_identities)
         await builder.load()
-        registry = self.registry = ProxyRegistry(
-            StoreRegistrar(store), settings.endpoint_grace_seconds, metrics
-        )
         _export_state(metrics, registry, cache, authority)
-        self._stack.push_async_callback(registry.aclose)
-
-        async def converged(version: int) -> bool:
-            return registry.secrets_converged(version)
-
-        authority.converged = converged
 
         def authenticate(proxy: Proxy) -> bool:
             subject = proxy.subject

@@ -27,8 +27,7 @@ from bench.sampling import PySpy
 from bench.stats import percentile
 from meshplane.gc_tuning import server_collector
 from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup, Role
-from meshplane.xds import ResourceCache, Snapshot, SnapshotBuilder
-from meshplane.xds.resources import pack
+from meshplane.xds import ResourceCache, Snapshot, SnapshotBuilder, pack
 from meshplane.xds.translate import group_resources, shared_resources
 
 __all__ = ["FULL_TARGET_S", "ONE_CHANGE_TARGET_MS", "run"]

@@ -37,9 +37,8 @@ from meshplane.certs.ca import (
 )
 from meshplane.certs.checks import check_import
 from meshplane.certs.keystore import SecretBox
-from meshplane.certs.state import IdentityState, Leaf
 from meshplane.errors import Conflict, Unavailable
-from meshplane.model import Subject
+from meshplane.model import IdentityState, Leaf, Subject
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 
 __all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
@@ -107,7 +106,10 @@ class CertificateAuthority:
         *,
         clock: Clock = _utc_now,
         rng: random.Random | None = None,
+        converged: Converged = _always,
     ) -> None:
+        """`converged(version)` tells whether every proxy holds the identity state of at least
+        `version`; each rotation step waits on it (default: no proxies to wait for)."""
         self._repo = repo
         self._box = box
         self.config = config
@@ -124,7 +126,7 @@ class CertificateAuthority:
         self._phase = "idle"
         self._detail = ""
         self._undoing = False  # the rotation task goes back to the previous root (abort)
-        self.converged: Converged = _always
+        self.converged = converged
 
     # -- state ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -17,8 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from meshplane.model import Subject, SubjectKind
 
 __all__ = [
     "SIGNING_KEYS",
@@ -32,7 +30,6 @@ __all__ = [
     "key_identifier",
     "load_authority",
     "new_root",
-    "spiffe_id",
 ]
 
 KeyType = Literal["ecdsa", "rsa"]
@@ -49,14 +46,6 @@ class UnusableAuthority(ValueError):
     def __init__(self, field: CaField, message: str) -> None:
         super().__init__(message)
         self.field: CaField = field
-
-
-def spiffe_id(trust_domain: str, kind: str, name: str) -> str:
-    """The SPIFFE ID of one identity, as `Subject.spiffe_id` writes it.
-
-    Kept only while `xds/translate` still calls it; new code uses `meshplane.model.Subject`.
-    """
-    return Subject(cast(SubjectKind, kind), name).spiffe_id(trust_domain)
 
 
 def _new_key(key_type: KeyType) -> PrivateKey:

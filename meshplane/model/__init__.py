@@ -6,6 +6,7 @@ Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 from meshplane.model.durations import Duration, format_duration, parse_duration
 from meshplane.model.fields import Method
 from meshplane.model.identity import XDS_SERVER, Subject, SubjectKind
+from meshplane.model.identity_state import IdentityState, Leaf
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Key, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
@@ -69,8 +70,10 @@ __all__ = [
     "HeaderChanges",
     "HeaderMatch",
     "HealthCheck",
+    "IdentityState",
     "Key",
     "Kind",
+    "Leaf",
     "Mesh",
     "Method",
     "Mirror",

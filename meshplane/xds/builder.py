@@ -23,25 +23,28 @@ from dataclasses import dataclass, replace
 
 from google.protobuf.message import Message
 
-from meshplane.certs.state import IdentityState, subject_of
 from meshplane.metrics import Metrics
-from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup
+from meshplane.model import Change, EndpointSpec, IdentityState, Mesh, ProxyGroup
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.store_port import MeshSource, when_reachable
-from meshplane.xds.translate import group_resources, shared_resources, zone_resources
-from meshplane.xds.translate.clusters import service_clusters
-from meshplane.xds.translate.load_assignments import load_assignment
-from meshplane.xds.translate.secrets import identity_secrets
-from meshplane.xds.translate.subsets import Subset, used_subsets
-from meshplane.xds.translate.telemetry import apply_telemetry
-from meshplane.xds.type_urls import CLUSTER, ENDPOINT, SECRET
+from meshplane.xds.translate import (
+    Subset,
+    group_config,
+    service_clusters,
+    service_load_assignments,
+    shared_resources,
+    subsets_by_service,
+    zone_resources,
+)
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT
 
 __all__ = ["SnapshotBuilder", "TranslateHook"]
 
 log = logging.getLogger(__name__)
 
-# Test seam: may rewrite translated messages (group None: the shared ones) before they are packed.
+# Test seam: may rewrite translated messages before they are packed: a group's (all that
+# group_config gave it, secrets included), or with group None the shared ones.
 TranslateHook = Callable[[ProxyGroup | None, dict[str, list[Message]]], None]
 
 
@@ -112,7 +115,7 @@ class SnapshotBuilder:
             if (
                 self._subsets is not None
                 and "endpoints" not in kinds
-                and _subsets_by_service(self.mesh) == self._subsets
+                and subsets_by_service(self.mesh) == self._subsets
             ):
                 # Load assignments stay but for added or removed services; clusters too, but
                 # for those and the services whose settings changed.
@@ -158,13 +161,9 @@ class SnapshotBuilder:
         assert self._subsets is not None
         messages: list[Message] = []
         for service in services:
-            if service not in self.mesh.services:
-                continue
-            members = list(self.mesh.endpoints_of(service).items())
-            messages.append(load_assignment(service, members, zone))
-            for subset in self._subsets.get(service, []):
-                chosen = [(n, e) for n, e in members if subset.admits(e.labels)]
-                messages.append(load_assignment(subset.name, chosen, zone))
+            if service in self.mesh.services:
+                subsets = self._subsets.get(service, [])
+                messages += service_load_assignments(self.mesh, service, subsets, zone)
         by_type: dict[str, list[Message]] = {ENDPOINT: messages}
         if messages and self._hook is not None:
             self._hook(None, by_type)
@@ -229,7 +228,7 @@ class SnapshotBuilder:
             self._shared = self._pack_all(by_type, previous)
             self._zoned = {}
             self._pending = {}
-            self._subsets = _subsets_by_service(self.mesh)
+            self._subsets = subsets_by_service(self.mesh)
         else:  # keep them interned, so the next build still finds them
             for resource in (*self._shared, *(r for z in self._zoned.values() for r in z)):
                 self._interned[(resource.type_url, resource.name, resource.version)] = resource
@@ -256,11 +255,10 @@ class SnapshotBuilder:
     def _group_snapshot(
         self, group: ProxyGroup, previous: dict[tuple[str, str, str], CachedResource] | None = None
     ) -> Snapshot:
-        own = group_resources(self.mesh, group)
-        apply_telemetry(self.mesh, group, own)
+        own = group_config(self.mesh, group, self._identities)
+        self._ask_for_identity(group)
         if self._hook is not None:
             self._hook(group, own)
-        own[SECRET] = list(self._secrets(group))
         packed = self._pack_all(own, previous or {})
         return Snapshot.build(
             self.mesh.revision,
@@ -290,13 +288,16 @@ class SnapshotBuilder:
             self._zoned[zone] = [*clusters, *self._pack_all(zoned, previous)]
         return self._zoned[zone]
 
-    def _secrets(self, group: ProxyGroup) -> list[Message]:
-        """The group's own identity and the trust bundle; asks the CA for a missing identity."""
-        subject = subject_of(group)
-        leaf = self._identities.leaves.get(subject) if subject else None
-        if subject is not None and leaf is None and self._on_missing_identity is not None:
+    def _ask_for_identity(self, group: ProxyGroup) -> None:
+        """Ask the CA for the group's identity if it has none yet (its secrets then carry only
+        the trust bundle; the certificate follows with the next identity state)."""
+        subject = group.subject
+        if (
+            subject is not None
+            and subject not in self._identities.leaves
+            and self._on_missing_identity is not None
+        ):
             self._on_missing_identity(subject)
-        return list(identity_secrets(self._identities, leaf))
 
     def _pack_all(
         self,
@@ -330,14 +331,6 @@ def _quarantine_moved(before: Mesh, after: Mesh) -> bool:
     """Whether stored resources that no longer validate, or what they keep out, changed: then
     more moved than the changes name (see `Mesh`), and a full build is the simple answer."""
     return before.invalid != after.invalid or before.left_out != after.left_out
-
-
-def _subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:
-    """Which label subsets each service has: routes decide it, and it decides the clusters."""
-    subsets: dict[str, list[Subset]] = {}
-    for subset in used_subsets(mesh):
-        subsets.setdefault(subset.service, []).append(subset)
-    return subsets
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from meshplane.xds import wire
 from meshplane.xds.resources import CachedResource, placeholder, set_version
-from meshplane.xds.response_bodies import SHARED_BODIES
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.stream_state import StreamState, TypeRecord
 from meshplane.xds.type_urls import ENDPOINT, FULL_STATE
 
@@ -27,8 +27,8 @@ _REMOVAL = ""  # stands for "the removal of this name" among rejected versions
 class DeltaState(StreamState):
     """One delta stream."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, bodies: ResponseBodies | None = None) -> None:
+        super().__init__(bodies=bodies)
         self._rejected: dict[str, dict[str, str]] = {}  # type URL -> name -> NACKed version
         self._resend: set[str] = set()  # load assignments to send again (see rewarm)
 
@@ -128,7 +128,7 @@ class DeltaState(StreamState):
             version = self.snapshot.versions.get(record.type_url) or set_version(())
             record.inflight = dict(whole)
             record.sent_version = version
-            body = SHARED_BODIES.body(record.type_url, version, whole, _delta_frame, "delta")
+            body = self.bodies.body(record.type_url, version, whole, _delta_frame, "delta")
             return wire.delta_with_body(str(self.snapshot.revision), record.type_url, nonce, body)
         inflight = dict(held)
         for name in removed:

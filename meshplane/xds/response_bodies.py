@@ -6,7 +6,9 @@ thousand frames per stream costs a list, a copy and, for large sets, fresh pages
 each stream only prefixes its version and nonce. The version is a hash of the set's content
 (resources.set_digest), so a body can never be served for a different set; the order of the
 frames inside it, which a state-of-the-world response does not give meaning to, is the first
-asker's. Bounded in bytes: the least recently used bodies go first.
+asker's. Bounded in bytes: the least recently used bodies go first. The ADS server owns one and
+hands it to the state machine of each stream it serves; a state machine given none (unit tests)
+makes one that keeps nothing (max_bytes 0), so it joins per response: the same bytes, unshared.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Mapping
 
 from meshplane.xds.resources import CachedResource
 
-__all__ = ["SHARED_BODIES", "ResponseBodies"]
+__all__ = ["ResponseBodies"]
 
 _MAX_BYTES = 64 * 1024 * 1024
 
@@ -44,7 +46,7 @@ class ResponseBodies:
             self._bodies.move_to_end(key)
             return body
         body = b"".join([frame(r) for r in resources.values()])
-        if len(body) <= self._max_bytes:
+        if 0 < len(body) <= self._max_bytes:
             self._bodies[key] = body
             self._bytes += len(body)
             while self._bytes > self._max_bytes:
@@ -56,6 +58,3 @@ class ResponseBodies:
     def size(self) -> tuple[int, int]:
         """(bodies held, their bytes)."""
         return len(self._bodies), self._bytes
-
-
-SHARED_BODIES = ResponseBodies()

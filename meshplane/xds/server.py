@@ -24,10 +24,12 @@ from meshplane.model import Proxy, Role, proxy_from_node
 from meshplane.xds.builder import SnapshotBuilder
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.delta import DeltaState
-from meshplane.xds.registry import ProxyRegistry, StreamHandle
+from meshplane.xds.registry import ProxyRegistry
 from meshplane.xds.resources import Snapshot
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.sotw import SotwState
 from meshplane.xds.stream_state import StreamState
+from meshplane.xds.streams import StreamHandle
 from meshplane.xds.type_urls import SECRET, SHORT_NAMES
 
 __all__ = ["ADS_SERVICE", "SERVER_OPTIONS", "AdsServer", "start_xds_server"]
@@ -60,9 +62,11 @@ class AdsServer:
     ) -> None:
         self.metrics = metrics
         self.registry = registry
+        self.refused = 0  # streams refused for a missing or wrong node token
         self._builder = builder
         self._cache = cache
         self._authenticate = authenticate
+        self._bodies = ResponseBodies()  # whole-set response bodies, shared by every stream
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(
@@ -78,10 +82,10 @@ class AdsServer:
         )
 
     async def sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> None:
-        await self._serve(SotwState(), "sotw", requests, context)
+        await self._serve(SotwState(bodies=self._bodies), "sotw", requests, context)
 
     async def delta(self, requests: AsyncIterator[DeltaDiscoveryRequest], context: Any) -> None:
-        await self._serve(DeltaState(), "delta", requests, context)
+        await self._serve(DeltaState(bodies=self._bodies), "delta", requests, context)
 
     async def _serve(
         self,
@@ -107,7 +111,7 @@ class AdsServer:
         if self._authenticate is not None and not self._authenticate(proxy):
             reason = f"missing or wrong node token for {proxy.subject}"
             log.warning("stream refused node=%s reason=%s", node_id, reason)
-            self.registry.refused += 1
+            self.refused += 1
             if self.metrics is not None:
                 self.metrics.refused_streams.labels("token").inc()
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)

@@ -17,7 +17,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from meshplane.xds import wire
 from meshplane.xds.resources import CachedResource, set_version
-from meshplane.xds.response_bodies import SHARED_BODIES
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.stream_state import StreamState, TypeRecord
 from meshplane.xds.type_urls import ENDPOINT, FULL_STATE
 
@@ -27,8 +27,8 @@ __all__ = ["SotwState"]
 class SotwState(StreamState):
     """One state-of-the-world stream."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, bodies: ResponseBodies | None = None) -> None:
+        super().__init__(bodies=bodies)
         self._claimed: dict[str, str] = {}  # type URL -> version a reconnecting proxy holds
         # type URL -> (set version of the snapshot's resources, subscribed names) last found
         # covered: the check is O(resources), and neither side changes between most calls.
@@ -113,7 +113,7 @@ class SotwState(StreamState):
         record.sent_version = version
         record.must_respond = False
         if scoped is wanted and whole:  # the whole set: its body is shared
-            body = SHARED_BODIES.body(record.type_url, version, scoped, _sotw_frame, "sotw")
+            body = self.bodies.body(record.type_url, version, scoped, _sotw_frame, "sotw")
             return wire.sotw_with_body(version, record.type_url, nonce, body)
         return wire.sotw_framed(
             version, record.type_url, nonce, [r.sotw_frame for r in scoped.values()]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from meshplane.xds.make_before_break import desired_view
 from meshplane.xds.resources import CachedResource, Snapshot
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.status import NackRecord, TypeStatus
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, PUSH_ORDER, SHORT_NAMES
 
@@ -65,11 +66,16 @@ class TypeRecord:
 class StreamState:
     """What both protocols share: the type records, the snapshot, nonces, and the push order."""
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] = utc_now, *, bodies: ResponseBodies | None = None
+    ) -> None:
         self.types: dict[str, TypeRecord] = {}
         self.snapshot: Snapshot | None = None
         self._clock = clock
         self._nonces = itertools.count(1)
+        # Whole-set response bodies: the server's, shared by its streams; else this stream's
+        # own, which keeps none (every body joined for its response alone, the same bytes).
+        self.bodies = bodies if bodies is not None else ResponseBodies(max_bytes=0)
 
     def record(self, type_url: str) -> TypeRecord:
         record = self.types.get(type_url)

@@ -1,29 +1,53 @@
 """Translate the mesh model into Envoy v3 resources: pure functions, no I/O, stable output.
 
-Two entry points split the work the way the xDS server shares it: `shared_resources` once per mesh
-revision for every proxy, `group_resources` once per proxy group. Both return lists keyed by type
-URL, each sorted by resource name, so equal meshes give equal messages (and equal bytes once
-serialized deterministically).
+The entry points split the work the way the xDS server shares it:
+- `shared_resources`: once per mesh revision, for every proxy (clusters, load assignments);
+- `zone_resources`: once per zone and revision, the load assignments proxies of a zone see;
+- `group_config`: once per proxy group, everything that group receives besides those (its
+  listeners and routes with the mesh's telemetry, its own clusters, its SDS secrets);
+- `service_clusters` and `service_load_assignments`: one service's share of the shared
+  resources, for a change that touches only some services (subsets from `subsets_by_service`).
+`group_resources` is the routing part of `group_config` alone (no telemetry, no secrets), for
+tests and tools that look at routing. Every entry point returns new messages (keyed by type URL
+but for the per-service ones) in a stable order, sorted by name where the docstring says so, so
+equal meshes give equal messages (and equal bytes once serialized deterministically); none
+changes its arguments.
 """
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from meshplane.model import Mesh, ProxyGroup, Role
-from meshplane.xds.translate.clusters import inbound_cluster, shared_clusters
+from meshplane.model import IdentityState, Mesh, ProxyGroup, Role
+from meshplane.xds.translate.clusters import inbound_cluster, service_clusters, shared_clusters
 from meshplane.xds.translate.gateway_listeners import gateway_listener
 from meshplane.xds.translate.http_filters import inbound_policy_filters
-from meshplane.xds.translate.load_assignments import shared_load_assignments
+from meshplane.xds.translate.load_assignments import (
+    service_load_assignments,
+    shared_load_assignments,
+)
 from meshplane.xds.translate.rbac import rbac_filters
 from meshplane.xds.translate.route_configs import (
     gateway_route_configuration,
     outbound_route_configuration,
 )
+from meshplane.xds.translate.secrets import OWN_SECRETS, identity_secrets
 from meshplane.xds.translate.sidecar_listeners import inbound_listener, outbound_listener
-from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshplane.xds.translate.subsets import Subset, subsets_by_service
+from meshplane.xds.translate.telemetry import with_telemetry
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
-__all__ = ["group_resources", "shared_resources", "zone_resources"]
+__all__ = [
+    "OWN_SECRETS",
+    "Subset",
+    "group_config",
+    "group_resources",
+    "service_clusters",
+    "service_load_assignments",
+    "shared_resources",
+    "subsets_by_service",
+    "zone_resources",
+]
 
 
 def shared_resources(mesh: Mesh) -> dict[str, list[Message]]:
@@ -50,8 +74,8 @@ def zone_resources(mesh: Mesh, zone: str) -> dict[str, list[Message]]:
 
 
 def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
-    """Resources for one proxy group: listeners and route configurations (and the sidecar's local
-    app cluster).
+    """The routing part of one proxy group's config (`group_config` adds telemetry and secrets):
+    listeners and route configurations (and the sidecar's local app cluster).
 
     Keys: CLUSTER, LISTENER and ROUTE, always present (lists may be empty: a gateway not in the
     mesh yet gets no listener, so Envoy keeps running and picks it up once it is created).
@@ -90,3 +114,22 @@ def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
         ],
         ROUTE: [outbound_route_configuration(mesh)],
     }
+
+
+def group_config(
+    mesh: Mesh, group: ProxyGroup, identities: IdentityState
+) -> dict[str, list[Message]]:
+    """Everything one proxy group receives besides the shared and zone resources: its listeners
+    and route configurations with the mesh's telemetry (access logs, tracing, stats), its own
+    clusters (the sidecar's app, the trace collector, the stats source), and its SDS secrets
+    (the trust bundle, and its identity's certificate once issued).
+
+    Keys: CLUSTER, LISTENER, ROUTE and SECRET, always present; lists sorted by name but for the
+    telemetry clusters and the stats listener, which come last. Raises ValueError like
+    `group_resources`.
+    """
+    resources = with_telemetry(mesh, group, group_resources(mesh, group))
+    subject = group.subject
+    leaf = identities.leaves.get(subject) if subject is not None else None
+    resources[SECRET] = identity_secrets(identities, leaf)
+    return resources

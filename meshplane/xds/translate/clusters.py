@@ -6,6 +6,7 @@ endpoints answer, never how Envoy talks to them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -13,8 +14,7 @@ from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from meshplane.certs.ca import spiffe_id
-from meshplane.model import Mesh, ServiceSpec
+from meshplane.model import Mesh, ServiceSpec, Subject
 from meshplane.xds.translate.cluster_policies import apply_service_policies
 from meshplane.xds.translate.names import inbound_cluster_name
 from meshplane.xds.translate.proto_values import (
@@ -23,10 +23,18 @@ from meshplane.xds.translate.proto_values import (
     packed,
     socket_address,
 )
-from meshplane.xds.translate.subsets import Subset, used_subsets
+from meshplane.xds.translate.subsets import Subset, subsets_by_service
 from meshplane.xds.translate.transport_sockets import add_mesh_tls
 
-__all__ = ["HTTP_PROTOCOL_OPTIONS", "inbound_cluster", "service_cluster", "shared_clusters"]
+__all__ = [
+    "HTTP_PROTOCOL_OPTIONS",
+    "address_cluster",
+    "inbound_cluster",
+    "service_cluster",
+    "service_clusters",
+    "shared_clusters",
+    "speak_http2",
+]
 
 # The key Envoy looks up upstream HTTP settings under in `typed_extension_protocol_options`.
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -38,16 +46,12 @@ _DEFAULT_CONNECT_TIMEOUT = 1.0
 
 def shared_clusters(mesh: Mesh) -> list[cluster_pb2.Cluster]:
     """Return every service's cluster and every used subset's cluster, sorted by name."""
+    subsets = subsets_by_service(mesh)
     clusters = [
-        _with_mesh_tls(service_cluster(name, spec), mesh, name)
-        for name, spec in mesh.services.items()
+        cluster
+        for name in mesh.services
+        for cluster in service_clusters(mesh, name, subsets.get(name, ()))
     ]
-    clusters.extend(
-        _with_mesh_tls(
-            service_cluster(subset.name, mesh.services[subset.service]), mesh, subset.service
-        )
-        for subset in used_subsets(mesh)
-    )
     return sorted(clusters, key=lambda cluster: str(cluster.name))
 
 
@@ -57,15 +61,11 @@ def service_clusters(
     """The clusters `shared_clusters` builds for one service: its own, then one per subset of it
     (for a change to one service's spec, which leaves every other cluster as it was)."""
     spec = mesh.services[service]
-    return [
-        _with_mesh_tls(service_cluster(service, spec), mesh, service),
-        *(_with_mesh_tls(service_cluster(s.name, spec), mesh, service) for s in subsets),
-    ]
-
-
-def _with_mesh_tls(cluster: cluster_pb2.Cluster, mesh: Mesh, service: str) -> cluster_pb2.Cluster:
-    add_mesh_tls(cluster, spiffe_id(mesh.trust_domain, "service", service))
-    return cluster
+    callee = Subject.service(service).spiffe_id(mesh.trust_domain)
+    clusters = [service_cluster(name, spec) for name in (service, *(s.name for s in subsets))]
+    for cluster in clusters:
+        add_mesh_tls(cluster, callee)
+    return clusters
 
 
 def service_cluster(name: str, spec: ServiceSpec) -> cluster_pb2.Cluster:
@@ -93,11 +93,24 @@ def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Clus
     Speaks the service's protocol so an HTTP/2 or gRPC app gets HTTP/2; plain HTTP/1.1 until the
     service is defined.
     """
-    name = inbound_cluster_name(app_port)
-    cluster = cluster_pb2.Cluster(
+    timeout = spec.connect_timeout if spec else _DEFAULT_CONNECT_TIMEOUT
+    cluster = address_cluster(inbound_cluster_name(app_port), "127.0.0.1", app_port, timeout)
+    if spec is not None:
+        _set_protocol(cluster, spec.protocol)
+    return cluster
+
+
+def address_cluster(name: str, host: str, port: int, connect_timeout: float) -> cluster_pb2.Cluster:
+    """A cluster of one address given inline: STATIC for an IP, STRICT_DNS for a name."""
+    try:
+        ipaddress.ip_address(host)
+        kind = cluster_pb2.Cluster.DiscoveryType.STATIC
+    except ValueError:
+        kind = cluster_pb2.Cluster.DiscoveryType.STRICT_DNS
+    return cluster_pb2.Cluster(
         name=name,
-        type=cluster_pb2.Cluster.DiscoveryType.STATIC,
-        connect_timeout=duration(spec.connect_timeout if spec else _DEFAULT_CONNECT_TIMEOUT),
+        type=kind,
+        connect_timeout=duration(connect_timeout),
         load_assignment=endpoint_pb2.ClusterLoadAssignment(
             cluster_name=name,
             endpoints=[
@@ -105,7 +118,7 @@ def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Clus
                     lb_endpoints=[
                         endpoint_components_pb2.LbEndpoint(
                             endpoint=endpoint_components_pb2.Endpoint(
-                                address=socket_address("127.0.0.1", app_port)
+                                address=socket_address(host, port)
                             )
                         )
                     ]
@@ -113,18 +126,19 @@ def inbound_cluster(app_port: int, spec: ServiceSpec | None) -> cluster_pb2.Clus
             ],
         ),
     )
-    if spec is not None:
-        _set_protocol(cluster, spec.protocol)
-    return cluster
 
 
-def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
-    """Make the cluster speak HTTP/2 to http2 and grpc services; HTTP/1.1 and TCP need nothing."""
-    if protocol not in _HTTP2_PROTOCOLS:
-        return
+def speak_http2(cluster: cluster_pb2.Cluster) -> None:
+    """Make the cluster speak HTTP/2 to its upstream (gRPC, HTTP/2 apps, OTLP collectors)."""
     options = http_protocol_options_pb2.HttpProtocolOptions(
         explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
             http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
         )
     )
     cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))
+
+
+def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
+    """Make the cluster speak HTTP/2 to http2 and grpc services; HTTP/1.1 and TCP need nothing."""
+    if protocol in _HTTP2_PROTOCOLS:
+        speak_http2(cluster)

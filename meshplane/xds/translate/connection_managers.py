@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -14,7 +14,13 @@ from google.protobuf.message import Message
 
 from meshplane.xds.translate.proto_values import ads_config_source, packed, socket_address
 
-__all__ = ["HCM_FILTER", "TCP_PROXY_FILTER", "http_connection_manager", "listener"]
+__all__ = [
+    "HCM_FILTER",
+    "TCP_PROXY_FILTER",
+    "http_connection_manager",
+    "listener",
+    "one_route_configuration",
+]
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -50,6 +56,25 @@ def http_connection_manager(
     else:
         raise ValueError("an HTTP connection manager needs rds or route_config")
     return manager
+
+
+def one_route_configuration(
+    name: str,
+    match: route_components_pb2.RouteMatch,
+    action: route_components_pb2.RouteAction,
+) -> route_pb2.RouteConfiguration:
+    """An inline route configuration of one route, on one virtual host for every domain; the
+    three named `name` (a listener of a single purpose: the inbound side, the stats endpoint)."""
+    return route_pb2.RouteConfiguration(
+        name=name,
+        virtual_hosts=[
+            route_components_pb2.VirtualHost(
+                name=name,
+                domains=["*"],
+                routes=[route_components_pb2.Route(name=name, match=match, route=action)],
+            )
+        ],
+    )
 
 
 def listener(

@@ -19,10 +19,15 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from google.protobuf import struct_pb2
 
 from meshplane.model import EndpointSpec, Mesh
-from meshplane.xds.translate.subsets import used_subsets
+from meshplane.xds.translate.subsets import Subset, subsets_by_service
 from meshplane.xds.translate.transport_sockets import mtls_endpoint_metadata
 
-__all__ = ["LB_METADATA_KEY", "load_assignment", "shared_load_assignments"]
+__all__ = [
+    "LB_METADATA_KEY",
+    "load_assignment",
+    "service_load_assignments",
+    "shared_load_assignments",
+]
 
 # Envoy's subset load balancer and `metadata_match` read endpoint labels from this namespace.
 LB_METADATA_KEY = "envoy.lb"
@@ -33,14 +38,26 @@ def shared_load_assignments(
 ) -> list[endpoint_pb2.ClusterLoadAssignment]:
     """Return one assignment per service cluster and per used subset cluster, sorted by name,
     as proxies in `zone` (None: proxies without a zone) see them."""
+    subsets = subsets_by_service(mesh)
     assignments = [
-        load_assignment(name, mesh.endpoints_of(name).items(), zone) for name in mesh.services
+        assignment
+        for name in mesh.services
+        for assignment in service_load_assignments(mesh, name, subsets.get(name, ()), zone)
     ]
-    for subset in used_subsets(mesh):
-        members = mesh.endpoints_of(subset.service).items()
-        chosen = ((n, e) for n, e in members if subset.admits(e.labels))
-        assignments.append(load_assignment(subset.name, chosen, zone))
     return sorted(assignments, key=lambda assignment: str(assignment.cluster_name))
+
+
+def service_load_assignments(
+    mesh: Mesh, service: str, subsets: Iterable[Subset], zone: str | None = None
+) -> list[endpoint_pb2.ClusterLoadAssignment]:
+    """The assignments of one service's cluster and of its `subsets`' clusters, as proxies in
+    `zone` see them (for a change to some services' endpoints, which leaves the others alone)."""
+    members = list(mesh.endpoints_of(service).items())
+    assignments = [load_assignment(service, members, zone)]
+    for subset in subsets:
+        chosen = [(n, e) for n, e in members if subset.admits(e.labels)]
+        assignments.append(load_assignment(subset.name, chosen, zone))
+    return assignments
 
 
 def load_assignment(

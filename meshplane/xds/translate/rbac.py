@@ -17,9 +17,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.type.matcher.v3 import path_pb2, string_pb2
 
-from meshplane.certs.ca import spiffe_id
-from meshplane.model import Mesh
-from meshplane.model.policies import AuthorizationPolicySpec
+from meshplane.model import Mesh, Subject
+from meshplane.model.policies import AuthorizationPolicySpec, Caller
 from meshplane.xds.translate.proto_values import packed
 
 __all__ = ["rbac_filters"]
@@ -56,17 +55,20 @@ def _policy(trust_domain: str, spec: AuthorizationPolicySpec) -> rbac_config.Pol
         rbac_config.Principal(
             authenticated=rbac_config.Principal.Authenticated(
                 principal_name=string_pb2.StringMatcher(
-                    exact=spiffe_id(
-                        trust_domain,
-                        "service" if caller.service else "gateway",
-                        caller.service or caller.gateway or "",
-                    )
+                    exact=_subject(caller).spiffe_id(trust_domain)
                 )
             )
         )
         for caller in spec.callers
     ] or [rbac_config.Principal(any=True)]
     return rbac_config.Policy(principals=principals, permissions=[_permission(spec)])
+
+
+def _subject(caller: Caller) -> Subject:
+    """The identity a caller names (exactly one of a service or a gateway, by validation)."""
+    if caller.service is not None:
+        return Subject.service(caller.service)
+    return Subject.gateway(caller.gateway or "")
 
 
 def _any_of(permissions: Iterable[rbac_config.Permission]) -> rbac_config.Permission:

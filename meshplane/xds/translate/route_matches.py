@@ -41,22 +41,28 @@ def regex_matcher(pattern: str) -> regex_pb2.RegexMatcher:
 
 def _header_matcher(header: HeaderMatch) -> route_components_pb2.HeaderMatcher:
     matcher = route_components_pb2.HeaderMatcher(name=header.name)
-    if header.exact is not None:
-        matcher.string_match.exact = header.exact
-    elif header.regex is not None:
-        matcher.string_match.safe_regex.CopyFrom(regex_matcher(header.regex))
-    else:
-        # present_match false matches requests where the header is absent.
-        matcher.present_match = bool(header.present)
+    # present_match false matches requests where the header is absent.
+    _match_value(matcher, header.exact, header.regex, present=bool(header.present))
     return matcher
 
 
 def _query_matcher(query: QueryMatch) -> route_components_pb2.QueryParameterMatcher:
     matcher = route_components_pb2.QueryParameterMatcher(name=query.name)
-    if query.exact is not None:
-        matcher.string_match.exact = query.exact
-    elif query.regex is not None:
-        matcher.string_match.safe_regex.CopyFrom(regex_matcher(query.regex))
-    else:
-        matcher.present_match = True
+    _match_value(matcher, query.exact, query.regex, present=True)
     return matcher
+
+
+def _match_value(
+    matcher: route_components_pb2.HeaderMatcher | route_components_pb2.QueryParameterMatcher,
+    exact: str | None,
+    regex: str | None,
+    *,
+    present: bool,
+) -> None:
+    """Match a header's or query parameter's value: exactly, by regex, or by presence alone."""
+    if exact is not None:
+        matcher.string_match.exact = exact
+    elif regex is not None:
+        matcher.string_match.safe_regex.CopyFrom(regex_matcher(regex))
+    else:
+        matcher.present_match = present

@@ -9,10 +9,13 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
-from meshplane.certs.state import IdentityState, Leaf
+from meshplane.model import IdentityState, Leaf
 from meshplane.xds.translate.transport_sockets import IDENTITY_SECRET, TRUST_SECRET
 
-__all__ = ["identity_secrets"]
+__all__ = ["OWN_SECRETS", "identity_secrets"]
+
+# The names of the only secrets a proxy is ever given (whatever its identity).
+OWN_SECRETS = frozenset({IDENTITY_SECRET, TRUST_SECRET})
 
 
 def identity_secrets(state: IdentityState, leaf: Leaf | None) -> list[secret_pb2.Secret]:

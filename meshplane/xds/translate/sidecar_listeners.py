@@ -23,6 +23,7 @@ from meshplane.xds.translate.connection_managers import (
     TCP_PROXY_FILTER,
     http_connection_manager,
     listener,
+    one_route_configuration,
 )
 from meshplane.xds.translate.http_filters import route_policy_filters
 from meshplane.xds.translate.names import INBOUND, OUTBOUND, inbound_cluster_name
@@ -75,21 +76,8 @@ def inbound_listener(
 
 def _inbound_routes(cluster: str) -> route_pb2.RouteConfiguration:
     """Send every request to the app with no timeout: the caller's route timeout governs."""
-    return route_pb2.RouteConfiguration(
-        name=INBOUND,
-        virtual_hosts=[
-            route_components_pb2.VirtualHost(
-                name=INBOUND,
-                domains=["*"],
-                routes=[
-                    route_components_pb2.Route(
-                        name=INBOUND,
-                        match=route_components_pb2.RouteMatch(prefix="/"),
-                        route=route_components_pb2.RouteAction(
-                            cluster=cluster, timeout=duration(0)
-                        ),
-                    )
-                ],
-            )
-        ],
+    return one_route_configuration(
+        INBOUND,
+        route_components_pb2.RouteMatch(prefix="/"),
+        route_components_pb2.RouteAction(cluster=cluster, timeout=duration(0)),
     )

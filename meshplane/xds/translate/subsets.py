@@ -14,7 +14,7 @@ from types import MappingProxyType
 from meshplane.model import Destination, Mesh, Mirror, selects
 from meshplane.xds.translate.names import cluster_name
 
-__all__ = ["Subset", "used_subsets"]
+__all__ = ["Subset", "subsets_by_service", "used_subsets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +43,12 @@ def used_subsets(mesh: Mesh) -> list[Subset]:
                 labels = MappingProxyType(dict(target.labels))
                 found[name] = Subset(name, target.service, labels)
     return [found[name] for name in sorted(found)]
+
+
+def subsets_by_service(mesh: Mesh) -> dict[str, list[Subset]]:
+    """`used_subsets` by the service they belong to (services without one are left out): routes
+    decide which subsets exist, and the subsets decide a service's clusters and assignments."""
+    subsets: dict[str, list[Subset]] = {}
+    for subset in used_subsets(mesh):
+        subsets.setdefault(subset.service, []).append(subset)
+    return subsets

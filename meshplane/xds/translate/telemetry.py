@@ -1,48 +1,48 @@
 """Telemetry the mesh configures on every Envoy: JSON access logs, Prometheus stats, traces.
 
-Applied to a group's listeners after they are built (every HTTP connection manager gets the same
-access log and tracing), plus what that needs: a collector cluster for traces, and a listener
-that serves Envoy's own /stats/prometheus from its admin port. Settings come from
-`meshes/default` (spec.telemetry), with per-service overrides for sidecars.
+Added to a group's listeners after they are built (every HTTP connection manager gets the same
+access log and tracing; the listeners given are copied, never changed), plus what that needs: a
+collector cluster for traces, and a listener that serves Envoy's own /stats/prometheus from its
+admin port. Settings come from `meshes/default` (spec.telemetry), with per-service overrides for
+sidecars.
 """
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Mapping, Sequence
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import grpc_service_pb2, protocol_pb2, substitution_format_string_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.core.v3 import grpc_service_pb2, substitution_format_string_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.config.route.v3 import route_components_pb2
 from envoy.config.trace.v3 import http_tracer_pb2, opentelemetry_pb2, zipkin_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from meshplane.model import Mesh, ProxyGroup, Role
 from meshplane.model.telemetry import Telemetry
+from meshplane.xds.translate.clusters import address_cluster, speak_http2
 from meshplane.xds.translate.connection_managers import (
     HCM_FILTER,
     http_connection_manager,
     listener,
+    one_route_configuration,
 )
-from meshplane.xds.translate.proto_values import duration, packed, socket_address
+from meshplane.xds.translate.proto_values import packed
 from meshplane.xds.type_urls import CLUSTER, LISTENER
 
-__all__ = ["STATS_CLUSTER", "STATS_LISTENER", "TRACING_CLUSTER", "apply_telemetry"]
+__all__ = ["STATS_CLUSTER", "STATS_LISTENER", "TRACING_CLUSTER", "with_telemetry"]
 
 TRACING_CLUSTER = "meshplane-tracing"
 STATS_CLUSTER = "meshplane-stats"
 STATS_LISTENER = "prometheus"
-_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 # One JSON object per request; keys are stable so log pipelines can rely on them.
 _LOG_FIELDS = {
@@ -66,8 +66,11 @@ _LOG_FIELDS = {
 }
 
 
-def apply_telemetry(mesh: Mesh, group: ProxyGroup, resources: dict[str, list[Message]]) -> None:
-    """Add the mesh's telemetry to `resources` (a group's, from group_resources) in place."""
+def with_telemetry(
+    mesh: Mesh, group: ProxyGroup, resources: Mapping[str, Sequence[Message]]
+) -> dict[str, list[Message]]:
+    """`resources` (a group's, from group_resources) with the mesh's telemetry added: a new dict
+    of new lists, instrumented listeners being copies, so nothing of `resources` changes."""
     telemetry = mesh.settings.telemetry
     override = telemetry.services.get(group.service or "") if group.role == Role.SIDECAR else None
     log = telemetry.access_log.enabled
@@ -78,15 +81,19 @@ def apply_telemetry(mesh: Mesh, group: ProxyGroup, resources: dict[str, list[Mes
         sampling = sampling if override.sampling is None else override.sampling
         port = port if override.prometheus_port is None else override.prometheus_port
     service_name = group.service or group.gateway or "envoy"
-    for index, item in enumerate(resources.get(LISTENER, [])):
-        resources[LISTENER][index] = _instrument(item, telemetry, log, sampling, service_name)
+    out = {type_url: list(messages) for type_url, messages in resources.items()}
+    if LISTENER in out:
+        out[LISTENER] = [
+            _instrument(item, telemetry, log, sampling, service_name) for item in out[LISTENER]
+        ]
     if telemetry.tracing is not None and sampling is not None:
-        resources.setdefault(CLUSTER, []).append(_tracing_cluster(telemetry))
+        out.setdefault(CLUSTER, []).append(_tracing_cluster(telemetry))
     if port is not None and group.admin_port is not None:
-        resources.setdefault(CLUSTER, []).append(
-            _static_cluster(STATS_CLUSTER, "127.0.0.1", group.admin_port)
+        out.setdefault(CLUSTER, []).append(
+            address_cluster(STATS_CLUSTER, "127.0.0.1", group.admin_port, 1.0)
         )
-        resources.setdefault(LISTENER, []).append(_stats_listener(port))
+        out.setdefault(LISTENER, []).append(_stats_listener(port))
+    return out
 
 
 def _instrument(
@@ -152,62 +159,18 @@ def _tracing(
 def _tracing_cluster(telemetry: Telemetry) -> cluster_pb2.Cluster:
     assert telemetry.tracing is not None
     host, _, port = telemetry.tracing.collector.rpartition(":")
-    cluster = _static_cluster(TRACING_CLUSTER, host, int(port))
+    cluster = address_cluster(TRACING_CLUSTER, host, int(port), 1.0)
     if telemetry.tracing.provider == "opentelemetry":  # OTLP is gRPC: HTTP/2
-        options = http_protocol_options_pb2.HttpProtocolOptions(
-            explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-                http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
-            )
-        )
-        cluster.typed_extension_protocol_options[_HTTP_OPTIONS].CopyFrom(packed(options))
+        speak_http2(cluster)
     return cluster
-
-
-def _static_cluster(name: str, host: str, port: int) -> cluster_pb2.Cluster:
-    """A cluster of one address: STATIC for an IP, STRICT_DNS for a name."""
-    try:
-        ipaddress.ip_address(host)
-        kind = cluster_pb2.Cluster.DiscoveryType.STATIC
-    except ValueError:
-        kind = cluster_pb2.Cluster.DiscoveryType.STRICT_DNS
-    return cluster_pb2.Cluster(
-        name=name,
-        type=kind,
-        connect_timeout=duration(1.0),
-        load_assignment=endpoint_pb2.ClusterLoadAssignment(
-            cluster_name=name,
-            endpoints=[
-                endpoint_components_pb2.LocalityLbEndpoints(
-                    lb_endpoints=[
-                        endpoint_components_pb2.LbEndpoint(
-                            endpoint=endpoint_components_pb2.Endpoint(
-                                address=socket_address(host, port)
-                            )
-                        )
-                    ]
-                )
-            ],
-        ),
-    )
 
 
 def _stats_listener(port: int) -> listener_pb2.Listener:
     """0.0.0.0:`port` answering GET /stats/prometheus from Envoy's admin endpoint, nothing else."""
-    routes = route_pb2.RouteConfiguration(
-        name=STATS_LISTENER,
-        virtual_hosts=[
-            route_components_pb2.VirtualHost(
-                name=STATS_LISTENER,
-                domains=["*"],
-                routes=[
-                    route_components_pb2.Route(
-                        name=STATS_LISTENER,
-                        match=route_components_pb2.RouteMatch(path="/stats/prometheus"),
-                        route=route_components_pb2.RouteAction(cluster=STATS_CLUSTER),
-                    )
-                ],
-            )
-        ],
+    routes = one_route_configuration(
+        STATS_LISTENER,
+        route_components_pb2.RouteMatch(path="/stats/prometheus"),
+        route_components_pb2.RouteAction(cluster=STATS_CLUSTER),
     )
     manager = http_connection_manager(STATS_LISTENER, route_config=routes)
     return listener(STATS_LISTENER, "0.0.0.0", port, HCM_FILTER, manager)

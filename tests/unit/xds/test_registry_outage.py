@@ -89,7 +89,7 @@ async def test_a_refused_registration_is_one_warning_without_a_traceback(
     registrar = RefusingRegistrar(down=0)
     registry = ProxyRegistry(registrar, grace_seconds=0.01)
     try:
-        with caplog.at_level(logging.WARNING, logger="meshplane.xds.registry"):
+        with caplog.at_level(logging.WARNING, logger="meshplane.xds.auto_registration"):
             registry.open(_sidecar("orders-1"), "orders-1", "sotw", StreamState())
             await _until(lambda: registrar.calls == 1)
             await registry.aclose()

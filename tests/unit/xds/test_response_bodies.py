@@ -7,7 +7,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, Disc
 from meshplane.xds import wire
 from meshplane.xds.delta import DeltaState
 from meshplane.xds.resources import CachedResource
-from meshplane.xds.response_bodies import SHARED_BODIES, ResponseBodies
+from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.sotw import SotwState
 from meshplane.xds.type_urls import CLUSTER
 from tests.unit.xds.fixtures import cluster, delta_response, snapshot, sotw_response
@@ -17,8 +17,8 @@ def _frame(resource: CachedResource) -> bytes:
     return resource.sotw_frame
 
 
-def _sotw_clusters(*names: str) -> tuple[SotwState, bytes]:
-    state = SotwState()
+def _sotw_clusters(*names: str, bodies: ResponseBodies | None = None) -> tuple[SotwState, bytes]:
+    state = SotwState(bodies=bodies)
     state.snapshot = snapshot(1, *(cluster(n) for n in names))
     state.on_request(DiscoveryRequest(type_url=CLUSTER))
     responses = state.responses()
@@ -27,10 +27,11 @@ def _sotw_clusters(*names: str) -> tuple[SotwState, bytes]:
 
 
 def test_streams_sent_the_same_set_share_one_body_and_get_the_plain_bytes() -> None:
-    before = SHARED_BODIES.size[0]
-    _, one = _sotw_clusters("body-a", "body-b", "body-c")
-    _, two = _sotw_clusters("body-c", "body-b", "body-a")  # another group, same content
-    assert SHARED_BODIES.size[0] == before + 1
+    shared_bodies = ResponseBodies()  # the ADS server's, handed to each stream
+    before = shared_bodies.size[0]
+    _, one = _sotw_clusters("body-a", "body-b", "body-c", bodies=shared_bodies)
+    _, two = _sotw_clusters("body-c", "body-b", "body-a", bodies=shared_bodies)  # another group
+    assert shared_bodies.size[0] == before + 1
     assert one == two  # same nonce ("1") and version: the very same bytes
     parsed = sotw_response(one)
     assert sorted(r.SerializeToString() for r in parsed.resources) == sorted(
@@ -50,7 +51,7 @@ def test_a_different_set_gets_its_own_body() -> None:
 
 
 def test_delta_first_answer_with_the_whole_set_parses_like_the_plain_one() -> None:
-    state = DeltaState()
+    state = DeltaState(bodies=ResponseBodies())
     state.snapshot = snapshot(3, cluster("delta-a"), cluster("delta-b"))
     state.on_request(DeltaDiscoveryRequest(type_url=CLUSTER))
     (data,) = state.responses()
@@ -76,3 +77,11 @@ def test_bodies_are_bounded_in_bytes_least_recently_used_first() -> None:
         bodies.body(CLUSTER, "lru-b", sets["lru-b"], _frame, "sotw")
         == sets["lru-b"]["lru-b"].sotw_frame
     )
+
+
+def test_a_state_machine_given_no_bodies_shares_nothing_and_sends_the_same_bytes() -> None:
+    bodies = ResponseBodies()
+    _, shared = _sotw_clusters("alone-a", "alone-b", bodies=bodies)
+    _, alone = _sotw_clusters("alone-a", "alone-b")
+    assert alone == shared
+    assert bodies.size[0] == 1  # only the stream given the bodies stored one
