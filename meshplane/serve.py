@@ -16,16 +16,13 @@ from types import TracebackType
 
 import uvicorn
 
-from meshplane.api import create_app
-from meshplane.api.http_server import ApiServer
-from meshplane.certs.authority import CaConfig, CertificateAuthority
-from meshplane.certs.keystore import SecretBox, load_secret
+from meshplane.api import ApiServer, create_app
+from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secret
 from meshplane.gc_tuning import tune_for_a_server
 from meshplane.metrics import Metrics
 from meshplane.model import XDS_SERVER, Proxy
 from meshplane.settings import Settings
-from meshplane.store import Store, open_store
-from meshplane.store.identity import IdentityRepo
+from meshplane.store import IdentityRepo, Store, open_store
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.xds import (
     SHORT_NAMES,

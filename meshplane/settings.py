@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from meshplane.certs.authority import MAX_OVERLAP
+from meshplane.certs import MAX_OVERLAP
 
 __all__ = ["Settings"]
 

@@ -1,5 +1,6 @@
 """The REST API (FastAPI) under /api/v1, with its OpenAPI document at /docs."""
 
 from meshplane.api.app import API_PREFIX, create_app
+from meshplane.api.http_server import ApiServer
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "ApiServer", "create_app"]

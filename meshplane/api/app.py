@@ -13,15 +13,14 @@ from meshplane.api.routes import (
     certificates,
     explain,
     health,
+    install_metrics,
     proxies,
     resource_router,
     server,
     ui,
 )
 from meshplane.api.routes import metrics as metrics_routes
-from meshplane.api.routes.metrics import install_metrics
-from meshplane.certs.authority import CertificateAuthority
-from meshplane.certs.keystore import SecretBox
+from meshplane.certs import CertificateAuthority, SecretBox
 from meshplane.metrics import Metrics
 from meshplane.model import KINDS
 from meshplane.settings import Settings

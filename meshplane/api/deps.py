@@ -13,8 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
-from meshplane.certs.authority import CertificateAuthority
-from meshplane.certs.keystore import SecretBox
+from meshplane.certs import CertificateAuthority, SecretBox
 from meshplane.settings import Settings
 from meshplane.store import IfMatch, Store
 from meshplane.xds import StatusSource

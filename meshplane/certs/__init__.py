@@ -1,1 +1,28 @@
-"""The mesh certificate authority (issue: mesh identity)."""
+"""The mesh's certificate authority: roots, a leaf per identity, rotation, keys sealed at rest.
+
+`CertificateAuthority` issues and renews SPIFFE leaves and rotates roots; what it publishes
+(IdentityState, Leaf) is a model value, read by the translator through `meshplane.model`.
+"""
+
+from meshplane.certs.authority import (
+    MAX_OVERLAP,
+    CaConfig,
+    CaStatus,
+    CertificateAuthority,
+    RootInfo,
+)
+from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
+from meshplane.certs.keystore import SecretBox, load_secret
+
+__all__ = [
+    "MAX_OVERLAP",
+    "Authority",
+    "CaConfig",
+    "CaStatus",
+    "CertificateAuthority",
+    "RootInfo",
+    "SecretBox",
+    "UnusableAuthority",
+    "load_authority",
+    "load_secret",
+]

@@ -39,7 +39,7 @@ from meshplane.certs.checks import check_import
 from meshplane.certs.keystore import SecretBox
 from meshplane.errors import Conflict, Unavailable
 from meshplane.model import IdentityState, Leaf, Subject
-from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
+from meshplane.store import CaAuthorityRow, CaLeafRow, IdentityRepo
 
 __all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
 

@@ -50,8 +50,7 @@ def configs(
     ] = None,
 ) -> None:
     """Regenerate the demo's Envoy bootstraps and docker-compose.yml from its topology."""
-    from meshplane.demo.compose import render_compose, render_prometheus
-    from meshplane.demo.topology import config_dir, write_configs
+    from meshplane.demo import config_dir, render_compose, render_prometheus, write_configs
 
     target = directory or config_dir()
     for path in write_configs(target):

@@ -39,7 +39,7 @@ from meshplane.demo.topology import (
 from meshplane.model import kind_named
 from meshplane.serve import ControlPlane
 from meshplane.settings import Settings
-from meshplane.xds.bootstrap import XDS_CLUSTER
+from meshplane.xds import XDS_CLUSTER
 
 __all__ = ["DemoOptions", "run_demo"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from meshplane.certs.keystore import SecretBox
+from meshplane.certs import SecretBox
 from meshplane.model import NodeOptions, Role
-from meshplane.xds.bootstrap import render_bootstrap
+from meshplane.xds import render_bootstrap
 
 __all__ = [
     "COMPOSE_XDS_HOST",

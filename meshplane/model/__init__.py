@@ -11,6 +11,12 @@ from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Key, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
 from meshplane.model.node import METADATA_KEY, NodeOptions, node_metadata, proxy_from_node
+from meshplane.model.policies import (
+    MESH_SETTINGS_NAME,
+    AuthorizationPolicySpec,
+    Caller,
+    MeshSettingsSpec,
+)
 from meshplane.model.proxy import Proxy, ProxyGroup, Role
 from meshplane.model.route_policies import (
     DirectResponse,
@@ -51,14 +57,19 @@ from meshplane.model.specs import (
     ServiceSpec,
     Spec,
 )
+from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 
 __all__ = [
     "HASH_LB_POLICIES",
     "KINDS",
+    "MESH_SETTINGS_NAME",
     "METADATA_KEY",
     "NAME_PATTERN",
     "XDS_SERVER",
     "ZONE_PATTERN",
+    "AccessLog",
+    "AuthorizationPolicySpec",
+    "Caller",
     "Change",
     "CircuitBreaker",
     "Destination",
@@ -75,6 +86,7 @@ __all__ = [
     "Kind",
     "Leaf",
     "Mesh",
+    "MeshSettingsSpec",
     "Method",
     "Mirror",
     "Name",
@@ -96,10 +108,13 @@ __all__ = [
     "RouteSpec",
     "RouteTable",
     "ServiceSpec",
+    "ServiceTelemetry",
     "Spec",
     "Sticky",
     "Subject",
     "SubjectKind",
+    "Telemetry",
+    "Tracing",
     "check_write",
     "default_service",
     "format_duration",

@@ -17,7 +17,7 @@ __all__ = ["IdentityState", "Leaf"]
 class Leaf:
     """One identity's current certificate and key (decrypted, in memory only)."""
 
-    subject: str  # "service/orders"
+    subject: str  # Subject.text
     spiffe_id: str
     cert_chain_pem: str
     key_pem: bytes = field(repr=False)

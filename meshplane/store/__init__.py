@@ -11,13 +11,17 @@ by name (`StoredInvalid`, a 409), and kept out of the Mesh until written valid o
 from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
+from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
 from meshplane.store.store import InvalidReport, Store, open_store
 
 __all__ = [
+    "CaAuthorityRow",
+    "CaLeafRow",
     "ChangeFeed",
     "Database",
+    "IdentityRepo",
     "IfMatch",
     "InvalidReport",
     "InvalidResource",

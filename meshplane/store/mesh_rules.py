@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, String, and_, bindparam, or_, select
 
 from meshplane.errors import Conflict, InvalidMesh
-from meshplane.model import KINDS, Change, Mesh, RouteSpec, Spec
-from meshplane.model.rules import check_write
+from meshplane.model import KINDS, Change, Mesh, RouteSpec, Spec, check_write
 from meshplane.store.invalid import invalid_reference, parse_stored
 from meshplane.store.tables import RefRow, ResourceRow
 

@@ -8,6 +8,7 @@ state machine (sotw.py or delta.py over stream_state.py) that says what to send;
 (registry.py and the modules it composes). Only the cache and the streams hold state.
 """
 
+from meshplane.xds.bootstrap import XDS_CLUSTER, XdsTls, render_bootstrap, render_yaml
 from meshplane.xds.builder import SnapshotBuilder, TranslateHook
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.registry import ProxyRegistry
@@ -26,6 +27,7 @@ __all__ = [
     "SECRET",
     "SERVER_OPTIONS",
     "SHORT_NAMES",
+    "XDS_CLUSTER",
     "AdsServer",
     "CachedResource",
     "EndpointRegistrar",
@@ -39,7 +41,10 @@ __all__ = [
     "StatusSource",
     "TranslateHook",
     "TypeStatus",
+    "XdsTls",
     "pack",
+    "render_bootstrap",
+    "render_yaml",
     "start_xds_server",
     "when_reachable",
 ]

@@ -24,7 +24,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from meshplane.certs.ca import issue_leaf, new_root
-from meshplane.certs.state import IdentityState, Leaf
+from meshplane.model import IdentityState, Leaf
 from meshplane.xds.translate.secrets import identity_secrets
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 

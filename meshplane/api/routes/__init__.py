@@ -1,7 +1,28 @@
 """One router per resource: the kinds' CRUD, proxies, bootstrap, server info, explain, and the
 health checks."""
 
-from meshplane.api.routes import bootstrap, explain, health, proxies, server
+from meshplane.api.routes import (
+    bootstrap,
+    certificates,
+    explain,
+    health,
+    metrics,
+    proxies,
+    server,
+    ui,
+)
+from meshplane.api.routes.metrics import install_metrics
 from meshplane.api.routes.resources import resource_router
 
-__all__ = ["bootstrap", "explain", "health", "proxies", "resource_router", "server"]
+__all__ = [
+    "bootstrap",
+    "certificates",
+    "explain",
+    "health",
+    "install_metrics",
+    "metrics",
+    "proxies",
+    "resource_router",
+    "server",
+    "ui",
+]

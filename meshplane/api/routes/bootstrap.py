@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 
 from meshplane.api.deps import BoxDep, MaybeAuthorityDep, SettingsDep
 from meshplane.model import XDS_SERVER, NodeOptions
-from meshplane.xds.bootstrap import XdsTls, render_bootstrap
+from meshplane.xds import XdsTls, render_bootstrap
 
 __all__ = ["router"]
 

@@ -14,11 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meshplane.api.deps import AuthorityDep
 from meshplane.api.schemas import ErrorOut
-from meshplane.certs.authority import MAX_OVERLAP, CaStatus
-from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
-from meshplane.certs.state import Leaf
+from meshplane.certs import MAX_OVERLAP, Authority, CaStatus, UnusableAuthority, load_authority
 from meshplane.errors import InvalidRequest
-from meshplane.model import NAME_PATTERN, Subject
+from meshplane.model import NAME_PATTERN, Leaf, Subject
 
 __all__ = ["router"]
 

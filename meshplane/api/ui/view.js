@@ -122,7 +122,7 @@ export function certState(cert, now) {
   return "ok";
 }
 
-/** The rotate request body for a certificate subject ("service/orders", "gateway/edge"). */
+/** The rotate request body for a certificate subject (its text, kind/name: model/identity.py). */
 export function rotateBody(subject) {
   if (subject === "*") return { all: true };
   const [kind, name] = String(subject).split("/", 2);

@@ -17,8 +17,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.type.matcher.v3 import path_pb2, string_pb2
 
-from meshplane.model import Mesh, Subject
-from meshplane.model.policies import AuthorizationPolicySpec, Caller
+from meshplane.model import AuthorizationPolicySpec, Caller, Mesh, Subject
 from meshplane.xds.translate.proto_values import packed
 
 __all__ = ["rbac_filters"]

@@ -26,8 +26,7 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
-from meshplane.model import Mesh, ProxyGroup, Role
-from meshplane.model.telemetry import Telemetry
+from meshplane.model import Mesh, ProxyGroup, Role, Telemetry
 from meshplane.xds.translate.clusters import address_cluster, speak_http2
 from meshplane.xds.translate.connection_managers import (
     HCM_FILTER,
