@@ -73,14 +73,8 @@ def explain(mesh: Mesh, ask: ExplainRequest) -> Explanation:
     base = {"proxy": proxy, "host": request.host, "virtual_host": vhost}
     if vhost is None:
         hosts = ", ".join(sorted(table)) or "none"
-        return Explanation(
-            **base,
-            route=None,
-            outcome="no_route",
-            status=_NOT_FOUND,
-            summary=f"404: no virtual host serves {request.host!r} (hosts: {hosts})",
-            candidates=elsewhere,
-        )
+        summary = f"404: no virtual host serves {request.host!r} (hosts: {hosts})"
+        return _no_route(base, summary, elsewhere)
     routes = list(table[vhost])
     service = default_service(mesh, vhost) if ask.source is not None else None
     if service is not None:
@@ -88,15 +82,22 @@ def explain(mesh: Mesh, ask: ExplainRequest) -> Explanation:
     candidates, chosen = _walk(routes, request)
     candidates += elsewhere
     if chosen is None:
-        return Explanation(
-            **base,
-            route=None,
-            outcome="no_route",
-            status=_NOT_FOUND,
-            summary=f"404: no route of virtual host {vhost!r} matches",
-            candidates=candidates,
-        )
+        return _no_route(base, f"404: no route of virtual host {vhost!r} matches", candidates)
     return _outcome(mesh, request, chosen, base, candidates)
+
+
+def _no_route(
+    base: dict[str, str | None], summary: str, candidates: list[Candidate]
+) -> Explanation:
+    """The proxy answers 404 itself: nothing it has matches the request."""
+    return Explanation(
+        **base,
+        route=None,
+        outcome="no_route",
+        status=_NOT_FOUND,
+        summary=summary,
+        candidates=candidates,
+    )
 
 
 def _default_route(service: str) -> RouteSpec:

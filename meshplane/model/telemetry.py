@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from meshplane.model.fields import Port
+from meshplane.model.fields import Path, Port
 from meshplane.model.names import Name
 from meshplane.model.specs import Spec
 
@@ -20,19 +20,13 @@ def _host_port(value: str) -> str:
     return value
 
 
-def _absolute(value: str) -> str:
-    if not value.startswith("/"):
-        raise ValueError("must be an absolute path")
-    return value
-
-
 HostPort = Annotated[str, AfterValidator(_host_port)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class AccessLog(Spec):
     enabled: bool = Field(True, description="One JSON line per request.")
-    path: Annotated[str, AfterValidator(_absolute)] | None = Field(
+    path: Path | None = Field(
         None, description="Write to this file (in the Envoy's filesystem); default: stdout."
     )
 
