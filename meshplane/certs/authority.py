@@ -166,13 +166,7 @@ class CertificateAuthority:
                 row.cert_pem, self._box.open(row.key_sealed), row.chain_pem
             )
         if not any(r.state == "issuing" for r in self._rows.values()):
-            root = await asyncio.to_thread(
-                new_root,
-                self.config.trust_domain,
-                self._clock(),
-                ttl=self.config.root_ttl,
-                key_type=self.config.key_type,
-            )
+            root = await self._new_root()
             await self._add(root, "issuing")
             log.info(
                 "created root CA serial=%x trust_domain=%s",
@@ -314,6 +308,17 @@ class CertificateAuthority:
             wait = min([(t - self._clock()).total_seconds() for t in upcoming] + [retry])
             await asyncio.sleep(max(wait, 0.05))
 
+    async def _new_root(self) -> Authority:
+        """A fresh self-signed root of the configured key type and lifetime (generating the
+        key blocks, so it runs on a thread)."""
+        return await asyncio.to_thread(
+            new_root,
+            self.config.trust_domain,
+            self._clock(),
+            ttl=self.config.root_ttl,
+            key_type=self.config.key_type,
+        )
+
     # -- root rotation -------------------------------------------------------------------
 
     async def start_root_rotation(
@@ -327,13 +332,7 @@ class CertificateAuthority:
         async with self._lock:
             self._refuse_if_rotating()
             if new is None:
-                new = await asyncio.to_thread(
-                    new_root,
-                    self.config.trust_domain,
-                    self._clock(),
-                    ttl=self.config.root_ttl,
-                    key_type=self.config.key_type,
-                )
+                new = await self._new_root()
             else:
                 await asyncio.to_thread(
                     check_import,
