@@ -24,6 +24,7 @@ from meshplane.model import XDS_SERVER, Proxy
 from meshplane.settings import Settings
 from meshplane.store import IdentityRepo, Store, open_store
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
+from meshplane.tls import api_ssl_context, warn_if_clear
 from meshplane.xds import (
     SHORT_NAMES,
     AdsServer,
@@ -120,7 +121,8 @@ class ControlPlane:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.settings.api_host}:{self.api_port}"
+        scheme = "https" if self.settings.api_serves_tls else "http"
+        return f"{scheme}://{self.settings.api_host}:{self.api_port}"
 
     async def __aenter__(self) -> ControlPlane:
         try:
@@ -182,7 +184,7 @@ class ControlPlane:
             metrics=metrics,
         )
         tls = None
-        if settings.xds_tls:
+        if settings.xds_serves_tls:
             await authority.ensure([XDS_SERVER.text])
 
             def tls() -> tuple[bytes, bytes]:
@@ -216,6 +218,9 @@ class ControlPlane:
             metrics=metrics,
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        config.load()
+        config.ssl = await api_ssl_context(self.settings, authority)
+        warn_if_clear(self.settings)
         self._api = ApiServer(config)
         self._tasks.append(
             asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api")

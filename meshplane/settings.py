@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meshplane.certs import MAX_OVERLAP
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "is_loopback"]
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,11 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Address the REST API listens on.")
     api_port: int = Field(8080, ge=0, le=65535)
-    xds_host: str = Field("0.0.0.0", description="Address the ADS gRPC server listens on.")
+    xds_host: str = Field(
+        "0.0.0.0",
+        description="Address the ADS gRPC server listens on; on any but a loopback address it "
+        "serves TLS (see xds_plaintext).",
+    )
     xds_port: int = Field(18000, ge=0, le=65535)
     advertise_address: str = Field(
         "127.0.0.1", description="Host generated bootstraps point Envoy at for xDS."
@@ -60,11 +65,6 @@ class Settings(BaseSettings):
         le=MAX_OVERLAP.total_seconds(),
         description="Root rotation: how long both roots stay trusted (at most 365 days).",
     )
-    xds_tls: bool = Field(
-        False,
-        description="Serve xDS over TLS with a certificate from the mesh CA; generated bootstraps "
-        "then trust the mesh roots and expect spiffe://<trust domain>/control-plane/xds.",
-    )
     max_body_bytes: int = Field(
         1024 * 1024,
         ge=1024,
@@ -74,3 +74,66 @@ class Settings(BaseSettings):
     require_node_token: bool = Field(
         True, description="Refuse xDS streams whose node token is missing or wrong."
     )
+
+    # -- TLS: what the xDS server and the REST API serve, decided here once -------------------
+    xds_tls: bool = Field(
+        False,
+        description="Serve xDS over TLS even on a loopback address (it always does on any other "
+        "unless xds_plaintext): a certificate from the mesh CA; generated bootstraps then trust "
+        "the mesh roots and expect spiffe://<trust domain>/control-plane/xds.",
+    )
+    xds_plaintext: bool = Field(
+        False,
+        description="Serve xDS in plaintext on a non-loopback address: node tokens then cross "
+        "the network in clear. Only for a network nobody else can reach.",
+    )
+    api_tls: bool = Field(
+        False,
+        description="Serve the REST API over TLS with a certificate from the mesh CA "
+        "(spiffe://<trust domain>/control-plane/api, for localhost, the loopback addresses, this "
+        "host's name, the API and the advertised address); the mesh roots are written to "
+        "ca_bundle_file for clients' --ca-file.",
+    )
+    api_tls_cert: Path | None = Field(
+        None, description="Serve the REST API over TLS with this certificate chain (PEM file)."
+    )
+    api_tls_key: Path | None = Field(
+        None, description="The private key (PEM file) of api_tls_cert."
+    )
+    ca_bundle_file: Path = Field(
+        Path("meshplane-ca.pem"),
+        description="With api_tls: where the mesh roots (public) are written for clients.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_choices_agree(self) -> Settings:
+        if self.xds_tls and self.xds_plaintext:
+            raise ValueError("xds_tls and xds_plaintext cannot both be set")
+        if (self.api_tls_cert is None) != (self.api_tls_key is None):
+            raise ValueError("api_tls_cert and api_tls_key must be given together")
+        if self.api_tls and self.api_tls_cert is not None:
+            raise ValueError("api_tls (a mesh certificate) and api_tls_cert cannot both be set")
+        return self
+
+    @property
+    def xds_serves_tls(self) -> bool:
+        """Whether the ADS server serves TLS: the server and generated bootstraps both ask."""
+        return self.xds_tls or not (self.xds_plaintext or is_loopback(self.xds_host))
+
+    @property
+    def api_serves_tls(self) -> bool:
+        return self.api_tls or self.api_tls_cert is not None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host`: 127.0.0.0/8, ::1 (also IPv4-mapped) or the
+    name localhost. A wildcard (0.0.0.0, ::) or any other name is reachable from the network."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback

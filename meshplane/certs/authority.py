@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -118,6 +119,7 @@ class CertificateAuthority:
         self._rows: dict[int, CaAuthorityRow] = {}
         self._cas: dict[int, Authority] = {}
         self._leaves: dict[str, Leaf] = {}
+        self._host_names: dict[str, tuple[str, ...]] = {}  # subject -> DNS names and IPs to add
         self._state = IdentityState(config.trust_domain)
         self._subscribers: list[Callable[[IdentityState], None]] = []
         self._lock = asyncio.Lock()
@@ -217,6 +219,12 @@ class CertificateAuthority:
                 await self._issue(missing)
                 self._publish()
 
+    async def ensure_server(self, subject: str, host_names: Iterable[str]) -> None:
+        """Issue `subject` a fresh leaf that also names `host_names` (DNS names or IP addresses),
+        for a server that clients check by host name; its renewals keep naming them."""
+        self._host_names[subject] = tuple(dict.fromkeys(host_names))
+        await self.rotate_leaves([subject])
+
     async def rotate_leaves(self, subjects: Iterable[str] | None = None) -> list[Leaf]:
         """Re-issue leaves now (all when `subjects` is None); Envoy swaps them over SDS."""
         async with self._lock:
@@ -240,6 +248,7 @@ class CertificateAuthority:
                 now,
                 ttl=self.config.leaf_ttl,
                 key_type=self.config.key_type,
+                **_split_host_names(self._host_names.get(subject, ())),
             )
             lifetime = made.not_after - made.not_before
             share = self.config.renew_fraction * (
@@ -562,6 +571,18 @@ class CertificateAuthority:
         return CaStatus(
             self._phase, self.config.trust_domain, self._state.version, roots, self._detail
         )
+
+
+def _split_host_names(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """issue_leaf's keywords: IP addresses apart from DNS names."""
+    dns: list[str] = []
+    ips: list[str] = []
+    for name in names:
+        try:
+            ips.append(str(ipaddress.ip_address(name)))
+        except ValueError:
+            dns.append(name)
+    return {"dns_names": tuple(dns), "ip_addresses": tuple(ips)}
 
 
 def replace_row(row: CaAuthorityRow, state: str, retire_at: dt.datetime | None) -> CaAuthorityRow:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -56,7 +57,11 @@ def serve(
         int | None, typer.Option(help="Port of the REST API; 0 picks a free one. (default: 8080)")
     ] = None,
     xds_host: Annotated[
-        str | None, typer.Option(help="Address the xDS (ADS) server listens on. (default: 0.0.0.0)")
+        str | None,
+        typer.Option(
+            help="Address the xDS (ADS) server listens on; TLS on any but a loopback address. "
+            "(default: 0.0.0.0)"
+        ),
     ] = None,
     xds_port: Annotated[
         int | None,
@@ -74,8 +79,33 @@ def serve(
         bool | None,
         typer.Option(
             "--xds-tls/--no-xds-tls",
-            help="Serve xDS over TLS with a certificate from the mesh CA. (default: off)",
+            help="Serve xDS over TLS with a certificate from the mesh CA even on a loopback "
+            "address (always on any other, unless --xds-plaintext). (default: off)",
         ),
+    ] = None,
+    xds_plaintext: Annotated[
+        bool | None,
+        typer.Option(
+            "--xds-plaintext",
+            help="Serve xDS in plaintext on a non-loopback address: node tokens then cross the "
+            "network in clear. (default: off)",
+        ),
+    ] = None,
+    api_tls: Annotated[
+        bool | None,
+        typer.Option(
+            "--api-tls",
+            help="Serve the REST API over TLS with a certificate from the mesh CA; the roots "
+            "are written to meshplane-ca.pem (MESHPLANE_CA_BUNDLE_FILE) for clients' --ca-file. "
+            "(default: off)",
+        ),
+    ] = None,
+    api_tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="Serve the REST API over TLS with this certificate chain (PEM file)."),
+    ] = None,
+    api_tls_key: Annotated[
+        Path | None, typer.Option(help="The private key (PEM file) of --api-tls-cert.")
     ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Log verbosity.")] = LogLevel.INFO,
     log_format: Annotated[
@@ -104,6 +134,10 @@ def serve(
         "advertise_address": advertise_address,
         "trust_domain": trust_domain,
         "xds_tls": xds_tls,
+        "xds_plaintext": xds_plaintext,
+        "api_tls": api_tls,
+        "api_tls_cert": api_tls_cert,
+        "api_tls_key": api_tls_key,
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})

@@ -31,6 +31,10 @@ _HEADER = """\
 # sidecar each, and an Envoy gateway; Prometheus and Jaeger wired to the mesh. Published: the
 # gateway (8000), the API and dashboard (8080/ui), Prometheus (9090) and Jaeger's UI (16686).
 # MESHPLANE_SECRET_KEY is the demo's published secret: never reuse it.
+# --xds-plaintext: the Envoy bootstraps in envoy-configs/ are written before the control plane
+# first starts, so they cannot embed the mesh roots it creates then; xDS stays on the compose
+# network (its port is not published) and carries demo tokens only. A real deployment leaves
+# the flag out (xDS then serves TLS) and fetches bootstraps from the API, which embed the roots.
 """
 
 
@@ -70,6 +74,7 @@ def compose_document() -> dict[str, Any]:
                 "0.0.0.0",
                 "--xds-port",
                 str(XDS_PORT),
+                "--xds-plaintext",
                 "--advertise-address",
                 COMPOSE_XDS_HOST,
             ],

@@ -5,7 +5,7 @@ Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 
 from meshplane.model.durations import Duration, format_duration, parse_duration
 from meshplane.model.fields import Method
-from meshplane.model.identity import XDS_SERVER, Subject, SubjectKind
+from meshplane.model.identity import API_SERVER, XDS_SERVER, Subject, SubjectKind
 from meshplane.model.identity_state import IdentityState, Leaf
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Key, Mesh
@@ -60,6 +60,7 @@ from meshplane.model.specs import (
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 
 __all__ = [
+    "API_SERVER",
     "HASH_LB_POLICIES",
     "KINDS",
     "MESH_SETTINGS_NAME",

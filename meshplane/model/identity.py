@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from meshplane.model.names import NAME_PATTERN
 
-__all__ = ["XDS_SERVER", "Subject", "SubjectKind"]
+__all__ = ["API_SERVER", "XDS_SERVER", "Subject", "SubjectKind"]
 
 SubjectKind = Literal["service", "gateway", "control-plane"]
 _KINDS: tuple[str, ...] = get_args(SubjectKind)
@@ -65,5 +65,7 @@ class Subject:
         return self.text
 
 
-# The control plane's own identity, in the xDS server's certificate (with --xds-tls).
+# The control plane's own identities: in the xDS server's certificate (when xDS serves TLS) and
+# in the REST API's (with --api-tls).
 XDS_SERVER = Subject("control-plane", "xds")
+API_SERVER = Subject("control-plane", "api")

@@ -68,18 +68,20 @@ class AdsServer:
         self._authenticate = authenticate
         self._bodies = ResponseBodies()  # whole-set response bodies, shared by every stream
 
+    def methods(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Every RPC the server exposes (no reflection, no health service): each one reads the
+        node from its first request and checks its token before anything is sent."""
+        return {
+            "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                self.sotw, request_deserializer=DiscoveryRequest.FromString
+            ),
+            "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                self.delta, request_deserializer=DeltaDiscoveryRequest.FromString
+            ),
+        }
+
     def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(
-            ADS_SERVICE,
-            {
-                "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
-                    self.sotw, request_deserializer=DiscoveryRequest.FromString
-                ),
-                "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
-                    self.delta, request_deserializer=DeltaDiscoveryRequest.FromString
-                ),
-            },
-        )
+        return grpc.method_handlers_generic_handler(ADS_SERVICE, self.methods())
 
     async def sotw(self, requests: AsyncIterator[DiscoveryRequest], context: Any) -> None:
         await self._serve(SotwState(bodies=self._bodies), "sotw", requests, context)
@@ -318,5 +320,5 @@ async def start_xds_server(
     else:
         bound = grpc_server.add_secure_port(f"{host}:{port}", _dynamic_credentials(tls))
     await grpc_server.start()
-    log.info("xds listening host=%s port=%d", host, bound)
+    log.info("xds listening host=%s port=%d tls=%s", host, bound, tls is not None)
     return grpc_server, bound

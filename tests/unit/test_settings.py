@@ -4,7 +4,7 @@ letting `meshplane serve` die on them later (an OverflowError at start, a timer 
 import pytest
 from pydantic import ValidationError
 
-from meshplane.settings import Settings
+from meshplane.settings import Settings, is_loopback
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,70 @@ def test_the_environment_is_checked_the_same_way(monkeypatch):
     monkeypatch.setenv("MESHPLANE_CA_OVERLAP_SECONDS", "1e300")
     with pytest.raises(ValidationError, match="ca_overlap_seconds"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),  # the whole 127.0.0.0/8
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("0.0.0.0", False),  # every interface
+        ("::", False),
+        ("", False),
+        ("192.0.2.2", False),
+        ("10.0.0.1", False),
+        ("fd00::2", False),
+        ("128.0.0.1", False),
+        ("meshplane.internal", False),  # a name may resolve anywhere
+        ("localhost.example.com", False),
+    ],
+)
+def test_what_counts_as_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("given", "tls"),
+    [
+        ({}, True),  # 0.0.0.0 by default: reachable, so TLS
+        ({"xds_host": "192.0.2.2"}, True),
+        ({"xds_host": "127.0.0.1"}, False),
+        ({"xds_host": "127.0.0.1", "xds_tls": True}, True),
+        ({"xds_plaintext": True}, False),
+        ({"xds_host": "127.0.0.1", "xds_plaintext": True}, False),
+    ],
+)
+def test_xds_serves_tls_unless_on_loopback_or_told_plaintext(given, tls):
+    assert Settings.model_validate(given).xds_serves_tls is tls
+
+
+def test_the_environment_chooses_plaintext_too(monkeypatch):
+    monkeypatch.setenv("MESHPLANE_XDS_PLAINTEXT", "true")
+    assert not Settings().xds_serves_tls
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"xds_tls": True, "xds_plaintext": True}, "xds_tls and xds_plaintext"),
+        ({"api_tls_cert": "api.pem"}, "api_tls_cert and api_tls_key"),
+        ({"api_tls_key": "api.key"}, "api_tls_cert and api_tls_key"),
+        ({"api_tls": True, "api_tls_cert": "a.pem", "api_tls_key": "a.key"}, "api_tls"),
+    ],
+)
+def test_tls_choices_that_contradict_are_refused(given, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings.model_validate(given)
+
+
+@pytest.mark.parametrize(
+    ("given", "tls"),
+    [({}, False), ({"api_tls": True}, True), ({"api_tls_cert": "a", "api_tls_key": "b"}, True)],
+)
+def test_api_serves_tls_with_a_mesh_certificate_or_files(given, tls):
+    assert Settings.model_validate(given).api_serves_tls is tls

@@ -61,7 +61,7 @@ async def bootstrap(
         xds_host=settings.advertise_address, xds_port=settings.xds_port
     )
     tls = None
-    if settings.xds_tls and authority is not None:
+    if settings.xds_serves_tls and authority is not None:
         tls = XdsTls(
             trusted_ca="".join(authority.state.trust_bundle),
             server_id=XDS_SERVER.spiffe_id(settings.trust_domain),
