@@ -8,7 +8,9 @@ timeout) have status 0. httpx's own exceptions never leave this module.
 from __future__ import annotations
 
 import builtins
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -16,7 +18,7 @@ import httpx
 
 from meshplane.model import NodeOptions, kind_named
 
-__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "describe", "format_loc"]
+__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "describe", "format_loc", "verifying"]
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 _PREFIX = "/api/v1"
@@ -72,6 +74,12 @@ def _message(response: httpx.Response) -> str:
     return f"{response.status_code} {response.reason_phrase}: {response.text[:200]}"
 
 
+def verifying(ca_file: Path) -> ssl.SSLContext:
+    """A client context that trusts `ca_file`'s roots; raises OSError (ssl.SSLError is one) for
+    a file that is not readable PEM."""
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
 def _plural(kind: str) -> str:
     try:
         return kind_named(kind).plural
@@ -83,7 +91,9 @@ class ApiClient:
     """Talks to one meshplane server.
 
     Kinds may be named singular or plural, any case; an unknown kind raises ValueError before
-    any request is sent.
+    any request is sent. Over https the server's certificate is verified against `ca_file` (PEM
+    roots, e.g. the mesh roots a server with --api-tls writes) when given, else httpx's usual
+    public roots.
     """
 
     def __init__(
@@ -92,9 +102,13 @@ class ApiClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
+        ca_file: Path | None = None,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + _PREFIX, transport=transport, timeout=timeout
+            base_url=base_url.rstrip("/") + _PREFIX,
+            transport=transport,
+            timeout=timeout,
+            verify=True if ca_file is None else verifying(ca_file),
         )
         self.base_url = base_url
 

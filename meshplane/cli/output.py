@@ -1,16 +1,18 @@
-"""What every client command shares: the --api-url option, error reporting and tables."""
+"""What every client command shares: the --api-url and --ca-file options, error reporting and
+tables."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from meshplane.cli.api_client import ApiError
+from meshplane.cli.api_client import ApiError, verifying
 
-__all__ = ["ApiUrl", "fail", "reporting", "table"]
+__all__ = ["ApiUrl", "CaFile", "fail", "reporting", "table"]
 
 ApiUrl = Annotated[
     str,
@@ -19,6 +21,28 @@ ApiUrl = Annotated[
         envvar="MESHPLANE_API_URL",
         help="Base URL of the meshplane REST API.",
         show_default=True,
+    ),
+]
+
+
+def _readable_roots(value: Path | None) -> Path | None:
+    """Refuse a --ca-file that is not PEM roots before any command runs."""
+    if value is not None:
+        try:
+            verifying(value)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise typer.BadParameter(f"cannot read CA certificates from {value}: {exc}") from None
+    return value
+
+
+CaFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        envvar="MESHPLANE_CA_FILE",
+        help="PEM roots to verify an https API with (e.g. the meshplane-ca.pem that "
+        "`meshplane serve --api-tls` writes); default: the usual public roots.",
+        callback=_readable_roots,
     ),
 ]
 
