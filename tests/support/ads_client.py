@@ -39,8 +39,10 @@ def gateway_node(node_id: str, gateway: str) -> base_pb2.Node:
 class AdsClient:
     """One ADS stream, SotW or delta. Use as an async context manager."""
 
-    def __init__(self, port: int, node_msg: base_pb2.Node, *, delta: bool = False) -> None:
-        self._port = port
+    def __init__(
+        self, port: int, node_msg: base_pb2.Node, *, delta: bool = False, host: str = "127.0.0.1"
+    ) -> None:
+        self._target = f"{host}:{port}"
         self._node = node_msg
         self._delta = delta
         self._outbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -52,7 +54,7 @@ class AdsClient:
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> AdsClient:
-        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self._port}")
+        self._channel = grpc.aio.insecure_channel(self._target)
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
         method = stub.DeltaAggregatedResources if self._delta else stub.StreamAggregatedResources
         self._call = method(self._requests())
