@@ -1,0 +1,52 @@
+"""Envoy from a generated bootstrap reaches an xDS server bound off loopback over TLS: no flag
+asked for it, the bootstrap the API generates trusts the mesh roots and expects the control
+plane's SPIFFE ID, and traffic flows on what Envoy receives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from meshplane.model import XDS_SERVER
+from meshplane.serve import ControlPlane
+from tests.e2e.conftest import Mesh, make_settings
+from tests.integration.xds.test_xds_transport import BIND, CONNECT
+from tests.support.backends import HttpBackend
+from tests.support.envoy import EnvoyProcess
+from tests.support.ports import free_port
+from tests.support.traffic import answered_by, wait_until_served
+
+
+async def test_envoy_from_a_generated_bootstrap_connects_over_tls(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    web = backends("web")
+    settings = make_settings(tmp_path, xds_host=BIND, advertise_address=CONNECT)
+    async with (
+        ControlPlane(settings) as plane,
+        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+    ):
+        mesh = Mesh(plane, http)
+        port = free_port()
+        await mesh.put("services", "web", {})
+        await mesh.put(
+            "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
+        )
+        await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
+        route = {"gateways": ["edge"], "destinations": [{"service": "web"}]}
+        await mesh.put("routes", "web", route)
+        boot = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
+        xds = boot["static_resources"]["clusters"][0]
+        tls = xds["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
+        assert tls["match_typed_subject_alt_names"][0]["matcher"]["exact"] == (
+            XDS_SERVER.spiffe_id(settings.trust_domain)
+        )
+        endpoint = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        assert endpoint["address"]["socket_address"]["address"] == CONNECT
+        async with EnvoyProcess(boot) as envoy:
+            await wait_until_served(f"http://127.0.0.1:{port}/", lambda r: answered_by(r) == "web")
+            stats = await envoy.stats()
+            assert stats["cluster.meshplane-xds.ssl.handshake"] >= 1
+            assert stats.get("cluster.meshplane-xds.ssl.fail_verify_san", 0) == 0
