@@ -160,3 +160,16 @@ async def test_an_api_reachable_in_clear_is_warned_about_at_every_start(
     for record in said:
         assert record.levelno == logging.WARNING
         assert record.getMessage().startswith("the REST API listens on 0.0.0.0 without TLS")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--xds-tls", "--xds-plaintext"], "xds_tls and xds_plaintext cannot both be set"),
+        (["--api-tls-cert", "api.pem"], "api_tls_cert and api_tls_key must be given together"),
+    ],
+)
+async def test_serve_refuses_tls_flags_that_contradict(flags: list[str], message: str) -> None:
+    got = await meshplane("serve", "--api-port", "0", "--xds-port", "0", *flags)
+    assert got.exit_code == 1
+    assert message in got.output
