@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from meshplane.model import XDS_SERVER
 from meshplane.serve import ControlPlane
@@ -19,11 +20,16 @@ from tests.support.ports import free_port
 from tests.support.traffic import answered_by, wait_until_served
 
 
+@pytest.mark.parametrize(
+    ("bind", "advertise"),
+    [(BIND, CONNECT), ("0.0.0.0", "127.0.0.1")],  # the second: `meshplane serve`'s defaults
+    ids=["address", "defaults"],
+)
 async def test_envoy_from_a_generated_bootstrap_connects_over_tls(
-    tmp_path: Path, backends: Callable[[str], HttpBackend]
+    tmp_path: Path, backends: Callable[[str], HttpBackend], bind: str, advertise: str
 ) -> None:
     web = backends("web")
-    settings = make_settings(tmp_path, xds_host=BIND, advertise_address=CONNECT)
+    settings = make_settings(tmp_path, xds_host=bind, advertise_address=advertise)
     async with (
         ControlPlane(settings) as plane,
         httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
@@ -44,7 +50,7 @@ async def test_envoy_from_a_generated_bootstrap_connects_over_tls(
             XDS_SERVER.spiffe_id(settings.trust_domain)
         )
         endpoint = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-        assert endpoint["address"]["socket_address"]["address"] == CONNECT
+        assert endpoint["address"]["socket_address"]["address"] == advertise
         async with EnvoyProcess(boot) as envoy:
             await wait_until_served(f"http://127.0.0.1:{port}/", lambda r: answered_by(r) == "web")
             stats = await envoy.stats()
