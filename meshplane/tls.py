@@ -65,19 +65,29 @@ async def api_ssl_context(
     await authority.ensure_server(API_SERVER.text, api_host_names(settings))
     context = _server_context()
     bundle = settings.ca_bundle_file
-    served: list[str] = []
+    served: dict[str, str] = {}  # what the context and the file hold now
 
     def follow(state: IdentityState) -> None:
-        """Load a renewed certificate in place (new connections get it) and rewrite the roots."""
+        """Load a renewed certificate in place (new connections get it); rewrite the roots
+        when they change (a root rotation adds the new root before anything is signed by it)."""
         leaf = state.leaves.get(API_SERVER.text)
-        if leaf is None or served == [leaf.serial]:
-            return
-        _load_pem(context, leaf.cert_chain_pem, leaf.key_pem)
-        served[:] = [leaf.serial]
-        _write_public(bundle, "".join(state.trust_bundle))
+        if leaf is not None and served.get("serial") != leaf.serial:
+            _load_pem(context, leaf.cert_chain_pem, leaf.key_pem)
+            served["serial"] = leaf.serial
+        roots = "".join(state.trust_bundle)
+        if served.get("roots") != roots:
+            _write_public(bundle, roots)
+            served["roots"] = roots
 
-    follow(authority.state)
-    authority.subscribe(follow)
+    def follow_later(state: IdentityState) -> None:
+        """After the start, a failure here is logged: it must not fail the CA's own step."""
+        try:
+            follow(state)
+        except Exception:
+            log.exception("serving the renewed api certificate failed; the previous one stays")
+
+    follow(authority.state)  # at the start, a failure stops the start
+    authority.subscribe(follow_later)
     log.info("api tls from the mesh CA; roots written to %s (--ca-file)", bundle)
     return context
 

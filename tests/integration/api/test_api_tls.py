@@ -173,3 +173,20 @@ async def test_serve_refuses_tls_flags_that_contradict(flags: list[str], message
     got = await meshplane("serve", "--api-port", "0", "--xds-port", "0", *flags)
     assert got.exit_code == 1
     assert message in got.output
+
+
+async def test_the_roots_file_follows_a_root_rotation(
+    mesh_tls: ControlPlane, tmp_path: Path
+) -> None:
+    assert mesh_tls.authority is not None
+    roots = tmp_path / "ca.pem"
+    first = tmp_path / "first.pem"
+    first.write_text(roots.read_text())
+    await mesh_tls.authority.start_root_rotation(overlap=dt.timedelta(0))
+    await asyncio.wait_for(mesh_tls.authority.wait_rotation(), 30)
+    assert mesh_tls.authority.status().phase == "idle"
+    await _peer_certificate(mesh_tls.api_port, roots)  # the file's new root verifies it
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await _peer_certificate(mesh_tls.api_port, first)  # and the old one no longer does
+    got = await meshplane("status", "--api-url", mesh_tls.api_url, "--ca-file", str(roots))
+    assert got.exit_code == 0, got.output
