@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +114,16 @@ class Settings(BaseSettings):
             raise ValueError("api_tls_cert and api_tls_key must be given together")
         if self.api_tls and self.api_tls_cert is not None:
             raise ValueError("api_tls (a mesh certificate) and api_tls_cert cannot both be set")
+        if self.api_tls_cert is not None:
+            try:  # fail at the start with the reason, not with a traceback when serving
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+                    self.api_tls_cert, self.api_tls_key
+                )
+            except OSError as exc:  # ssl.SSLError is one
+                raise ValueError(
+                    f"api_tls_cert/api_tls_key: cannot load a certificate and its key from "
+                    f"{self.api_tls_cert} and {self.api_tls_key}: {exc.strerror or exc}"
+                ) from None
         return self
 
     @property

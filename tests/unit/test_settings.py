@@ -1,9 +1,13 @@
 """Settings refuse values the control plane could not run with, naming the variable, instead of
 letting `meshplane serve` die on them later (an OverflowError at start, a timer never firing)."""
 
+import datetime as dt
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from meshplane.certs.ca import issue_leaf, new_root
 from meshplane.settings import Settings, is_loopback
 
 
@@ -82,9 +86,29 @@ def test_tls_choices_that_contradict_are_refused(given, message):
         Settings.model_validate(given)
 
 
-@pytest.mark.parametrize(
-    ("given", "tls"),
-    [({}, False), ({"api_tls": True}, True), ({"api_tls_cert": "a", "api_tls_key": "b"}, True)],
-)
-def test_api_serves_tls_with_a_mesh_certificate_or_files(given, tls):
-    assert Settings.model_validate(given).api_serves_tls is tls
+def _certificate_files(directory: Path) -> dict[str, Path]:
+    now = dt.datetime.now(dt.UTC)
+    root = new_root("files.example", now, ttl=dt.timedelta(days=1))
+    leaf = issue_leaf(root, "spiffe://files.example/api", now, ttl=dt.timedelta(hours=1))
+    (directory / "api.pem").write_text(leaf.cert_chain_pem)
+    (directory / "api.key").write_bytes(leaf.key_pem)
+    return {"api_tls_cert": directory / "api.pem", "api_tls_key": directory / "api.key"}
+
+
+def test_api_serves_tls_with_a_mesh_certificate_or_files(tmp_path):
+    assert not Settings().api_serves_tls
+    assert Settings(api_tls=True).api_serves_tls
+    assert Settings.model_validate(_certificate_files(tmp_path)).api_serves_tls
+
+
+def test_certificate_files_that_do_not_load_are_refused_at_the_start(tmp_path):
+    files = _certificate_files(tmp_path)
+    other = new_root("other.example", dt.datetime.now(dt.UTC), ttl=dt.timedelta(days=1))
+    (tmp_path / "other.key").write_bytes(other.key_pem())
+    for broken in (
+        {**files, "api_tls_key": tmp_path / "missing.key"},
+        {**files, "api_tls_key": tmp_path / "other.key"},  # not the certificate's key
+        {**files, "api_tls_cert": tmp_path / "api.key"},
+    ):
+        with pytest.raises(ValidationError, match="cannot load a certificate and its key"):
+            Settings.model_validate(broken)
