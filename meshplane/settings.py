@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meshplane.certs import MAX_OVERLAP
 
@@ -74,3 +74,19 @@ class Settings(BaseSettings):
     require_node_token: bool = Field(
         True, description="Refuse xDS streams whose node token is missing or wrong."
     )
+
+    # The Host names the REST API answers to (against DNS rebinding; api/browser_guard.py).
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Host names the REST API answers to, comma-separated, each as host or "
+        "host:port; '*' answers to any (unsafe: a web page can then read the API through DNS "
+        "rebinding). Unset: localhost, 127.0.0.1, [::1], the API host and the advertised "
+        "address.",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
