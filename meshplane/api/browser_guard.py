@@ -8,7 +8,7 @@ to 127.0.0.1 (DNS rebinding) is, to the browser, the API's own origin: its page 
 a bootstrap and its node token included. So, before the app sees a request:
 
 - its Host header must name one of the hosts the server answers to (400), which a rebound
-  name is not (Django's ALLOWED_HOSTS, Kubernetes' dashboard do the same);
+  name is not (as Django's ALLOWED_HOSTS);
 - an `Origin` header, which browsers add to every cross-origin request except a plain GET, must
   be the API's own (403); a client that is not a browser (the CLI, curl, Prometheus) sends none;
 - a write (POST, PUT, PATCH, DELETE) with a Content-Type takes only JSON (415), the one type a
@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from meshplane.api.json_body import is_json
 from meshplane.settings import Settings
 
-__all__ = ["BrowserGuard", "answered_hosts", "answers"]
+__all__ = ["WRITES", "BrowserGuard", "answered_hosts", "answers", "parse_host"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class BrowserGuard:
             await self._app(scope, receive, send)
             return
         status, detail = refusal
-        log.info("refused method=%s path=%s status=%d", scope["method"], scope["path"], status)
+        log.info("refused method=%s path=%.200s status=%d", scope["method"], scope["path"], status)
         await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
 
     def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str] | None:
