@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meshplane.certs import MAX_OVERLAP
+from meshplane.host_names import parse_host
 
 __all__ = ["Settings"]
 
@@ -90,3 +91,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if name != "*" and parse_host(name, bare_ipv6=True) is None:
+                raise ValueError(f"{name[:80]!r} is not a host or host:port")
+        return names

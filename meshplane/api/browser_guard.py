@@ -22,7 +22,6 @@ the body is read or anything is stored.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
@@ -30,9 +29,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from meshplane.api.json_body import is_json
+from meshplane.host_names import Host, parse_host
 from meshplane.settings import Settings
 
-__all__ = ["WRITES", "BrowserGuard", "answered_hosts", "answers", "parse_host"]
+__all__ = ["WRITES", "BrowserGuard", "answered_hosts", "answers"]
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 _WILDCARDS = frozenset({"0.0.0.0", "[::]"})  # listen addresses that name no host
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:/@\s]+)(?::(\d{1,5}))?")
 _EXCERPT = 80
-
-Host = tuple[str, int | None]  # (lower-case name or [IPv6], port or None)
 
 
 def answers(method: str) -> dict[int, str]:
@@ -63,27 +60,14 @@ def answered_hosts(settings: Settings) -> frozenset[Host] | None:
     """The hosts the API answers to; None answers to any (`MESHPLANE_ALLOWED_HOSTS=*`).
 
     Unset, they are the loopback names and the API's listen and advertised addresses, when
-    those name one host (not 0.0.0.0 or ::). Raises ValueError for an entry that is no host."""
+    those name one host (not 0.0.0.0 or ::). Settings has checked that every entry is a host."""
     names: Iterable[str] = settings.allowed_hosts
     if "*" in names:
         return None
     if not names:
         names = (*LOOPBACK, settings.api_host, settings.advertise_address)
-    hosts = set()
-    for name in names:
-        host = parse_host(_bracketed(name))
-        if host is None:
-            raise ValueError(f"MESHPLANE_ALLOWED_HOSTS: {_excerpt(name)} is not a host[:port]")
-        hosts.add(host)
-    return frozenset(h for h in hosts if h[0] not in _WILDCARDS)
-
-
-def parse_host(text: str) -> Host | None:
-    """`name`, `name:port`, `[v6]` or `[v6]:port` as (name, port); None if it is none of them."""
-    match = _HOST.fullmatch(text.strip().lower())
-    if match is None:
-        return None
-    return match[1].removesuffix("."), int(match[2]) if match[2] else None
+    hosts = (parse_host(name, bare_ipv6=True) for name in names)
+    return frozenset(h for h in hosts if h is not None and h[0] not in _WILDCARDS)
 
 
 class BrowserGuard:
@@ -147,11 +131,6 @@ def _origin(origin: str) -> tuple[str, str, int | None] | None:
 def _normal(scheme: str, host: Host) -> tuple[str, str, int | None]:
     name, port = host
     return scheme, name, port or _DEFAULT_PORTS.get(scheme)
-
-
-def _bracketed(name: str) -> str:
-    """A bare IPv6 address ("::1", as a listen address is written) in its Host form ("[::1]")."""
-    return f"[{name}]" if name.count(":") > 1 and not name.startswith("[") else name
 
 
 def _excerpt(text: str) -> str:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from starlette.routing import BaseRoute, Route
 
 from meshplane.api import create_app
@@ -267,9 +268,11 @@ async def test_a_star_answers_to_any_host_and_origins_are_still_checked(store: S
         _refused(response, 403, "other origins")
 
 
-def test_an_allowed_host_that_is_no_host_stops_the_start(store: Store) -> None:
-    with pytest.raises(ValueError, match="is not a host"):
-        _app(store, allowed_hosts="http://mesh.example/")
+@pytest.mark.parametrize("entry", ["http://mesh.example/", "mesh.example:port", "a b"])
+def test_an_allowed_host_that_is_no_host_is_refused_naming_the_setting(entry: str) -> None:
+    with pytest.raises(ValidationError, match="allowed_hosts") as caught:
+        Settings(allowed_hosts=f"localhost,{entry}")
+    assert "is not a host or host:port" in str(caught.value)
 
 
 def test_openapi_declares_the_guards_answers_on_every_operation(store: Store) -> None:
