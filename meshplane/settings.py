@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meshplane.certs import MAX_OVERLAP
+from meshplane.host_names import is_loopback, parse_host
 
-__all__ = ["Settings", "is_loopback"]
+__all__ = ["Settings"]
 
 
 class Settings(BaseSettings):
@@ -76,6 +76,30 @@ class Settings(BaseSettings):
         True, description="Refuse xDS streams whose node token is missing or wrong."
     )
 
+    # The Host names the REST API answers to (against DNS rebinding; api/browser_guard.py).
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Host names the REST API answers to, comma-separated, each as host or "
+        "host:port; '*' answers to any (unsafe: a web page can then read the API through DNS "
+        "rebinding). Unset: localhost, 127.0.0.1, [::1], the API host and the advertised "
+        "address.",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if name != "*" and parse_host(name, bare_ipv6=True) is None:
+                raise ValueError(f"{name[:80]!r} is not a host or host:port")
+        return names
+
     # -- TLS: what the xDS server and the REST API serve, decided here once -------------------
     xds_tls: bool = Field(
         False,
@@ -134,17 +158,3 @@ class Settings(BaseSettings):
     @property
     def api_serves_tls(self) -> bool:
         return self.api_tls or self.api_tls_cert is not None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether only this machine can reach `host`: 127.0.0.0/8, ::1 (also IPv4-mapped) or the
-    name localhost. A wildcard (0.0.0.0, ::) or any other name is reachable from the network."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback

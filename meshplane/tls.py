@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 
 from meshplane.certs import CertificateAuthority
+from meshplane.host_names import is_loopback
 from meshplane.model import API_SERVER, IdentityState
-from meshplane.settings import Settings, is_loopback
+from meshplane.settings import Settings
 
 __all__ = ["api_host_names", "api_ssl_context", "warn_if_clear"]
 

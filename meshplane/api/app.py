@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.body_limit import BodyLimit
+from meshplane.api.browser_guard import BrowserGuard, answered_hosts
 from meshplane.api.errors import install_error_handlers
 from meshplane.api.json_body import StrictJsonBody
 from meshplane.api.openapi import include_routers
@@ -77,4 +78,5 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(StrictJsonBody)
     app.add_middleware(BodyLimit, limit_for=lambda _path: settings.max_body_bytes)
+    app.add_middleware(BrowserGuard, hosts=answered_hosts(settings))  # outermost: refuses first
     return app

@@ -25,7 +25,7 @@ from pydantic_core import from_json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["StrictJsonBody", "check_json_text"]
+__all__ = ["StrictJsonBody", "check_json_text", "is_json"]
 
 _POSITION = re.compile(r"at line (\d+) column (\d+)$")
 # Only a number with a long exponent or a long run of digits can overflow a float.
@@ -66,7 +66,7 @@ def check_json_text(body: bytes, content_type: str | None) -> None:
     """
     if not body:
         return
-    if not _is_json(content_type):
+    if not is_json(content_type):
         raise _error(
             f"the body must be JSON sent with Content-Type application/json, "
             f"not {content_type or 'without a Content-Type'}",
@@ -80,7 +80,7 @@ def check_json_text(body: bytes, content_type: str | None) -> None:
         raise _error("a number is too large for a 64-bit float", _huge_number(body))
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     """application/json or application/*+json, as FastAPI decides what to parse as JSON."""
     media = (content_type or "").partition(";")[0].strip().lower()
     kind, _, subtype = media.partition("/")

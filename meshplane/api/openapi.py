@@ -2,8 +2,9 @@
 
 FastAPI documents what a route states itself (its success model, its `responses=`) and a 422 for
 a route with parameters. The answers a route gives because of what it depends on are derived
-here, from the route, so no route repeats them: a body can be too large (413), and each
-dependency in `deps.ANSWERS` adds its own (503 from the store or a missing CA, 412 from If-Match).
+here, from the route, so no route repeats them: the browser guard refuses a foreign Host or Origin
+and a write that is not JSON (400, 403, 415), a body can be too large (413), and each dependency
+in `deps.ANSWERS` adds its own (503 from the store or a missing CA, 412 from If-Match).
 Answers particular to one route (404, 409) stay declared on that route.
 
 Every error answer is `ErrorOut` ({"detail": "a sentence"}) except 422, which is FastAPI's
@@ -19,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from meshplane.api import browser_guard
 from meshplane.api.deps import ANSWERS
 from meshplane.api.schemas import ErrorOut
 
@@ -38,7 +40,7 @@ def include_routers(app: FastAPI, routers: Iterable[tuple[APIRouter, str]]) -> N
         for route in router.routes:
             if isinstance(route, APIRoute) and route.include_in_schema:
                 for method in route.methods or ():
-                    derived[(prefix + route.path_format, method.lower())] = _answers(route)
+                    derived[(prefix + route.path_format, method.lower())] = _answers(route, method)
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -58,9 +60,10 @@ def _declare(document: dict[str, Any], derived: dict[tuple[str, str], dict[int, 
             responses.setdefault(str(status), _error(status, description))
 
 
-def _answers(route: APIRoute) -> dict[int, str]:
-    """The error answers `route` can give through its body and its dependencies."""
-    answers: dict[int, list[str]] = {}
+def _answers(route: APIRoute, method: str) -> dict[int, str]:
+    """The error answers `route` can give to `method` through the browser guard, its body and
+    its dependencies."""
+    answers = {status: [text] for status, text in browser_guard.answers(method).items()}
     if route.body_field is not None:
         answers.setdefault(413, []).append(_TOO_LARGE)
     for call in _calls(route.dependant):

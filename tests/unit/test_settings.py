@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from meshplane.certs.ca import issue_leaf, new_root
-from meshplane.settings import Settings, is_loopback
+from meshplane.host_names import is_loopback
+from meshplane.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -30,5 +30,5 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store=store, status=status, settings=settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://meshplane") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client

@@ -54,7 +54,7 @@ async def test_a_declared_body_over_the_limit_is_413_before_a_byte_of_it_is_read
     try:
         # 200 MB announced, none sent: the answer must come without waiting for the body.
         writer.write(
-            b"PUT /api/v1/services/x HTTP/1.1\r\nHost: meshplane\r\n"
+            b"PUT /api/v1/services/x HTTP/1.1\r\nHost: localhost\r\n"
             b"Content-Type: application/json\r\nContent-Length: 209715200\r\n\r\n"
         )
         await writer.drain()

@@ -42,7 +42,7 @@ async def store(cluster: PostgresCluster) -> AsyncIterator[Store]:
 async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store=store, status=FakeStatus(), settings=Settings())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://meshplane") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 

@@ -33,7 +33,7 @@ from meshplane.xds.status import ProxyStatus, TypeStatus
 from .fakes import FakeStatus
 from .fuzzing import SEED, AnyCase, Failure, fuzz, operations, summary
 
-BASE_URL = "http://meshplane"
+BASE_URL = "http://localhost"
 # Examples per operation: 35 operations on two databases stay well under two minutes on 2 cores.
 MAX_EXAMPLES = int(os.environ.get("MESHPLANE_FUZZ_EXAMPLES", "100"))
 SEED_TEXT = os.environ.get("MESHPLANE_FUZZ_SEED")

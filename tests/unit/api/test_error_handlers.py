@@ -33,7 +33,7 @@ class RaisingStatus:
 async def get_proxies(error: MeshplaneError) -> httpx.Response:
     app = create_app(store=cast(Store, None), status=RaisingStatus(error), settings=Settings())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://meshplane") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         return await client.get("/api/v1/proxies")
 
 
