@@ -23,6 +23,7 @@ from meshplane.cli.explain import explain
 from meshplane.cli.output import fail
 from meshplane.cli.proxy import proxy
 from meshplane.cli.resources import apply, delete, get, status
+from meshplane.cli.tokens import tokens_app
 from meshplane.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -121,6 +122,7 @@ for command in (serve, apply, get, delete, status, bootstrap):
 app.add_typer(certs_app, name="certs")
 app.add_typer(ca_app, name="ca")
 app.add_typer(demo_app, name="demo")
+app.add_typer(tokens_app, name="tokens")
 app.command("proxy")(proxy)
 app.command("explain")(explain)
 

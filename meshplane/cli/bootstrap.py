@@ -10,7 +10,7 @@ import typer
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
 from meshplane.cli.node_flags import node_options, with_node_flags
-from meshplane.cli.output import ApiUrl, fail, reporting
+from meshplane.cli.output import ApiToken, ApiUrl, fail, reporting
 from meshplane.model import NodeOptions
 
 __all__ = ["bootstrap"]
@@ -31,6 +31,7 @@ def bootstrap(
         Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
     ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
+    token: ApiToken = None,
 ) -> None:
     """Print (or write) an Envoy bootstrap that points Envoy at this control plane.
 
@@ -40,7 +41,7 @@ def bootstrap(
     Run Envoy with it: `envoy -c bootstrap.yaml`. The named gateway or service need not exist yet.
     """
     options = node_options(node)
-    with ApiClient(api_url) as client, reporting():
+    with ApiClient(api_url, token=token) as client, reporting():
         text = client.bootstrap(options, format=format.value)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))

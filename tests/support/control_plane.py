@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.tokens import ADMIN_TOKEN
+
 __all__ = ["meshplane_serve"]
 
 
@@ -46,6 +48,7 @@ async def meshplane_serve(
                 **os.environ,
                 "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
                 "MESHPLANE_SECRET_KEY_FILE": str(workdir / "meshplane.key"),
+                "MESHPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
             },
         )
     finally:

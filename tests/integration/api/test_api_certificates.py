@@ -23,6 +23,7 @@ from meshplane.settings import Settings
 from meshplane.store import Store
 from meshplane.store.identity import IdentityRepo
 from tests.support.certificates import MadeCa, key_usage, make_ca, now
+from tests.support.tokens import bearer, store_token
 
 from .fakes import FakeStatus
 
@@ -43,7 +44,10 @@ async def authority(store: Store) -> CertificateAuthority:
 async def api(store: Store, authority: CertificateAuthority) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store=store, status=FakeStatus(), settings=Settings(), authority=authority)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://meshplane") as client:
+    await store_token(store)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://meshplane", headers=bearer()
+    ) as client:
         yield client
 
 
@@ -334,13 +338,14 @@ async def test_openapi_declares_every_answer_of_the_ca_routes(api: httpx.AsyncCl
         if path.startswith(("/api/v1/ca", "/api/v1/certificates"))
         for method, operation in methods.items()
     }
+    auth = {"401", "403"}  # every one of them needs a token, and a role
     assert declared == {
-        ("/api/v1/certificates", "get"): {"200", "503"},
-        ("/api/v1/certificates/rotate", "post"): {"200", "404", "413", "422", "503"},
-        ("/api/v1/ca", "get"): {"200", "503"},
-        ("/api/v1/ca/rotate", "post"): {"202", "409", "413", "422", "503"},
-        ("/api/v1/ca/finish", "post"): {"200", "409", "503"},
-        ("/api/v1/ca/abort", "post"): {"200", "409", "503"},
+        ("/api/v1/certificates", "get"): {"200", "503"} | auth,
+        ("/api/v1/certificates/rotate", "post"): {"200", "404", "413", "422", "503"} | auth,
+        ("/api/v1/ca", "get"): {"200", "503"} | auth,
+        ("/api/v1/ca/rotate", "post"): {"202", "409", "413", "422", "503"} | auth,
+        ("/api/v1/ca/finish", "post"): {"200", "409", "503"} | auth,
+        ("/api/v1/ca/abort", "post"): {"200", "409", "503"} | auth,
     }
     error_out = {"$ref": "#/components/schemas/ErrorOut"}
     conflict = paths["/api/v1/ca/abort"]["post"]["responses"]["409"]
