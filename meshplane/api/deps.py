@@ -28,6 +28,7 @@ __all__ = [
     "AuthorityDep",
     "BootstrapperDep",
     "BoxDep",
+    "CallerDep",
     "EditorDep",
     "IfMatchDep",
     "MaybeAuthorityDep",
@@ -211,6 +212,8 @@ BoxDep = Annotated[SecretBox | None, Depends(_box)]
 MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_token_table)]
+CallerDep = Annotated[ApiToken, Depends(_caller)]
+"""The caller, whatever its role."""
 ViewerDep = Annotated[ApiToken, Depends(_viewer)]
 """The caller, who may read the mesh (admin, editor, viewer): never a secret or a bootstrap."""
 EditorDep = Annotated[ApiToken, Depends(_editor)]

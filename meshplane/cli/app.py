@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -78,6 +79,13 @@ def serve(
             help="Serve xDS over TLS with a certificate from the mesh CA. (default: off)",
         ),
     ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the first start writes its admin API token (mode 0600), unless "
+            "MESHPLANE_ADMIN_TOKEN is set. (default: meshplane.admin-token beside the SQLite file)"
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Log verbosity.")] = LogLevel.INFO,
     log_format: Annotated[
         str,
@@ -105,6 +113,7 @@ def serve(
         "advertise_address": advertise_address,
         "trust_domain": trust_domain,
         "xds_tls": xds_tls,
+        "admin_token_file": admin_token_file,
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})

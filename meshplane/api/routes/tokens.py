@@ -12,7 +12,7 @@ from typing import Annotated, Self
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from meshplane.api.deps import AdminDep, AuthenticatorDep
+from meshplane.api.deps import AdminDep, AuthenticatorDep, CallerDep
 from meshplane.api.schemas import ErrorOut
 from meshplane.model import NAME_PATTERN, Subject
 from meshplane.store import ApiToken, Role
@@ -120,6 +120,13 @@ async def create_token(
     )
     created = next(t for t in await authenticator.tokens.all() if t.name == body.name)
     return TokenCreated(**TokenOut.of(created).model_dump(), token=value)
+
+
+@router.get("/me", response_model=TokenOut, operation_id="get_own_token")
+async def own_token(caller: CallerDep) -> TokenOut:
+    """The token this request carries: its name, role and scope (any role; the dashboard asks
+    it to know what to offer)."""
+    return TokenOut.of(caller)
 
 
 @router.get("", response_model=TokenList, operation_id="list_tokens")

@@ -11,8 +11,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from meshplane.api import create_app
+from meshplane.metrics import Metrics
+from meshplane.settings import Settings
 from meshplane.store import Role, Store, TokenRepo
-from tests.support.tokens import bearer
+from tests.support.tokens import ADMIN_TOKEN, bearer, store_token
+
+from .fakes import FakeStatus
 
 # The allowlist: answered without a token.
 OPEN = {
@@ -29,6 +34,7 @@ OPEN = {
     "GET /docs/oauth2-redirect",
     "GET /redoc",
 }
+ANY = "any"  # any live token
 READ = "read"  # viewer and up
 WRITE = "write"  # editor and up
 ADMIN = "admin"
@@ -50,14 +56,15 @@ NEEDS = {
     "POST /api/v1/ca/finish": ADMIN,
     "POST /api/v1/ca/abort": ADMIN,
     "GET /api/v1/tokens": ADMIN,
+    "GET /api/v1/tokens/me": ANY,
     "POST /api/v1/tokens": ADMIN,
     "DELETE /api/v1/tokens/{name}": ADMIN,
 }
 ALLOWED = {
-    "admin": {READ, WRITE, ADMIN, BOOT},
-    "editor": {READ, WRITE, BOOT},
-    "viewer": {READ},
-    "bootstrap": {BOOT},  # the route; its scope is checked per identity (test below)
+    "admin": {ANY, READ, WRITE, ADMIN, BOOT},
+    "editor": {ANY, READ, WRITE, BOOT},
+    "viewer": {ANY, READ},
+    "bootstrap": {ANY, BOOT},  # the route; its scope is checked per identity (test below)
 }
 PLURAL_PREFIXES = (
     "/api/v1/proxies",
@@ -209,3 +216,21 @@ async def test_every_write_names_its_token(api: httpx.AsyncClient, store: Store)
     other = await api.put("/api/v1/services/b", json={"spec": {}})
     assert other.json()["updated_by"] == "admin"
     assert (await api.get("/api/v1/services/a")).json()["updated_by"] == "deployer"
+
+
+async def test_metrics_take_their_own_token_when_one_is_set(store: Store):
+    secret = "metrics-token-0123456789"
+    app = create_app(
+        store=store,
+        status=FakeStatus(),
+        settings=Settings(metrics_token=secret),
+        metrics=Metrics(),
+    )
+    await store_token(store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://meshplane") as http:
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers=bearer(ADMIN_TOKEN))).status_code == 401
+        assert (await http.get("/metrics", headers=bearer(secret))).status_code == 200
+        # ... and it is no API token.
+        assert (await http.get("/api/v1/services", headers=bearer(secret))).status_code == 401
