@@ -74,6 +74,12 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@pytest.fixture(autouse=True)
+def cli_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands these tests run (`meshplane proxy`, ...) sign in as the admin."""
+    monkeypatch.setenv("MESHPLANE_TOKEN", ADMIN_TOKEN)
+
+
 @pytest.fixture
 async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
     async with (
