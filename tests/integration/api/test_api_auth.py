@@ -234,3 +234,19 @@ async def test_metrics_take_their_own_token_when_one_is_set(store: Store):
         assert (await http.get("/metrics", headers=bearer(secret))).status_code == 200
         # ... and it is no API token.
         assert (await http.get("/api/v1/services", headers=bearer(secret))).status_code == 401
+
+
+async def test_openapi_declares_the_bearer_scheme_on_every_protected_operation(
+    api: httpx.AsyncClient,
+):
+    document = (await api.get("/openapi.json")).json()
+    scheme = document["components"]["securitySchemes"]["ApiToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")  # /docs: Authorize
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            label = f"{method.upper()} {_template(path)}"
+            if label in OPEN:
+                assert "security" not in operation, label
+            else:
+                assert operation["security"] == [{"ApiToken": []}], label
+                assert {"401"} <= set(operation["responses"]), label

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import yaml
 
 from meshplane.settings import ADMIN_TOKEN_FILE
 from tests.support.control_plane import meshplane_serve
@@ -105,6 +106,13 @@ async def test_the_first_start_writes_an_admin_token_the_cli_finds(tmp_path: Pat
             "--token", pipeline,
         )  # fmt: skip
         assert code == 0, err
+        # The node token in that bootstrap is an xDS credential only: the REST API refuses it.
+        node_token = yaml.safe_load(out)["node"]["metadata"]["meshplane"]["token"]
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", trust_env=False
+        ) as http:
+            for path in ("/api/v1/services", "/api/v1/bootstrap?role=gateway&gateway=edge"):
+                assert (await http.get(path, headers=bearer(node_token))).status_code == 401
         code, _, err = await _meshplane(tmp_path, api_port, "tokens", "revoke", "deploy-hello")
         assert code == 0, err
         code, _, err = await _meshplane(
