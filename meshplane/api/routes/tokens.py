@@ -54,6 +54,13 @@ class TokenCreate(BaseModel):
         None, gt=0, le=_MAX_TTL, description="Lifetime; none: valid until revoked."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _not_auto(cls, name: str) -> str:
+        if name == "auto":
+            raise ValueError("'auto' names auto-registration in the change log; choose another")
+        return name
+
     @field_validator("scope")
     @classmethod
     def _identities(cls, scope: list[str]) -> list[str]:

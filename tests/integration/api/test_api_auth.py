@@ -203,6 +203,7 @@ async def test_a_bootstrap_token_fetches_only_its_scope(api: httpx.AsyncClient):
         {"name": "x", "role": "viewer", "scope": ["service/a"]},
         {"name": "x", "role": "root"},
         {"name": "x", "role": "bootstrap", "scope": ["orders"]},
+        {"name": "auto", "role": "viewer"},
     ],
 )
 async def test_a_bad_token_request_is_a_422(api: httpx.AsyncClient, body: dict[str, object]):
