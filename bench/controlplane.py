@@ -11,6 +11,7 @@ import asyncio
 import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,9 +43,12 @@ class Api:
     Everything else uses `http` (httpx).
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, token: str) -> None:
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=60.0, trust_env=False)
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self.http = httpx.Client(
+            base_url=base_url, timeout=60.0, trust_env=False, headers=self._auth
+        )
         url = httpx.URL(base_url)
         self._writes = _NoDelayConnection(url.host, url.port or 80, timeout=60.0)
 
@@ -55,7 +59,7 @@ class Api:
     def put(self, kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         """PUT one resource; raises RuntimeError with the API's answer unless it is 200/201."""
         body = json.dumps({"spec": spec}).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **self._auth}
         path = f"/api/v1/{kind}/{name}"
         try:
             self._writes.request("PUT", path, body, headers)
@@ -141,6 +145,7 @@ class ControlPlaneProcess:
         env: Mapping[str, str] | None = None,
         preload: Iterable[tuple[str, str, Mapping[str, Any]]] = (),
     ) -> None:
+        self.token = secrets.token_urlsafe(32)  # the server's admin token (MESHPLANE_ADMIN_TOKEN)
         self.workdir = workdir
         self.preload = preload
         self.preloaded = 0
@@ -188,6 +193,7 @@ class ControlPlaneProcess:
             **os.environ,
             "MESHPLANE_SECRET_KEY_FILE": str(self.workdir / "meshplane.key"),
             "MESHPLANE_ENDPOINT_GRACE_SECONDS": "1",
+            "MESHPLANE_ADMIN_TOKEN": self.token,
             **self.extra_env,
         }
         command = [
@@ -202,7 +208,7 @@ class ControlPlaneProcess:
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=_REPO
         )
-        self.api = Api(self.api_url)
+        self.api = Api(self.api_url, self.token)
         try:
             self._wait_ready()
         except BaseException:

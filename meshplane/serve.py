@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import socket
 from collections import Counter
 from types import TracebackType
@@ -18,11 +19,12 @@ import uvicorn
 
 from meshplane.api import ApiServer, create_app
 from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secret
+from meshplane.errors import Conflict
 from meshplane.gc_tuning import tune_for_a_server
 from meshplane.metrics import Metrics
 from meshplane.model import XDS_SERVER, Proxy
 from meshplane.settings import Settings
-from meshplane.store import IdentityRepo, Store, open_store
+from meshplane.store import IdentityRepo, Store, TokenRepo, open_store
 from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
 from meshplane.tls import api_ssl_context, warn_if_clear
 from meshplane.xds import (
@@ -36,7 +38,7 @@ from meshplane.xds import (
     when_reachable,
 )
 
-__all__ = ["ControlPlane", "serve"]
+__all__ = ["ControlPlane", "first_admin_token", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,33 @@ def _ca_config(settings: Settings) -> CaConfig:
     )
 
 
+async def first_admin_token(tokens: TokenRepo, settings: Settings) -> None:
+    """Make sure an admin can sign in: MESHPLANE_ADMIN_TOKEN is the token named "admin" when
+    set; otherwise the first start creates that token and writes it, mode 0600, to
+    `settings.admin_token_path`, logging where it is (never the token)."""
+    now = dt.datetime.now(dt.UTC)
+    if settings.admin_token is not None:
+        if await tokens.replace("admin", settings.admin_token, "admin", now=now):
+            log.info("admin token set from MESHPLANE_ADMIN_TOKEN name=admin")
+        return
+    path = settings.admin_token_path
+    if any(token.name == "admin" for token in await tokens.all()):
+        log.info("admin token name=admin file=%s", path if path.exists() else "(not here)")
+        return
+    try:
+        value = await tokens.create(
+            "admin", "admin", expires_at=None, created_by="first-start", now=now
+        )
+    except Conflict:
+        return  # another replica created it at the same moment
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    os.chmod(path, 0o600)
+    log.info("admin token created name=admin file=%s (mode 0600; the CLI reads it)", path)
+
+
 class ControlPlane:
     """Every running part of meshplane, started and stopped together."""
 
@@ -144,6 +173,7 @@ class ControlPlane:
         settings = self.settings
         store = self.store = await open_store(settings.database_url)
         self._stack.push_async_callback(store.close)
+        await first_admin_token(TokenRepo(store.database), settings)
         metrics = self.metrics = Metrics()
         # Before the CA: each step of a root rotation waits until the streams hold the last one.
         registry = self.registry = ProxyRegistry(

@@ -12,7 +12,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from meshplane.certs import MAX_OVERLAP
 from meshplane.host_names import is_loopback, parse_host
 
-__all__ = ["Settings"]
+__all__ = ["ADMIN_TOKEN_FILE", "Settings"]
+
+ADMIN_TOKEN_FILE = "meshplane.admin-token"
 
 
 class Settings(BaseSettings):
@@ -158,3 +160,34 @@ class Settings(BaseSettings):
     @property
     def api_serves_tls(self) -> bool:
         return self.api_tls or self.api_tls_cert is not None
+
+    # Credentials of the REST API (see README "Security").
+    admin_token: str | None = Field(
+        None,
+        min_length=16,
+        description="An admin API token (as for automation); unset: the first start creates "
+        "one in admin_token_file.",
+    )
+    admin_token_file: Path | None = Field(
+        None,
+        description="Where the first start writes its admin token (mode 0600); default: "
+        "meshplane.admin-token beside the SQLite file, or in the working directory.",
+    )
+
+    @property
+    def admin_token_path(self) -> Path:
+        """Where the first admin token is written (and where the CLI looks for it)."""
+        if self.admin_token_file is not None:
+            return self.admin_token_file
+        url = self.database_url
+        if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
+            database = Path(url.split(":///", 1)[1].split("?", 1)[0])
+            return database.parent / ADMIN_TOKEN_FILE
+        return Path(ADMIN_TOKEN_FILE)
+
+    metrics_token: str | None = Field(
+        None,
+        min_length=16,
+        description="When set, GET /metrics needs it as a bearer token (Prometheus' "
+        "authorization config); it is no API token.",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from meshplane.api.auth import Authenticator
 from meshplane.api.body_limit import BodyLimit
 from meshplane.api.browser_guard import BrowserGuard, answered_hosts
 from meshplane.api.errors import install_error_handlers
@@ -18,6 +19,7 @@ from meshplane.api.routes import (
     proxies,
     resource_router,
     server,
+    tokens,
     ui,
 )
 from meshplane.api.routes import metrics as metrics_routes
@@ -25,7 +27,7 @@ from meshplane.certs import CertificateAuthority, SecretBox
 from meshplane.metrics import Metrics
 from meshplane.model import KINDS
 from meshplane.settings import Settings
-from meshplane.store import Store
+from meshplane.store import Store, TokenRepo
 from meshplane.xds import StatusSource
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -41,9 +43,12 @@ def create_app(
     authority: CertificateAuthority | None = None,
     box: SecretBox | None = None,
     metrics: Metrics | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """Build the API over `store` (resources), `status` (connected proxies) and `settings`;
     `authority` serves the certificate routes and `box` mints node tokens for bootstraps.
+    Every operation but the allowlisted ones (the dashboard's files, /api/v1/server, the
+    health checks, /metrics, the OpenAPI document) needs an API token from `store`'s table.
 
     The caller owns `store` and closes it; the app opens nothing and has no lifespan work.
     """
@@ -62,10 +67,14 @@ def create_app(
     app.state.authority = authority
     app.state.box = box
     app.state.metrics = metrics
+    if authenticator is None and store is not None:
+        authenticator = Authenticator(TokenRepo(store.database))
+    app.state.authenticator = authenticator
     if metrics is not None:
         install_metrics(app, metrics)
     api = [resource_router(kind) for kind in KINDS.values()]
     api += [proxies.router, bootstrap.router, server.router, certificates.router, explain.router]
+    api += [tokens.router]
     include_routers(
         app,
         [

@@ -12,22 +12,31 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from meshplane.api.auth import Authenticator
 from meshplane.certs import CertificateAuthority, SecretBox
+from meshplane.errors import Unauthenticated
 from meshplane.settings import Settings
-from meshplane.store import IfMatch, Store
+from meshplane.store import ApiToken, IfMatch, Role, Store
 from meshplane.xds import StatusSource
 
 __all__ = [
     "ANSWERS",
+    "AdminDep",
+    "AuthenticatorDep",
     "AuthorityDep",
+    "BootstrapperDep",
     "BoxDep",
+    "CallerDep",
+    "EditorDep",
     "IfMatchDep",
     "MaybeAuthorityDep",
     "SettingsDep",
     "StatusDep",
     "StoreDep",
     "StoreOrMemoryDep",
+    "ViewerDep",
     "parse_if_match",
 ]
 
@@ -69,6 +78,62 @@ async def _box(request: Request) -> SecretBox | None:
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def _authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+async def _token_table(request: Request) -> Authenticator:
+    """The authenticator, for the routes that read or write the token table itself."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiToken",
+    description="An API token (`meshplane tokens create`; the first admin token is in "
+    "MESHPLANE_ADMIN_TOKEN or the file `meshplane serve` logs at its first start).",
+)
+
+
+async def _caller(
+    authenticator: Annotated[Authenticator, Depends(_authenticator)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> ApiToken:
+    """The API token the request carries as `Authorization: Bearer <token>`; 401 without a
+    live one (missing, unknown, revoked or expired)."""
+    if credentials is None:
+        raise Unauthenticated("this operation needs an API token: Authorization: Bearer <token>")
+    token = await authenticator.authenticate(credentials.credentials)
+    if token is None:
+        raise Unauthenticated("the API token is unknown, revoked or expired")
+    return token
+
+
+def _allowing(*roles: Role) -> Callable[..., Any]:
+    """A dependency that answers 403 unless the caller's role is one of `roles`."""
+
+    async def check(caller: Annotated[ApiToken, Depends(_caller)]) -> ApiToken:
+        if caller.role not in roles:
+            raise HTTPException(
+                403, f"the token's role {caller.role!r} may not do this (it needs {_or(roles)})"
+            )
+        return caller
+
+    return check
+
+
+def _or(roles: tuple[Role, ...]) -> str:
+    return " or ".join(repr(role) for role in roles)
+
+
+_viewer = _allowing("admin", "editor", "viewer")
+_editor = _allowing("admin", "editor")
+_admin = _allowing("admin")
+_bootstrapper = _allowing("admin", "editor", "bootstrap")
 
 
 def parse_if_match(value: str | None) -> IfMatch:
@@ -124,6 +189,17 @@ ANSWERS: dict[Callable[..., Any], dict[int, str]] = {
         "unreachable."
     },
     _if_match: {412: "If-Match does not name the stored version; nothing changed."},
+    _token_table: {
+        503: "The database is unreachable and this server has not read its API tokens yet."
+    },
+    _caller: {401: "No API token, or one that is unknown, revoked or expired."},
+    _viewer: {403: "The token's role may not read (a bootstrap token)."},
+    _editor: {403: "The token's role may not do this (it needs admin or editor)."},
+    _admin: {403: "The token's role may not do this (it needs admin)."},
+    _bootstrapper: {
+        403: "The token's role may not fetch bootstraps, or not for this identity (a "
+        "bootstrap token's scope)."
+    },
 }
 """The error answers a route can give because it depends on each of these (see api/openapi.py)."""
 
@@ -135,3 +211,14 @@ AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
 BoxDep = Annotated[SecretBox | None, Depends(_box)]
 MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]
+AuthenticatorDep = Annotated[Authenticator, Depends(_token_table)]
+CallerDep = Annotated[ApiToken, Depends(_caller)]
+"""The caller, whatever its role."""
+ViewerDep = Annotated[ApiToken, Depends(_viewer)]
+"""The caller, who may read the mesh (admin, editor, viewer): never a secret or a bootstrap."""
+EditorDep = Annotated[ApiToken, Depends(_editor)]
+"""The caller, who may change the mesh, explain and rotate leaves (admin, editor)."""
+AdminDep = Annotated[ApiToken, Depends(_admin)]
+"""The caller, who may do anything: tokens and the CA included (admin)."""
+BootstrapperDep = Annotated[ApiToken, Depends(_bootstrapper)]
+"""The caller, who may fetch bootstraps (admin, editor; bootstrap for its scope's identities)."""

@@ -67,6 +67,7 @@ class ResourceModels:
             source=stored.source,
             created_at=stored.created_at,
             updated_at=stored.updated_at,
+            updated_by=stored.updated_by,
         )
 
 
@@ -118,6 +119,10 @@ class ResourceOut(BaseModel):
     source: Source = Field(description="'auto' when a connecting sidecar registered it.")
     created_at: datetime
     updated_at: datetime
+    updated_by: str | None = Field(
+        None,
+        description="Who last wrote it: the API token's name, or 'auto' (a connecting sidecar).",
+    )
 
 
 def resource_models(kind: Kind) -> ResourceModels:

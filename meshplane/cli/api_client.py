@@ -8,6 +8,7 @@ timeout) have status 0. httpx's own exceptions never leave this module.
 from __future__ import annotations
 
 import builtins
+import os
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,15 @@ import httpx
 
 from meshplane.model import NodeOptions, kind_named
 
-__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "describe", "format_loc", "verifying"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "ApiClient",
+    "ApiError",
+    "default_token",
+    "describe",
+    "format_loc",
+    "verifying",
+]
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 _PREFIX = "/api/v1"
@@ -80,6 +89,20 @@ def verifying(ca_file: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file))
 
 
+def default_token() -> str | None:
+    """The token a client uses when given none: MESHPLANE_TOKEN, MESHPLANE_ADMIN_TOKEN, else
+    the admin token file a local server wrote at its first start (where `Settings` says)."""
+    from meshplane.settings import Settings  # the server's rule for where the file is
+
+    for name in ("MESHPLANE_TOKEN", "MESHPLANE_ADMIN_TOKEN"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        return Settings().admin_token_path.read_text().strip() or None
+    except (OSError, ValueError):
+        return None
+
+
 def _plural(kind: str) -> str:
     try:
         return kind_named(kind).plural
@@ -103,12 +126,16 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
         ca_file: Path | None = None,
+        token: str | None = None,
     ) -> None:
+        token = token if token is not None else default_token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + _PREFIX,
             transport=transport,
             timeout=timeout,
             verify=True if ca_file is None else verifying(ca_file),
+            headers=headers,
         )
         self.base_url = base_url
 
@@ -240,3 +267,23 @@ class ApiClient:
         """Go back to the root that issued before the rotation (see POST /ca/abort)."""
         status: dict[str, Any] = self._request("POST", "/ca/abort").json()
         return status
+
+    def create_token(
+        self,
+        name: str,
+        role: str,
+        *,
+        scope: Sequence[str] = (),
+        ttl_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """A new API token; the answer's `token` is shown this once."""
+        body = {"name": name, "role": role, "scope": list(scope), "ttl_seconds": ttl_seconds}
+        created: dict[str, Any] = self._request("POST", "/tokens", json=body).json()
+        return created
+
+    def tokens(self) -> builtins.list[dict[str, Any]]:
+        items: builtins.list[dict[str, Any]] = self._request("GET", "/tokens").json()["items"]
+        return items
+
+    def revoke_token(self, name: str) -> None:
+        self._request("DELETE", f"/tokens/{name}")

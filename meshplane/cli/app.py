@@ -24,6 +24,7 @@ from meshplane.cli.explain import explain
 from meshplane.cli.output import fail
 from meshplane.cli.proxy import proxy
 from meshplane.cli.resources import apply, delete, get, status
+from meshplane.cli.tokens import tokens_app
 from meshplane.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -107,6 +108,13 @@ def serve(
     api_tls_key: Annotated[
         Path | None, typer.Option(help="The private key (PEM file) of --api-tls-cert.")
     ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the first start writes its admin API token (mode 0600), unless "
+            "MESHPLANE_ADMIN_TOKEN is set. (default: meshplane.admin-token beside the SQLite file)"
+        ),
+    ] = None,
     log_level: Annotated[LogLevel, typer.Option(help="Log verbosity.")] = LogLevel.INFO,
     log_format: Annotated[
         str,
@@ -138,6 +146,7 @@ def serve(
         "api_tls": api_tls,
         "api_tls_cert": api_tls_cert,
         "api_tls_key": api_tls_key,
+        "admin_token_file": admin_token_file,
     }
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
@@ -155,6 +164,7 @@ for command in (serve, apply, get, delete, status, bootstrap):
 app.add_typer(certs_app, name="certs")
 app.add_typer(ca_app, name="ca")
 app.add_typer(demo_app, name="demo")
+app.add_typer(tokens_app, name="tokens")
 app.command("proxy")(proxy)
 app.command("explain")(explain)
 

@@ -10,7 +10,7 @@ import typer
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
 from meshplane.cli.node_flags import node_options, with_node_flags
-from meshplane.cli.output import ApiUrl, CaFile, fail, reporting
+from meshplane.cli.output import ApiToken, ApiUrl, CaFile, fail, reporting
 from meshplane.model import NodeOptions
 
 __all__ = ["bootstrap"]
@@ -32,6 +32,7 @@ def bootstrap(
     ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Print (or write) an Envoy bootstrap that points Envoy at this control plane.
 
@@ -41,7 +42,7 @@ def bootstrap(
     Run Envoy with it: `envoy -c bootstrap.yaml`. The named gateway or service need not exist yet.
     """
     options = node_options(node)
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         text = client.bootstrap(options, format=format.value)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
-from meshplane.cli.output import ApiUrl, CaFile, fail, reporting, table
+from meshplane.cli.output import ApiToken, ApiUrl, CaFile, fail, reporting, table
 
 __all__ = ["ca_app", "certs_app"]
 
@@ -41,9 +41,11 @@ def _certificates_table(items: list[dict[str, Any]]) -> str:
 
 
 @certs_app.command("list")
-def list_certificates(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
+def list_certificates(
+    api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None, token: ApiToken = None
+) -> None:
     """Each identity's certificate: serial, issuer, expiry and next automatic renewal."""
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         typer.echo(_certificates_table(client.certificates()))
 
 
@@ -54,11 +56,12 @@ def rotate_certificates(
     all_: Annotated[bool, typer.Option("--all", help="Rotate every certificate.")] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Issue new certificates now; Envoys pick them up over SDS without a restart."""
     if sum((service is not None, gateway is not None, all_)) != 1:
         fail("give exactly one of --service NAME, --gateway NAME or --all")
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         issued = client.rotate_certificates(service=service, gateway=gateway, all=all_)
     typer.echo(_certificates_table(issued))
 
@@ -85,9 +88,11 @@ def _ca_text(status: dict[str, Any]) -> str:
 
 
 @ca_app.command("status")
-def ca_status(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
+def ca_status(
+    api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None, token: ApiToken = None
+) -> None:
     """The roots (issuing, incoming, outgoing, retired) and the phase of a root rotation."""
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         typer.echo(_ca_text(client.ca()))
 
 
@@ -109,6 +114,7 @@ def ca_rotate(
     ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Rotate the root: trust both, re-issue every leaf, then drop the old root.
 
@@ -120,7 +126,7 @@ def ca_rotate(
     """
     if (certificate is None) != (private_key is None):
         fail("give both --certificate and --private-key, or neither")
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         status = client.rotate_ca(
             overlap_seconds=overlap,
             certificate=certificate.read_text() if certificate else None,
@@ -131,17 +137,21 @@ def ca_rotate(
 
 
 @ca_app.command("finish")
-def ca_finish(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
+def ca_finish(
+    api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None, token: ApiToken = None
+) -> None:
     """End a rotation's overlap now: the old root leaves the trust bundle.
 
     A rotation that stopped on an error goes on from where it stopped, without overlap.
     """
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         typer.echo(_ca_text(client.finish_ca_rotation()))
 
 
 @ca_app.command("abort")
-def ca_abort(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
+def ca_abort(
+    api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None, token: ApiToken = None
+) -> None:
     """Abort a root rotation (under way or stopped on an error): go back to the previous root.
 
     In adding-root the new root leaves the trust bundle at once (it has signed nothing yet). In
@@ -152,5 +162,5 @@ def ca_abort(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
     Refused when there is nothing to abort, an abort is under way, or the previous root can no
     longer sign (expired, or expiring within a certificate lifetime): then finish instead.
     """
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         typer.echo(_ca_text(client.abort_ca_rotation()))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
-from meshplane.cli.output import ApiUrl, CaFile, fail, reporting, table
+from meshplane.cli.output import ApiToken, ApiUrl, CaFile, fail, reporting, table
 
 __all__ = ["explain"]
 
@@ -28,6 +28,7 @@ def explain(
     output: Annotated[str, typer.Option("-o", "--output", help="text (default) or json.")] = "text",
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Explain which route a gateway (--gateway) or a service's sidecar (--from) uses for a
     request, why its other routes are not used, and where the request goes with which policies.
@@ -49,7 +50,7 @@ def explain(
         "headers": headers,
         **({"gateway": gateway} if gateway else {"source": source}),
     }
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         answer = client.explain(ask)
     if output == "json":
         typer.echo(json.dumps(answer, indent=2))

@@ -12,7 +12,7 @@ import typer
 
 from meshplane.cli.api_client import ApiError, verifying
 
-__all__ = ["ApiUrl", "CaFile", "fail", "reporting", "table"]
+__all__ = ["ApiToken", "ApiUrl", "CaFile", "fail", "reporting", "table"]
 
 ApiUrl = Annotated[
     str,
@@ -21,6 +21,17 @@ ApiUrl = Annotated[
         envvar="MESHPLANE_API_URL",
         help="Base URL of the meshplane REST API.",
         show_default=True,
+    ),
+]
+
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="MESHPLANE_TOKEN",
+        help="API token; default: MESHPLANE_ADMIN_TOKEN, else the admin token file the server "
+        "wrote at its first start (meshplane.admin-token beside its SQLite file).",
+        show_default=False,
     ),
 ]
 

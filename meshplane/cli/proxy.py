@@ -21,7 +21,7 @@ import typer
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
 from meshplane.cli.node_flags import node_options, with_node_flags
-from meshplane.cli.output import ApiUrl, CaFile, fail, reporting
+from meshplane.cli.output import ApiToken, ApiUrl, CaFile, fail, reporting
 
 __all__ = ["proxy"]
 
@@ -63,12 +63,13 @@ def proxy(
     log_level: Annotated[str, typer.Option(help="Envoy's log level.")] = "warn",
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Run Envoy as a sidecar (--service with its three ports) or a gateway (--gateway)."""
     if ("service" in node) == ("gateway" in node):
         fail("give --service NAME (and its three ports) or --gateway NAME")
     options = node_options({"role": "sidecar" if "service" in node else "gateway", **node})
-    with ApiClient(api_url, ca_file=ca_file) as client, reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
         text = client.bootstrap(options)
     binary = _envoy(envoy_path)
     with tempfile.TemporaryDirectory(prefix="meshplane-proxy-") as workdir:

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient, format_loc
-from meshplane.cli.output import ApiUrl, CaFile
+from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
@@ -31,7 +31,7 @@ __all__ = ["apply", "delete", "get", "status"]
 # apply writes kinds in this order so that whatever a resource refers to exists first.
 APPLY_ORDER = ("meshes", "services", "gateways", "endpoints", "routes", "authorization-policies")
 # Fields `get -o yaml` prints that apply accepts back and ignores: the server owns them.
-_READ_ONLY = frozenset({"version", "source", "created_at", "updated_at"})
+_READ_ONLY = frozenset({"version", "source", "created_at", "updated_at", "updated_by"})
 
 
 class Output(StrEnum):
@@ -119,6 +119,7 @@ def apply(
     ],
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Create or update every resource in a YAML file, in dependency order.
 
@@ -131,7 +132,7 @@ def apply(
     except OSError as exc:
         _fail(f"cannot read {filename}: {exc.strerror}")
     documents = _read_documents(text)
-    with ApiClient(api_url, ca_file=ca_file) as client, _reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         # Versions before the writes: a PUT that leaves the version alone changed nothing.
         before = {
             (plural, item["name"]): item["version"]
@@ -218,6 +219,7 @@ def get(
     output: Annotated[Output, typer.Option("-o", "--output", help="Output format.")] = Output.TABLE,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Show one resource or every resource of a kind.
 
@@ -226,7 +228,7 @@ def get(
     """
     resolved = _kind(kind)
     invalid: list[dict[str, Any]] = []
-    with ApiClient(api_url, ca_file=ca_file) as client, _reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         if name:
             items = [client.get(resolved.plural, name)]
         else:
@@ -249,10 +251,11 @@ def delete(
     name: Annotated[str, typer.Argument(help="The resource's name.")],
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
+    token: ApiToken = None,
 ) -> None:
     """Delete a resource; refused while other resources still refer to it."""
     resolved = _kind(kind)
-    with ApiClient(api_url, ca_file=ca_file) as client, _reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         client.delete(resolved.plural, name)
     typer.echo(f"{resolved.singular}/{name} deleted")
 
@@ -267,7 +270,9 @@ def _type_cell(status: dict[str, Any]) -> str:
     return f"{cell} NACK" if status.get("last_nack") else cell
 
 
-def status(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
+def status(
+    api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None, token: ApiToken = None
+) -> None:
     """List connected proxies and where each resource type stands on each.
 
     Per type: the version sent, then "/" and the version ACKed when they differ (first 8
@@ -275,7 +280,7 @@ def status(api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None) -> None:
     Last, one INVALID line per stored resource whose spec no longer validates (not sent to
     proxies, with whatever refers to it, until a PUT of a valid spec or a DELETE fixes it).
     """
-    with ApiClient(api_url, ca_file=ca_file) as client, _reporting():
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         proxies = client.proxies()
         invalid = client.server().get("invalid_resources", [])
     _proxies_table(proxies)

@@ -13,6 +13,7 @@ import yaml
 from meshplane.demo.topology import (
     API_PORT,
     COMPOSE_XDS_HOST,
+    DEMO_ADMIN_TOKEN,
     DEMO_SECRET,
     GATEWAY,
     GATEWAY_PORT,
@@ -30,7 +31,8 @@ _HEADER = """\
 # PostgreSQL, the control plane, frontend -> orders (v1, v2) -> payments with a stock Envoy
 # sidecar each, and an Envoy gateway; Prometheus and Jaeger wired to the mesh. Published: the
 # gateway (8000), the API and dashboard (8080/ui), Prometheus (9090) and Jaeger's UI (16686).
-# MESHPLANE_SECRET_KEY is the demo's published secret: never reuse it.
+# MESHPLANE_SECRET_KEY and MESHPLANE_ADMIN_TOKEN are the demo's published values: demo only,
+# never reuse them. The API's admin token is MESHPLANE_ADMIN_TOKEN (`meshplane --token`).
 # --xds-plaintext: the Envoy bootstraps in envoy-configs/ are written before the control plane
 # first starts, so they cannot embed the mesh roots it creates then; xDS stays on the compose
 # network (its port is not published) and carries demo tokens only. A real deployment leaves
@@ -78,8 +80,12 @@ def compose_document() -> dict[str, Any]:
                 "--advertise-address",
                 COMPOSE_XDS_HOST,
             ],
-            "environment": {"MESHPLANE_SECRET_KEY": DEMO_SECRET},
-            "ports": [f"{API_PORT}:{API_PORT}"],
+            "environment": {
+                "MESHPLANE_SECRET_KEY": DEMO_SECRET,
+                "MESHPLANE_ADMIN_TOKEN": DEMO_ADMIN_TOKEN,
+            },
+            # Published on the host's loopback only: the API is for this machine's operator.
+            "ports": [f"127.0.0.1:{API_PORT}:{API_PORT}"],
             "depends_on": _healthy("postgres"),
             "healthcheck": {
                 "test": ["CMD", "python", "-c", api_check],
@@ -97,6 +103,7 @@ def compose_document() -> dict[str, Any]:
                     for name in ("mesh.yaml", "telemetry-compose.yaml")
                 )
             ],
+            "environment": {"MESHPLANE_TOKEN": DEMO_ADMIN_TOKEN},
             "volumes": [_CONFIGS],
             "depends_on": _healthy(COMPOSE_XDS_HOST),
             "restart": "no",

@@ -29,6 +29,7 @@ import yaml
 from meshplane.demo.apps import DemoApp
 from meshplane.demo.topology import (
     API_PORT,
+    DEMO_ADMIN_TOKEN,
     DEMO_SECRET,
     GATEWAY_PORT,
     INSTANCES,
@@ -145,6 +146,9 @@ async def _until_chain(url: str, timeout: float = 30.0) -> list[dict[str, Any]]:
             await asyncio.sleep(0.05)
 
 
+_ADMIN = {"Authorization": f"Bearer {DEMO_ADMIN_TOKEN}"}
+
+
 async def run_demo(options: DemoOptions) -> int:
     """Run the demo; return the exit status."""
     workdir = Path(tempfile.mkdtemp(prefix="meshplane-demo-"))
@@ -154,6 +158,7 @@ async def run_demo(options: DemoOptions) -> int:
         xds_port=XDS_PORT,
         xds_host="127.0.0.1",
         secret_key=DEMO_SECRET,
+        admin_token=DEMO_ADMIN_TOKEN,
         endpoint_grace_seconds=1.0,
     )
     apps = [
@@ -162,7 +167,9 @@ async def run_demo(options: DemoOptions) -> int:
     ]
     try:
         async with ControlPlane(settings) as plane:
-            async with httpx.AsyncClient(base_url=plane.api_url, trust_env=False) as http:
+            async with httpx.AsyncClient(
+                base_url=plane.api_url, trust_env=False, headers=_ADMIN
+            ) as http:
                 await _apply(http, config_dir() / "mesh.yaml")
             async with _envoys(workdir):
                 url = f"http://127.0.0.1:{GATEWAY_PORT}/"
@@ -193,8 +200,10 @@ meshplane demo: everything below runs on this machine
   first request   {_hops(chain)}   (each hop over mutual TLS)
   logs            {workdir}
 
-A tour, in another terminal (source .venv/bin/activate first):
+A tour, in another terminal (source .venv/bin/activate first; the first line signs the CLI
+in with the demo's published admin token, fit for this demo only):
 
+  export MESHPLANE_TOKEN={DEMO_ADMIN_TOKEN}
   curl -s {url} | python3 -m json.tool          # the chain, and who called whom (SPIFFE IDs)
   meshplane status                              # 5 proxies, every type ACKed
   meshplane certs list                          # one certificate per identity
@@ -210,7 +219,7 @@ async def _check(api_url: str, url: str) -> int:
     """Walk the tour unattended; print what was seen; 1 if anything is off."""
     problems: list[str] = []
     async with (
-        httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=10) as api,
+        httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=10, headers=_ADMIN) as api,
         httpx.AsyncClient(trust_env=False, timeout=5) as http,
     ):
         chain = await _get_chain(http, url) or []

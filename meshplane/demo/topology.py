@@ -21,6 +21,7 @@ from meshplane.xds import render_bootstrap
 
 __all__ = [
     "COMPOSE_XDS_HOST",
+    "DEMO_ADMIN_TOKEN",
     "DEMO_SECRET",
     "GATEWAY",
     "INSTANCES",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 DEMO_SECRET = "meshplane-demo-secret-not-for-production"
+DEMO_ADMIN_TOKEN = "meshplane-demo-admin-token-not-for-production"
+"""The demo's admin API token (MESHPLANE_ADMIN_TOKEN): published, so fit for the demo only."""
 COMPOSE_XDS_HOST = "meshplane"
 XDS_PORT = 18000
 API_PORT = 8080

@@ -15,8 +15,11 @@ from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
 from meshplane.store.store import InvalidReport, Store, open_store
+from meshplane.store.tokens import ROLES, ApiToken, Role, TokenRepo, hash_token
 
 __all__ = [
+    "ROLES",
+    "ApiToken",
     "CaAuthorityRow",
     "CaLeafRow",
     "ChangeFeed",
@@ -25,12 +28,15 @@ __all__ = [
     "IfMatch",
     "InvalidReport",
     "InvalidResource",
+    "Role",
     "Source",
     "Store",
     "StoredInvalid",
     "StoredResource",
+    "TokenRepo",
     "canonical",
     "create_engine",
+    "hash_token",
     "migrate",
     "normalise_url",
     "open_database",

@@ -70,6 +70,7 @@ class StoredResource:
     source: Source
     created_at: datetime
     updated_at: datetime
+    updated_by: str | None = None  # the API token's name, "auto"; None if written before kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,7 @@ _COLUMNS = (
     ResourceRow.source,
     ResourceRow.created_at,
     ResourceRow.updated_at,
+    ResourceRow.updated_by,
 )
 
 
@@ -147,6 +149,7 @@ def _stored(row: Row[Any], spec: Spec) -> StoredResource:
         source=source,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        updated_by=row.updated_by,
     )
 
 
@@ -303,10 +306,18 @@ def _append_change(
     name: str,
     spec: dict[str, Any] | None,
     source: Source,
+    by: str | None,
 ) -> None:
     connection.execute(
         _INSERT_CHANGE,
-        {"revision": revision, "kind": kind, "name": name, "spec": spec, "source": source},
+        {
+            "revision": revision,
+            "kind": kind,
+            "name": name,
+            "spec": spec,
+            "source": source,
+            "by": by,
+        },
     )
     if revision % PRUNE_EVERY == 0:
         connection.execute(
@@ -325,6 +336,7 @@ def put_resource(
     source: Source,
     now: datetime,
     invalid: Mapping[Key, InvalidResource] | None = None,
+    by: str | None = None,
 ) -> WriteOutcome:
     """Create or replace a resource at `revision` (from `bump_revision` in this transaction).
 
@@ -333,7 +345,8 @@ def put_resource(
     resources known to the caller), the mesh-wide rules of `model.rules` (InvalidMesh, or
     Conflict for a route another one hides). An identical spec is a no-op (`changed` False).
     An "api" source sticks: an "auto" write never takes a resource away from the operator.
-    Replacing a stored spec that no longer validates is a write like any other.
+    Replacing a stored spec that no longer validates is a write like any other. `by` (who
+    writes: an API token's name, "auto") is kept on the resource and in the change log.
     """
     plural = kind_of(kind).plural
     if not isinstance(spec, KINDS[plural].spec):
@@ -355,7 +368,13 @@ def put_resource(
     parsed = None if row is None else parse_stored(plural, row.spec)
     old = None if isinstance(parsed, str) else parsed  # one that no longer validates: unknown
     check_mesh_rules(connection, plural, name, spec, old, revision)
-    values = {"spec": data, "version": revision, "source": new_source, "updated_at": now}
+    values = {
+        "spec": data,
+        "version": revision,
+        "source": new_source,
+        "updated_at": now,
+        "updated_by": by,
+    }
     if row is None:
         connection.execute(_INSERT, {"kind": plural, "name": name, "created_at": now, **values})
         created_at = now
@@ -364,8 +383,8 @@ def put_resource(
         created_at = row.created_at
     old_refs = None if old is None else KINDS[plural].references(old)
     _rewrite_refs(connection, plural, name, references, old_refs, created=row is None)
-    _append_change(connection, revision, plural, name, data, new_source)
-    stored = StoredResource(plural, name, spec, revision, new_source, created_at, now)
+    _append_change(connection, revision, plural, name, data, new_source, by)
+    stored = StoredResource(plural, name, spec, revision, new_source, created_at, now, by)
     return WriteOutcome(stored, created=row is None, changed=True)
 
 
@@ -377,8 +396,9 @@ def delete_resource(
     revision: int,
     if_match: IfMatch,
     source: Source,
+    by: str | None = None,
 ) -> None:
-    """Delete a resource at `revision`.
+    """Delete a resource at `revision`; `by` (who) goes in the change log.
 
     NotFound if absent; PreconditionFailed on a stale If-Match; Conflict listing every resource
     that still refers to it.
@@ -400,7 +420,7 @@ def delete_resource(
         raise Conflict(f"{_label(plural, name)} is still referenced by {listed}")
     connection.execute(delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name))
     connection.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
-    _append_change(connection, revision, plural, name, None, source)
+    _append_change(connection, revision, plural, name, None, source, by)
 
 
 def changes_after(connection: Connection, revision: int) -> list[Change] | None:

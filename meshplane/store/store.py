@@ -138,6 +138,7 @@ class Store:
         *,
         if_match: IfMatch = None,
         source: Source = "api",
+        by: str | None = None,
     ) -> tuple[StoredResource, bool]:
         """Create or replace a resource; return it and whether it was created.
 
@@ -145,9 +146,11 @@ class Store:
         PreconditionFailed (stale `if_match`; "*" requires it to exist), InvalidMesh (a
         reference to a missing resource, or to one whose stored spec no longer validates;
         `field` names it), NotFound (unknown kind). A put over a stored spec that no longer
-        validates fixes it.
+        validates fixes it. `by` says who writes (an API token's name; "auto" when `source`
+        is); it is kept on the resource and in the change log.
         """
         now = datetime.now(UTC)
+        by = _who(source, by)
         invalid = self._invalid.by_key() if self._invalid else None
 
         def work(connection: Connection) -> WriteOutcome:
@@ -162,6 +165,7 @@ class Store:
                 source=source,
                 now=now,
                 invalid=invalid,
+                by=by,
             )
             if not outcome.changed:
                 connection.rollback()  # gives the revision number back
@@ -173,30 +177,51 @@ class Store:
             self._invalid.cleared((stored.kind, name), stored.version)
             await self._committed(Change(stored.version, stored.kind, name, stored.spec))
             log.info(
-                "put kind=%s name=%s revision=%d source=%s", kind, name, stored.version, source
+                "put kind=%s name=%s revision=%d source=%s by=%s",
+                kind,
+                name,
+                stored.version,
+                source,
+                by,
             )
         return stored, outcome.created
 
     async def delete(
-        self, kind: str, name: str, *, if_match: IfMatch = None, source: Source = "api"
+        self,
+        kind: str,
+        name: str,
+        *,
+        if_match: IfMatch = None,
+        source: Source = "api",
+        by: str | None = None,
     ) -> None:
-        """Delete a resource.
+        """Delete a resource (`by` as for `put`).
 
         Raises NotFound, PreconditionFailed (stale `if_match`), or Conflict naming every
         resource that still refers to it.
         """
 
+        by = _who(source, by)
+
         def work(connection: Connection) -> int:
             revision = repo.bump_revision(connection)
             repo.delete_resource(
-                connection, kind, name, revision=revision, if_match=if_match, source=source
+                connection,
+                kind,
+                name,
+                revision=revision,
+                if_match=if_match,
+                source=source,
+                by=by,
             )
             return revision
 
         revision = await self._write(work)
         self._invalid.cleared((kind, name), revision)
         await self._committed(Change(revision, kind, name, None))
-        log.info("delete kind=%s name=%s revision=%d source=%s", kind, name, revision, source)
+        log.info(
+            "delete kind=%s name=%s revision=%d source=%s by=%s", kind, name, revision, source, by
+        )
 
     async def load_mesh(self) -> Mesh:
         """The whole mesh at one revision, read from one snapshot.
@@ -234,6 +259,11 @@ class Store:
                     [InvalidResource(change.kind, change.name, change.revision, change.invalid)]
                 )
         return changes
+
+
+def _who(source: Source, by: str | None) -> str | None:
+    """Who makes a write: the caller's name for it, else "auto" for auto-registration."""
+    return by if by is not None else ("auto" if source == "auto" else None)
 
 
 async def open_store(url: str) -> Store:

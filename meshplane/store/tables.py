@@ -29,7 +29,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "ChangeRow", "MeshStateRow", "RefRow", "ResourceRow", "UtcDateTime"]
+__all__ = [
+    "ApiTokenRow",
+    "Base",
+    "ChangeRow",
+    "MeshStateRow",
+    "RefRow",
+    "ResourceRow",
+    "UtcDateTime",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,6 +51,8 @@ NAMING_CONVENTION = {
 _KIND = String(32)
 _NAME = String(63)
 _SOURCE = String(8)
+# Who made a write: an API token's name (a NAME_PATTERN name), or "auto" for auto-registration.
+_WHO = String(63)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -85,6 +95,7 @@ class ResourceRow(Base):
     source: Mapped[str] = mapped_column(_SOURCE)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(_WHO)  # NULL: written before it was kept
 
 
 class RefRow(Base):
@@ -136,6 +147,7 @@ class ChangeRow(Base):
     name: Mapped[str] = mapped_column(_NAME)
     spec: Mapped[dict[str, Any] | None]
     source: Mapped[str] = mapped_column(_SOURCE)
+    by: Mapped[str | None] = mapped_column(_WHO)  # NULL: written before it was kept
 
 
 class CaAuthorityRow(Base):
@@ -169,3 +181,23 @@ class CaLeafRow(Base):
     not_before: Mapped[datetime]
     not_after: Mapped[datetime]
     renew_at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    """An API token: its name, role and scope, and only the SHA-256 of the token itself.
+
+    `role`: admin | editor | viewer | bootstrap; `scope` lists the identities ("service/orders")
+    a bootstrap token may fetch bootstraps for. Deleting the row revokes the token.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash"),)
+
+    name: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(_WHO)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

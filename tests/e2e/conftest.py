@@ -17,6 +17,7 @@ from meshplane.xds.translate import group_resources, shared_resources
 from meshplane.xds.type_urls import CLUSTER
 from tests.support.backends import HttpBackend
 from tests.support.envoy import merge_resources, validate_resources
+from tests.support.tokens import ADMIN_TOKEN, bearer
 
 
 class Mesh:
@@ -67,16 +68,25 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "xds_host": "127.0.0.1",
         "endpoint_grace_seconds": 0.5,
         "secret_key_file": tmp_path / "meshplane.key",
+        "admin_token": ADMIN_TOKEN,
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def cli_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands these tests run (`meshplane proxy`, ...) sign in as the admin."""
+    monkeypatch.setenv("MESHPLANE_TOKEN", ADMIN_TOKEN)
 
 
 @pytest.fixture
 async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
     async with (
         ControlPlane(make_settings(tmp_path)) as plane,
-        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+        httpx.AsyncClient(
+            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+        ) as http,
     ):
         yield Mesh(plane, http)
 
@@ -115,6 +125,8 @@ async def poisoned(tmp_path: Path) -> AsyncIterator[tuple[Mesh, Poison]]:
     poison = Poison()
     async with (
         ControlPlane(make_settings(tmp_path), hook=poison) as plane,
-        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+        httpx.AsyncClient(
+            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+        ) as http,
     ):
         yield Mesh(plane, http), poison

@@ -24,6 +24,7 @@ from tests.e2e.conftest import Mesh, make_settings
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_ports
+from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, wait_until_served
 
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -69,7 +70,9 @@ async def sidecars(tmp_path: Path, *, fresh_connections: bool = False) -> AsyncI
     try:
         async with (
             ControlPlane(make_settings(tmp_path), hook=hook) as plane,
-            httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+            httpx.AsyncClient(
+                base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+            ) as http,
         ):
             mesh = Mesh(plane, http)
             await mesh.put("services", "a", {})

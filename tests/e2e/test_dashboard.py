@@ -32,6 +32,7 @@ from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
 from tests.support.stored import BAD_VALUE, spoil
+from tests.support.tokens import ADMIN_TOKEN
 from tests.support.traffic import answered_by, wait_until_served
 
 pytestmark = pytest.mark.e2e
@@ -131,7 +132,7 @@ async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
 
         page = await _render(
             chromium,
-            f"{mesh.plane.api_url}/ui",
+            f"{mesh.plane.api_url}/ui#token={ADMIN_TOKEN}",
             profile=tmp_path / "chromium-profile",
             screenshot=screenshot,
             ready=lambda dom: _proxy_row(dom, NODE_ID) is not None,
@@ -186,7 +187,7 @@ async def test_dashboard_names_a_stored_service_that_no_longer_validates(
 
     page = await _render(
         chromium,
-        f"{mesh.plane.api_url}/ui",
+        f"{mesh.plane.api_url}/ui#token={ADMIN_TOKEN}",
         profile=tmp_path / "chromium-profile",
         screenshot=tmp_path / "dashboard-invalid.png",
         ready=shown,
@@ -201,6 +202,53 @@ async def test_dashboard_names_a_stored_service_that_no_longer_validates(
     assert set(rows) == {"web invalid", "other no endpoints"}
     [marker] = rows["web invalid"].find_all("span", "pill")
     assert marker.attrs["title"].startswith("protocol: Input should be")
+    assert "hidden" in _by_id(page, "api-error").attrs
+
+
+async def test_dashboard_asks_for_a_token_and_is_read_only_for_a_viewer(
+    chromium: str, tmp_path: Path, mesh: Mesh
+) -> None:
+    assert mesh.plane is not None
+    await mesh.put("services", "web", {})
+    await mesh.plane.authority.ensure(["service/web"])  # type: ignore[union-attr]
+    signed_out = await _render(
+        chromium,
+        f"{mesh.plane.api_url}/ui",
+        profile=tmp_path / "chromium-signed-out",
+        screenshot=tmp_path / "dashboard-signin.png",
+        ready=lambda dom: "hidden" not in _by_id(dom, "signin-section").attrs,
+    )
+    assert "hidden" in _by_id(signed_out, "dashboard").attrs
+
+    revoked = await _render(
+        chromium,
+        f"{mesh.plane.api_url}/ui#token=not-a-token",
+        profile=tmp_path / "chromium-wrong",
+        screenshot=tmp_path / "dashboard-wrong.png",
+        ready=lambda dom: "hidden" not in _by_id(dom, "signin-message").attrs,
+    )
+    assert _by_id(revoked, "signin-message").text().startswith("Sign in again:")
+
+    created = await mesh.http.post("/api/v1/tokens", json={"name": "eyes", "role": "viewer"})
+    viewer = created.json()["token"]
+
+    def certificates_shown(dom: _Element) -> bool:
+        found = [e for e in dom.iter() if e.attrs.get("id") == "certificates"]
+        return bool(found) and "service/web" in found[0].text()
+
+    page = await _render(
+        chromium,
+        f"{mesh.plane.api_url}/ui#token={viewer}",
+        profile=tmp_path / "chromium-viewer",
+        screenshot=tmp_path / "dashboard-viewer.png",
+        ready=certificates_shown,
+    )
+    assert "hidden" not in _by_id(page, "dashboard").attrs
+    assert "read only" in _by_id(page, "who").text()
+    rotate = [
+        b for b in page.find_all("button") if "data-rotate" in b.attrs and "hidden" not in b.attrs
+    ]
+    assert rotate == []
     assert "hidden" in _by_id(page, "api-error").attrs
 
 

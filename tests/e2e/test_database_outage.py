@@ -17,6 +17,7 @@ from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
 from tests.support.postgres_cluster import private_cluster
+from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, hits, wait_until_served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -34,7 +35,9 @@ async def test_envoy_keeps_serving_through_an_outage_and_follows_after(
     with private_cluster() as cluster:
         async with (
             ControlPlane(make_settings(tmp_path, database_url=cluster.url)) as plane,
-            httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+            httpx.AsyncClient(
+                base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+            ) as http,
         ):
             mesh = Mesh(plane, http)
             for backend in (blue, green):

@@ -23,6 +23,7 @@ from tests.support.backends import HttpBackend
 from tests.support.certificates import make_ca
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
+from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, wait_until_served
 
 pytestmark = pytest.mark.e2e
@@ -273,7 +274,9 @@ async def test_xds_over_tls_with_a_mesh_certificate(
     settings = make_settings(tmp_path, xds_tls=True)
     async with (
         ControlPlane(settings) as plane,
-        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+        httpx.AsyncClient(
+            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+        ) as http,
     ):
         mesh = Mesh(plane, http)
         port = free_port()

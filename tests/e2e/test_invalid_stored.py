@@ -19,6 +19,7 @@ from tests.support.control_plane import meshplane_serve
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_ports
 from tests.support.stored import BAD_VALUE, spoil
+from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, hits, wait_until_served
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +58,9 @@ async def test_serve_starts_reports_it_and_envoy_routes_the_rest_until_it_is_fix
 
     async with (
         meshplane_serve(f"sqlite:///{db}", api_port, xds_port, tmp_path, log=log),
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", trust_env=False) as http,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api_port}", trust_env=False, headers=bearer()
+        ) as http,
     ):
         [invalid] = (await http.get("/api/v1/server")).json()["invalid_resources"]
         assert invalid["kind"] == "service"

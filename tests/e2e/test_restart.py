@@ -15,6 +15,7 @@ from tests.support.backends import HttpBackend
 from tests.support.control_plane import meshplane_serve
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_ports
+from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, hits, wait_until_served
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +38,7 @@ async def test_restart_keeps_serving_and_does_not_churn(
     url = f"http://127.0.0.1:{gw_port}/"
     async with meshplane_serve(db, api_port, xds_port, tmp_path) as first:
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{api_port}", trust_env=False
+            base_url=f"http://127.0.0.1:{api_port}", trust_env=False, headers=bearer()
         ) as http:
             mesh = Mesh(None, http)
             await mesh.put("services", "web", {})
@@ -72,7 +73,7 @@ async def test_restart_keeps_serving_and_does_not_churn(
 
             await envoy.wait_for(reconnected, timeout=15)
             async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{api_port}", trust_env=False
+                base_url=f"http://127.0.0.1:{api_port}", trust_env=False, headers=bearer()
             ) as http:
 
                 async def settled() -> bool:

@@ -13,18 +13,37 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.tokens import ADMIN_TOKEN
+
 __all__ = ["meshplane_serve"]
+
+_CHECKOUT = str(Path(__file__).resolve().parents[2])
 
 
 @asynccontextmanager
 async def meshplane_serve(
-    database_url: str, api_port: int, xds_port: int, workdir: Path, *, log: Path | None = None
+    database_url: str,
+    api_port: int,
+    xds_port: int,
+    workdir: Path,
+    *,
+    log: Path | None = None,
+    admin_token: str | None = ADMIN_TOKEN,
+    cwd: Path | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `meshplane serve` on `database_url` until it answers; SIGKILL it (no goodbye) on exit.
 
-    `workdir` holds its secret key file, so a restart on the same database reads its keys. Its
-    log (stderr) goes to `log` when given, else nowhere.
+    `workdir` holds its secret key file, so a restart on the same database reads its keys. It
+    runs in `cwd` (default: this one), with this checkout first on its import path. Its log
+    (stderr) goes to `log` when given, else nowhere. It is given `admin_token` as
+    MESHPLANE_ADMIN_TOKEN; None: no token in its environment at all (it writes its own beside
+    the database, as at a first start).
     """
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("MESHPLANE_ADMIN_TOKEN", "MESHPLANE_TOKEN")
+    }
+    if admin_token is not None:
+        environment["MESHPLANE_ADMIN_TOKEN"] = admin_token
     sink = await asyncio.to_thread(open, log, "ab") if log else None
     try:
         process = await asyncio.create_subprocess_exec(
@@ -42,8 +61,12 @@ async def meshplane_serve(
             "127.0.0.1",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=sink or asyncio.subprocess.DEVNULL,
+            cwd=cwd,
             env={
-                **os.environ,
+                **environment,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [_CHECKOUT, os.environ.get("PYTHONPATH")])
+                ),
                 "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
                 "MESHPLANE_SECRET_KEY_FILE": str(workdir / "meshplane.key"),
             },

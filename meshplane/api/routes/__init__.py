@@ -1,5 +1,5 @@
-"""One router per resource: the kinds' CRUD, proxies, bootstrap, server info, explain, and the
-health checks."""
+"""One router per resource: the kinds' CRUD, proxies, bootstrap, server info, explain, API
+tokens, and the health checks."""
 
 from meshplane.api.routes import (
     bootstrap,
@@ -9,6 +9,7 @@ from meshplane.api.routes import (
     metrics,
     proxies,
     server,
+    tokens,
     ui,
 )
 from meshplane.api.routes.metrics import install_metrics
@@ -24,5 +25,6 @@ __all__ = [
     "proxies",
     "resource_router",
     "server",
+    "tokens",
     "ui",
 ]

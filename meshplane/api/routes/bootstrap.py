@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import yaml
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
-from meshplane.api.deps import BoxDep, MaybeAuthorityDep, SettingsDep
+from meshplane.api.deps import BootstrapperDep, BoxDep, MaybeAuthorityDep, SettingsDep
 from meshplane.model import XDS_SERVER, NodeOptions
 from meshplane.xds import XdsTls, render_bootstrap
 
@@ -50,13 +50,19 @@ async def bootstrap(
     box: BoxDep,
     authority: MaybeAuthorityDep,
     query: Annotated[BootstrapQuery, Query()],
+    caller: BootstrapperDep,
 ) -> Response:
     """An Envoy bootstrap pointing at this control plane, as YAML (default) or JSON.
 
     422 names any parameter the role requires and that is missing, or the option that does not
-    fit (e.g. a sidecar's ports colliding).
+    fit (e.g. a sidecar's ports colliding). A `bootstrap` token gets bootstraps only for the
+    identities of its scope (403 for any other).
     """
     options = NodeOptions.model_validate(query.model_dump(exclude={"format"}))
+    if caller.role == "bootstrap" and options.subject.text not in caller.scope:
+        raise HTTPException(
+            403, f"the token {caller.name!r} may not fetch a bootstrap for {options.subject.text}"
+        )
     options = options.with_server_defaults(
         xds_host=settings.advertise_address, xds_port=settings.xds_port
     )

@@ -7,18 +7,21 @@ and validity only.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from meshplane.api.deps import AuthorityDep
+from meshplane.api.deps import AdminDep, AuthorityDep, EditorDep, ViewerDep
 from meshplane.api.schemas import ErrorOut
 from meshplane.certs import MAX_OVERLAP, Authority, CaStatus, UnusableAuthority, load_authority
 from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN, Leaf, Subject
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["certificates"])
 
@@ -127,7 +130,7 @@ def _ca(status: CaStatus) -> CaOut:
 
 
 @router.get("/certificates", response_model=CertificateList)
-async def list_certificates(authority: AuthorityDep) -> CertificateList:
+async def list_certificates(_caller: ViewerDep, authority: AuthorityDep) -> CertificateList:
     """Every identity's current certificate: serial, issuer, validity and next renewal."""
     return CertificateList(items=[_out(leaf) for leaf in authority.leaves()])
 
@@ -137,7 +140,9 @@ async def list_certificates(authority: AuthorityDep) -> CertificateList:
     response_model=CertificateList,
     responses={404: {"model": ErrorOut, "description": "No such certificate."}},
 )
-async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> CertificateList:
+async def rotate_certificates(
+    body: RotateLeaves, caller: EditorDep, authority: AuthorityDep
+) -> CertificateList:
     """Issue new leaves now (one identity or all); Envoy swaps them over SDS without restart."""
     subject = body.subject()
     if subject is None:
@@ -147,11 +152,12 @@ async def rotate_certificates(body: RotateLeaves, authority: AuthorityDep) -> Ce
         if subject not in known:
             raise HTTPException(404, f"no certificate for {subject} (no proxy of it connected yet)")
         subjects = [subject]
+    log.info("leaf rotation asked subject=%s by=%s", subject or "all", caller.name)
     return CertificateList(items=[_out(leaf) for leaf in await authority.rotate_leaves(subjects)])
 
 
 @router.get("/ca", response_model=CaOut)
-async def ca_status(authority: AuthorityDep) -> CaOut:
+async def ca_status(_caller: ViewerDep, authority: AuthorityDep) -> CaOut:
     """The trust domain, the roots and their states, and the phase of a root rotation."""
     return _ca(authority.status())
 
@@ -170,7 +176,7 @@ def _imported(body: RotateRoot) -> Authority | None:
 
 
 @router.post("/ca/rotate", response_model=CaOut, status_code=202, responses=_CONFLICT)
-async def rotate_root(body: RotateRoot, authority: AuthorityDep) -> CaOut:
+async def rotate_root(body: RotateRoot, caller: AdminDep, authority: AuthorityDep) -> CaOut:
     """Start a root rotation; follow its phases with GET /ca.
 
     422 names the field of an imported CA the mesh cannot use, and why; 409 if a rotation is under
@@ -180,6 +186,7 @@ async def rotate_root(body: RotateRoot, authority: AuthorityDep) -> CaOut:
     overlap = (
         dt.timedelta(seconds=body.overlap_seconds) if body.overlap_seconds is not None else None
     )
+    log.info("root rotation asked imported=%s by=%s", body.certificate is not None, caller.name)
     try:
         return _ca(await authority.start_root_rotation(_imported(body), overlap))
     except UnusableAuthority as exc:
@@ -187,17 +194,18 @@ async def rotate_root(body: RotateRoot, authority: AuthorityDep) -> CaOut:
 
 
 @router.post("/ca/finish", response_model=CaOut, responses=_CONFLICT)
-async def finish_rotation(authority: AuthorityDep) -> CaOut:
+async def finish_rotation(caller: AdminDep, authority: AuthorityDep) -> CaOut:
     """End the overlap now: the old root leaves the trust bundle once every leaf is re-issued.
 
     A rotation that stopped on an error goes on from where it stopped. 409 if no rotation is
     waiting to finish (none under way, or it is being aborted).
     """
+    log.info("root rotation finish asked by=%s", caller.name)
     return _ca(await authority.finish_rotation())
 
 
 @router.post("/ca/abort", response_model=CaOut, responses=_CONFLICT)
-async def abort_rotation(authority: AuthorityDep) -> CaOut:
+async def abort_rotation(caller: AdminDep, authority: AuthorityDep) -> CaOut:
     """Abort a root rotation (under way or stopped on an error): go back to the previous root.
 
     - adding-root: the new root leaves the trust bundle at once (it has signed nothing yet);
@@ -209,4 +217,5 @@ async def abort_rotation(authority: AuthorityDep) -> CaOut:
     409 if there is no rotation to abort, an abort is under way, or the previous root can no
     longer sign leaves (expired, or expiring within a leaf lifetime): finish the rotation then.
     """
+    log.info("root rotation abort asked by=%s", caller.name)
     return _ca(await authority.abort_rotation())

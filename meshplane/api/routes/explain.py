@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 
-from meshplane.api.deps import StoreDep
+from meshplane.api.deps import StoreDep, ViewerDep
 from meshplane.explain import ExplainRequest, Explanation, UnknownProxy, explain
 
 __all__ = ["router"]
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/explain", tags=["explain"])
 
 
 @router.post("", response_model=Explanation, operation_id="explain", summary="Explain a request")
-async def explain_request(body: ExplainRequest, store: StoreDep) -> Explanation:
+async def explain_request(body: ExplainRequest, store: StoreDep, _caller: ViewerDep) -> Explanation:
     """Which route the proxy uses for this request, why each of its other routes is not used
     (the condition that failed, or the precedence rule that put another first), and where the
     request goes: destinations with their share, endpoints and protections, the rewritten path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -9,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meshplane.api.schemas import ErrorOut
-from meshplane.errors import NotFound
+from meshplane.errors import NotFound, Unauthenticated
 from meshplane.metrics import Metrics
 
 __all__ = ["install_metrics", "router"]
@@ -25,11 +26,22 @@ router = APIRouter(tags=["metrics"])
             "description": "Prometheus' text exposition format",
             "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
         },
+        401: {
+            "model": ErrorOut,
+            "description": "MESHPLANE_METRICS_TOKEN is set and the request does not carry it",
+        },
         404: {"model": ErrorOut, "description": "Metrics are off"},
     },
 )
 async def metrics(request: Request) -> Response:
-    """Control-plane metrics in Prometheus' text format (404 when metrics are off)."""
+    """Control-plane metrics in Prometheus' text format (404 when metrics are off). Open unless
+    the server has a metrics token (MESHPLANE_METRICS_TOKEN): then send it as a bearer token;
+    it is its own credential, no API token."""
+    expected = request.app.state.settings.metrics_token
+    if expected is not None:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthenticated("GET /metrics needs the metrics token as a bearer token")
     registry: Metrics | None = request.app.state.metrics
     if registry is None:
         raise NotFound("metrics are not enabled on this control plane")

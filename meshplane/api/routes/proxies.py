@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from meshplane.api.deps import StatusDep
+from meshplane.api.deps import StatusDep, ViewerDep
 from meshplane.api.schemas import ErrorOut, ProxyConfig, ProxyList, ProxyStatusOut
 from meshplane.errors import NotFound, excerpt
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/proxies", tags=["proxies"])
 
 
 @router.get("", response_model=ProxyList, operation_id="list_proxies")
-async def list_proxies(status: StatusDep) -> ProxyList:
+async def list_proxies(status: StatusDep, _caller: ViewerDep) -> ProxyList:
     """Every open xDS stream: per type, the version sent, the version ACKed, and the last NACK."""
     return ProxyList(
         items=[ProxyStatusOut.model_validate(p, from_attributes=True) for p in status.proxies()]
@@ -30,7 +30,9 @@ async def list_proxies(status: StatusDep) -> ProxyList:
     responses={404: {"model": ErrorOut}},
 )
 async def proxy_config(
-    node_id: Annotated[str, Path(description="The proxy's node id.")], status: StatusDep
+    node_id: Annotated[str, Path(description="The proxy's node id.")],
+    status: StatusDep,
+    _caller: ViewerDep,
 ) -> ProxyConfig:
     """The resources currently served to a proxy, by type, as JSON."""
     config = status.proxy_config(node_id)

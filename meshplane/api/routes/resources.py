@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
-from meshplane.api.deps import IfMatchDep, StoreDep
+from meshplane.api.deps import EditorDep, IfMatchDep, StoreDep, ViewerDep
 from meshplane.api.schemas import ErrorOut, resource_models
 from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN, Kind, Spec
@@ -54,7 +54,7 @@ def resource_router(kind: Kind) -> APIRouter:
         operation_id=f"list_{plural}",
         summary=f"List {plural}",
     )
-    async def list_resources(store: StoreDep) -> Any:
+    async def list_resources(store: StoreDep, _caller: ViewerDep) -> Any:
         """Every resource of this kind, ordered by name. Any whose stored spec no longer
         validates is listed apart, under `invalid`, with the reason."""
         valid, invalid = await store.listing(plural)
@@ -68,7 +68,9 @@ def resource_router(kind: Kind) -> APIRouter:
         summary=f"Get a {singular}",
         responses={**not_found, 409: _STORED_INVALID},
     )
-    async def get_resource(name: Name, store: StoreDep, response: Response) -> Any:
+    async def get_resource(
+        name: Name, store: StoreDep, response: Response, _caller: ViewerDep
+    ) -> Any:
         """One resource; its ETag header is its version. 409 when it is stored but its spec no
         longer validates: the answer says why; PUT a valid spec over it, or DELETE it."""
         stored = await store.get(plural, name)
@@ -97,6 +99,7 @@ def resource_router(kind: Kind) -> APIRouter:
         store: StoreDep,
         if_match: IfMatchDep,
         response: Response,
+        caller: EditorDep,
     ) -> Any:
         """Create (201) or replace (200) a resource.
 
@@ -108,7 +111,7 @@ def resource_router(kind: Kind) -> APIRouter:
             raise InvalidRequest(
                 f"there is one {singular} resource, named {kind.only_name!r}", loc=("path", "name")
             )
-        stored, created = await store.put(plural, name, spec, if_match=if_match)
+        stored, created = await store.put(plural, name, spec, if_match=if_match, by=caller.name)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         response.headers["ETag"] = _etag(stored)
         return models.out_of(stored, singular)
@@ -125,8 +128,10 @@ def resource_router(kind: Kind) -> APIRouter:
             412: {"model": ErrorOut, "description": "If-Match is stale; nothing changed"},
         },
     )
-    async def delete_resource(name: Name, store: StoreDep, if_match: IfMatchDep) -> None:
+    async def delete_resource(
+        name: Name, store: StoreDep, if_match: IfMatchDep, caller: EditorDep
+    ) -> None:
         """Delete a resource; 409 lists whatever still refers to it."""
-        await store.delete(plural, name, if_match=if_match)
+        await store.delete(plural, name, if_match=if_match, by=caller.name)
 
     return router

@@ -4,6 +4,9 @@
 import {
   absoluteTime,
   accessView,
+  authMessage,
+  canRead,
+  canRotate,
   certState,
   destinationShares,
   errorMessages,
@@ -20,6 +23,7 @@ import {
   servicesView,
   shortVersion,
   stateCounts,
+  tokenFromHash,
   typeColumns,
   typeState,
 } from "./view.js";
@@ -39,7 +43,9 @@ const SOURCES = {
   ca: "/ca",
 };
 
+const TOKEN_KEY = "meshplane-token"; // the tab's session storage: gone when the tab closes
 const state = { data: {}, errors: {}, updatedAt: null, down: null, busy: false, timer: null };
+const session = { token: null, me: null };
 const rendered = new Map();
 let rotateNote = null;
 
@@ -47,6 +53,7 @@ class ApiError extends Error {}
 
 async function call(method, path, body) {
   const init = { method, headers: { accept: "application/json" } };
+  if (session.token) init.headers.authorization = `Bearer ${session.token}`;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -58,14 +65,62 @@ async function call(method, path, body) {
   } catch {
     json = null;
   }
-  if (!response.ok) throw new ApiError(errorMessages(json, response.status).join("; "));
+  if (!response.ok) {
+    const message = errorMessages(json, response.status).join("; ");
+    if (response.status === 401) signOut(authMessage(401, json?.detail));
+    throw new ApiError(authMessage(response.status, message) ?? message);
+  }
   return json;
+}
+
+// ---- signing in --------------------------------------------------------------------------------
+
+function showSignIn(message) {
+  document.getElementById("signin-section").hidden = false;
+  document.getElementById("dashboard").hidden = true;
+  document.getElementById("who").textContent = "";
+  document.getElementById("signout").hidden = true;
+  const note = document.getElementById("signin-message");
+  note.hidden = !message;
+  note.textContent = message ?? "";
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  session.token = null;
+  session.me = null;
+  clearTimeout(state.timer);
+  showSignIn(message);
+}
+
+async function signIn(token) {
+  session.token = token;
+  let me;
+  try {
+    me = await call("GET", `${API}/tokens/me`);
+  } catch (error) {
+    if (session.token) signOut(error.message);
+    return;
+  }
+  if (!canRead(me.role)) {
+    signOut(`Not allowed with this token: a ${me.role} token cannot read the dashboard.`);
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  session.me = me;
+  document.getElementById("signin-section").hidden = true;
+  document.getElementById("dashboard").hidden = false;
+  document.getElementById("who").textContent = `${me.name} (${me.role}${canRotate(me.role) ? "" : ", read only"})`;
+  document.getElementById("signout").hidden = false;
+  for (const b of document.querySelectorAll("button[data-rotate]")) b.hidden = !canRotate(me.role);
+  rendered.clear();
+  refresh();
 }
 
 // ---- polling ---------------------------------------------------------------------------------
 
 async function refresh() {
-  if (state.busy) return;
+  if (state.busy || !session.token) return;
   state.busy = true;
   clearTimeout(state.timer);
   try {
@@ -397,7 +452,7 @@ function certificates(now) {
         <td class="mono" title="${esc(c.serial)}">${esc(shortVersion(c.serial))}</td>
         <td class="mono" title="${esc(c.issuer_serial)}">${esc(shortVersion(c.issuer_serial))}${root ? ` <span class="muted">root ${esc(root.id)}, ${esc(root.state)}</span>` : ""}</td>
         <td>${when(c.not_before, now)}</td><td>${when(c.not_after, now)}</td><td>${when(c.next_renewal, now)}</td>
-        <td><button type="button" class="action" data-rotate="${esc(c.subject)}">Rotate</button></td></tr>`;
+        <td>${canRotate(session.me?.role) ? `<button type="button" class="action" data-rotate="${esc(c.subject)}">Rotate</button>` : ""}</td></tr>`;
     })
     .join("");
   return `<table><thead><tr><th>Identity</th><th>Status</th><th>Serial</th><th>Issuer</th>
@@ -595,8 +650,20 @@ function start() {
     if (button && !button.disabled) rotate(button);
   });
   document.getElementById("explain-form").addEventListener("submit", submitExplain);
+  document.getElementById("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const field = event.target.elements.token;
+    const token = field.value.trim();
+    field.value = "";
+    if (token) signIn(token);
+  });
+  document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
   detectExplain();
-  refresh();
+  const handed = tokenFromHash(window.location.hash);
+  if (handed) history.replaceState(null, "", window.location.pathname + window.location.search);
+  const token = handed ?? sessionStorage.getItem(TOKEN_KEY);
+  if (token) signIn(token);
+  else showSignIn(null);
 }
 
 start();

@@ -316,3 +316,32 @@ export function invalidNotes(server) {
     return `${r.kind}/${r.name} (version ${r.version}): ${r.reason}${also}`;
   });
 }
+
+/** Whether a token of `role` may rotate certificates (the API's role table: admin, editor). */
+export function canRotate(role) {
+  return role === "admin" || role === "editor";
+}
+
+/** Whether a token of `role` may read the dashboard's data (admin, editor, viewer). */
+export function canRead(role) {
+  return canRotate(role) || role === "viewer";
+}
+
+/**
+ * What the page says when the API refuses a token: 401 (signed out, with why) or 403 (the
+ * role may not); null for any other answer.
+ */
+export function authMessage(status, detail) {
+  if (status === 401) return `Sign in again: ${detail || "the token is unknown, revoked or expired"}.`;
+  if (status === 403) return `Not allowed with this token: ${detail || "its role may not do this"}.`;
+  return null;
+}
+
+/**
+ * A token handed over in the page's address (`#token=...`, never sent to the server), or null;
+ * the page moves it to the tab's session storage and takes it out of the address.
+ */
+export function tokenFromHash(hash) {
+  const match = /(?:^#|&)token=([^&]+)/.exec(hash ?? "");
+  return match ? decodeURIComponent(match[1]) : null;
+}

@@ -10,8 +10,15 @@ import pytest
 from meshplane.api import create_app
 from meshplane.settings import Settings
 from meshplane.store import Store
+from tests.support.tokens import ADMIN_TOKEN, bearer, store_token
 
 from .fakes import FakeStatus
+
+
+@pytest.fixture(autouse=True)
+def cli_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI under test signs in as the servers here expect (`tests.support.tokens`)."""
+    monkeypatch.setenv("MESHPLANE_TOKEN", ADMIN_TOKEN)
 
 
 @pytest.fixture
@@ -28,7 +35,11 @@ def settings() -> Settings:
 async def api(
     store: Store, status: FakeStatus, settings: Settings
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the API, signed in with an admin token."""
     app = create_app(store=store, status=status, settings=settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+    await store_token(store)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://localhost", headers=bearer()
+    ) as client:
         yield client

@@ -23,6 +23,7 @@ from meshplane.settings import Settings
 from meshplane.store import Store
 from meshplane.store.identity import IdentityRepo
 from tests.support.certificates import MadeCa, key_usage, make_ca, now
+from tests.support.tokens import bearer, store_token
 
 from .fakes import FakeStatus
 
@@ -43,7 +44,10 @@ async def authority(store: Store) -> CertificateAuthority:
 async def api(store: Store, authority: CertificateAuthority) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store=store, status=FakeStatus(), settings=Settings(), authority=authority)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+    await store_token(store)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://localhost", headers=bearer()
+    ) as client:
         yield client
 
 
@@ -334,7 +338,9 @@ async def test_openapi_declares_every_answer_of_the_ca_routes(api: httpx.AsyncCl
         if path.startswith(("/api/v1/ca", "/api/v1/certificates"))
         for method, operation in methods.items()
     }
+    auth = {"401", "403"}  # every one of them needs a token, and a role
     read, write = {"400", "403"}, {"400", "403", "415"}  # the browser guard's, on every operation
+    read, write = read | auth, write | auth
     assert declared == {
         ("/api/v1/certificates", "get"): {"200", "503"} | read,
         ("/api/v1/certificates/rotate", "post"): {"200", "404", "413", "422", "503"} | write,

@@ -15,6 +15,7 @@ import httpx
 
 from tests.support.control_plane import meshplane_serve
 from tests.support.ports import free_ports
+from tests.support.tokens import bearer
 
 ROUNDS = 3
 WRITES_BEFORE_KILL = 25
@@ -25,7 +26,9 @@ async def _write_until_killed(
 ) -> None:
     """PUT services first, first+1, ...; kill the process once WRITES_BEFORE_KILL are answered,
     with the next writes still going."""
-    async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=5) as http:
+    async with httpx.AsyncClient(
+        base_url=base_url, trust_env=False, timeout=5, headers=bearer()
+    ) as http:
 
         async def writer(offset: int) -> None:
             for n in range(first + offset, first + 10_000, 2):
@@ -54,7 +57,7 @@ async def test_acknowledged_writes_survive_kill_9(database_url: str, tmp_path: P
             assert await process.wait() == -signal.SIGKILL
     async with (
         meshplane_serve(database_url, api_port, xds_port, tmp_path),
-        httpx.AsyncClient(base_url=base_url, trust_env=False) as http,
+        httpx.AsyncClient(base_url=base_url, trust_env=False, headers=bearer()) as http,
     ):
         stored = {item["name"] for item in (await http.get("/api/v1/services")).json()["items"]}
     assert len(acknowledged) >= ROUNDS * WRITES_BEFORE_KILL

@@ -18,6 +18,7 @@ from meshplane.api import create_app
 from meshplane.api.http_server import ApiServer
 from meshplane.settings import Settings
 from meshplane.store import open_store
+from tests.support.tokens import bearer, store_token
 
 from .fakes import FakeStatus
 
@@ -30,6 +31,7 @@ async def base_url(tmp_path) -> AsyncIterator[str]:
     store = await open_store(f"sqlite:///{tmp_path / 'mesh.db'}")
     settings = Settings(max_body_bytes=LIMIT)
     app = create_app(store=store, status=FakeStatus(), settings=settings)
+    await store_token(store)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -82,7 +84,7 @@ async def test_a_streamed_body_over_the_limit_is_413_and_nothing_is_stored(base_
             yield b"x" * 4096
         yield b'"}'
 
-    async with httpx.AsyncClient(base_url=base_url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=base_url, trust_env=False, headers=bearer()) as client:
         answer = await client.put(
             "/api/v1/services/x", content=chunks(), headers={"content-type": "application/json"}
         )
@@ -106,7 +108,7 @@ async def test_a_streamed_body_over_the_limit_is_413_and_nothing_is_stored(base_
     ],
 )
 async def test_a_422_echoes_only_an_excerpt_of_the_input(base_url, body):
-    async with httpx.AsyncClient(base_url=base_url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=base_url, trust_env=False, headers=bearer()) as client:
         answer = await client.put("/api/v1/services/x", json=body)
     assert answer.status_code == 422
     assert len(answer.content) < 2000
@@ -114,7 +116,7 @@ async def test_a_422_echoes_only_an_excerpt_of_the_input(base_url, body):
 
 
 async def test_a_lone_surrogate_is_a_422_not_a_500(base_url):
-    async with httpx.AsyncClient(base_url=base_url, trust_env=False) as client:
+    async with httpx.AsyncClient(base_url=base_url, trust_env=False, headers=bearer()) as client:
         answer = await client.put(
             "/api/v1/services/x",
             content=b'{"spec": {"protocol": "\\ud800"}}',

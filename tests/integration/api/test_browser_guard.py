@@ -26,6 +26,7 @@ from meshplane.demo.topology import API_PORT, COMPOSE_XDS_HOST
 from meshplane.settings import Settings
 from meshplane.store import Store
 from meshplane.store.identity import IdentityRepo
+from tests.support.tokens import bearer, store_token
 
 from .fakes import FakeStatus
 
@@ -88,6 +89,12 @@ def _refused(response: httpx.Response, status: int, words: str) -> None:
     assert words in response.json()["detail"]
 
 
+@pytest.fixture(autouse=True)
+async def _admin_token(store: Store) -> None:
+    """The clients below sign in as an admin: the guard must refuse before authentication."""
+    await store_token(store)
+
+
 @pytest.fixture
 async def authority(store: Store) -> CertificateAuthority:
     ca = CertificateAuthority(
@@ -104,7 +111,7 @@ async def api(store: Store, authority: CertificateAuthority) -> AsyncIterator[ht
     """The API with a service stored and a root rotation in its overlap: what an attack could
     end early or delete."""
     transport = httpx.ASGITransport(app=_app(store, authority))
-    async with httpx.AsyncClient(transport=transport, base_url=API) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=API, headers=bearer()) as client:
         stored = await client.put("/api/v1/services/orders", json={"spec": {"protocol": "http"}})
         assert stored.status_code in (200, 201), stored.text
         assert (await client.post("/api/v1/ca/rotate", json={})).status_code == 202
@@ -225,7 +232,7 @@ async def test_an_origin_other_than_the_apis_own_is_refused(
 )
 async def test_the_hosts_answered_by_default(store: Store, host: str, answered: bool) -> None:
     transport = httpx.ASGITransport(app=_app(store))
-    async with httpx.AsyncClient(transport=transport, base_url=API) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=API, headers=bearer()) as client:
         response = await client.get("/api/v1/server", headers={"host": host})
     assert response.status_code == (200 if answered else 400), response.text
 
@@ -248,7 +255,9 @@ async def test_allowed_hosts_from_the_environment(
     settings = Settings()
     assert settings.allowed_hosts == ("mesh.example", "api.example:8443", "[fd00::1]")
     app = create_app(store=store, status=FakeStatus(), settings=settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), headers=bearer()
+    ) as client:
         for url, answered in [
             ("http://mesh.example/api/v1/server", True),
             ("http://mesh.example:9000/api/v1/server", True),  # a name without port: any port
@@ -262,7 +271,9 @@ async def test_allowed_hosts_from_the_environment(
 
 async def test_a_star_answers_to_any_host_and_origins_are_still_checked(store: Store) -> None:
     transport = httpx.ASGITransport(app=_app(store, allowed_hosts="*"))
-    async with httpx.AsyncClient(transport=transport, base_url="http://any.example") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://any.example", headers=bearer()
+    ) as client:
         assert (await client.get("/api/v1/server")).status_code == 200
         response = await client.get("/api/v1/server", headers={"origin": ATTACKER})
         _refused(response, 403, "other origins")

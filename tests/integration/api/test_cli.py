@@ -20,6 +20,7 @@ from meshplane.settings import Settings
 from meshplane.store import create_engine, open_store
 from meshplane.xds.status import NackRecord, ProxyStatus, TypeStatus
 from tests.support.stored import BAD_VALUE, spoil
+from tests.support.tokens import store_token
 
 from .fakes import FakeStatus
 
@@ -70,6 +71,7 @@ def server(tmp_path: Path) -> Iterator[RunningApi]:
 
     async def run() -> None:
         store = await open_store(f"sqlite:///{tmp_path / 'mesh.db'}")
+        await store_token(store)
         try:
             settings = Settings(advertise_address="10.1.2.3", xds_port=18123)
             api = create_app(store=store, status=status, settings=settings)

@@ -29,6 +29,7 @@ from meshplane.settings import Settings
 from meshplane.store import Store
 from meshplane.store.identity import IdentityRepo
 from meshplane.xds.status import ProxyStatus, TypeStatus
+from tests.support.tokens import bearer, store_token
 
 from .fakes import FakeStatus
 from .fuzzing import SEED, AnyCase, Failure, fuzz, operations, summary
@@ -84,7 +85,10 @@ async def target(store: Store) -> AsyncIterator[Target]:
         metrics=Metrics(),
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    await store_token(store)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=BASE_URL, headers=bearer()
+    ) as client:
         for plural, name, spec in SEED:
             response = await client.put(f"/api/v1/{plural}/{name}", json={"spec": spec})
             assert response.status_code == 201, response.text
@@ -135,6 +139,14 @@ def _httpx_kwargs(case: AnyCase) -> dict[str, Any]:
     kwargs = case.as_transport_kwargs(base_url=BASE_URL)
     if "data" in kwargs and isinstance(kwargs["data"], (bytes, str)):
         kwargs["content"] = kwargs.pop("data")
+    headers = kwargs.get("headers") or {}
+    if any(key.lower() == "authorization" for key in headers):
+        # A case that carries a token carries the admin's (every operation gets past the door);
+        # one the fuzzer left without must be refused (401, as declared).
+        kwargs["headers"] = {
+            **{k: v for k, v in headers.items() if k.lower() != "authorization"},
+            **bearer(),
+        }
     return {
         key: kwargs[key]
         for key in ("method", "url", "params", "headers", "cookies", "json", "content", "data")

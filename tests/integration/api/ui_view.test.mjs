@@ -6,6 +6,9 @@ import { describe, test } from "node:test";
 
 import {
   accessView,
+  authMessage,
+  canRead,
+  canRotate,
   certState,
   destinationShares,
   endpointHealth,
@@ -25,6 +28,7 @@ import {
   shortVersion,
   stateCounts,
   typeColumns,
+  tokenFromHash,
   typeState,
 } from "../../../meshplane/api/ui/view.js";
 
@@ -291,4 +295,28 @@ test("stored resources that no longer validate are listed with why and what they
 test("text is escaped for HTML", () => {
   assert.equal(esc(`<img src=x onerror="a('b')">&`), "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;");
   assert.equal(esc(null), "");
+});
+
+describe("signing in", () => {
+  test("only admin and editor may rotate; a bootstrap token cannot read", () => {
+    assert.equal(canRotate("admin"), true);
+    assert.equal(canRotate("editor"), true);
+    assert.equal(canRotate("viewer"), false);
+    assert.equal(canRotate("bootstrap"), false);
+    assert.equal(canRead("viewer"), true);
+    assert.equal(canRead("bootstrap"), false);
+  });
+
+  test("401 and 403 get a clear message; others none", () => {
+    assert.match(authMessage(401, "the API token is unknown, revoked or expired"), /^Sign in again: the API token/);
+    assert.match(authMessage(403, ""), /^Not allowed with this token/);
+    assert.equal(authMessage(404, "x"), null);
+  });
+
+  test("a token in the address's fragment is read once", () => {
+    assert.equal(tokenFromHash("#token=abc-_1"), "abc-_1");
+    assert.equal(tokenFromHash("#x=1&token=a%2Bb"), "a+b");
+    assert.equal(tokenFromHash("#services-section"), null);
+    assert.equal(tokenFromHash(""), null);
+  });
 });

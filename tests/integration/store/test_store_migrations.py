@@ -35,6 +35,7 @@ async def test_migrations_match_the_models(store: Store):
         "changes",
         "ca_authorities",
         "ca_leaves",
+        "api_tokens",
     }
 
 

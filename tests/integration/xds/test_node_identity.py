@@ -18,6 +18,7 @@ from meshplane.xds.translate.transport_sockets import IDENTITY_SECRET, TRUST_SEC
 from meshplane.xds.type_urls import SECRET
 from tests.e2e.conftest import make_settings
 from tests.support.ads_client import AdsClient, node
+from tests.support.tokens import bearer
 
 
 def _sidecar(service: str, token: str | None) -> dict[str, object]:
@@ -77,7 +78,7 @@ async def test_a_node_gets_only_its_own_identity(plane: ControlPlane) -> None:
 
 
 async def _proxies(plane: ControlPlane) -> list[dict[str, object]]:
-    async with httpx.AsyncClient(base_url=plane.api_url, trust_env=False) as http:
+    async with httpx.AsyncClient(base_url=plane.api_url, trust_env=False, headers=bearer()) as http:
         items: list[dict[str, object]] = (await http.get("/api/v1/proxies")).json()["items"]
         return items
 

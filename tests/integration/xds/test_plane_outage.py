@@ -16,6 +16,7 @@ from meshplane.xds.type_urls import CLUSTER
 from tests.e2e.conftest import make_settings
 from tests.support.ads_client import AdsClient, node
 from tests.support.postgres_cluster import private_cluster
+from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.postgres
 
@@ -49,7 +50,9 @@ async def test_the_plane_serves_through_an_outage_and_catches_up(
         settings = make_settings(tmp_path, database_url=cluster.url)
         async with (
             ControlPlane(settings) as plane,
-            httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+            httpx.AsyncClient(
+                base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+            ) as http,
         ):
             put = await http.put("/api/v1/services/a", json={"spec": {}})
             assert put.status_code == 201

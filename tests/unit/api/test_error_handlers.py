@@ -17,6 +17,7 @@ from meshplane.errors import (
 )
 from meshplane.settings import Settings
 from meshplane.store import Store
+from tests.support.tokens import OneAdmin, bearer
 
 
 class RaisingStatus:
@@ -31,9 +32,16 @@ class RaisingStatus:
 
 
 async def get_proxies(error: MeshplaneError) -> httpx.Response:
-    app = create_app(store=cast(Store, None), status=RaisingStatus(error), settings=Settings())
+    app = create_app(
+        store=cast(Store, None),
+        status=RaisingStatus(error),
+        settings=Settings(),
+        authenticator=OneAdmin(),
+    )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://localhost", headers=bearer()
+    ) as client:
         return await client.get("/api/v1/proxies")
 
 

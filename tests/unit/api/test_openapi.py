@@ -25,6 +25,7 @@ IN_MEMORY = {
     "GET /api/v1/server",
     "GET /metrics",
     "GET /api/v1/proxies",
+    "GET /api/v1/tokens/me",  # the caller, already known
     "GET /api/v1/proxies/{node_id}/config",
     "GET /api/v1/bootstrap",
 }

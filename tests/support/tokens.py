@@ -1,0 +1,39 @@
+"""API tokens for tests: an admin token stored in a test's database, as the server would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import cast
+
+from meshplane.api.auth import Authenticator
+from meshplane.store import ApiToken, Role, Store, TokenRepo, hash_token
+
+__all__ = ["ADMIN_TOKEN", "OneAdmin", "bearer", "store_token"]
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+"""The admin token tests give `meshplane serve` (MESHPLANE_ADMIN_TOKEN) and their stores."""
+
+
+def bearer(token: str = ADMIN_TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def store_token(
+    store: Store, name: str = "admin", role: Role = "admin", token: str = ADMIN_TOKEN
+) -> str:
+    """Store `token` under `name` with `role` in `store`'s database; return it."""
+    await TokenRepo(store.database).replace(name, token, role, now=datetime.now(UTC))
+    return token
+
+
+class OneAdmin(Authenticator):
+    """Knows one token, ADMIN_TOKEN, an admin's; for an app built without a database."""
+
+    def __init__(self) -> None:
+        super().__init__(cast(TokenRepo, None))
+
+    async def authenticate(self, bearer: str) -> ApiToken | None:
+        if bearer != ADMIN_TOKEN:
+            return None
+        now = datetime.now(UTC)
+        return ApiToken("admin", "admin", (), now, "test", None, now, hash_token(bearer))
