@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
+from meshplane.cli import ApiClient
 from meshplane.demo.apps import DemoApp
 from meshplane.demo.topology import (
     API_PORT,
@@ -166,32 +168,64 @@ async def run_demo(options: DemoOptions) -> int:
         for i in INSTANCES
     ]
     try:
-        async with ControlPlane(settings) as plane:
-            async with httpx.AsyncClient(
-                base_url=plane.api_url, trust_env=False, headers=_ADMIN
-            ) as http:
-                await _apply(http, config_dir() / "mesh.yaml")
-            async with _envoys(workdir):
-                url = f"http://127.0.0.1:{GATEWAY_PORT}/"
-                chain = await _until_chain(url)
-                _tour(plane.api_url, url, workdir, chain)
-                if options.check:
-                    return await _check(plane.api_url, url)
-                _say("meshplane demo is running. Press Ctrl-C to stop it.")
-                await _wait_for_signal()
-                return 0
+        with _tour_token() as handed:
+            async with ControlPlane(settings) as plane:
+                async with httpx.AsyncClient(
+                    base_url=plane.api_url, trust_env=False, headers=_ADMIN
+                ) as http:
+                    await _apply(http, config_dir() / "mesh.yaml")
+                async with _envoys(workdir):
+                    url = f"http://127.0.0.1:{GATEWAY_PORT}/"
+                    chain = await _until_chain(url)
+                    _tour(plane.api_url, url, workdir, chain, handed)
+                    if options.check:
+                        return await _check(plane.api_url, url, handed)
+                    _say("meshplane demo is running. Press Ctrl-C to stop it.")
+                    await _wait_for_signal()
+                    return 0
     finally:
         for app in apps:
             app.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _tour_token() -> Iterator[Path | None]:
+    """Let `meshplane` commands run from this directory sign in with no token typed: write the
+    demo's (published) admin token, mode 0600, to the admin token file they read, unless one is
+    there already, and remove it when the demo stops. Yields the file written, or None."""
+    path = Settings().admin_token_path
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        yield None
+        return
+    with os.fdopen(fd, "w") as out:
+        out.write(DEMO_ADMIN_TOKEN + "\n")
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_text().strip() == DEMO_ADMIN_TOKEN:
+                path.unlink()
+
+
 def _hops(chain: list[dict[str, Any]]) -> str:
     return " -> ".join(f"{hop['service']} {hop['version']}" for hop in chain)
 
 
-def _tour(api_url: str, url: str, workdir: Path, chain: list[dict[str, Any]]) -> None:
+def _tour(
+    api_url: str, url: str, workdir: Path, chain: list[dict[str, Any]], handed: Path | None
+) -> None:
     configs = config_dir()
+    if handed is not None:
+        sign_in = (
+            f"the commands sign in with the demo's admin token, in {handed.name} until it stops"
+        )
+    else:
+        sign_in = f"""the first line signs the commands in with the demo's published admin token:
+
+  export MESHPLANE_TOKEN={DEMO_ADMIN_TOKEN}"""
     _say(f"""
 meshplane demo: everything below runs on this machine
   control plane   {api_url}  (OpenAPI: {api_url}/docs; xDS on 127.0.0.1:{XDS_PORT})
@@ -200,10 +234,8 @@ meshplane demo: everything below runs on this machine
   first request   {_hops(chain)}   (each hop over mutual TLS)
   logs            {workdir}
 
-A tour, in another terminal (source .venv/bin/activate first; the first line signs the CLI
-in with the demo's published admin token, fit for this demo only):
+A tour, in another terminal in this directory (source .venv/bin/activate first; {sign_in}):
 
-  export MESHPLANE_TOKEN={DEMO_ADMIN_TOKEN}
   curl -s {url} | python3 -m json.tool          # the chain, and who called whom (SPIFFE IDs)
   meshplane status                              # 5 proxies, every type ACKed
   meshplane certs list                          # one certificate per identity
@@ -215,7 +247,12 @@ in with the demo's published admin token, fit for this demo only):
 """)
 
 
-async def _check(api_url: str, url: str) -> int:
+def _cli_proxies(api_url: str, handed: Path | None) -> list[dict[str, Any]]:
+    with ApiClient(api_url, token=None if handed else DEMO_ADMIN_TOKEN) as client:
+        return client.proxies()
+
+
+async def _check(api_url: str, url: str, handed: Path | None) -> int:
     """Walk the tour unattended; print what was seen; 1 if anything is off."""
     problems: list[str] = []
     async with (
@@ -248,7 +285,8 @@ async def _check(api_url: str, url: str) -> int:
         if failures:
             problems.append(f"{failures} requests failed during the rotation")
 
-        proxies = (await api.get("/api/v1/proxies")).json()["items"]
+        # As the tour's `meshplane status` does: the CLI's client, its token found on its own.
+        proxies = await asyncio.to_thread(_cli_proxies, api_url, handed)
         synced = all(t["sent_version"] == t["acked_version"] for p in proxies for t in p["types"])
         _say(f"check: {len(proxies)} proxies connected, all in sync: {synced}")
         if len(proxies) != 5 or not synced:
