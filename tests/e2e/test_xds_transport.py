@@ -17,6 +17,7 @@ from tests.integration.xds.test_xds_transport import BIND, CONNECT
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
+from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, wait_until_served
 
 
@@ -32,7 +33,9 @@ async def test_envoy_from_a_generated_bootstrap_connects_over_tls(
     settings = make_settings(tmp_path, xds_host=bind, advertise_address=advertise)
     async with (
         ControlPlane(settings) as plane,
-        httpx.AsyncClient(base_url=plane.api_url, trust_env=False, timeout=10) as http,
+        httpx.AsyncClient(
+            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
+        ) as http,
     ):
         mesh = Mesh(plane, http)
         port = free_port()
