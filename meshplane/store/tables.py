@@ -186,7 +186,7 @@ class CaLeafRow(Base):
 class ApiTokenRow(Base):
     """An API token: its name, role and scope, and only the SHA-256 of the token itself.
 
-    `role`: admin | editor | viewer | bootstrap; `scope` lists the identities ("service/orders")
+    `role`: admin | editor | viewer | bootstrap; `scope` lists the identities (Subject texts)
     a bootstrap token may fetch bootstraps for. Deleting the row revokes the token.
     """
 

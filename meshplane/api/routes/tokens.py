@@ -1,7 +1,7 @@
 """API tokens: create (the token is answered once), list (never the token), revoke (at once).
 
-Admin only. A `bootstrap` token needs a scope: the identities ("service/orders",
-"gateway/edge") it may fetch bootstraps for; the other roles take none.
+Admin only. A `bootstrap` token needs a scope: the identities (`service/orders`,
+`gateway/edge`: Subject texts) it may fetch bootstraps for; the other roles take none.
 """
 
 from __future__ import annotations
