@@ -37,6 +37,20 @@ class Mesh:
         response = await self.http.delete(f"/api/v1/{kind}/{name}")
         assert response.status_code == 204, response.text
 
+    async def gateway_to(self, service: str, backend_port: int, gateway_port: int) -> None:
+        """`service` with one endpoint at 127.0.0.1:`backend_port`, served on gateway `edge` at
+        127.0.0.1:`gateway_port` by route `service`: the smallest mesh traffic can cross."""
+        await self.put("services", service, {})
+        await self.put(
+            "endpoints",
+            f"{service}-1",
+            {"service": service, "address": "127.0.0.1", "port": backend_port},
+        )
+        await self.put("gateways", "edge", {"port": gateway_port, "address": "127.0.0.1"})
+        await self.put(
+            "routes", service, {"gateways": ["edge"], "destinations": [{"service": service}]}
+        )
+
     async def bootstrap(self, **params: Any) -> dict[str, Any]:
         params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
         response = await self.http.get("/api/v1/bootstrap", params={**params, "format": "json"})

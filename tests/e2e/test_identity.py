@@ -280,14 +280,7 @@ async def test_xds_over_tls_with_a_mesh_certificate(
     ):
         mesh = Mesh(plane, http)
         port = free_port()
-        await mesh.put("services", "web", {})
-        await mesh.put(
-            "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
-        )
-        await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
-        await mesh.put(
-            "routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]}
-        )
+        await mesh.gateway_to("web", web.port, port)
         boot = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
         socket = boot["static_resources"]["clusters"][0]["transport_socket"]
         assert socket["name"] == "envoy.transport_sockets.tls"

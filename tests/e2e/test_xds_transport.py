@@ -39,13 +39,7 @@ async def test_envoy_from_a_generated_bootstrap_connects_over_tls(
     ):
         mesh = Mesh(plane, http)
         port = free_port()
-        await mesh.put("services", "web", {})
-        await mesh.put(
-            "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
-        )
-        await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
-        route = {"gateways": ["edge"], "destinations": [{"service": "web"}]}
-        await mesh.put("routes", "web", route)
+        await mesh.gateway_to("web", web.port, port)
         boot = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
         xds = boot["static_resources"]["clusters"][0]
         tls = xds["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]

@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -55,10 +56,10 @@ async def _meshplane(cwd: Path, api_port: int, *args: str) -> tuple[int, str, st
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_the_first_start_writes_an_admin_token_the_cli_finds(tmp_path: Path):
-    api_port, xds_port = free_port(), free_port()
-    log = tmp_path / "serve.log"
-    async with meshplane_serve(
+def _serve_here(tmp_path: Path, api_port: int, xds_port: int, log: Path) -> Any:
+    """`meshplane serve` started in `tmp_path` with no admin token given: its first start writes
+    one beside the database there."""
+    return meshplane_serve(
         "sqlite:///meshplane.db",
         api_port,
         xds_port,
@@ -66,7 +67,13 @@ async def test_the_first_start_writes_an_admin_token_the_cli_finds(tmp_path: Pat
         log=log,
         admin_token=None,
         cwd=tmp_path,
-    ):
+    )
+
+
+async def test_the_first_start_writes_an_admin_token_the_cli_finds(tmp_path: Path):
+    api_port, xds_port = free_port(), free_port()
+    log = tmp_path / "serve.log"
+    async with _serve_here(tmp_path, api_port, xds_port, log):
         token_file = tmp_path / ADMIN_TOKEN_FILE
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         token = token_file.read_text().strip()
@@ -123,15 +130,7 @@ async def test_the_first_start_writes_an_admin_token_the_cli_finds(tmp_path: Pat
         assert "revoked" in err
 
     # A second start keeps the token it wrote.
-    async with meshplane_serve(
-        "sqlite:///meshplane.db",
-        api_port,
-        xds_port,
-        tmp_path,
-        log=log,
-        admin_token=None,
-        cwd=tmp_path,
-    ):
+    async with _serve_here(tmp_path, api_port, xds_port, log):
         assert (tmp_path / ADMIN_TOKEN_FILE).read_text().strip() == token
         code, _, err = await _meshplane(tmp_path, api_port, "get", "services")
         assert code == 0, err
