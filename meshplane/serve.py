@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
 import socket
 from collections import Counter
 from types import TracebackType
@@ -22,14 +21,16 @@ from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secr
 from meshplane.errors import Conflict
 from meshplane.gc_tuning import tune_for_a_server
 from meshplane.metrics import Metrics
-from meshplane.model import XDS_SERVER, Proxy
+from meshplane.model import XDS_SERVER
+from meshplane.private_files import write_private
 from meshplane.settings import Settings
 from meshplane.store import IdentityRepo, Store, TokenRepo, open_store
-from meshplane.store_bridge import StoreMeshSource, StoreRegistrar
+from meshplane.store_bridge import StoreMeshSource, StoreNodeTokens, StoreRegistrar
 from meshplane.tls import api_ssl_context, warn_if_clear
 from meshplane.xds import (
     SHORT_NAMES,
     AdsServer,
+    NodeTokens,
     ProxyRegistry,
     ResourceCache,
     SnapshotBuilder,
@@ -121,11 +122,7 @@ async def first_admin_token(tokens: TokenRepo, settings: Settings) -> None:
         )
     except Conflict:
         return  # another replica created it at the same moment
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(value + "\n")
-    os.chmod(path, 0o600)
+    write_private(path, value + "\n")
     log.info("admin token created name=admin file=%s (mode 0600; the CLI reads it)", path)
 
 
@@ -202,17 +199,12 @@ class ControlPlane:
         await builder.load()
         _export_state(metrics, registry, cache, authority)
 
-        def authenticate(proxy: Proxy) -> bool:
-            subject = proxy.subject
-            return subject is not None and box.check_token(subject, proxy.token or "")
-
-        server = AdsServer(
-            builder,
-            cache,
-            registry,
-            authenticate=authenticate if settings.require_node_token else None,
-            metrics=metrics,
-        )
+        tokens = None
+        if settings.require_node_token:
+            tokens = NodeTokens(StoreNodeTokens(TokenRepo(store.database)))
+            await tokens.load()
+            self._tasks.append(asyncio.create_task(tokens.run(), name="meshplane-node-tokens"))
+        server = AdsServer(builder, cache, registry, tokens=tokens, metrics=metrics)
         tls = None
         if settings.xds_serves_tls:
             await authority.ensure([XDS_SERVER.text])
@@ -244,7 +236,6 @@ class ControlPlane:
             status=registry,
             settings=settings,
             authority=authority,
-            box=box,
             metrics=metrics,
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         None,
         min_length=16,
-        description="Encrypts private keys at rest and signs node tokens; the same on every "
-        "replica. Unset: read from secret_key_file (generated there on first start).",
+        description="Encrypts private keys at rest; the same on every replica. Unset: read "
+        "from secret_key_file (generated there on first start).",
     )
     secret_key_file: Path = Field(Path("meshplane.key"), description="Where the secret lives.")
     trust_domain: str = Field(
@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     )
     require_node_token: bool = Field(
         True, description="Refuse xDS streams whose node token is missing or wrong."
+    )
+    node_token_ttl_seconds: float = Field(
+        365 * 86400,
+        gt=60,
+        le=10 * 366 * 86400,
+        description="Lifetime of the node token each bootstrap carries (a bootstrap may ask "
+        "for less); when it expires the proxy's streams end and it needs a new bootstrap.",
     )
 
     # The Host names the REST API answers to (against DNS rebinding; api/browser_guard.py).

@@ -1,4 +1,5 @@
-"""Where the xDS side meets the store: the builder's mesh source and auto-registration writes.
+"""Where the xDS side meets the store: the builder's mesh source, auto-registration writes and
+node tokens.
 
 The xDS package only knows the narrow protocols in xds/store_port.py; these adapters implement
 them over a Store, so neither package imports the other.
@@ -6,11 +7,14 @@ them over a Store, so neither package imports the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
 from meshplane.errors import NotFound, PreconditionFailed
 from meshplane.model import Change, EndpointSpec, Mesh, ServiceSpec
-from meshplane.store import Store
+from meshplane.store import ApiToken, Store, TokenRepo, hash_token
 
-__all__ = ["StoreMeshSource", "StoreRegistrar"]
+__all__ = ["StoreMeshSource", "StoreNodeTokens", "StoreRegistrar"]
 
 
 class StoreMeshSource:
@@ -58,3 +62,22 @@ class StoreRegistrar:
                 )
         except (NotFound, PreconditionFailed):
             pass  # gone already, or taken over through the API meanwhile
+
+
+class StoreNodeTokens:
+    """Node tokens for the xDS side: looked up by their hash; revocations by time."""
+
+    def __init__(self, tokens: TokenRepo) -> None:
+        self._tokens = tokens
+
+    def token_hash(self, token: str) -> str:
+        return hash_token(token)
+
+    async def node_token(self, token_hash: str) -> ApiToken | None:
+        return await self._tokens.node_token(token_hash)
+
+    async def issued_since(self, since: datetime | None) -> Sequence[ApiToken]:
+        return await self._tokens.issued_since(since, now=datetime.now(UTC))
+
+    async def revoked_since(self, since: datetime) -> Sequence[str]:
+        return await self._tokens.revoked_since(since)

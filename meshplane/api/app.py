@@ -23,7 +23,7 @@ from meshplane.api.routes import (
     ui,
 )
 from meshplane.api.routes import metrics as metrics_routes
-from meshplane.certs import CertificateAuthority, SecretBox
+from meshplane.certs import CertificateAuthority
 from meshplane.metrics import Metrics
 from meshplane.model import KINDS
 from meshplane.settings import Settings
@@ -41,12 +41,12 @@ def create_app(
     status: StatusSource,
     settings: Settings,
     authority: CertificateAuthority | None = None,
-    box: SecretBox | None = None,
     metrics: Metrics | None = None,
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
     """Build the API over `store` (resources), `status` (connected proxies) and `settings`;
-    `authority` serves the certificate routes and `box` mints node tokens for bootstraps.
+    `authority` serves the certificate routes; node tokens for bootstraps are issued in the
+    token table, as API tokens are.
     Every operation but the allowlisted ones (the dashboard's files, /api/v1/server, the
     health checks, /metrics, the OpenAPI document) needs an API token from `store`'s table.
 
@@ -65,7 +65,6 @@ def create_app(
     app.state.status = status
     app.state.settings = settings
     app.state.authority = authority
-    app.state.box = box
     app.state.metrics = metrics
     if authenticator is None and store is not None:
         authenticator = Authenticator(TokenRepo(store.database))

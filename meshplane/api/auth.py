@@ -1,5 +1,8 @@
 """Who is calling: API tokens looked up by their hash, from a cache refreshed every second.
 
+Node tokens (role `node`) are not loaded here, so one is never accepted on the REST API; they
+are issued here, with each bootstrap, and checked on xDS (`meshplane.xds.NodeTokens`).
+
 The cache answers while the database is unreachable (the routes that answer from memory keep
 answering to the tokens known before the outage), and it is dropped at once when this process
 creates or revokes a token, so a revoked token is refused on its very next call here and within
@@ -18,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from meshplane.errors import Unavailable
-from meshplane.store import ApiToken, Role, TokenRepo, hash_token
+from meshplane.store import API_ROLES, ApiToken, Role, TokenRepo, hash_token
 
 __all__ = ["FRESH_FOR", "Authenticator"]
 
@@ -79,12 +82,35 @@ class Authenticator:
         log.info("api token created name=%s role=%s by=%s", name, role, created_by)
         return token
 
-    async def revoke(self, name: str, *, by: str) -> None:
+    async def issue_node_token(
+        self, identity: str, *, ttl: timedelta, created_by: str
+    ) -> tuple[str, str]:
+        """A new node token for `identity`, valid for `ttl`: (its name, the token)."""
+        now = datetime.now(UTC)
+        name, token = await self._tokens.issue_node_token(
+            identity, expires_at=now + ttl, created_by=created_by, now=now
+        )
+        log.info("node token issued name=%s identity=%s by=%s", name, identity, created_by)
+        return name, token
+
+    async def revoke(self, name: str, *, by: str) -> ApiToken:
         """Revoke the token named `name` at once (NotFound if there is none)."""
-        await self._tokens.revoke(name)
-        self._by_hash = {h: t for h, t in self._by_hash.items() if t.name != name}
+        token = await self._tokens.revoke(name, now=datetime.now(UTC))
+        self._forget([token], by)
+        return token
+
+    async def revoke_identity(self, identity: str, *, by: str) -> list[ApiToken]:
+        """Revoke every node token of `identity` at once; the ones revoked."""
+        tokens = await self._tokens.revoke_identity(identity, now=datetime.now(UTC))
+        self._forget(tokens, by)
+        return tokens
+
+    def _forget(self, tokens: Sequence[ApiToken], by: str) -> None:
+        names = {t.name for t in tokens}
+        self._by_hash = {h: t for h, t in self._by_hash.items() if t.name not in names}
         self._loaded_at = float("-inf")
-        log.info("api token revoked name=%s by=%s", name, by)
+        for token in tokens:
+            log.info("token revoked name=%s role=%s by=%s", token.name, token.role, by)
 
     async def _fresh(self) -> None:
         if time.monotonic() - self._loaded_at < FRESH_FOR:
@@ -93,7 +119,7 @@ class Authenticator:
             if time.monotonic() - self._loaded_at < FRESH_FOR:
                 return
             try:
-                tokens = await self._tokens.all()
+                tokens = await self._tokens.all(API_ROLES)
             except Unavailable:
                 if not self._loaded:
                     raise

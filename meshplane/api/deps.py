@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from meshplane.api.auth import Authenticator
-from meshplane.certs import CertificateAuthority, SecretBox
+from meshplane.certs import CertificateAuthority
 from meshplane.errors import Unauthenticated
 from meshplane.settings import Settings
 from meshplane.store import ApiToken, IfMatch, Role, Store
@@ -27,7 +27,6 @@ __all__ = [
     "AuthenticatorDep",
     "AuthorityDep",
     "BootstrapperDep",
-    "BoxDep",
     "CallerDep",
     "EditorDep",
     "IfMatchDep",
@@ -68,11 +67,6 @@ async def _authority(request: Request) -> CertificateAuthority:
 async def _maybe_authority(request: Request) -> CertificateAuthority | None:
     authority: CertificateAuthority | None = request.app.state.authority
     return authority
-
-
-async def _box(request: Request) -> SecretBox | None:
-    box: SecretBox | None = request.app.state.box
-    return box
 
 
 async def _settings(request: Request) -> Settings:
@@ -208,7 +202,6 @@ StoreOrMemoryDep = Annotated[Store, Depends(_store_or_memory)]
 StatusDep = Annotated[StatusSource, Depends(_status)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
-BoxDep = Annotated[SecretBox | None, Depends(_box)]
 MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]
 AuthenticatorDep = Annotated[Authenticator, Depends(_token_table)]

@@ -3,7 +3,8 @@
 The secret comes from MESHPLANE_SECRET_KEY, or a key file; when neither exists (development), a
 random one is generated into the key file with a loud warning. Fernet (AES-128-CBC + HMAC-SHA256,
 from `cryptography`) authenticates what it decrypts, so a tampered row fails instead of yielding a
-wrong key. Node tokens are derived from the same secret with a different label.
+wrong key. (Node tokens are not derived from it: they are issued and stored hashed, see
+`meshplane.store.TokenRepo`, so each can be revoked.)
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ def _derive(secret: bytes, label: str) -> bytes:
 
 
 class SecretBox:
-    """Encrypts keys for the database and mints node tokens, all from one secret."""
+    """Encrypts keys for the database with a key derived from the control plane's secret."""
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the secret key must be at least 16 bytes")
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret, "meshplane/keys-at-rest")))
-        self._token_key = _derive(secret, "meshplane/node-tokens")
 
     def seal(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)
@@ -47,14 +47,6 @@ class SecretBox:
             raise ValueError(
                 "cannot decrypt a stored key: wrong MESHPLANE_SECRET_KEY or altered data"
             ) from None
-
-    def node_token(self, identity: str) -> str:
-        """The token a proxy of `identity` (a `Subject`'s text) presents on xDS."""
-        digest = hmac.new(self._token_key, identity.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def check_token(self, identity: str, token: str) -> bool:
-        return hmac.compare_digest(self.node_token(identity), token)
 
 
 def load_secret(secret: str | None, key_file: Path) -> bytes:
@@ -69,8 +61,8 @@ def load_secret(secret: str | None, key_file: Path) -> bytes:
     with os.fdopen(fd, "wb") as out:
         out.write(generated + b"\n")
     log.warning(
-        "generated a new secret key in %s: private keys in the database are encrypted with it "
-        "and node tokens derive from it. Fine for development; in production set "
+        "generated a new secret key in %s: private keys in the database are encrypted with it. "
+        "Fine for development; in production set "
         "MESHPLANE_SECRET_KEY (the same on every replica) and keep it safe.",
         key_file,
     )

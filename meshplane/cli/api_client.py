@@ -11,18 +11,20 @@ import builtins
 import os
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
-from meshplane.model import NodeOptions, kind_named
+from meshplane.model import NODE_TOKEN_HEADER, NodeOptions, kind_named
 
 __all__ = [
     "DEFAULT_API_URL",
     "ApiClient",
     "ApiError",
+    "Bootstrap",
     "default_token",
     "describe",
     "format_loc",
@@ -33,6 +35,14 @@ DEFAULT_API_URL = "http://127.0.0.1:8080"
 _PREFIX = "/api/v1"
 # Where a FastAPI error location points; the first part only says which part of the request.
 _REQUEST_PARTS = ("body", "query", "path", "header")
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """A bootstrap as the API answered it, and the name of the node token it carries."""
+
+    text: str
+    token_name: str
 
 
 class ApiError(Exception):
@@ -220,10 +230,20 @@ class ApiClient:
         answer: dict[str, Any] = self._request("POST", "/explain", json=dict(request)).json()
         return answer
 
-    def bootstrap(self, options: NodeOptions, *, format: Literal["yaml", "json"] = "yaml") -> str:
-        """The Envoy bootstrap as text; options left unset take the server's defaults."""
-        params = {**options.query(), "format": format}
-        return self._request("GET", "/bootstrap", params=params).text
+    def bootstrap(
+        self,
+        options: NodeOptions,
+        *,
+        format: Literal["yaml", "json"] = "yaml",
+        token_ttl_seconds: float | None = None,
+    ) -> Bootstrap:
+        """The Envoy bootstrap; options left unset take the server's defaults. Each call issues
+        a new node token (for `token_ttl_seconds`, or the server's default)."""
+        params: dict[str, Any] = {**options.query(), "format": format}
+        if token_ttl_seconds is not None:
+            params["token_ttl_seconds"] = token_ttl_seconds
+        response = self._request("GET", "/bootstrap", params=params)
+        return Bootstrap(response.text, response.headers.get(NODE_TOKEN_HEADER, ""))
 
     def certificates(self) -> builtins.list[dict[str, Any]]:
         """Every identity's certificate: serial, issuer, validity, next renewal (never keys)."""

@@ -1,4 +1,5 @@
-"""`meshplane demo` (run the demo locally) and `meshplane demo configs` (regenerate its files)."""
+"""`meshplane demo` (run the demo locally), `meshplane demo configs` (regenerate its files) and
+`meshplane demo bootstraps` (fetch its Envoys' bootstraps from a running control plane)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
+from meshplane.cli.output import ApiToken, ApiUrl, CaFile, reporting
 
 __all__ = ["demo_app"]
 
@@ -49,15 +53,40 @@ def configs(
         Path | None, typer.Option(help="Where to write (default: envoy-configs/demo).")
     ] = None,
 ) -> None:
-    """Regenerate the demo's Envoy bootstraps and docker-compose.yml from its topology."""
-    from meshplane.demo import config_dir, render_compose, render_prometheus, write_configs
+    """Regenerate the demo's Prometheus configuration and docker-compose.yml from its topology.
+    (Its Envoy bootstraps are fetched from the running control plane: `demo bootstraps`.)"""
+    from meshplane.demo import config_dir, render_compose, render_prometheus
 
     target = directory or config_dir()
-    for path in write_configs(target):
-        typer.echo(f"wrote {path}")
+    target.mkdir(parents=True, exist_ok=True)
     (target / "prometheus.yml").write_text(render_prometheus())
     typer.echo(f"wrote {target / 'prometheus.yml'}")
     if directory is None:
         compose = config_dir().parents[1] / "docker-compose.yml"
         compose.write_text(render_compose())
         typer.echo(f"wrote {compose}")
+
+
+@demo_app.command("bootstraps")
+def bootstraps(
+    out: Annotated[Path, typer.Option(help="Where to write one bootstrap per demo Envoy.")],
+    xds_host: Annotated[
+        str | None,
+        typer.Option(
+            help="The control plane's xDS address, as the Envoys reach it (default: its compose "
+            "service name)."
+        ),
+    ] = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    ca_file: CaFile = None,
+    token: ApiToken = None,
+) -> None:
+    """Fetch the bootstrap of the demo's gateway and of every sidecar from the control plane
+    (each with a node token of its own; files mode 0600): what docker-compose's mesh-config
+    does before the Envoys start."""
+    from meshplane.demo import fetch_bootstraps
+
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
+        given = {"xds_host": xds_host} if xds_host else {}
+        for path in fetch_bootstraps(client, out, **given):
+            typer.echo(f"wrote {path}")

@@ -7,7 +7,6 @@ this one command next to the app.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,7 @@ import typer
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient
 from meshplane.cli.node_flags import node_options, with_node_flags
 from meshplane.cli.output import ApiToken, ApiUrl, CaFile, fail, reporting
+from meshplane.private_files import write_private
 
 __all__ = ["proxy"]
 
@@ -70,12 +70,11 @@ def proxy(
         fail("give --service NAME (and its three ports) or --gateway NAME")
     options = node_options({"role": "sidecar" if "service" in node else "gateway", **node})
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, reporting():
-        text = client.bootstrap(options)
+        fetched = client.bootstrap(options)
     binary = _envoy(envoy_path)
     with tempfile.TemporaryDirectory(prefix="meshplane-proxy-") as workdir:
         config = Path(workdir) / "bootstrap.yaml"
-        config.write_text(text)
-        os.chmod(config, 0o600)  # it carries the node token
+        write_private(config, fetched.text)  # it carries the node token
         command = [binary, "-c", str(config), "--log-level", log_level, "--disable-hot-restart"]
         process = subprocess.Popen(command)
 

@@ -33,11 +33,15 @@ _HEADER = """\
 # gateway (8000), the API and dashboard (8080/ui), Prometheus (9090) and Jaeger's UI (16686).
 # MESHPLANE_SECRET_KEY and MESHPLANE_ADMIN_TOKEN are the demo's published values: demo only,
 # never reuse them. The API's admin token is MESHPLANE_ADMIN_TOKEN (`meshplane --token`).
-# --xds-plaintext: the Envoy bootstraps in envoy-configs/ are written before the control plane
-# first starts, so they cannot embed the mesh roots it creates then; xDS stays on the compose
-# network (its port is not published) and carries demo tokens only. A real deployment leaves
-# the flag out (xDS then serves TLS) and fetches bootstraps from the API, which embed the roots.
+# mesh-config applies the demo mesh, then fetches every Envoy's bootstrap from the API into
+# the volume `bootstraps` (each with a node token of its own), as a real deployment does; the
+# Envoys start once it is done. --xds-plaintext keeps xDS as `meshplane demo` serves it on
+# loopback, on the compose network only (its port is not published): bootstraps of a TLS xDS
+# embed the mesh roots, so the tour's `ca rotate` would call for fetching them again.
 """
+_BOOTSTRAPS = "/bootstraps"
+# The Dockerfile's meshplane user writes the bootstraps (mode 0600); Envoy runs as that uid.
+_MESHPLANE_UID = "10001"
 
 
 def _healthy(*services: str) -> dict[str, dict[str, str]]:
@@ -50,6 +54,7 @@ def compose_document() -> dict[str, Any]:
         "import urllib.request; "
         f"urllib.request.urlopen('http://127.0.0.1:{API_PORT}/readyz', timeout=5)"
     )
+    api_url = f"http://{COMPOSE_XDS_HOST}:{API_PORT}"
     services: dict[str, Any] = {
         "postgres": {
             "image": "postgres:16-alpine",
@@ -98,13 +103,17 @@ def compose_document() -> dict[str, Any]:
             "entrypoint": ["sh", "-c"],
             "command": [
                 " && ".join(
-                    f"meshplane apply -f /envoy-configs/demo/{name} "
-                    f"--api-url http://{COMPOSE_XDS_HOST}:{API_PORT}"
-                    for name in ("mesh.yaml", "telemetry-compose.yaml")
+                    [
+                        *(
+                            f"meshplane apply -f /envoy-configs/demo/{name} --api-url {api_url}"
+                            for name in ("mesh.yaml", "telemetry-compose.yaml")
+                        ),
+                        f"meshplane demo bootstraps --out {_BOOTSTRAPS} --api-url {api_url}",
+                    ]
                 )
             ],
             "environment": {"MESHPLANE_TOKEN": DEMO_ADMIN_TOKEN},
-            "volumes": [_CONFIGS],
+            "volumes": [_CONFIGS, f"bootstraps:{_BOOTSTRAPS}"],
             "depends_on": _healthy(COMPOSE_XDS_HOST),
             "restart": "no",
         },
@@ -128,15 +137,10 @@ def compose_document() -> dict[str, Any]:
             command += ["--calls", instance.calls, "--outbound", str(instance.outbound_port)]
         services[app] = {"build": ".", "entrypoint": command}
         services[f"{app}-sidecar"] = {
-            "image": ENVOY_IMAGE,
+            **_envoy(app),
             # The sidecar shares its app's network namespace: 127.0.0.1 is the app's.
             "network_mode": f"service:{app}",
-            "command": ["envoy", "-c", f"/envoy-configs/demo/{app}.yaml", "--log-level", "warn"],
-            "volumes": [_CONFIGS],
-            "depends_on": {
-                app: {"condition": "service_started"},
-                COMPOSE_XDS_HOST: {"condition": "service_healthy"},
-            },
+            "depends_on": {app: {"condition": "service_started"}, **_CONFIGURED},
         }
     services["prometheus"] = {
         "image": "prom/prometheus:v2.55.1",
@@ -151,13 +155,25 @@ def compose_document() -> dict[str, Any]:
         "ports": ["16686:16686"],
     }
     services[GATEWAY] = {
-        "image": ENVOY_IMAGE,
-        "command": ["envoy", "-c", f"/envoy-configs/demo/{GATEWAY}.yaml", "--log-level", "warn"],
-        "volumes": [_CONFIGS],
+        **_envoy(GATEWAY),
         "ports": [f"{GATEWAY_PORT}:{GATEWAY_PORT}"],
-        "depends_on": _healthy(COMPOSE_XDS_HOST),
+        "depends_on": _CONFIGURED,
     }
-    return {"services": services}
+    return {"services": services, "volumes": {"bootstraps": {}}}
+
+
+# The Envoys start once mesh-config has fetched their bootstraps.
+_CONFIGURED = {"mesh-config": {"condition": "service_completed_successfully"}}
+
+
+def _envoy(name: str) -> dict[str, Any]:
+    """A stock Envoy running the bootstrap `name`.yaml that mesh-config fetched."""
+    return {
+        "image": ENVOY_IMAGE,
+        "command": ["envoy", "-c", f"{_BOOTSTRAPS}/{name}.yaml", "--log-level", "warn"],
+        "environment": {"ENVOY_UID": _MESHPLANE_UID},
+        "volumes": [f"bootstraps:{_BOOTSTRAPS}:ro"],
+    }
 
 
 def render_compose() -> str:

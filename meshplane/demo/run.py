@@ -1,8 +1,9 @@
 """`meshplane demo`: the whole mesh on one machine, as local processes, with no Docker.
 
 Runs what docker-compose.yml runs: the control plane (embedded SQLite instead of PostgreSQL),
-the four demo app instances, a real Envoy sidecar beside each and the gateway, from the same
-envoy-configs/ (only the xDS address differs: 127.0.0.1 instead of the compose service name).
+the four demo app instances, a real Envoy sidecar beside each and the gateway, each from the
+bootstrap the control plane renders for it, as compose's mesh-config fetches them (only the
+xDS address differs: 127.0.0.1 instead of the compose service name).
 Prints a tour, then waits for Ctrl-C; with `check`, walks the tour itself (traffic through the
 gateway, the mTLS call chain, a canary split, a certificate rotation under load) and exits.
 Every process it started is stopped by its pid.
@@ -37,12 +38,11 @@ from meshplane.demo.topology import (
     INSTANCES,
     XDS_PORT,
     config_dir,
-    demo_bootstraps,
+    fetch_bootstraps,
 )
 from meshplane.model import kind_named
 from meshplane.serve import ControlPlane
 from meshplane.settings import Settings
-from meshplane.xds import XDS_CLUSTER
 
 __all__ = ["DemoOptions", "run_demo"]
 
@@ -83,34 +83,15 @@ async def _apply(http: httpx.AsyncClient, path: Path) -> None:
             raise SystemExit(f"demo: applying {plural}/{doc['name']} failed: {response.text}")
 
 
-def _local(bootstrap: dict[str, Any]) -> dict[str, Any]:
-    """The same bootstrap, reaching the control plane on 127.0.0.1 (not the compose name)."""
-    for cluster in bootstrap["static_resources"]["clusters"]:
-        if cluster["name"] == XDS_CLUSTER:
-            cluster["type"] = "STATIC"
-            cluster.pop("dns_lookup_family", None)
-            for group in cluster["load_assignment"]["endpoints"]:
-                for member in group["lb_endpoints"]:
-                    member["endpoint"]["address"]["socket_address"]["address"] = "127.0.0.1"
-    return bootstrap
-
-
-def _bootstraps() -> dict[str, dict[str, Any]]:
-    """envoy-configs/demo/*.yaml as committed (what compose mounts), else generated alike."""
-    directory = config_dir()
-    generated = demo_bootstraps()
-    if not directory.is_dir():
-        return generated
-    return {name: yaml.safe_load((directory / name).read_text()) for name in generated}
-
-
 @contextlib.asynccontextmanager
-async def _envoys(workdir: Path) -> AsyncIterator[list[asyncio.subprocess.Process]]:
+async def _envoys(workdir: Path, api_url: str) -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """An Envoy per demo node, each from the bootstrap the control plane at `api_url` renders
+    for it (as compose's mesh-config fetches them)."""
+    with ApiClient(api_url, token=DEMO_ADMIN_TOKEN) as client:
+        paths = await asyncio.to_thread(fetch_bootstraps, client, workdir, "127.0.0.1")
     processes: list[asyncio.subprocess.Process] = []
     try:
-        for name, bootstrap in _bootstraps().items():
-            path = workdir / name
-            path.write_text(yaml.safe_dump(_local(bootstrap), sort_keys=False))
+        for path in paths:
             log = (workdir / f"{path.stem}.log").open("wb")
             command = [envoy_path(), "-c", str(path), "--disable-hot-restart"]
             command += ["--concurrency", "1", "--log-level", "warn"]
@@ -174,7 +155,7 @@ async def run_demo(options: DemoOptions) -> int:
                     base_url=plane.api_url, trust_env=False, headers=_ADMIN
                 ) as http:
                     await _apply(http, config_dir() / "mesh.yaml")
-                async with _envoys(workdir):
+                async with _envoys(workdir, plane.api_url):
                     url = f"http://127.0.0.1:{GATEWAY_PORT}/"
                     chain = await _until_chain(url)
                     _tour(plane.api_url, url, workdir, chain, handed)

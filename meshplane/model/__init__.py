@@ -10,7 +10,13 @@ from meshplane.model.identity_state import IdentityState, Leaf
 from meshplane.model.kinds import KINDS, Kind, Reference, kind_named
 from meshplane.model.mesh import Change, Key, Mesh
 from meshplane.model.names import NAME_PATTERN, Name
-from meshplane.model.node import METADATA_KEY, NodeOptions, node_metadata, proxy_from_node
+from meshplane.model.node import (
+    METADATA_KEY,
+    NODE_TOKEN_HEADER,
+    NodeOptions,
+    node_metadata,
+    proxy_from_node,
+)
 from meshplane.model.policies import (
     MESH_SETTINGS_NAME,
     AuthorizationPolicySpec,
@@ -66,6 +72,7 @@ __all__ = [
     "MESH_SETTINGS_NAME",
     "METADATA_KEY",
     "NAME_PATTERN",
+    "NODE_TOKEN_HEADER",
     "XDS_SERVER",
     "ZONE_PATTERN",
     "AccessLog",

@@ -36,10 +36,19 @@ from meshplane.model.names import NAME_PATTERN
 from meshplane.model.proxy import Proxy, ProxyGroup, Role
 from meshplane.model.specs import ZONE_PATTERN, EndpointSpec
 
-__all__ = ["DEFAULT_ADMIN_PORT", "METADATA_KEY", "NodeOptions", "node_metadata", "proxy_from_node"]
+__all__ = [
+    "DEFAULT_ADMIN_PORT",
+    "METADATA_KEY",
+    "NODE_TOKEN_HEADER",
+    "NodeOptions",
+    "node_metadata",
+    "proxy_from_node",
+]
 
 # The node metadata struct a meshplane bootstrap carries.
 METADATA_KEY = "meshplane"
+NODE_TOKEN_HEADER = "Meshplane-Node-Token"
+"""The header of a bootstrap answer naming the node token it carries (to revoke it later)."""
 DEFAULT_ADMIN_PORT = 9901
 _SIDECAR_PORTS = ("inbound_port", "app_port", "outbound_port")
 _SIDECAR_ONLY = ("service", *_SIDECAR_PORTS, "address")

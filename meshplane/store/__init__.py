@@ -15,9 +15,19 @@ from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
 from meshplane.store.store import InvalidReport, Store, open_store
-from meshplane.store.tokens import ROLES, ApiToken, Role, TokenRepo, hash_token
+from meshplane.store.tokens import (
+    API_ROLES,
+    NODE_ROLE,
+    ROLES,
+    ApiToken,
+    Role,
+    TokenRepo,
+    hash_token,
+)
 
 __all__ = [
+    "API_ROLES",
+    "NODE_ROLE",
     "ROLES",
     "ApiToken",
     "CaAuthorityRow",

@@ -36,6 +36,7 @@ __all__ = [
     "MeshStateRow",
     "RefRow",
     "ResourceRow",
+    "TokenRevocationRow",
     "UtcDateTime",
 ]
 
@@ -186,12 +187,16 @@ class CaLeafRow(Base):
 class ApiTokenRow(Base):
     """An API token: its name, role and scope, and only the SHA-256 of the token itself.
 
-    `role`: admin | editor | viewer | bootstrap; `scope` lists the identities (Subject texts)
-    a bootstrap token may fetch bootstraps for. Deleting the row revokes the token.
+    `role`: admin | editor | viewer | bootstrap | node; `scope` lists the identities (Subject
+    texts) a bootstrap token may fetch bootstraps for, or the one identity a node token speaks
+    for on xDS. Deleting the row revokes the token.
     """
 
     __tablename__ = "api_tokens"
-    __table_args__ = (UniqueConstraint("token_hash"),)
+    __table_args__ = (
+        UniqueConstraint("token_hash"),
+        Index("ix_api_tokens_created_at", "created_at"),
+    )
 
     name: Mapped[str] = mapped_column(_NAME, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64))
@@ -201,3 +206,16 @@ class ApiTokenRow(Base):
     created_by: Mapped[str] = mapped_column(_WHO)
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class TokenRevocationRow(Base):
+    """A node token revoked at `revoked_at`: every replica polls these to end the xDS streams
+    that token opened (new streams are refused already, its api_tokens row being gone). Kept
+    only long enough for every replica to see it."""
+
+    __tablename__ = "token_revocations"
+    __table_args__ = (Index("ix_token_revocations_revoked_at", "revoked_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(80))
+    revoked_at: Mapped[datetime]

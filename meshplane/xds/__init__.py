@@ -11,6 +11,7 @@ state machine (sotw.py or delta.py over stream_state.py) that says what to send;
 from meshplane.xds.bootstrap import XDS_CLUSTER, XdsTls, render_bootstrap, render_yaml
 from meshplane.xds.builder import SnapshotBuilder, TranslateHook
 from meshplane.xds.cache import ResourceCache
+from meshplane.xds.node_tokens import NodeGrant, NodeTokens, NodeTokenSource, Refused
 from meshplane.xds.registry import ProxyRegistry
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.server import ADS_SERVICE, SERVER_OPTIONS, AdsServer, start_xds_server
@@ -33,8 +34,12 @@ __all__ = [
     "EndpointRegistrar",
     "MeshSource",
     "NackRecord",
+    "NodeGrant",
+    "NodeTokenSource",
+    "NodeTokens",
     "ProxyRegistry",
     "ProxyStatus",
+    "Refused",
     "ResourceCache",
     "Snapshot",
     "SnapshotBuilder",

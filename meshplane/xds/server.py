@@ -24,6 +24,7 @@ from meshplane.model import Proxy, Role, proxy_from_node
 from meshplane.xds.builder import SnapshotBuilder
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.delta import DeltaState
+from meshplane.xds.node_tokens import NodeTokens, Refused
 from meshplane.xds.registry import ProxyRegistry
 from meshplane.xds.resources import Snapshot
 from meshplane.xds.response_bodies import ResponseBodies
@@ -57,7 +58,7 @@ class AdsServer:
         cache: ResourceCache,
         registry: ProxyRegistry,
         *,
-        authenticate: Callable[[Proxy], bool] | None = None,
+        tokens: NodeTokens | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics
@@ -65,7 +66,7 @@ class AdsServer:
         self.refused = 0  # streams refused for a missing or wrong node token
         self._builder = builder
         self._cache = cache
-        self._authenticate = authenticate
+        self._tokens = tokens
         self._bodies = ResponseBodies()  # whole-set response bodies, shared by every stream
 
     def methods(self) -> dict[str, grpc.RpcMethodHandler]:
@@ -110,14 +111,15 @@ class AdsServer:
                 self.metrics.refused_streams.labels("metadata").inc()
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
-        if self._authenticate is not None and not self._authenticate(proxy):
-            reason = f"missing or wrong node token for {proxy.subject}"
-            log.warning("stream refused node=%s reason=%s", node_id, reason)
-            self.refused += 1
-            if self.metrics is not None:
-                self.metrics.refused_streams.labels("token").inc()
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
-            return
+        unwatch: Callable[[], None] = _nothing
+        ended: list[str] = []
+        if self._tokens is not None:
+            try:
+                grant = await self._tokens.admit(proxy.subject, proxy.token)
+            except Refused as refused:
+                await self._refuse(context, node_id, str(refused))
+                return
+            unwatch = self._tokens.watch(grant, _ender(ended))
         group = proxy.group
         state.snapshot = self._builder.ensure(group)
         handle = self.registry.open(proxy, node_id, transport, state)
@@ -125,10 +127,24 @@ class AdsServer:
         self._cache.watch(group, stream.on_snapshot)
         try:
             await stream.serve(first, requests)
+        except asyncio.CancelledError:
+            if not ended:
+                raise
+            _uncancel()
+            await self._refuse(context, node_id, ended[0])
         finally:
+            unwatch()
             self._cache.unwatch(group, stream.on_snapshot)
             stream.stop()
             self.registry.close(handle)
+
+    async def _refuse(self, context: Any, node_id: str, reason: str) -> None:
+        """End the stream as UNAUTHENTICATED: its node token does not (or no longer) admit it."""
+        log.warning("stream refused node=%s reason=%s", node_id, reason)
+        self.refused += 1
+        if self.metrics is not None:
+            self.metrics.refused_streams.labels("token").inc()
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
 
     async def send(self, context: Any, type_url: str, response: bytes) -> None:
         kind = SHORT_NAMES.get(type_url, "other")
@@ -238,6 +254,28 @@ class _Stream:
                 record.sent_version,
                 record.nonce,
             )
+
+
+def _ender(ended: list[str]) -> Callable[[str], None]:
+    """A callback that ends the calling RPC's task, noting why in `ended`."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    def end(reason: str) -> None:
+        ended.append(reason)
+        task.cancel()
+
+    return end
+
+
+def _nothing() -> None:
+    pass
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _identify(first: Request, peer: str) -> Proxy:

@@ -93,7 +93,6 @@ async def api_port(store: Store) -> AsyncIterator[int]:
         status=FakeStatus(),
         settings=Settings(),
         authority=authority,
-        box=SecretBox(b"k" * 32),
     )
     async for port in _serve(app):
         async with httpx.AsyncClient(

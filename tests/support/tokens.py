@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from meshplane.api.auth import Authenticator
 from meshplane.store import ApiToken, Role, Store, TokenRepo, hash_token
 
-__all__ = ["ADMIN_TOKEN", "OneAdmin", "bearer", "store_token"]
+__all__ = ["ADMIN_TOKEN", "OneAdmin", "bearer", "node_token", "store_token"]
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 """The admin token tests give `meshplane serve` (MESHPLANE_ADMIN_TOKEN) and their stores."""
@@ -26,6 +27,16 @@ async def store_token(
     return token
 
 
+async def node_token(store: Store, identity: str, ttl: float = 3600) -> str:
+    """A node token for `identity` (e.g. "service/a"), issued in `store`'s database as a
+    bootstrap would issue it."""
+    now = datetime.now(UTC)
+    _, token = await TokenRepo(store.database).issue_node_token(
+        identity, expires_at=now + timedelta(seconds=ttl), created_by="test", now=now
+    )
+    return token
+
+
 class OneAdmin(Authenticator):
     """Knows one token, ADMIN_TOKEN, an admin's; for an app built without a database."""
 
@@ -37,3 +48,8 @@ class OneAdmin(Authenticator):
             return None
         now = datetime.now(UTC)
         return ApiToken("admin", "admin", (), now, "test", None, now, hash_token(bearer))
+
+    async def issue_node_token(
+        self, identity: str, *, ttl: timedelta, created_by: str
+    ) -> tuple[str, str]:
+        return f"node-{secrets.token_hex(6)}", secrets.token_urlsafe(32)

@@ -5,10 +5,13 @@ descriptions are the parameters of this operation, and its checks are the 422s. 
 from the server: the xDS address is the advertised one, and the node id is
 `<role>-<gateway or service>-<admin_port>`. The named gateway or service need not exist yet:
 Envoy starts, connects and simply gets no listener (gateway) or no peers until it is created.
+Each bootstrap carries a node token issued for it: stored hashed, expiring, revocable
+(`meshplane tokens revoke`); its name is in the `Meshplane-Node-Token` header of the answer.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import yaml
@@ -16,8 +19,13 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
-from meshplane.api.deps import BootstrapperDep, BoxDep, MaybeAuthorityDep, SettingsDep
-from meshplane.model import XDS_SERVER, NodeOptions
+from meshplane.api.deps import (
+    AuthenticatorDep,
+    BootstrapperDep,
+    MaybeAuthorityDep,
+    SettingsDep,
+)
+from meshplane.model import NODE_TOKEN_HEADER, XDS_SERVER, NodeOptions
 from meshplane.xds import XdsTls, render_bootstrap
 
 __all__ = ["router"]
@@ -37,17 +45,30 @@ class BootstrapQuery(NodeOptions):
     model_config = ConfigDict(extra="ignore", validate_by_name=False)
 
     format: Literal["yaml", "json"] = Field("yaml", description="yaml (default) or json.")
+    token_ttl_seconds: float | None = Field(
+        None,
+        gt=60,
+        le=10 * 366 * 86400,
+        description="Lifetime of the node token the bootstrap carries; at most the server's "
+        "(node_token_ttl_seconds, 365 days unless configured), which is also the default.",
+    )
 
 
 @router.get(
     "",
     operation_id="get_bootstrap",
     response_class=Response,
-    responses={200: {"description": "The Envoy bootstrap", "content": _FORMATS}},
+    responses={
+        200: {
+            "description": "The Envoy bootstrap",
+            "content": _FORMATS,
+            "headers": {NODE_TOKEN_HEADER: {"description": "The name of its node token"}},
+        }
+    },
 )
 async def bootstrap(
     settings: SettingsDep,
-    box: BoxDep,
+    authenticator: AuthenticatorDep,
     authority: MaybeAuthorityDep,
     query: Annotated[BootstrapQuery, Query()],
     caller: BootstrapperDep,
@@ -56,9 +77,10 @@ async def bootstrap(
 
     422 names any parameter the role requires and that is missing, or the option that does not
     fit (e.g. a sidecar's ports colliding). A `bootstrap` token gets bootstraps only for the
-    identities of its scope (403 for any other).
+    identities of its scope (403 for any other). Every call issues a new node token, valid
+    for `token_ttl_seconds`; `Meshplane-Node-Token` names it.
     """
-    options = NodeOptions.model_validate(query.model_dump(exclude={"format"}))
+    options = NodeOptions.model_validate(query.model_dump(exclude={"format", "token_ttl_seconds"}))
     if caller.role == "bootstrap" and options.subject.text not in caller.scope:
         raise HTTPException(
             403, f"the token {caller.name!r} may not fetch a bootstrap for {options.subject.text}"
@@ -72,8 +94,13 @@ async def bootstrap(
             trusted_ca="".join(authority.state.trust_bundle),
             server_id=XDS_SERVER.spiffe_id(settings.trust_domain),
         )
-    token = box.node_token(options.subject.text) if box is not None else None
+    ttl = min(query.token_ttl_seconds or float("inf"), settings.node_token_ttl_seconds)
+    name, token = await authenticator.issue_node_token(
+        options.subject.text, ttl=timedelta(seconds=ttl), created_by=caller.name
+    )
     document = render_bootstrap(options, token=token, tls=tls)
+    headers = {NODE_TOKEN_HEADER: name}
     if query.format == "json":
-        return JSONResponse(document)
-    return Response(yaml.safe_dump(document, sort_keys=False), media_type="application/yaml")
+        return JSONResponse(document, headers=headers)
+    body = yaml.safe_dump(document, sort_keys=False)
+    return Response(body, media_type="application/yaml", headers=headers)

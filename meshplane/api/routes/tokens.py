@@ -1,7 +1,10 @@
-"""API tokens: create (the token is answered once), list (never the token), revoke (at once).
+"""API and node tokens: create (the token is answered once), list (never the token), revoke.
 
 Admin only. A `bootstrap` token needs a scope: the identities (`service/orders`,
-`gateway/edge`: Subject texts) it may fetch bootstraps for; the other roles take none.
+`gateway/edge`: Subject texts) it may fetch bootstraps for; a `node` token (what a bootstrap
+carries; each bootstrap issues one) names the one identity it speaks for on xDS; the other
+roles take none. Revoking a node token ends its proxies' xDS streams within a second, on every
+replica, and refuses their reconnects.
 """
 
 from __future__ import annotations
@@ -9,13 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Self
 
-from fastapi import APIRouter, Path, Response, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from meshplane.api.deps import AdminDep, AuthenticatorDep, CallerDep
 from meshplane.api.schemas import ErrorOut
 from meshplane.model import NAME_PATTERN, Subject
-from meshplane.store import ApiToken, Role
+from meshplane.store import NODE_ROLE, ApiToken, Role
 
 __all__ = ["router"]
 
@@ -27,6 +30,10 @@ TokenName = Annotated[
     str,
     Path(pattern=NAME_PATTERN, max_length=63, description="The token's name."),
 ]
+
+
+def _identity(text: str) -> str:
+    return Subject.parse(text).text
 
 
 class TokenCreate(BaseModel):
@@ -42,13 +49,14 @@ class TokenCreate(BaseModel):
     )
     role: Role = Field(
         description="admin (everything), editor (the mesh, explain, leaf rotation), viewer "
-        "(read only; no bootstraps), bootstrap (bootstraps for its scope only)."
+        "(read only; no bootstraps), bootstrap (bootstraps for its scope only), node (xDS "
+        "only, for the one identity of its scope; bootstraps issue these)."
     )
     scope: list[str] = Field(
         default_factory=list,
         max_length=1000,
         description="For a bootstrap token: the identities it may fetch bootstraps for, "
-        "e.g. ['service/orders', 'gateway/edge'].",
+        "e.g. ['service/orders', 'gateway/edge']; for a node token, its one identity.",
     )
     ttl_seconds: float | None = Field(
         None, gt=0, le=_MAX_TTL, description="Lifetime; none: valid until revoked."
@@ -64,14 +72,16 @@ class TokenCreate(BaseModel):
     @field_validator("scope")
     @classmethod
     def _identities(cls, scope: list[str]) -> list[str]:
-        return sorted({Subject.parse(text).text for text in scope})
+        return sorted({_identity(text) for text in scope})
 
     @model_validator(mode="after")
     def _scope_for_bootstrap(self) -> Self:
         if self.role == "bootstrap" and not self.scope:
             raise ValueError("a bootstrap token needs a scope: the identities it may bootstrap")
-        if self.role != "bootstrap" and self.scope:
-            raise ValueError(f"only a bootstrap token takes a scope, not {self.role!r}")
+        if self.role == NODE_ROLE and len(self.scope) != 1:
+            raise ValueError("a node token needs a scope of exactly one identity")
+        if self.role not in ("bootstrap", NODE_ROLE) and self.scope:
+            raise ValueError(f"only a bootstrap or node token takes a scope, not {self.role!r}")
         return self
 
 
@@ -107,6 +117,12 @@ class TokenList(BaseModel):
     items: list[TokenOut]
 
 
+class Revoked(BaseModel):
+    """The tokens a revocation deleted, by name."""
+
+    revoked: list[str]
+
+
 @router.post(
     "",
     response_model=TokenCreated,
@@ -137,9 +153,35 @@ async def own_token(caller: CallerDep) -> TokenOut:
 
 
 @router.get("", response_model=TokenList, operation_id="list_tokens")
-async def list_tokens(authenticator: AuthenticatorDep, _caller: AdminDep) -> TokenList:
-    """Every API token: name, role, scope, expiry and last use; never the token."""
-    return TokenList(items=[TokenOut.of(t) for t in await authenticator.tokens.all()])
+async def list_tokens(
+    authenticator: AuthenticatorDep,
+    _caller: AdminDep,
+    role: Annotated[Role | None, Query(description="Only the tokens of this role.")] = None,
+) -> TokenList:
+    """Every token (or those of `role`): name, role, scope, expiry and last use; never the
+    token."""
+    tokens = (
+        await authenticator.tokens.all()
+        if role is None
+        else await authenticator.tokens.all((role,))
+    )
+    return TokenList(items=[TokenOut.of(t) for t in tokens])
+
+
+@router.delete("", response_model=Revoked, operation_id="revoke_node_tokens")
+async def revoke_node_tokens(
+    authenticator: AuthenticatorDep,
+    caller: AdminDep,
+    identity: Annotated[
+        str,
+        AfterValidator(_identity),
+        Query(description="Revoke every node token of this identity, e.g. service/orders."),
+    ],
+) -> Revoked:
+    """Revoke every node token of an identity at once: each proxy of it is disconnected
+    within a second and refused until it has a new bootstrap. Answers the names revoked."""
+    revoked = await authenticator.revoke_identity(identity, by=caller.name)
+    return Revoked(revoked=[t.name for t in revoked])
 
 
 @router.delete(
@@ -150,5 +192,6 @@ async def list_tokens(authenticator: AuthenticatorDep, _caller: AdminDep) -> Tok
     responses={404: {"model": ErrorOut, "description": "No token of that name"}},
 )
 async def revoke_token(name: TokenName, authenticator: AuthenticatorDep, caller: AdminDep) -> None:
-    """Revoke a token at once: its next call is a 401."""
+    """Revoke a token at once: its next call is a 401; a node token's xDS streams end within a
+    second and it opens no new one."""
     await authenticator.revoke(name, by=caller.name)

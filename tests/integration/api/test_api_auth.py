@@ -15,7 +15,7 @@ from meshplane.api import create_app
 from meshplane.metrics import Metrics
 from meshplane.settings import Settings
 from meshplane.store import Role, Store, TokenRepo
-from tests.support.tokens import ADMIN_TOKEN, bearer, store_token
+from tests.support.tokens import ADMIN_TOKEN, bearer, node_token, store_token
 
 from .fakes import FakeStatus
 
@@ -59,6 +59,7 @@ NEEDS = {
     "GET /api/v1/tokens/me": ANY,
     "POST /api/v1/tokens": ADMIN,
     "DELETE /api/v1/tokens/{name}": ADMIN,
+    "DELETE /api/v1/tokens": ADMIN,
 }
 ALLOWED = {
     "admin": {ANY, READ, WRITE, ADMIN, BOOT},
@@ -125,6 +126,7 @@ async def test_every_route_needs_a_token_and_each_role_gets_its_table(
         "viewer": await _token(store, "vi", "viewer"),
         "bootstrap": await _token(store, "bo", "bootstrap", scope=["service/orders"]),
     }
+    node = await node_token(store, "service/orders")  # an xDS credential, never an API one
     for method, path, label in _routes(api):
         bare = await api.request(method, path, headers={"Authorization": ""})
         if label in OPEN:
@@ -135,6 +137,7 @@ async def test_every_route_needs_a_token_and_each_role_gets_its_table(
         assert bare.headers["WWW-Authenticate"] == "Bearer"
         wrong = await api.request(method, path, headers=bearer("not-a-token-at-all"))
         assert wrong.status_code == 401, label
+        assert (await api.request(method, path, headers=bearer(node))).status_code == 401, label
         for role, token in tokens.items():
             if token is None:
                 continue  # the admin: every other test of the API

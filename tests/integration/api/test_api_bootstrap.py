@@ -1,10 +1,15 @@
 """GET /api/v1/bootstrap: defaults from the server, 422 naming what is missing or wrong."""
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+
+from meshplane.model import NODE_TOKEN_HEADER
+from meshplane.settings import Settings
+from meshplane.store import NODE_ROLE, Store, TokenRepo, hash_token
 
 SIDECAR: dict[str, str | int] = {
     "role": "sidecar",
@@ -23,17 +28,26 @@ def xds_address(document: dict[str, Any]) -> dict[str, Any]:
     return address
 
 
-async def test_gateway_bootstrap_is_yaml_with_server_defaults(api: httpx.AsyncClient):
+async def test_gateway_bootstrap_is_yaml_with_server_defaults(
+    api: httpx.AsyncClient, store: Store, settings: Settings
+):
     response = await api.get("/api/v1/bootstrap", params={"role": "gateway", "gateway": "edge"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/yaml")
     document = yaml.safe_load(response.text)
     assert document["node"]["id"] == "gateway-edge-9901"
-    assert document["node"]["metadata"]["meshplane"] == {
-        "role": "gateway",
-        "gateway": "edge",
-        "admin_port": 9901,
-    }
+    metadata = document["node"]["metadata"]["meshplane"]
+    token = metadata.pop("token")
+    assert metadata == {"role": "gateway", "gateway": "edge", "admin_port": 9901}
+    # Its node token is issued for it, stored hashed, named in a header, valid for a year.
+    (issued,) = await TokenRepo(store.database).all((NODE_ROLE,))
+    assert issued.name == response.headers[NODE_TOKEN_HEADER]
+    assert issued.token_hash == hash_token(token)
+    assert token not in str(issued)
+    assert issued.identity == "gateway/edge"
+    assert issued.expires_at is not None
+    lifetime = issued.expires_at - issued.created_at
+    assert lifetime == timedelta(seconds=settings.node_token_ttl_seconds)
     assert xds_address(document) == {"address": "10.1.2.3", "port_value": 18123}
     assert document["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
 

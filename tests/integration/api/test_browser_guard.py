@@ -56,7 +56,6 @@ def _app(store: Store, authority: CertificateAuthority | None = None, **settings
         status=FakeStatus(),
         settings=Settings(advertise_address="10.1.2.3", **settings),
         authority=authority,
-        box=SecretBox(b"k" * 32),
     )
 
 

@@ -81,7 +81,6 @@ async def target(store: Store) -> AsyncIterator[Target]:
         status=_status(),
         settings=Settings(advertise_address="10.1.2.3", xds_port=18123),
         authority=authority,
-        box=box,
         metrics=Metrics(),
     )
     transport = httpx.ASGITransport(app=app)

@@ -36,6 +36,7 @@ async def test_migrations_match_the_models(store: Store):
         "ca_authorities",
         "ca_leaves",
         "api_tokens",
+        "token_revocations",
     }
 
 

@@ -18,7 +18,7 @@ from meshplane.xds.translate.transport_sockets import IDENTITY_SECRET, TRUST_SEC
 from meshplane.xds.type_urls import SECRET
 from tests.e2e.conftest import make_settings
 from tests.support.ads_client import AdsClient, node
-from tests.support.tokens import bearer
+from tests.support.tokens import bearer, node_token
 
 
 def _sidecar(service: str, token: str | None) -> dict[str, object]:
@@ -48,9 +48,9 @@ async def _secrets(client: AdsClient, names: list[str]) -> dict[str, secret_pb2.
 
 
 async def test_a_node_gets_only_its_own_identity(plane: ControlPlane) -> None:
-    assert plane.box is not None
+    assert plane.store is not None
     assert plane.registry is not None
-    token = plane.box.node_token("service/a")
+    token = await node_token(plane.store, "service/a")
     async with AdsClient(plane.xds_port, node("a-1", _sidecar("a", token))) as client:
         async with asyncio.timeout(5):
             while IDENTITY_SECRET not in (
@@ -89,9 +89,9 @@ async def _proxies(plane: ControlPlane) -> list[dict[str, object]]:
 async def test_a_node_without_a_valid_token_is_refused(
     plane: ControlPlane, token: str | None
 ) -> None:
-    assert plane.box is not None
+    assert plane.store is not None
     if token == "other-service":
-        token = plane.box.node_token("service/b")  # a token for b does not make you a
+        token = await node_token(plane.store, "service/b")  # a token for b does not make you a
     async with AdsClient(plane.xds_port, node("a-1", _sidecar("a", token))) as client:
         client.request(SECRET, [IDENTITY_SECRET])
         with pytest.raises(grpc.aio.AioRpcError) as info:

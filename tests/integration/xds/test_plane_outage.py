@@ -12,24 +12,26 @@ import httpx
 import pytest
 
 from meshplane.serve import ControlPlane
+from meshplane.xds.node_tokens import POLL_SECONDS
 from meshplane.xds.type_urls import CLUSTER
 from tests.e2e.conftest import make_settings
 from tests.support.ads_client import AdsClient, node
 from tests.support.postgres_cluster import private_cluster
-from tests.support.tokens import bearer
+from tests.support.tokens import bearer, node_token
 
 pytestmark = pytest.mark.postgres
 
 
-def _sidecar(plane: ControlPlane, node_id: str, service: str) -> AdsClient:
-    assert plane.box is not None
+async def _sidecar(plane: ControlPlane, node_id: str, service: str) -> AdsClient:
+    """A sidecar of `service`, with a node token issued for it (before any outage)."""
+    assert plane.store is not None
     meta = {
         "role": "sidecar",
         "service": service,
         "inbound_port": 15006,
         "app_port": 8080,
         "outbound_port": 15001,
-        "token": plane.box.node_token(f"service/{service}"),
+        "token": await node_token(plane.store, f"service/{service}"),
     }
     return AdsClient(plane.xds_port, node(node_id, meta))
 
@@ -56,7 +58,10 @@ async def test_the_plane_serves_through_an_outage_and_catches_up(
         ):
             put = await http.put("/api/v1/services/a", json={"spec": {}})
             assert put.status_code == 201
-            async with _sidecar(plane, "a-1", "a") as old:
+            # b's bootstrap is fetched before the outage: the plane learns its token then.
+            new_sidecar = await _sidecar(plane, "b-1", "b")
+            await asyncio.sleep(3 * POLL_SECONDS)
+            async with await _sidecar(plane, "a-1", "a") as old:
                 assert await _served_clusters(old)
 
                 await cluster.stop()
@@ -68,7 +73,7 @@ async def test_the_plane_serves_through_an_outage_and_catches_up(
                 server = await http.get("/api/v1/server")
                 assert server.json()["database"] == "unreachable"
                 # A sidecar connecting now is served from memory; its registration waits.
-                async with _sidecar(plane, "b-1", "b") as new:
+                async with new_sidecar as new:
                     assert await _served_clusters(new)
 
                     await cluster.start()

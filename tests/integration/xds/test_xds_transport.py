@@ -27,6 +27,7 @@ from meshplane.xds.server import ADS_SERVICE
 from meshplane.xds.type_urls import CLUSTER
 from tests.e2e.conftest import make_settings
 from tests.support.ads_client import AdsClient, node
+from tests.support.tokens import node_token
 
 
 def _reachable_address() -> str | None:
@@ -50,10 +51,10 @@ _ADDRESS = _reachable_address()
 BIND, CONNECT = (_ADDRESS, _ADDRESS) if _ADDRESS else ("0.0.0.0", "127.0.0.1")
 
 
-def _gateway(plane: ControlPlane, node_id: str, token: str | None = None) -> Any:
-    """The gateway edge's node, with its valid token unless `token` is given."""
-    assert plane.box is not None
-    token = plane.box.node_token("gateway/edge") if token is None else token
+async def _gateway(plane: ControlPlane, node_id: str, token: str | None = None) -> Any:
+    """The gateway edge's node, with a valid token issued for it unless `token` is given."""
+    assert plane.store is not None
+    token = await node_token(plane.store, "gateway/edge") if token is None else token
     return node(node_id, {"role": "gateway", "gateway": "edge", "token": token})
 
 
@@ -66,7 +67,9 @@ async def exposed(tmp_path: Path) -> AsyncIterator[ControlPlane]:
 
 async def test_off_loopback_xds_refuses_a_plaintext_client(exposed: ControlPlane) -> None:
     assert exposed.settings.xds_serves_tls
-    async with AdsClient(exposed.xds_port, _gateway(exposed, "edge-1"), host=CONNECT) as client:
+    async with AdsClient(
+        exposed.xds_port, await _gateway(exposed, "edge-1"), host=CONNECT
+    ) as client:
         client.request(CLUSTER)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await client.recv()
@@ -105,7 +108,7 @@ async def test_xds_plaintext_is_a_choice_said_out_loud(
     settings = make_settings(tmp_path, xds_host=BIND, xds_plaintext=True)
     async with (
         ControlPlane(settings) as plane,
-        AdsClient(plane.xds_port, _gateway(plane, "edge-1"), host=CONNECT) as client,
+        AdsClient(plane.xds_port, await _gateway(plane, "edge-1"), host=CONNECT) as client,
     ):
         client.request(CLUSTER)
         assert (await client.recv()).type_url == CLUSTER
@@ -141,7 +144,7 @@ async def test_every_rpc_checks_the_node_token(tmp_path: Path, method: str, toke
             request_serializer=request_type.SerializeToString,
             response_deserializer=lambda b: b,
         )
-        first = request_type(type_url=CLUSTER, node=_gateway(plane, "edge-1", token))
+        first = request_type(type_url=CLUSTER, node=await _gateway(plane, "edge-1", token))
         stream = call(iter([first]))
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stream.read()
@@ -172,7 +175,7 @@ async def test_a_sidecar_with_a_valid_token_is_served(tmp_path: Path) -> None:
     """The control for the refusals above: the same call with the right token is answered."""
     async with (
         ControlPlane(make_settings(tmp_path)) as plane,
-        AdsClient(plane.xds_port, _gateway(plane, "edge-1")) as client,
+        AdsClient(plane.xds_port, await _gateway(plane, "edge-1")) as client,
     ):
         client.request(CLUSTER)
         assert (await client.recv()).type_url == CLUSTER

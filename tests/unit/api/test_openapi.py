@@ -17,9 +17,9 @@ OPERATIONS = [
     for path, methods in DOCUMENT["paths"].items()
     for method, operation in methods.items()
 ]
-# Operations that answer without the database: the connected proxies, the bootstrap generator
-# and the metrics registry are all in memory; liveness touches nothing; the server's info falls
-# back to what this process knows while the database is unreachable.
+# Operations that answer without the database: the connected proxies and the metrics registry
+# are in memory; liveness touches nothing; the server's info falls back to what this process
+# knows while the database is unreachable. (A bootstrap issues a node token: a write.)
 IN_MEMORY = {
     "GET /healthz",
     "GET /api/v1/server",
@@ -27,7 +27,6 @@ IN_MEMORY = {
     "GET /api/v1/proxies",
     "GET /api/v1/tokens/me",  # the caller, already known
     "GET /api/v1/proxies/{node_id}/config",
-    "GET /api/v1/bootstrap",
 }
 
 

@@ -98,14 +98,6 @@ def test_sealed_keys_are_not_pem_and_open_only_with_the_same_secret() -> None:
         SecretBox(b"t" * 32).open(sealed)
 
 
-def test_node_tokens_are_per_identity_and_per_secret() -> None:
-    box = SecretBox(b"s" * 32)
-    token = box.node_token("service/a")
-    assert box.check_token("service/a", token)
-    assert not box.check_token("service/b", token)
-    assert not SecretBox(b"t" * 32).check_token("service/a", token)
-
-
 def test_secret_key_file_is_generated_once_with_private_permissions(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "meshplane.key"
     first = load_secret(None, path)

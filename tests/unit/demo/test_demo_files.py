@@ -1,7 +1,8 @@
 """The committed demo files are exactly what the topology generates, and they are valid.
 
-docker-compose.yml and `meshplane demo` read the same envoy-configs/; if anyone edits one side
-by hand, these fail and `meshplane demo configs` (make envoy-configs) puts them back in line.
+docker-compose.yml and `meshplane demo` run the same nodes, from bootstraps fetched from the
+control plane; if anyone edits one side by hand, these fail and `meshplane demo configs` (make
+envoy-configs) puts them back in line.
 """
 
 from __future__ import annotations
@@ -14,17 +15,11 @@ import pytest
 import yaml
 
 from meshplane.demo.compose import render_compose, render_prometheus
-from meshplane.demo.run import _bootstraps, _documents, _local
-from meshplane.demo.topology import INSTANCES, config_dir, demo_bootstraps, render_config
+from meshplane.demo.run import _documents
+from meshplane.demo.topology import INSTANCES, config_dir, demo_nodes
 from meshplane.model import kind_named
-from tests.support.envoy import validate_configs
 
 ROOT = config_dir().parents[1]
-
-
-def test_bootstraps_match_the_topology() -> None:
-    for name, bootstrap in demo_bootstraps().items():
-        assert (config_dir() / name).read_text() == render_config(bootstrap), name
 
 
 def test_compose_file_matches_the_topology() -> None:
@@ -32,17 +27,27 @@ def test_compose_file_matches_the_topology() -> None:
     assert (config_dir() / "prometheus.yml").read_text() == render_prometheus()
 
 
-def test_compose_and_local_demo_read_the_same_configs() -> None:
+def test_compose_runs_the_demo_nodes_from_the_bootstraps_mesh_config_fetches() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    mounted = {
-        service["command"][2].removeprefix("/envoy-configs/demo/")
-        for service in compose["services"].values()
+    envoys = {
+        name: service
+        for name, service in compose["services"].items()
         if str(service.get("image", "")).startswith("envoyproxy/envoy:v1.40")
     }
-    assert mounted == set(_bootstraps())  # the local demo runs exactly these files
+    run = {service["command"][2].removeprefix("/bootstraps/") for service in envoys.values()}
+    assert run == set(demo_nodes())  # the local demo fetches and runs exactly these
+    for service in envoys.values():
+        assert service["volumes"] == ["bootstraps:/bootstraps:ro"]
+        assert service["depends_on"]["mesh-config"] == {
+            "condition": "service_completed_successfully"
+        }
     job = compose["services"]["mesh-config"]["command"][0]
     assert job.startswith("meshplane apply -f /envoy-configs/demo/mesh.yaml ")
     assert "-f /envoy-configs/demo/telemetry-compose.yaml" in job
+    assert job.endswith(
+        "&& meshplane demo bootstraps --out /bootstraps --api-url http://meshplane:8080"
+    )
+    assert "bootstraps:/bootstraps" in compose["services"]["mesh-config"]["volumes"]
     apps = {n for n, s in compose["services"].items() if "entrypoint" in s and n != "mesh-config"}
     assert apps == {i.node_id for i in INSTANCES}
 
@@ -51,11 +56,6 @@ def test_mesh_files_parse_as_specs() -> None:
     for name in ("mesh.yaml", "canary.yaml", "telemetry-compose.yaml"):
         for doc in _documents(config_dir() / name):
             kind_named(doc["kind"]).parse(doc["spec"])
-
-
-def test_bootstraps_pass_envoy_validation_as_run_in_both_places() -> None:
-    committed = [yaml.safe_load((config_dir() / n).read_text()) for n in demo_bootstraps()]
-    validate_configs([*committed, *(_local(b) for b in committed)])
 
 
 def test_docker_compose_config_is_valid() -> None:
