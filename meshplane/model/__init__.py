@@ -18,17 +18,6 @@ from meshplane.model.policies import (
     MeshSettingsSpec,
 )
 from meshplane.model.proxy import Proxy, ProxyGroup, Role
-from meshplane.model.route_policies import (
-    DirectResponse,
-    Fault,
-    HeaderChanges,
-    Mirror,
-    RateLimit,
-    Redirect,
-    RetryPolicy,
-    Rewrite,
-    Sticky,
-)
 from meshplane.model.route_table import (
     NamedRoute,
     RouteTable,
@@ -48,14 +37,23 @@ from meshplane.model.specs import (
     HASH_LB_POLICIES,
     ZONE_PATTERN,
     Destination,
+    DirectResponse,
     EndpointSpec,
+    Fault,
     GatewaySpec,
+    HeaderChanges,
     HeaderMatch,
+    Mirror,
     QueryMatch,
+    RateLimit,
+    Redirect,
+    RetryPolicy,
+    Rewrite,
     RouteMatch,
     RouteSpec,
     ServiceSpec,
     Spec,
+    Sticky,
 )
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 
