@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meshplane.api.browser_guard import browser_refusal
+from meshplane.api.http_middleware import HttpMiddleware
 from meshplane.api.json_body import check_json_text
 from meshplane.host_names import Host
 
@@ -43,21 +44,18 @@ def too_large(limit: int) -> str:
     return f"the request body is larger than {limit} bytes (MESHPLANE_MAX_BODY_BYTES)"
 
 
-class RequestChecks:
+class RequestChecks(HttpMiddleware):
     """ASGI middleware: the browser guard, then bodies over `limit_for(path)` bytes (413), then
     JSON text, as the module doc explains. `hosts` are the Hosts answered (None: any)."""
 
     def __init__(
         self, app: ASGIApp, *, hosts: frozenset[Host] | None, limit_for: Callable[[str], int]
     ) -> None:
-        self._app = app
+        super().__init__(app)
         self._hosts = hosts
         self._limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         limit = self._limit_for(scope["path"])
         refusal = browser_refusal(scope, headers, self._hosts)
