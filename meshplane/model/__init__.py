@@ -3,6 +3,7 @@
 Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 """
 
+from meshplane.model.choices import exactly_one_of
 from meshplane.model.durations import Duration, format_duration, parse_duration
 from meshplane.model.fields import Method
 from meshplane.model.identity import API_SERVER, XDS_SERVER, Subject, SubjectKind
@@ -116,6 +117,7 @@ __all__ = [
     "Tracing",
     "check_write",
     "default_service",
+    "exactly_one_of",
     "format_duration",
     "gateway_table",
     "kind_named",
