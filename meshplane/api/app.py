@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from meshplane.api.auth import Authenticator
-from meshplane.api.body_limit import BodyLimit
-from meshplane.api.browser_guard import BrowserGuard, answered_hosts
+from meshplane.api.browser_guard import answered_hosts
 from meshplane.api.errors import install_error_handlers
-from meshplane.api.json_body import StrictJsonBody
 from meshplane.api.openapi import include_routers
+from meshplane.api.request_checks import RequestChecks
 from meshplane.api.routes import (
     bootstrap,
     certificates,
@@ -84,7 +83,9 @@ def create_app(
         ],
     )
     install_error_handlers(app)
-    app.add_middleware(StrictJsonBody)
-    app.add_middleware(BodyLimit, limit_for=lambda _path: settings.max_body_bytes)
-    app.add_middleware(BrowserGuard, hosts=answered_hosts(settings))  # outermost: refuses first
+    app.add_middleware(
+        RequestChecks,
+        hosts=answered_hosts(settings),
+        limit_for=lambda _path: settings.max_body_bytes,
+    )
     return app

@@ -5,7 +5,8 @@ A browser sends some requests to any address without asking the server first: a 
 without a body) and a simple GET or POST from a script. A page on any site could then end a CA
 overlap through a user's browser on the same host as the API. And a site whose name re-resolves
 to 127.0.0.1 (DNS rebinding) is, to the browser, the API's own origin: its page may read answers,
-a bootstrap and its node token included. So, before the app sees a request:
+a bootstrap and its node token included. So, before the app sees a request (`browser_refusal`,
+the first of the request checks in request_checks.py):
 
 - its Host header must name one of the hosts the server answers to (400), which a rebound
   name is not (as Django's ALLOWED_HOSTS);
@@ -21,20 +22,16 @@ the body is read or anything is stored.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from meshplane.api.json_body import is_json
 from meshplane.host_names import Host, parse_host
 from meshplane.settings import Settings
 
-__all__ = ["WRITES", "BrowserGuard", "answered_hosts", "answers"]
-
-log = logging.getLogger(__name__)
+__all__ = ["WRITES", "answered_hosts", "answers", "browser_refusal"]
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
@@ -70,55 +67,40 @@ def answered_hosts(settings: Settings) -> frozenset[Host] | None:
     return frozenset(h for h in hosts if h is not None and h[0] not in _WILDCARDS)
 
 
-class BrowserGuard:
-    """ASGI middleware: refuse a foreign Host (400), a foreign Origin (403) and a write that is
-    not JSON (415), as the module doc explains."""
+def browser_refusal(
+    scope: Scope, headers: Headers, hosts: frozenset[Host] | None
+) -> tuple[int, str] | None:
+    """The status and sentence refusing a foreign Host (400), a foreign Origin (403) or a write
+    that is not JSON (415), as the module doc explains; None lets the request pass.
+    `hosts` are those `answered_hosts` gives (None: any)."""
+    scheme = scope["scheme"]
+    host_header = headers.get("host", "")
+    host = parse_host(host_header)
+    if host is None or not _answers_to(hosts, host, scheme):
+        return 400, (
+            f"this server does not answer to the host {_excerpt(host_header)} "
+            "(MESHPLANE_ALLOWED_HOSTS)"
+        )
+    origin = headers.get("origin")
+    if origin is not None and _origin(origin) != _normal(scheme, host):
+        return 403, (
+            f"the API refuses requests from web pages of other origins, "
+            f"here {_excerpt(origin)}; call it from its own page or without a browser"
+        )
+    content_type = headers.get("content-type")
+    if scope["method"] in WRITES and content_type is not None and not is_json(content_type):
+        return 415, (
+            f"a {scope['method']} takes Content-Type application/json, not {_excerpt(content_type)}"
+        )
+    return None
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[Host] | None) -> None:
-        self._app = app
-        self._hosts = hosts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        refusal = self._refusal(scope, Headers(scope=scope))
-        if refusal is None:
-            await self._app(scope, receive, send)
-            return
-        status, detail = refusal
-        log.info("refused method=%s path=%.200s status=%d", scope["method"], scope["path"], status)
-        await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
-
-    def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str] | None:
-        scheme = scope["scheme"]
-        host_header = headers.get("host", "")
-        host = parse_host(host_header)
-        if host is None or not self._answers_to(host, scheme):
-            return 400, (
-                f"this server does not answer to the host {_excerpt(host_header)} "
-                "(MESHPLANE_ALLOWED_HOSTS)"
-            )
-        origin = headers.get("origin")
-        if origin is not None and _origin(origin) != _normal(scheme, host):
-            return 403, (
-                f"the API refuses requests from web pages of other origins, "
-                f"here {_excerpt(origin)}; call it from its own page or without a browser"
-            )
-        content_type = headers.get("content-type")
-        if scope["method"] in WRITES and content_type is not None and not is_json(content_type):
-            return 415, (
-                f"a {scope['method']} takes Content-Type application/json, "
-                f"not {_excerpt(content_type)}"
-            )
-        return None
-
-    def _answers_to(self, host: Host, scheme: str) -> bool:
-        if self._hosts is None:
-            return True
-        name, port = host
-        port = port or _DEFAULT_PORTS.get(scheme)
-        return (name, None) in self._hosts or (name, port) in self._hosts
+def _answers_to(hosts: frozenset[Host] | None, host: Host, scheme: str) -> bool:
+    if hosts is None:
+        return True
+    name, port = host
+    port = port or _DEFAULT_PORTS.get(scheme)
+    return (name, None) in hosts or (name, port) in hosts
 
 
 def _origin(origin: str) -> tuple[str, str, int | None] | None:

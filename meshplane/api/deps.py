@@ -7,7 +7,7 @@ thread, two thread hops per request for a dictionary lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -40,21 +40,28 @@ __all__ = [
 ]
 
 
-async def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+def _state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that answers `app.state.<attribute>`; its alias below states the type.
+
+    Each call makes a new dependency, so two over one object can declare different answers
+    in ANSWERS."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    return dependency
 
 
-async def _store_or_memory(request: Request) -> Store:
-    """The store, for a route that answers from memory when the database is unreachable (so
-    it declares no 503)."""
-    store: Store = request.app.state.store
-    return store
-
-
-async def _status(request: Request) -> StatusSource:
-    status: StatusSource = request.app.state.status
-    return status
+_store = _state("store")
+# The store again, for a route that answers from memory when the database is unreachable (so it
+# declares no 503).
+_store_or_memory = _state("store")
+_status = _state("status")
+_maybe_authority = _state("authority")
+_settings = _state("settings")
+_authenticator = _state("authenticator")
+# The authenticator again, for the routes that read or write the token table itself.
+_token_table = _state("authenticator")
 
 
 async def _authority(request: Request) -> CertificateAuthority:
@@ -62,27 +69,6 @@ async def _authority(request: Request) -> CertificateAuthority:
     if authority is None:
         raise HTTPException(503, "this API runs without a certificate authority")
     return authority
-
-
-async def _maybe_authority(request: Request) -> CertificateAuthority | None:
-    authority: CertificateAuthority | None = request.app.state.authority
-    return authority
-
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def _authenticator(request: Request) -> Authenticator:
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
-
-
-async def _token_table(request: Request) -> Authenticator:
-    """The authenticator, for the routes that read or write the token table itself."""
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
 
 
 _BEARER = HTTPBearer(

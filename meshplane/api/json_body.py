@@ -9,9 +9,9 @@ input it refused) or reads a stored one fails to render, and the client gets a 5
 So a request body is checked, as the app reads it, with pydantic-core's strict parser. A body
 that is not JSON text fails the read with `json.JSONDecodeError`, which FastAPI answers as it
 answers any malformed body: 422, `type` json_invalid, `loc` ["body", byte offset], and the
-reason in `ctx.error`. The check wraps `receive` instead of reading ahead, so it never holds more
-of a body than the app reads (a size limit outside it keeps working), and a body the app does
-not read is not checked.
+reason in `ctx.error`. The request checks (request_checks.py) call it from a wrapped `receive`
+instead of reading ahead, so it never holds more of a body than the app reads (the size limit
+keeps working), and a body the app does not read is not checked.
 """
 
 from __future__ import annotations
@@ -22,41 +22,13 @@ import re
 from typing import Any
 
 from pydantic_core import from_json
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["StrictJsonBody", "check_json_text", "is_json"]
+__all__ = ["check_json_text", "is_json"]
 
 _POSITION = re.compile(r"at line (\d+) column (\d+)$")
 # Only a number with a long exponent or a long run of digits can overflow a float.
 _MAYBE_HUGE = re.compile(rb"[eE]\+?\d{3}|\d{309}")
 _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-
-
-class StrictJsonBody:
-    """ASGI middleware: a request body the app reads must be JSON text (see the module doc)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        content_type = Headers(scope=scope).get("content-type")
-        chunks: list[bytes] = []
-
-        async def checked() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body", False):
-                    body = b"".join(chunks)
-                    chunks.clear()
-                    check_json_text(body, content_type)
-            return message
-
-        await self._app(scope, checked, send)
 
 
 def check_json_text(body: bytes, content_type: str | None) -> None:

@@ -7,7 +7,7 @@ of one loose `spec: object` for all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -58,17 +58,8 @@ class ResourceModels:
         )
 
     def out_of(self, stored: StoredResource, singular: str) -> BaseModel:
-        """The response body for one stored resource."""
-        return self.out(
-            kind=singular,
-            name=stored.name,
-            spec=stored.spec,
-            version=stored.version,
-            source=stored.source,
-            created_at=stored.created_at,
-            updated_at=stored.updated_at,
-            updated_by=stored.updated_by,
-        )
+        """The response body for one stored resource: its fields, the kind in the singular."""
+        return self.out.model_validate(replace(stored, kind=singular), from_attributes=True)
 
 
 class InvalidOut(BaseModel):

@@ -183,11 +183,13 @@ class CertificateAuthority:
 
     async def _add(self, authority: Authority, state: str) -> int:
         row = await self._repo.add_authority(
-            cert_pem=authority.cert_pem(),
-            chain_pem=authority.chain_pem(),
-            key_sealed=self._box.seal(authority.key_pem()),
-            state=state,
-            now=self._clock(),
+            CaAuthorityRow(
+                cert_pem=authority.cert_pem(),
+                chain_pem=authority.chain_pem(),
+                key_sealed=self._box.seal(authority.key_pem()),
+                state=state,
+                created_at=self._clock(),
+            )
         )
         self._rows[row.id] = row
         self._cas[row.id] = authority

@@ -180,11 +180,20 @@ class ApiClient:
             raise ApiError(response.status_code, _message(response))
         return response
 
+    def _object(self, method: str, path: str, *, json: Any = None) -> dict[str, Any]:
+        """The JSON object the API answers `method path` with."""
+        answer: dict[str, Any] = self._request(method, path, json=json).json()
+        return answer
+
+    def _items(self, method: str, path: str, *, json: Any = None) -> builtins.list[dict[str, Any]]:
+        """The `items` of the list the API answers `method path` with."""
+        items: builtins.list[dict[str, Any]] = self._object(method, path, json=json)["items"]
+        return items
+
     def server(self) -> dict[str, Any]:
         """Version, current revision, the advertised xDS address, and the stored resources
         whose spec no longer validates."""
-        info: dict[str, Any] = self._request("GET", "/server").json()
-        return info
+        return self._object("GET", "/server")
 
     def list(self, kind: str) -> builtins.list[dict[str, Any]]:
         """Every resource of `kind` whose stored spec validates, ordered by name."""
@@ -194,12 +203,10 @@ class ApiClient:
     def listing(self, kind: str) -> dict[str, Any]:
         """The list of `kind`: `items`, and `invalid` (stored specs that no longer validate:
         name, version, reason) when there are any."""
-        body: dict[str, Any] = self._request("GET", f"/{_plural(kind)}").json()
-        return body
+        return self._object("GET", f"/{_plural(kind)}")
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        resource: dict[str, Any] = self._request("GET", f"/{_plural(kind)}/{name}").json()
-        return resource
+        return self._object("GET", f"/{_plural(kind)}/{name}")
 
     def put(
         self, kind: str, name: str, spec: Mapping[str, Any], *, if_match: int | None = None
@@ -218,17 +225,14 @@ class ApiClient:
 
     def proxies(self) -> builtins.list[dict[str, Any]]:
         """Every connected xDS stream with its per-type sent/ACKed versions and last NACK."""
-        items: builtins.list[dict[str, Any]] = self._request("GET", "/proxies").json()["items"]
-        return items
+        return self._items("GET", "/proxies")
 
     def proxy_config(self, node_id: str) -> dict[str, Any]:
-        config: dict[str, Any] = self._request("GET", f"/proxies/{node_id}/config").json()
-        return config
+        return self._object("GET", f"/proxies/{node_id}/config")
 
     def explain(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Which route a gateway or sidecar uses for `request` (see POST /explain), and why."""
-        answer: dict[str, Any] = self._request("POST", "/explain", json=dict(request)).json()
-        return answer
+        return self._object("POST", "/explain", json=dict(request))
 
     def bootstrap(
         self,
@@ -247,20 +251,16 @@ class ApiClient:
 
     def certificates(self) -> builtins.list[dict[str, Any]]:
         """Every identity's certificate: serial, issuer, validity, next renewal (never keys)."""
-        items: builtins.list[dict[str, Any]] = self._request("GET", "/certificates").json()["items"]
-        return items
+        return self._items("GET", "/certificates")
 
     def rotate_certificates(
         self, *, service: str | None = None, gateway: str | None = None, all: bool = False
     ) -> builtins.list[dict[str, Any]]:
         body = {"service": service, "gateway": gateway, "all": all}
-        response = self._request("POST", "/certificates/rotate", json=body)
-        items: builtins.list[dict[str, Any]] = response.json()["items"]
-        return items
+        return self._items("POST", "/certificates/rotate", json=body)
 
     def ca(self) -> dict[str, Any]:
-        status: dict[str, Any] = self._request("GET", "/ca").json()
-        return status
+        return self._object("GET", "/ca")
 
     def rotate_ca(
         self,
@@ -276,17 +276,14 @@ class ApiClient:
             "private_key": private_key,
             "chain": chain,
         }
-        status: dict[str, Any] = self._request("POST", "/ca/rotate", json=body).json()
-        return status
+        return self._object("POST", "/ca/rotate", json=body)
 
     def finish_ca_rotation(self) -> dict[str, Any]:
-        status: dict[str, Any] = self._request("POST", "/ca/finish").json()
-        return status
+        return self._object("POST", "/ca/finish")
 
     def abort_ca_rotation(self) -> dict[str, Any]:
         """Go back to the root that issued before the rotation (see POST /ca/abort)."""
-        status: dict[str, Any] = self._request("POST", "/ca/abort").json()
-        return status
+        return self._object("POST", "/ca/abort")
 
     def create_token(
         self,
@@ -298,12 +295,10 @@ class ApiClient:
     ) -> dict[str, Any]:
         """A new API token; the answer's `token` is shown this once."""
         body = {"name": name, "role": role, "scope": list(scope), "ttl_seconds": ttl_seconds}
-        created: dict[str, Any] = self._request("POST", "/tokens", json=body).json()
-        return created
+        return self._object("POST", "/tokens", json=body)
 
     def tokens(self) -> builtins.list[dict[str, Any]]:
-        items: builtins.list[dict[str, Any]] = self._request("GET", "/tokens").json()["items"]
-        return items
+        return self._items("GET", "/tokens")
 
     def revoke_token(self, name: str) -> None:
         self._request("DELETE", f"/tokens/{name}")

@@ -19,6 +19,7 @@ from meshplane.model import (
     RateLimit,
     RetryPolicy,
     Sticky,
+    exactly_one_of,
 )
 
 __all__ = [
@@ -49,10 +50,10 @@ class ExplainRequest(BaseModel):
     method: Method = "GET"
     headers: dict[str, str] = Field(default_factory=dict, description="Other request headers.")
 
+    _one_proxy = exactly_one_of("gateway", "source")
+
     @model_validator(mode="after")
-    def _one_proxy(self) -> Self:
-        if (self.gateway is None) == (self.source is None):
-            raise ValueError("give exactly one of 'gateway' and 'source'")
+    def _absolute_path(self) -> Self:
         if not self.path.startswith("/"):
             raise ValueError("path: must start with '/'")
         return self

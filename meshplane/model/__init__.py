@@ -3,6 +3,7 @@
 Pure: imports neither the store, the API nor the xDS server, and does no I/O.
 """
 
+from meshplane.model.choices import exactly_one_of
 from meshplane.model.durations import Duration, format_duration, parse_duration
 from meshplane.model.fields import Method
 from meshplane.model.identity import API_SERVER, XDS_SERVER, Subject, SubjectKind
@@ -24,17 +25,6 @@ from meshplane.model.policies import (
     MeshSettingsSpec,
 )
 from meshplane.model.proxy import Proxy, ProxyGroup, Role
-from meshplane.model.route_policies import (
-    DirectResponse,
-    Fault,
-    HeaderChanges,
-    Mirror,
-    RateLimit,
-    Redirect,
-    RetryPolicy,
-    Rewrite,
-    Sticky,
-)
 from meshplane.model.route_table import (
     NamedRoute,
     RouteTable,
@@ -54,14 +44,23 @@ from meshplane.model.specs import (
     HASH_LB_POLICIES,
     ZONE_PATTERN,
     Destination,
+    DirectResponse,
     EndpointSpec,
+    Fault,
     GatewaySpec,
+    HeaderChanges,
     HeaderMatch,
+    Mirror,
     QueryMatch,
+    RateLimit,
+    Redirect,
+    RetryPolicy,
+    Rewrite,
     RouteMatch,
     RouteSpec,
     ServiceSpec,
     Spec,
+    Sticky,
 )
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 
@@ -125,6 +124,7 @@ __all__ = [
     "Tracing",
     "check_write",
     "default_service",
+    "exactly_one_of",
     "format_duration",
     "gateway_table",
     "kind_named",

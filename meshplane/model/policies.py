@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from meshplane.model.choices import exactly_one_of
 from meshplane.model.names import Name
 from meshplane.model.specs import Method, Path, Spec
 from meshplane.model.telemetry import Telemetry
@@ -36,11 +37,7 @@ class Caller(Spec):
     service: Name | None = None
     gateway: Name | None = None
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.service is None) == (self.gateway is None):
-            raise ValueError("give exactly one of 'service' or 'gateway'")
-        return self
+    _exactly_one = exactly_one_of("service", "gateway")
 
 
 class AuthorizationPolicySpec(Spec):

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
+from meshplane.model.choices import at_most_one_of, exactly_one_of
 from meshplane.model.durations import Duration
 from meshplane.model.fields import (
     HeaderName,
@@ -152,10 +153,10 @@ class Rewrite(Spec):
     regex: RegexRewrite | None = Field(None, description="Rewrite the path by regex.")
     host: Host | None = Field(None, description="Send this Host header instead.")
 
+    _one_path_rewrite = at_most_one_of("prefix", "regex")
+
     @model_validator(mode="after")
-    def _one_path_rewrite(self) -> Self:
-        if self.prefix is not None and self.regex is not None:
-            raise ValueError("give at most one of 'prefix' and 'regex'")
+    def _changes_something(self) -> Self:
         if self.host is not None and "*" in self.host:
             raise ValueError("host: a rewritten host cannot be a wildcard")
         if self.prefix is None and self.regex is None and self.host is None:
@@ -179,10 +180,10 @@ class Redirect(Spec):
     status: Literal[301, 302, 303, 307, 308] = 302
     strip_query: bool = Field(False, description="Drop the query string.")
 
+    _one_path = at_most_one_of("path", "prefix")
+
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
-        if self.path is not None and self.prefix is not None:
-            raise ValueError("give at most one of 'path' and 'prefix'")
         if self.host is not None and "*" in self.host:
             raise ValueError("host: a redirect target cannot be a wildcard")
         if all(getattr(self, k) is None for k in ("scheme", "host", "port", "path", "prefix")):
@@ -264,8 +265,4 @@ class Sticky(Spec):
     header: HeaderName | None = None
     cookie: StickyCookie | None = None
 
-    @model_validator(mode="after")
-    def _one_key(self) -> Self:
-        if (self.header is None) == (self.cookie is None):
-            raise ValueError("give exactly one of 'header' and 'cookie'")
-        return self
+    _one_key = exactly_one_of("header", "cookie")

@@ -36,21 +36,32 @@ from meshplane.model.route_policies import (
 )
 from meshplane.model.service_policies import CircuitBreaker, HealthCheck, OutlierDetection
 
+# The route policies are the parts a RouteSpec is written with, so the specs name them too and
+# the package face takes them from here.
 __all__ = [
     "ZONE_PATTERN",
     "Destination",
+    "DirectResponse",
     "EndpointSpec",
+    "Fault",
     "GatewaySpec",
+    "HeaderChanges",
     "HeaderMatch",
     "LbPolicy",
     "Method",
+    "Mirror",
     "Path",
     "Protocol",
     "QueryMatch",
+    "RateLimit",
+    "Redirect",
+    "RetryPolicy",
+    "Rewrite",
     "RouteMatch",
     "RouteSpec",
     "ServiceSpec",
     "Spec",
+    "Sticky",
 ]
 
 Protocol = Literal["http", "http2", "grpc", "tcp"]

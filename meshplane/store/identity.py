@@ -43,16 +43,8 @@ class IdentityRepo:
 
         return await self._database.read(work)
 
-    async def add_authority(
-        self, *, cert_pem: str, chain_pem: str, key_sealed: bytes, state: str, now: datetime
-    ) -> CaAuthorityRow:
-        row = CaAuthorityRow(
-            cert_pem=cert_pem,
-            chain_pem=chain_pem,
-            key_sealed=key_sealed,
-            state=state,
-            created_at=now,
-        )
+    async def add_authority(self, row: CaAuthorityRow) -> CaAuthorityRow:
+        """Insert a new CA's row; answer it with its id assigned."""
 
         def work(connection: Connection) -> None:
             with _session(connection) as session:

@@ -39,6 +39,18 @@ def _etag(stored: StoredResource) -> str:
     return f'"{stored.version}"'
 
 
+def _answering(model: Any, operation_id: str, summary: str, **more: Any) -> dict[str, Any]:
+    """The decorator arguments of an operation whose answer is `model`: its None fields are
+    left out (a list's `invalid`, an older resource's `updated_by`)."""
+    return {
+        "response_model": model,
+        "response_model_exclude_none": True,
+        "operation_id": operation_id,
+        "summary": summary,
+        **more,
+    }
+
+
 def resource_router(kind: Kind) -> APIRouter:
     """GET list, GET one, PUT and DELETE for `kind` under `/<plural>`."""
     models = resource_models(kind)
@@ -47,13 +59,7 @@ def resource_router(kind: Kind) -> APIRouter:
     router = APIRouter(prefix=f"/{plural}", tags=[plural])
     not_found: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 
-    @router.get(
-        "",
-        response_model=list_model,
-        response_model_exclude_none=True,
-        operation_id=f"list_{plural}",
-        summary=f"List {plural}",
-    )
+    @router.get("", **_answering(list_model, f"list_{plural}", f"List {plural}"))
     async def list_resources(store: StoreDep, _caller: ViewerDep) -> Any:
         """Every resource of this kind, ordered by name. Any whose stored spec no longer
         validates is listed apart, under `invalid`, with the reason."""
@@ -62,11 +68,12 @@ def resource_router(kind: Kind) -> APIRouter:
 
     @router.get(
         "/{name}",
-        response_model=out_model,
-        response_model_exclude_none=True,
-        operation_id=f"get_{singular}",
-        summary=f"Get a {singular}",
-        responses={**not_found, 409: _STORED_INVALID},
+        **_answering(
+            out_model,
+            f"get_{singular}",
+            f"Get a {singular}",
+            responses={**not_found, 409: _STORED_INVALID},
+        ),
     )
     async def get_resource(
         name: Name, store: StoreDep, response: Response, _caller: ViewerDep
@@ -79,19 +86,20 @@ def resource_router(kind: Kind) -> APIRouter:
 
     @router.put(
         "/{name}",
-        response_model=out_model,
-        response_model_exclude_none=True,
-        operation_id=f"put_{singular}",
-        summary=f"Create or replace a {singular}",
-        responses={
-            201: {"model": out_model, "description": "Created"},
-            409: {
-                "model": ErrorOut,
-                "description": "The spec breaks a mesh rule (another route hides this one) or "
-                "met a concurrent write; nothing changed",
+        **_answering(
+            out_model,
+            f"put_{singular}",
+            f"Create or replace a {singular}",
+            responses={
+                201: {"model": out_model, "description": "Created"},
+                409: {
+                    "model": ErrorOut,
+                    "description": "The spec breaks a mesh rule (another route hides this one) or "
+                    "met a concurrent write; nothing changed",
+                },
+                412: {"model": ErrorOut, "description": "If-Match is stale; nothing changed"},
             },
-            412: {"model": ErrorOut, "description": "If-Match is stale; nothing changed"},
-        },
+        ),
     )
     async def put_resource(
         name: Name,
