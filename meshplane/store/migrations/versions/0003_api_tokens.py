@@ -1,4 +1,6 @@
-"""API tokens (only their hashes), and who made each write (resources and the change log).
+"""API and node tokens (only their hashes), node tokens' revocations (which every replica polls
+to end the xDS streams a revoked token opened), and who made each write (resources and the
+change log).
 
 Revision ID: 0003
 Revises: 0002
@@ -32,6 +34,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
+    op.create_index("ix_api_tokens_created_at", "api_tokens", ["created_at"])
+    op.create_table(
+        "token_revocations",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("identity", sa.String(length=80), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_token_revocations")),
+    )
+    op.create_index("ix_token_revocations_revoked_at", "token_revocations", ["revoked_at"])
     with op.batch_alter_table("resources") as batch:
         batch.add_column(sa.Column("updated_by", sa.String(length=63), nullable=True))
     with op.batch_alter_table("changes") as batch:
@@ -43,4 +54,5 @@ def downgrade() -> None:
         batch.drop_column("by")
     with op.batch_alter_table("resources") as batch:
         batch.drop_column("updated_by")
+    op.drop_table("token_revocations")
     op.drop_table("api_tokens")
