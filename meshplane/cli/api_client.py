@@ -180,14 +180,14 @@ class ApiClient:
             raise ApiError(response.status_code, _message(response))
         return response
 
-    def _object(self, method: str, path: str, *, json: Any = None) -> dict[str, Any]:
-        """The JSON object the API answers `method path` with."""
-        answer: dict[str, Any] = self._request(method, path, json=json).json()
+    def _object(self, method: str, path: str, **request: Any) -> dict[str, Any]:
+        """The JSON object the API answers `method path` with (`request`: json=, params=)."""
+        answer: dict[str, Any] = self._request(method, path, **request).json()
         return answer
 
-    def _items(self, method: str, path: str, *, json: Any = None) -> builtins.list[dict[str, Any]]:
+    def _items(self, method: str, path: str, **request: Any) -> builtins.list[dict[str, Any]]:
         """The `items` of the list the API answers `method path` with."""
-        items: builtins.list[dict[str, Any]] = self._object(method, path, json=json)["items"]
+        items: builtins.list[dict[str, Any]] = self._object(method, path, **request)["items"]
         return items
 
     def server(self) -> dict[str, Any]:
@@ -297,8 +297,16 @@ class ApiClient:
         body = {"name": name, "role": role, "scope": list(scope), "ttl_seconds": ttl_seconds}
         return self._object("POST", "/tokens", json=body)
 
-    def tokens(self) -> builtins.list[dict[str, Any]]:
-        return self._items("GET", "/tokens")
+    def tokens(self, role: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Every token, or those of `role`; never the tokens themselves."""
+        return self._items("GET", "/tokens", params={"role": role} if role else None)
 
     def revoke_token(self, name: str) -> None:
         self._request("DELETE", f"/tokens/{name}")
+
+    def revoke_node_tokens(self, identity: str) -> builtins.list[str]:
+        """Revoke every node token of `identity` (service/orders); the names revoked."""
+        revoked: builtins.list[str] = self._object(
+            "DELETE", "/tokens", params={"identity": identity}
+        )["revoked"]
+        return revoked

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -120,6 +121,18 @@ async def test_the_first_start_writes_an_admin_token_the_cli_finds(tmp_path: Pat
         ) as http:
             for path in ("/api/v1/services", "/api/v1/bootstrap?role=gateway&gateway=edge"):
                 assert (await http.get(path, headers=bearer(node_token))).status_code == 401
+        # It is listed under its name (printed on stderr), and revoked by its identity.
+        issued = re.search(r"node token (node-[0-9a-f]+) for gateway/edge", err)
+        assert issued, err
+        code, out, err = await _meshplane(tmp_path, api_port, "tokens", "list", "--role", "node")
+        assert code == 0, err
+        assert issued.group(1) in out
+        assert node_token not in out
+        code, out, err = await _meshplane(
+            tmp_path, api_port, "tokens", "revoke", "--identity", "gateway/edge"
+        )
+        assert code == 0, err
+        assert out.strip() == f"revoked 1 node tokens of gateway/edge: {issued.group(1)}"
         code, _, err = await _meshplane(tmp_path, api_port, "tokens", "revoke", "deploy-hello")
         assert code == 0, err
         code, _, err = await _meshplane(
