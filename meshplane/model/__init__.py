@@ -27,10 +27,14 @@ from meshplane.model.policies import (
 from meshplane.model.proxy import Proxy, ProxyGroup, Role
 from meshplane.model.route_table import (
     NamedRoute,
+    PathCondition,
     RouteTable,
+    Slot,
     default_service,
     gateway_table,
+    path_condition,
     precedence,
+    route_slots,
     sidecar_table,
 )
 from meshplane.model.rules import Problem, check_write, selects
@@ -100,6 +104,7 @@ __all__ = [
     "NamedRoute",
     "NodeOptions",
     "OutlierDetection",
+    "PathCondition",
     "Problem",
     "Proxy",
     "ProxyGroup",
@@ -116,6 +121,7 @@ __all__ = [
     "RouteTable",
     "ServiceSpec",
     "ServiceTelemetry",
+    "Slot",
     "Spec",
     "Sticky",
     "Subject",
@@ -130,8 +136,10 @@ __all__ = [
     "kind_named",
     "node_metadata",
     "parse_duration",
+    "path_condition",
     "precedence",
     "proxy_from_node",
+    "route_slots",
     "selects",
     "sidecar_table",
 ]

@@ -13,28 +13,67 @@ users see):
 
 A sidecar's host named after an HTTP service ends with a catch-all route to that service (after
 every user route for that host), so a caller reaches every service without writing a route.
+
+A route's `slots` say where it sits in these tables from its spec alone (a gateway route without
+hosts takes every host of its gateway); only routes sharing a slot can hide one another, so the
+store indexes routes by slot and a write's rule check reads only the routes beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from meshplane.model.mesh import Mesh
 from meshplane.model.specs import RouteMatch, RouteSpec
 
 __all__ = [
     "NamedRoute",
+    "PathCondition",
     "RouteTable",
+    "Slot",
     "conditions",
     "default_service",
     "gateway_table",
+    "path_condition",
     "precedence",
+    "route_slots",
     "sidecar_table",
 ]
 
 NamedRoute = tuple[str, RouteSpec]
 # Host name -> the routes of that host, in precedence order.
 RouteTable = Mapping[str, Sequence[NamedRoute]]
+# A match's one path condition: ("path" | "regex" | "prefix", its value).
+PathCondition = tuple[str, str]
+_PATH_ORDER = {"path": 0, "regex": 1, "prefix": 2}  # rule 1 of the precedence
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Slot:
+    """Where a route sits in the tables, as its spec says: on gateway `scope` (None: the
+    sidecars), on `host` (None: every host of that gateway), with path condition `path`."""
+
+    scope: str | None
+    host: str | None
+    path: PathCondition
+
+
+def path_condition(match: RouteMatch) -> PathCondition:
+    """The path condition of `match`; routes whose conditions differ never hide one another."""
+    if match.path is not None:
+        return ("path", match.path)
+    if match.regex is not None:
+        return ("regex", match.regex)
+    return ("prefix", match.prefix or "/")
+
+
+def route_slots(spec: RouteSpec) -> frozenset[Slot]:
+    """Every slot of a route: one per gateway (or the sidecars) and host it names."""
+    path = path_condition(spec.match)
+    scopes: list[str | None] = list(spec.gateways) if spec.gateways else [None]
+    hosts: list[str | None] = list(spec.hosts) if spec.hosts else [None]
+    return frozenset(Slot(scope, host, path) for scope in scopes for host in hosts)
 
 
 def conditions(match: RouteMatch) -> int:
@@ -45,14 +84,9 @@ def conditions(match: RouteMatch) -> int:
 def precedence(route: NamedRoute) -> tuple[int, int, int, str]:
     """Sort key putting the route Envoy should try first first (see the module docstring)."""
     name, spec = route
-    match = spec.match
-    if match.path is not None:
-        kind, length = 0, 0
-    elif match.regex is not None:
-        kind, length = 1, 0
-    else:
-        kind, length = 2, len(match.prefix or "")
-    return (kind, -length, -conditions(match), name)
+    kind, value = path_condition(spec.match)
+    length = len(value) if kind == "prefix" else 0
+    return (_PATH_ORDER[kind], -length, -conditions(spec.match), name)
 
 
 def gateway_table(mesh: Mesh, gateway: str) -> dict[str, list[NamedRoute]] | None:

@@ -11,21 +11,21 @@ it would be, and refuses the write if any problem comes back, so nothing half-ch
   service: a 422 on the route's `sticky`, or on the service's `lb_policy` when a service write
   would break a route that is already sticky.
 - A route that can never match because another route on the same host comes first and matches
-  every request it would (same path condition, and conditions at least as broad) is a 409 naming
-  both routes. Only problems the write introduces are reported, so an older overlap does not
-  block unrelated writes.
+  every request it would (same path condition, and conditions at least as broad; see
+  `shadowing`) is a 409 naming both routes. Only problems the write introduces are reported, so
+  an older overlap does not block unrelated writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from meshplane.model.mesh import Mesh
-from meshplane.model.route_table import NamedRoute, gateway_table, sidecar_table
-from meshplane.model.specs import HASH_LB_POLICIES, HeaderMatch, QueryMatch, RouteMatch, RouteSpec
+from meshplane.model.shadowing import Shadowing, gateway_shadowing, route_shadowing
+from meshplane.model.specs import HASH_LB_POLICIES, RouteSpec
 
-__all__ = ["Problem", "Shadowing", "check_write", "selects", "shadowing"]
+__all__ = ["Problem", "check_write", "selects"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,62 +37,31 @@ class Problem:
     conflict: bool = False
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Shadowing:
-    """On `host` of `scope` ("gateway 'edge'" or "sidecars'"), `winner` hides `loser` entirely."""
-
-    scope: str
-    host: str
-    winner: str
-    loser: str
-
-    def message(self) -> str:
-        return (
-            f"route {self.loser!r} can never match on {self.scope} host {self.host}: route "
-            f"{self.winner!r} comes first and matches every request it would; make the matches "
-            "differ or remove one"
-        )
-
-
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """True if `labels` carry every pair of `selector` (how subsets pick endpoints)."""
     return all(labels.get(key) == value for key, value in selector.items())
 
 
 def check_write(before: Mesh, after: Mesh, kind: str, name: str) -> list[Problem]:
-    """Problems that writing (or deleting) `kind`/`name` introduces; empty if it may commit."""
+    """Problems that writing (or deleting) `kind`/`name` introduces; empty if it may commit.
+
+    The work grows with what the write can change, not with the mesh: a route write compares
+    only the routes sharing a host and a path condition with it (before or after), a gateway
+    write only the routes on the hosts it adds or drops.
+    """
     if kind == "routes":
         route = after.routes.get(name)
         problems = [] if route is None else [*_sticky(after, route), *_subsets(after, route)]
-        scopes = _scopes(before.routes.get(name)) | _scopes(route)
-        return problems + _new_shadowing(before, after, scopes)
+        return problems + _report(route_shadowing(before, after, name))
     if kind == "services":
         return list(_broken_sticky(after, name))
     if kind == "gateways":
-        return _new_shadowing(before, after, {name})
+        return _report(gateway_shadowing(before, after, name))
     return []
 
 
-def shadowing(mesh: Mesh, scopes: set[str | None]) -> set[Shadowing]:
-    """Every route hidden by another in the given scopes (gateway names; None: the sidecars)."""
-    found: set[Shadowing] = set()
-    for scope in scopes:
-        table = sidecar_table(mesh) if scope is None else gateway_table(mesh, scope)
-        label = "sidecars'" if scope is None else f"gateway {scope!r}"
-        for host, routes in (table or {}).items():
-            found.update(Shadowing(label, host, *pair) for pair in _hidden(routes))
-    return found
-
-
-def _scopes(route: RouteSpec | None) -> set[str | None]:
-    if route is None:
-        return set()
-    return set(route.gateways) if route.gateways else {None}
-
-
-def _new_shadowing(before: Mesh, after: Mesh, scopes: set[str | None]) -> list[Problem]:
+def _report(new: set[Shadowing]) -> list[Problem]:
     """One problem per hidden route and scope, naming the hosts where it is hidden."""
-    new = shadowing(after, scopes) - shadowing(before, scopes)
     hosts: dict[tuple[str, str, str], list[str]] = {}
     for s in sorted(new):
         hosts.setdefault((s.scope, s.winner, s.loser), []).append(s.host)
@@ -100,37 +69,6 @@ def _new_shadowing(before: Mesh, after: Mesh, scopes: set[str | None]) -> list[P
         Problem(Shadowing(scope, ", ".join(names), winner, loser).message(), conflict=True)
         for (scope, winner, loser), names in hosts.items()
     ]
-
-
-def _hidden(routes: Sequence[NamedRoute]) -> Iterator[tuple[str, str]]:
-    """(winner, loser) for each route an earlier one hides; the winner is the first such."""
-    for i, (second, second_spec) in enumerate(routes):
-        for first, first_spec in routes[:i]:
-            if _covers(first_spec.match, second_spec.match):
-                yield first, second
-                break
-
-
-def _covers(first: RouteMatch, second: RouteMatch) -> bool:
-    """True if every request `second` matches also matches `first` (decided conservatively:
-    regexes are compared as text)."""
-    if (first.prefix, first.path, first.regex) != (second.prefix, second.path, second.regex):
-        return False
-    if first.methods and not (second.methods and set(second.methods) <= set(first.methods)):
-        return False
-    return all(any(_implies(b, a) for b in second.headers) for a in first.headers) and all(
-        any(_implies(b, a) for b in second.query) for a in first.query
-    )
-
-
-def _implies(given: HeaderMatch | QueryMatch, wanted: HeaderMatch | QueryMatch) -> bool:
-    """True if a request meeting `given` meets `wanted` (both name the same header or param)."""
-    if given.name != wanted.name:
-        return False
-    if given == wanted:
-        return True
-    # Any value, exact or matching a regex, is a present one.
-    return wanted.present is True and given.present is not False
 
 
 def _sticky(mesh: Mesh, route: RouteSpec) -> Iterator[Problem]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from meshplane.model import Change, Mesh, RouteSpec, check_write
-from meshplane.model.rules import shadowing
+from meshplane.model.shadowing import shadowing
 from tests.support.meshes import endpoint, gateway, mesh, service
 
 BASE = mesh(
