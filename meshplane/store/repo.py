@@ -120,7 +120,8 @@ _FIND = select(*_COLUMNS).where(
     ResourceRow.kind == bindparam("kind"), ResourceRow.name == bindparam("name")
 )
 _FIND_ALL = select(*_COLUMNS).where(
-    tuple_(ResourceRow.kind, ResourceRow.name).in_(bindparam("keys", expanding=True))
+    ResourceRow.kind.in_(bindparam("kinds", expanding=True)),
+    ResourceRow.name.in_(bindparam("names", expanding=True)),
 )
 _INSERT = insert(ResourceRow)
 _UPDATE = update(ResourceRow).where(ResourceRow.id == bindparam("row_id"))
@@ -180,9 +181,13 @@ def _find(connection: Connection, kind: str, name: str) -> Row[Any] | None:
 def _find_all(
     connection: Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Row[Any]]:
-    """The rows of every (kind, name) in `keys` that exists, in one statement."""
-    rows = connection.execute(_FIND_ALL, {"keys": sorted(set(keys))})
-    return {(row.kind, row.name): row for row in rows}
+    """The rows of every (kind, name) in `keys` that exists, in one statement through the
+    (kind, name) index: it asks for each kind with each name and keeps the keys asked for (a
+    list of (kind, name) pairs, `IN (VALUES ...)`, makes SQLite scan the whole table)."""
+    wanted = set(keys)
+    kinds, names = sorted({k for k, _ in wanted}), sorted({n for _, n in wanted})
+    rows = connection.execute(_FIND_ALL, {"kinds": kinds, "names": names})
+    return {(row.kind, row.name): row for row in rows if (row.kind, row.name) in wanted}
 
 
 def get_resource(connection: Connection, kind: str, name: str) -> StoredResource:
