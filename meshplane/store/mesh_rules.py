@@ -1,24 +1,45 @@
 """Run the mesh-wide write rules (`meshplane.model.rules`) inside a write's transaction.
 
-Only the neighbourhood a write can affect is read, found through the reference table: for a
-route, the routes sharing its gateways (or the sidecars' routes), the gateways' specs, its
-destination services and their endpoints; for a service, the routes that send to it; for a
-gateway, its routes. So a route write costs work proportional to its neighbours, not the mesh.
-A neighbour whose stored spec no longer validates is checked against as the translation sees it:
-absent, with what refers to it; a write that refers to one is refused (InvalidMesh).
+Only the neighbourhood a write can affect is read, in one statement of index lookups (two for a
+route that takes every host of its gateway, whose hosts come first): for a route,
+the routes sharing a slot with it, before or after (same gateway or the sidecars, same host,
+same path condition: the route-slot index, `route_slots.py`), the specs of its gateways and
+destination services, and the endpoints of the services it picks a labelled subset of; for a
+service, the routes that send to it (the reference table); for a gateway, the routes on the
+hosts it adds or drops (all of them when its old spec is unknown, none when its hosts stay).
+So a write costs work that grows with what it can affect, not with the routes and services
+elsewhere in the mesh. A neighbour whose stored spec no longer validates is checked against as
+the translation sees it: absent, with what refers to it; a write that refers to one is refused
+(InvalidMesh).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, String, and_, bindparam, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    String,
+    and_,
+    bindparam,
+    select,
+    union_all,
+)
 
 from meshplane.errors import Conflict, InvalidMesh
-from meshplane.model import KINDS, Change, Mesh, RouteSpec, Spec, check_write
+from meshplane.model import KINDS, Change, GatewaySpec, Mesh, RouteSpec, Spec, check_write
 from meshplane.store.invalid import invalid_reference, parse_stored
+from meshplane.store.route_slots import (
+    gateway_routes,
+    gateway_slot_hosts,
+    hostless_gateways,
+    routes_beside,
+    slot_params,
+)
 from meshplane.store.tables import RefRow, ResourceRow
 
 __all__ = ["check_mesh_rules"]
@@ -26,17 +47,29 @@ __all__ = ["check_mesh_rules"]
 _CHECKED = frozenset({"routes", "services", "gateways"})
 
 
+def _names(param: str) -> BindParameter[str]:
+    return bindparam(param, type_=String, expanding=True)
+
+
+_GATEWAYS = select(ResourceRow.name, ResourceRow.spec).where(
+    ResourceRow.kind == "gateways", ResourceRow.name.in_(_names("names"))
+)
+
+
 def check_mesh_rules(
     connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None, revision: int
-) -> None:
+) -> int:
     """Refuse a put that breaks a mesh rule: InvalidMesh (422, naming the field) for a bad
     reference into the mesh, Conflict (409, naming both routes) for a route that could never
     match. `old` is the stored spec being replaced (None for a create, or when the stored one
-    no longer validates). Call after the references are known to exist, before writing. One
-    query, for the kinds the rules govern."""
+    no longer validates). Call after the references are known to exist, before writing.
+
+    Return how many stored routes the check read: its work, which grows with the routes
+    beside the write and not with the mesh (the tests hold it to that).
+    """
     if kind not in _CHECKED:
-        return
-    before = _neighbourhood(connection, kind, name, spec, old)
+        return 0
+    before, routes_read = _neighbourhood(connection, kind, name, spec, old)
     for ref in KINDS[kind].references(spec) if before.invalid else ():
         if (reason := before.invalid.get((ref.kind, ref.name))) is not None:
             raise InvalidMesh(invalid_reference(ref.kind, ref.name, reason), field=ref.field)
@@ -47,59 +80,91 @@ def check_mesh_rules(
         raise InvalidMesh(invalid[0].message, field=invalid[0].field)
     if problems:
         raise Conflict("; ".join(p.message for p in problems))
+    return routes_read
 
 
 def _neighbourhood(
     connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None
-) -> Mesh:
-    params: dict[str, object] = {"name": name}
-    sidecar = False
-    if kind == "routes":
-        assert isinstance(spec, RouteSpec)
-        scopes = _route_scopes(spec, [] if old is None else [old])
-        sidecar = None in scopes
-        params["gateways"] = sorted(s for s in scopes if s is not None)
-        params["services"] = sorted(
-            {d.service for d in spec.destinations} | {m.service for m in spec.mirrors}
-        )
+) -> tuple[Mesh, int]:
+    """The mesh as far as the write can affect it, and how many routes that took."""
+    shape, params = _parameters(connection, kind, spec, old)
     specs: list[tuple[str, str, Spec]] = []
     invalid: list[tuple[str, str, str]] = []
-    for k, n, data in connection.execute(_query(kind, sidecar), params):
+    seen: set[tuple[str, str]] = set()
+    for k, n, data in connection.execute(_query(kind, shape), {"name": name, **params}):
+        if (k, n) in seen:
+            continue
+        seen.add((k, n))
         parsed = parse_stored(k, data)
         if isinstance(parsed, str):
             invalid.append((k, n, parsed))
         else:
             specs.append((k, n, parsed))
-    return Mesh.of(0, specs, invalid)
+    return Mesh.of(0, specs, invalid), sum(k == "routes" for k, _ in seen)
+
+
+def _parameters(
+    connection: Connection, kind: str, spec: Spec, old: Spec | None
+) -> tuple[str, dict[str, object]]:
+    """The shape of the neighbourhood query (see `_query`) and its parameters besides `name`."""
+    if isinstance(spec, RouteSpec):
+        routes = [spec] if not isinstance(old, RouteSpec) else [spec, old]
+        hostless = hostless_gateways(routes)
+        subsets = [(d.service, d.labels, d.weight > 0) for d in spec.destinations]
+        subsets += [(m.service, m.labels, m.percent > 0) for m in spec.mirrors]
+        # Endpoints matter only to a labelled subset that gets traffic (`_subsets`).
+        labelled = sorted({service for service, labels, used in subsets if labels and used})
+        return "subsets" if labelled else "", {
+            **slot_params(routes, _hosts_of(connection, hostless) if hostless else {}),
+            "gateways": sorted({g for route in routes for g in route.gateways}),
+            "services": sorted({service for service, _, _ in subsets}),
+            "labelled": labelled,
+        }
+    if isinstance(spec, GatewaySpec):
+        if not isinstance(old, GatewaySpec):
+            return "all", {}
+        moved = set(old.hosts) ^ set(spec.hosts)
+        return ("moved", {"slot_hosts": gateway_slot_hosts(moved)}) if moved else ("none", {})
+    return "", {}
+
+
+def _hosts_of(connection: Connection, gateways: set[str]) -> dict[str, list[str]]:
+    """The hosts of each of `gateways` that is stored and valid (a second statement, for a route
+    that takes every host of its gateway: the slot index does not know them)."""
+    hosts: dict[str, list[str]] = {}
+    for name, data in connection.execute(_GATEWAYS, {"names": sorted(gateways)}):
+        spec = parse_stored("gateways", data)
+        if isinstance(spec, GatewaySpec):
+            hosts[name] = spec.hosts
+    return hosts
 
 
 @functools.cache
-def _query(kind: str, sidecar: bool) -> Select[str, str, dict[str, Any]]:
+def _query(kind: str, shape: str) -> CompoundSelect[str, str, dict[str, Any]]:
     """The neighbourhood of a write to `kind`, built once per shape (building a statement costs
-    more than running it); parameters: `name`, and for routes `gateways` and `services`."""
+    more than running it, and an empty list would make a planner scan); for routes the shape
+    says whether to read the endpoints of `labelled` services ("subsets"), for gateways which
+    of its routes to read: "all", "moved" (those on the hosts it adds or drops) or "none".
+
+    A union of lookups, each through an index: joined by OR in one WHERE, PostgreSQL scans
+    the whole table instead. A resource may come twice (a route by name and by slot)."""
     conditions = [and_(ResourceRow.kind == kind, ResourceRow.name == bindparam("name"))]
     if kind == "routes":
-        gateways = bindparam("gateways", type_=String, expanding=True)
-        services = bindparam("services", type_=String, expanding=True)
         conditions += [
-            and_(ResourceRow.kind == "gateways", ResourceRow.name.in_(gateways)),
-            and_(ResourceRow.kind == "services", ResourceRow.name.in_(services)),
-            _referring("routes", "gateways", RefRow.to_name.in_(gateways)),
-            _referring("endpoints", "services", RefRow.to_name.in_(services)),
+            and_(ResourceRow.kind == "gateways", ResourceRow.name.in_(_names("gateways"))),
+            and_(ResourceRow.kind == "services", ResourceRow.name.in_(_names("services"))),
+            routes_beside(),
         ]
-        if sidecar:
-            conditions.append(_sidecar_routes())
+        if shape == "subsets":
+            labelled = RefRow.to_name.in_(_names("labelled"))
+            conditions.append(_referring("endpoints", "services", labelled))
+    elif kind == "gateways":
+        if shape != "none":
+            conditions.append(gateway_routes(hosts=shape == "moved"))
     else:
         conditions.append(_referring("routes", kind, RefRow.to_name == bindparam("name")))
-    return select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec).where(or_(*conditions))
-
-
-def _route_scopes(new: RouteSpec, old: Iterable[Spec]) -> set[str | None]:
-    scopes: set[str | None] = set()
-    for route in (new, *old):
-        assert isinstance(route, RouteSpec)
-        scopes |= set(route.gateways) if route.gateways else {None}
-    return scopes
+    columns = (ResourceRow.kind, ResourceRow.name, ResourceRow.spec)
+    return union_all(*(select(*columns).where(condition) for condition in conditions))
 
 
 def _referring(kind: str, to_kind: str, target: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -108,11 +173,3 @@ def _referring(kind: str, to_kind: str, target: ColumnElement[bool]) -> ColumnEl
         RefRow.from_kind == kind, RefRow.to_kind == to_kind, target
     )
     return and_(ResourceRow.kind == kind, ResourceRow.name.in_(referrers))
-
-
-def _sidecar_routes() -> ColumnElement[bool]:
-    """Routes attached to no gateway: the sidecars' routes."""
-    on_gateways = select(RefRow.from_name).where(
-        RefRow.from_kind == "routes", RefRow.to_kind == "gateways"
-    )
-    return and_(ResourceRow.kind == "routes", ResourceRow.name.not_in(on_gateways))

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, tuple_, update
 
 from meshplane.errors import Conflict, InvalidMesh, NotFound, PreconditionFailed
-from meshplane.model import KINDS, NAME_PATTERN, Change, Key, Kind, Reference, Spec
+from meshplane.model import KINDS, NAME_PATTERN, Change, Key, Kind, Reference, RouteSpec, Spec
 from meshplane.store.invalid import (
     InvalidResource,
     StoredInvalid,
@@ -28,6 +28,7 @@ from meshplane.store.invalid import (
     parse_stored,
 )
 from meshplane.store.mesh_rules import check_mesh_rules
+from meshplane.store.route_slots import rewrite_slots
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
 __all__ = [
@@ -388,6 +389,9 @@ def put_resource(
         created_at = row.created_at
     old_refs = None if old is None else KINDS[plural].references(old)
     _rewrite_refs(connection, plural, name, references, old_refs, created=row is None)
+    if isinstance(spec, RouteSpec):
+        old_route = old if isinstance(old, RouteSpec) else None
+        rewrite_slots(connection, name, spec, old_route, created=row is None)
     _append_change(connection, revision, plural, name, data, new_source, by)
     stored = StoredResource(plural, name, spec, revision, new_source, created_at, now, by)
     return WriteOutcome(stored, created=row is None, changed=True)

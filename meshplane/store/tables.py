@@ -36,6 +36,7 @@ __all__ = [
     "MeshStateRow",
     "RefRow",
     "ResourceRow",
+    "RouteSlotRow",
     "TokenRevocationRow",
     "UtcDateTime",
 ]
@@ -52,6 +53,8 @@ NAMING_CONVENTION = {
 _KIND = String(32)
 _NAME = String(63)
 _SOURCE = String(8)
+_HOST = String(253)  # the longest host name the model accepts
+_DIGEST = String(64)  # SHA-256, hex
 # Who made a write: an API token's name (a NAME_PATTERN name), or "auto" for auto-registration.
 _WHO = String(63)
 
@@ -115,13 +118,41 @@ class RefRow(Base):
             ondelete="CASCADE",
         ),
         ForeignKeyConstraint(["to_kind", "to_name"], ["resources.kind", "resources.name"]),
-        Index("ix_refs_to", "to_kind", "to_name"),
+        # Who refers to a resource, answered from the index alone; with the referrer's kind in
+        # it, SQLite takes it over the primary key for "the routes that send to service s".
+        Index("ix_refs_to", "to_kind", "to_name", "from_kind", "from_name"),
     )
 
     from_kind: Mapped[str] = mapped_column(_KIND, primary_key=True)
     from_name: Mapped[str] = mapped_column(_NAME, primary_key=True)
     to_kind: Mapped[str] = mapped_column(_KIND, primary_key=True)
     to_name: Mapped[str] = mapped_column(_NAME, primary_key=True)
+
+
+class RouteSlotRow(Base):
+    """Route `route` sits on gateway `scope` ('' for the sidecars), on `host` ('' for every
+    host of that gateway), with the path condition whose digest is `path`: one row per slot
+    (`meshplane.model.route_slots`).
+
+    Only routes sharing a slot can hide one another, so a route write's rule check reads the
+    routes beside it through `ix_route_slots_place` rather than every route of its gateway.
+    Rewritten with the route (see `route_slots.py`); the foreign key drops the rows with it.
+    """
+
+    __tablename__ = "route_slots"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["kind", "route"], ["resources.kind", "resources.name"], ondelete="CASCADE"
+        ),
+        CheckConstraint("kind = 'routes'", name="routes_only"),
+        Index("ix_route_slots_place", "scope", "path", "host"),
+    )
+
+    kind: Mapped[str] = mapped_column(_KIND, primary_key=True)  # "routes": for the foreign key
+    route: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    scope: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    host: Mapped[str] = mapped_column(_HOST, primary_key=True)
+    path: Mapped[str] = mapped_column(_DIGEST)
 
 
 class MeshStateRow(Base):

@@ -37,6 +37,7 @@ async def test_migrations_match_the_models(store: Store):
         "ca_leaves",
         "api_tokens",
         "token_revocations",
+        "route_slots",
     }
 
 
