@@ -49,7 +49,7 @@ PathCondition = tuple[str, str]
 _PATH_ORDER = {"path": 0, "regex": 1, "prefix": 2}  # rule 1 of the precedence
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Slot:
     """Where a route sits in the tables, as its spec says: on gateway `scope` (None: the
     sidecars), on `host` (None: every host of that gateway), with path condition `path`."""

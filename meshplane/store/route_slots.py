@@ -79,7 +79,8 @@ def rewrite_slots(
         if old is not None and route_slots(old) == slots:
             return
         connection.execute(_DELETE, {"name": name})
-    connection.execute(_INSERT, [_row(name, slot) for slot in sorted(slots)])
+    rows = sorted((_row(name, slot) for slot in slots), key=lambda r: (r["scope"], r["host"]))
+    connection.execute(_INSERT, rows)
 
 
 def hostless_gateways(routes: Iterable[RouteSpec]) -> set[str]:
