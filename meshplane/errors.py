@@ -15,8 +15,12 @@ xDS server maps them to gRPC status codes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Self
+
 __all__ = [
     "Conflict",
+    "DocumentRef",
     "InvalidMesh",
     "InvalidRequest",
     "MeshplaneError",
@@ -28,8 +32,25 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """Which document of a batch an error is about: its index (from 0), kind (plural), name."""
+
+    index: int
+    kind: str
+    name: str
+
+
 class MeshplaneError(Exception):
-    """Root of all meshplane errors."""
+    """Root of all meshplane errors. `document` says which document of a batch it is about."""
+
+    document: DocumentRef | None = None
+
+    def about(self, document: DocumentRef) -> Self:
+        """This error, said of `document` of a batch: the message starts by naming it."""
+        self.document = document
+        self.args = (f"document {document.index} ({document.kind}/{document.name}): {self}",)
+        return self
 
 
 class NotFound(MeshplaneError):

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Largest request body the REST API reads; a larger one is a 413 before it "
         "is read whole.",
     )
+    max_apply_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest body POST /api/v1/apply reads (a whole mesh in one request: "
+        "30,000 documents are about 6 MB).",
+    )
     require_node_token: bool = Field(
         True, description="Refuse xDS streams whose node token is missing or wrong."
     )

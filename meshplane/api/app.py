@@ -10,6 +10,7 @@ from meshplane.api.errors import install_error_handlers
 from meshplane.api.openapi import include_routers
 from meshplane.api.request_checks import RequestChecks
 from meshplane.api.routes import (
+    apply,
     bootstrap,
     certificates,
     explain,
@@ -32,6 +33,7 @@ from meshplane.xds import StatusSource
 __all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
+_APPLY_PATH = f"{API_PREFIX}/apply"  # a whole mesh in one body: its own, larger limit
 
 
 def create_app(
@@ -72,7 +74,7 @@ def create_app(
         install_metrics(app, metrics)
     api = [resource_router(kind) for kind in KINDS.values()]
     api += [proxies.router, bootstrap.router, server.router, certificates.router, explain.router]
-    api += [tokens.router]
+    api += [tokens.router, apply.router]
     include_routers(
         app,
         [
@@ -86,6 +88,8 @@ def create_app(
     app.add_middleware(
         RequestChecks,
         hosts=answered_hosts(settings),
-        limit_for=lambda _path: settings.max_body_bytes,
+        limit_for=lambda path: (
+            settings.max_apply_bytes if path == _APPLY_PATH else settings.max_body_bytes
+        ),
     )
     return app

@@ -4,7 +4,8 @@ NotFound 404, Conflict 409, PreconditionFailed 412, Unauthenticated 401, Unavail
 `{"detail": message}`. A 503 carries `Retry-After` (seconds). Which operations can give which
 answer is documented in OpenAPI by `api/openapi.py`, derived from each route's dependencies.
 InvalidMesh and InvalidRequest 422 are shaped like FastAPI's own validation errors, with `loc`
-naming the field (InvalidMesh: inside the body's spec), so a client handles every 422 alike.
+naming the field (InvalidMesh: inside the body's spec; for a batch's document, inside that
+document's spec, with `ctx` naming its index, kind and name), so a client handles every 422 alike.
 A validation error never echoes the request back: `input` is kept only as a short excerpt of a
 scalar, and `msg` is cut short (a 20 MB body must not come back as a 20 MB answer).
 """
@@ -68,11 +69,14 @@ async def _plain(request: Request, exc: Exception) -> Response:
 
 async def _invalid_mesh(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, InvalidMesh)
-    error = {
+    error: dict[str, Any] = {
         "loc": ["body", "spec", *field_loc(exc.field)],
         "msg": str(exc),
         "type": "invalid_reference" if exc.field else "invalid_mesh",
     }
+    if (document := exc.document) is not None:  # one of a batch's documents
+        error["loc"] = ["body", "documents", document.index, *error["loc"][1:]]
+        error["ctx"] = {"index": str(document.index), "kind": document.kind, "name": document.name}
     return JSONResponse({"detail": [error]}, status_code=422)
 
 

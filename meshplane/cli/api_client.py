@@ -46,12 +46,14 @@ class Bootstrap:
 
 
 class ApiError(Exception):
-    """The API refused a request (`status` is its HTTP status) or could not be reached (0)."""
+    """The API refused a request (`status` is its HTTP status) or could not be reached (0).
+    `detail` is the answer's detail: a message, or a 422's list of errors."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -81,11 +83,15 @@ def describe(errors: Iterable[object]) -> str:
     return "; ".join(lines)
 
 
-def _message(response: httpx.Response) -> str:
+def _detail(response: httpx.Response) -> Any:
     try:
-        detail = response.json().get("detail")
+        return response.json().get("detail")
     except (ValueError, AttributeError):
-        detail = None
+        return None
+
+
+def _message(response: httpx.Response) -> str:
+    detail = _detail(response)
     if isinstance(detail, str):
         return detail
     if isinstance(detail, list):
@@ -177,7 +183,7 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ApiError(0, f"cannot reach meshplane at {self.base_url}: {exc}") from exc
         if response.is_error:
-            raise ApiError(response.status_code, _message(response))
+            raise ApiError(response.status_code, _message(response), _detail(response))
         return response
 
     def _object(self, method: str, path: str, **request: Any) -> dict[str, Any]:
@@ -284,6 +290,11 @@ class ApiClient:
     def abort_ca_rotation(self) -> dict[str, Any]:
         """Go back to the root that issued before the rotation (see POST /ca/abort)."""
         return self._object("POST", "/ca/abort")
+
+    def apply(self, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Write `documents` ({kind, name, spec[, version]}) in one transaction: the revision
+        and, per document, its outcome (created, configured, unchanged) and version."""
+        return self._object("POST", "/apply", json={"documents": list(documents)})
 
     def create_token(
         self,

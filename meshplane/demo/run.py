@@ -40,13 +40,10 @@ from meshplane.demo.topology import (
     config_dir,
     fetch_bootstraps,
 )
-from meshplane.model import kind_named
 from meshplane.serve import ControlPlane
 from meshplane.settings import Settings
 
 __all__ = ["DemoOptions", "run_demo"]
-
-_ORDER = ("meshes", "services", "gateways", "endpoints", "routes", "authorization-policies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +68,14 @@ def _say(text: str = "") -> None:
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return sorted(docs, key=lambda d: _ORDER.index(kind_named(d["kind"]).plural))
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 async def _apply(http: httpx.AsyncClient, path: Path) -> None:
-    for doc in _documents(path):
-        plural = kind_named(doc["kind"]).plural
-        response = await http.put(f"/api/v1/{plural}/{doc['name']}", json={"spec": doc["spec"]})
-        if response.status_code not in (200, 201):
-            raise SystemExit(f"demo: applying {plural}/{doc['name']} failed: {response.text}")
+    """Every document of `path` in one batch (POST /api/v1/apply), as `meshplane apply` does."""
+    response = await http.post("/api/v1/apply", json={"documents": _documents(path)})
+    if response.status_code != 200:
+        raise SystemExit(f"demo: applying {path.name} failed: {response.text}")
 
 
 @contextlib.asynccontextmanager

@@ -68,6 +68,8 @@ def _policy_references(spec: Spec) -> Iterator[Reference]:
             yield Reference("gateways", caller.gateway, f"callers[{i}].gateway")
 
 
+# In dependency order: a kind refers only to kinds before it, so writing a batch in this order
+# finds every reference made inside the batch already written (tests/unit/model keeps it so).
 KINDS: dict[str, Kind] = {
     kind.plural: kind
     for kind in (

@@ -14,7 +14,7 @@ from meshplane.store.feed import ChangeFeed
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
-from meshplane.store.store import InvalidReport, Store, open_store
+from meshplane.store.store import Applied, Document, InvalidReport, Store, open_store
 from meshplane.store.tokens import (
     API_ROLES,
     NODE_ROLE,
@@ -30,10 +30,12 @@ __all__ = [
     "NODE_ROLE",
     "ROLES",
     "ApiToken",
+    "Applied",
     "CaAuthorityRow",
     "CaLeafRow",
     "ChangeFeed",
     "Database",
+    "Document",
     "IdentityRepo",
     "IfMatch",
     "InvalidReport",

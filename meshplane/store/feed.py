@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from meshplane.model import Change
 
@@ -37,22 +38,22 @@ class ChangeFeed:
     def __init__(self, latest: int = 0) -> None:
         self._latest = latest
         self._moved = asyncio.Event()
-        self._recent: OrderedDict[int, Change] = OrderedDict()
+        self._recent: OrderedDict[int, Sequence[Change]] = OrderedDict()
 
     @property
     def latest(self) -> int:
         """The highest revision published so far."""
         return self._latest
 
-    def publish(self, revision: int, change: Change | None = None) -> None:
-        """Record that `revision` is committed (by `change`, if known); wake every waiter it
-        satisfies.
+    def publish(self, revision: int, changes: Sequence[Change] | None = None) -> None:
+        """Record that `revision` is committed (by `changes`, if known: one per resource it
+        wrote, several for a batch); wake every waiter it satisfies.
 
         Revisions may arrive out of order (concurrent commits notify after their own commits);
         an older one than `latest` wakes nobody.
         """
-        if change is not None:
-            self._recent[revision] = change
+        if changes is not None:
+            self._recent[revision] = changes
             while len(self._recent) > RECENT:
                 self._recent.popitem(last=False)
         if revision <= self._latest:
@@ -71,7 +72,7 @@ class ChangeFeed:
         wanted = range(revision + 1, self._latest + 1)
         if any(r not in self._recent for r in wanted):
             return None
-        return [self._recent[r] for r in wanted]
+        return [change for r in wanted for change in self._recent[r]]
 
     async def wait_beyond(self, revision: int) -> int:
         """Return the latest revision as soon as it is greater than `revision`.

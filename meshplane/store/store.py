@@ -12,23 +12,23 @@ import asyncio
 import builtins
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from meshplane.errors import Conflict
-from meshplane.model import Change, Key, Mesh, Spec
+from meshplane.errors import Conflict, DocumentRef, InvalidMesh, MeshplaneError
+from meshplane.model import KINDS, Change, Key, Mesh, Spec
 from meshplane.store import repo
 from meshplane.store.database import Database, open_database
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.invalid import InvalidResource, InvalidResources, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, WriteOutcome
 
-__all__ = ["InvalidReport", "Store", "open_store"]
+__all__ = ["Applied", "Document", "InvalidReport", "Store", "open_store"]
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ class Store:
             # take the revision lock; the database refused, so nothing changed.
             raise Conflict(f"the write conflicts with another one: {exc.orig}") from exc
 
-    async def _committed(self, change: Change) -> None:
-        if change.revision % repo.PRUNE_EVERY == 0:
-            log.info("pruned change log revision=%d keep=%d", change.revision, repo.CHANGE_LOG_KEEP)
-        self._feed.publish(change.revision, change)
+    async def _committed(self, revision: int, changes: Sequence[Change]) -> None:
+        if revision % repo.PRUNE_EVERY == 0:
+            log.info("pruned change log revision=%d keep=%d", revision, repo.CHANGE_LOG_KEEP)
+        self._feed.publish(revision, changes)
         # Let the push go before this writer's HTTP answer: it is what the user waits for. The
         # first yield runs the snapshot builder the publish woke; the builder wakes the xDS
         # streams, and the second yield lets them send before the caller goes on. Ordering
@@ -175,7 +175,8 @@ class Store:
         stored = outcome.resource
         if outcome.changed:
             self._invalid.cleared((stored.kind, name), stored.version)
-            await self._committed(Change(stored.version, stored.kind, name, stored.spec))
+            change = Change(stored.version, stored.kind, name, stored.spec)
+            await self._committed(stored.version, [change])
             log.info(
                 "put kind=%s name=%s revision=%d source=%s by=%s",
                 kind,
@@ -185,6 +186,69 @@ class Store:
                 by,
             )
         return stored, outcome.created
+
+    async def apply(
+        self, documents: Sequence[Document], *, source: Source = "api", by: str | None = None
+    ) -> tuple[int, builtins.list[Applied]]:
+        """Create or replace every document in one transaction, at one revision: all or none.
+
+        Each document is checked as a put is (If-Match, references, the mesh rules), in
+        dependency order (`KINDS`), so a reference to a resource the batch itself creates
+        holds whatever the order of the documents. The first refusal raises, naming its
+        document (`MeshplaneError.document`), and nothing is written. Returns the revision
+        (the current one when nothing changed) and each document's outcome, in their order.
+        """
+        now = datetime.now(UTC)
+        by = _who(source, by)
+        _refuse_duplicates(documents)
+        written = {(d.kind, d.name) for d in documents}
+        invalid = {k: r for k, r in self._invalid.by_key().items() if k not in written}
+        order = sorted(range(len(documents)), key=lambda i: _KIND_ORDER[documents[i].kind])
+
+        def work(connection: Connection) -> tuple[int, builtins.list[WriteOutcome]]:
+            revision = repo.bump_revision(connection)
+            outcomes: dict[int, WriteOutcome] = {}
+            for i in order:
+                document = documents[i]
+                try:
+                    outcomes[i] = repo.put_resource(
+                        connection,
+                        document.kind,
+                        document.name,
+                        document.spec,
+                        revision=revision,
+                        if_match=document.if_match,
+                        source=source,
+                        now=now,
+                        invalid=invalid,
+                        by=by,
+                    )
+                except MeshplaneError as exc:
+                    raise exc.about(DocumentRef(i, document.kind, document.name)) from None
+            if not any(o.changed for o in outcomes.values()):
+                connection.rollback()  # gives the revision number back
+                revision -= 1
+            return revision, [outcomes[i] for i in range(len(documents))]
+
+        revision, outcomes = await self._write(work)
+        changes = [
+            Change(revision, o.resource.kind, o.resource.name, o.resource.spec)
+            for o in outcomes
+            if o.changed
+        ]
+        if changes:
+            for o in outcomes:
+                if o.changed:
+                    self._invalid.cleared((o.resource.kind, o.resource.name), revision)
+            await self._committed(revision, changes)
+            log.info(
+                "apply documents=%d changed=%d revision=%d by=%s",
+                len(documents),
+                len(changes),
+                revision,
+                by,
+            )
+        return revision, [Applied(o.resource, _outcome(o)) for o in outcomes]
 
     async def delete(
         self,
@@ -218,7 +282,7 @@ class Store:
 
         revision = await self._write(work)
         self._invalid.cleared((kind, name), revision)
-        await self._committed(Change(revision, kind, name, None))
+        await self._committed(revision, [Change(revision, kind, name, None)])
         log.info(
             "delete kind=%s name=%s revision=%d source=%s by=%s", kind, name, revision, source, by
         )
@@ -259,6 +323,45 @@ class Store:
                     [InvalidResource(change.kind, change.name, change.revision, change.invalid)]
                 )
         return changes
+
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One resource of a batch (`Store.apply`): kind (plural), name, spec, and an optional
+    If-Match on its stored version."""
+
+    kind: str
+    name: str
+    spec: Spec
+    if_match: IfMatch = None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a batch did to one of its documents."""
+
+    resource: StoredResource
+    outcome: Literal["created", "configured", "unchanged"]
+
+
+def _outcome(outcome: WriteOutcome) -> Literal["created", "configured", "unchanged"]:
+    if outcome.created:
+        return "created"
+    return "configured" if outcome.changed else "unchanged"
+
+
+def _refuse_duplicates(documents: Sequence[Document]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for i, document in enumerate(documents):
+        key = (document.kind, document.name)
+        if key in seen:
+            raise InvalidMesh(f"{document.kind}/{document.name} appears twice").about(
+                DocumentRef(i, document.kind, document.name)
+            )
+        seen.add(key)
 
 
 def _who(source: Source, by: str | None) -> str | None:

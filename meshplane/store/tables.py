@@ -166,17 +166,19 @@ class MeshStateRow(Base):
 
 
 class ChangeRow(Base):
-    """One committed write, keyed by the revision it produced; `spec` NULL means deleted.
+    """One resource a committed write changed, keyed by the revision it produced and the
+    resource; `spec` NULL means deleted.
 
-    Revisions are contiguous: every bump of `mesh_state.revision` writes exactly one row in the
-    same transaction, so a gap can only come from pruning the oldest rows.
+    Revisions are contiguous: every bump of `mesh_state.revision` writes at least one row in
+    the same transaction (one per resource; a batch apply writes several), so a gap can only
+    come from pruning the oldest rows.
     """
 
     __tablename__ = "changes"
 
     revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(_KIND)
-    name: Mapped[str] = mapped_column(_NAME)
+    kind: Mapped[str] = mapped_column(_KIND, primary_key=True)
+    name: Mapped[str] = mapped_column(_NAME, primary_key=True)
     spec: Mapped[dict[str, Any] | None]
     source: Mapped[str] = mapped_column(_SOURCE)
     by: Mapped[str | None] = mapped_column(_WHO)  # NULL: written before it was kept

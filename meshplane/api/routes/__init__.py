@@ -1,7 +1,8 @@
-"""One router per resource: the kinds' CRUD, proxies, bootstrap, server info, explain, API
-tokens, and the health checks."""
+"""One router per resource: the kinds' CRUD, a batch apply, proxies, bootstrap, server info,
+explain, API tokens, and the health checks."""
 
 from meshplane.api.routes import (
+    apply,
     bootstrap,
     certificates,
     explain,
@@ -16,6 +17,7 @@ from meshplane.api.routes.metrics import install_metrics
 from meshplane.api.routes.resources import resource_router
 
 __all__ = [
+    "apply",
     "bootstrap",
     "certificates",
     "explain",

@@ -60,6 +60,7 @@ NEEDS = {
     "POST /api/v1/tokens": ADMIN,
     "DELETE /api/v1/tokens/{name}": ADMIN,
     "DELETE /api/v1/tokens": ADMIN,
+    "POST /api/v1/apply": WRITE,
 }
 ALLOWED = {
     "admin": {ANY, READ, WRITE, ADMIN, BOOT},
@@ -68,6 +69,7 @@ ALLOWED = {
     "bootstrap": {ANY, BOOT},  # the route; its scope is checked per identity (test below)
 }
 PLURAL_PREFIXES = (
+    "/api/v1/apply",
     "/api/v1/proxies",
     "/api/v1/bootstrap",
     "/api/v1/certificates",

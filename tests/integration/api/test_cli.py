@@ -102,18 +102,20 @@ def meshplane(server: RunningApi | None, *args: str, input: str | None = None):
     return runner.invoke(app, [*args, *url], input=input)
 
 
-def test_apply_writes_in_dependency_order_and_reports_each(server: RunningApi, tmp_path: Path):
+def test_apply_writes_one_revision_and_reports_each(server: RunningApi, tmp_path: Path):
     manifest = tmp_path / "mesh.yaml"
-    manifest.write_text(MANIFEST)
+    manifest.write_text(MANIFEST)  # referrers first: the order of the file does not matter
     result = meshplane(server, "apply", "-f", str(manifest))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
+        "route/to-b created",
+        "endpoint/b-1 created",
+        "gateway/edge created",
         "service/b created",
         "service/c created",
-        "gateway/edge created",
-        "endpoint/b-1 created",
-        "route/to-b created",
     ]
+    with server.client() as client:
+        assert client.server()["revision"] == 1
     again = meshplane(
         server, "apply", "-f", "-", input=MANIFEST.replace("port: 8000", "port: 8001")
     )
@@ -138,7 +140,11 @@ def test_apply_reports_a_server_refusal(server: RunningApi):
     dangling = "kind: route\nname: r\nspec: {hosts: [x], destinations: [{service: nope}]}\n"
     result = meshplane(server, "apply", "-f", "-", input=dangling)
     assert result.exit_code == 1
-    assert result.stderr == "error: spec.destinations[0].service: service 'nope' does not exist\n"
+    assert result.stderr == (
+        "error: nothing applied:\n"
+        "  stdin document 1 (route/r): spec.destinations[0].service: "
+        "service 'nope' does not exist\n"
+    )
 
 
 def test_get_in_each_format_and_yaml_applies_back(server: RunningApi):
@@ -147,7 +153,7 @@ def test_get_in_each_format_and_yaml_applies_back(server: RunningApi):
     assert table.exit_code == 0
     header, row = table.stdout.splitlines()
     assert header.split() == ["NAME", "SERVICE", "ADDRESS", "WEIGHT", "LABELS", "VERSION", "SOURCE"]
-    assert row.split() == ["b-1", "b", "10.0.0.1:8080", "1", "version=v1", "4", "api"]
+    assert row.split() == ["b-1", "b", "10.0.0.1:8080", "1", "version=v1", "1", "api"]
     routes = meshplane(server, "get", "route").stdout
     assert "b:3,c:1" in routes
     assert "prefix=/" in routes
@@ -347,3 +353,31 @@ def test_explain_prints_the_route_why_not_the_others_and_where_it_goes(server: R
     assert "give --gateway NAME or --from SERVICE" in both.stderr
     missing = meshplane(server, "explain", "--gateway", "nope", "--host", "x")
     assert missing.stderr == "error: gateway: gateway 'nope' does not exist\n"
+
+
+def test_apply_takes_directories_and_files_as_one_batch(server: RunningApi, tmp_path: Path):
+    mesh = tmp_path / "mesh"
+    mesh.mkdir()
+    (mesh / "a-routes.yaml").write_text(MANIFEST.split("---\n")[0])  # read first: refers ahead
+    (mesh / "b-rest.yml").write_text("---\n".join(MANIFEST.split("---\n")[1:]))
+    (mesh / "notes.txt").write_text("not a manifest")
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("kind: service\nname: d\nspec: {}\n")
+    result = meshplane(server, "apply", "-f", str(mesh), "-f", str(extra))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "route/to-b created"
+    assert result.stdout.splitlines()[-1] == "service/d created"
+    with server.client() as client:
+        assert client.server()["revision"] == 1
+
+    hidden = (
+        "kind: route\nname: also-to-b\nspec: {gateways: [edge], destinations: [{service: b}]}\n"
+    )
+    refused = meshplane(server, "apply", "-f", str(extra), "-f", "-", input=hidden)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "error: nothing applied:\n  stdin document 1 (route/also-to-b): "
+    )
+    assert "can never match" in refused.stderr
+    with server.client() as client:
+        assert client.server()["revision"] == 1

@@ -63,6 +63,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("updated_by", sa.String(length=63), nullable=True))
     with op.batch_alter_table("changes") as batch:
         batch.add_column(sa.Column("by", sa.String(length=63), nullable=True))
+        # A batch apply changes several resources at one revision: one row each.
+        batch.drop_constraint("pk_changes", type_="primary")
+        batch.create_primary_key("pk_changes", ["revision", "kind", "name"])
     slots = op.create_table(
         "route_slots",
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -97,6 +100,8 @@ def downgrade() -> None:
     op.drop_index("ix_route_slots_place", table_name="route_slots")
     op.drop_table("route_slots")
     with op.batch_alter_table("changes") as batch:
+        batch.drop_constraint("pk_changes", type_="primary")
+        batch.create_primary_key("pk_changes", ["revision"])
         batch.drop_column("by")
     with op.batch_alter_table("resources") as batch:
         batch.drop_column("updated_by")

@@ -1,0 +1,145 @@
+"""POST /api/v1/apply: a whole set of documents in one transaction, at one revision.
+
+What `meshplane apply -f` sends: every document is validated first (a bad spec is a 422 whose
+`loc` is the document's place in the body and the field, and whose `ctx` names the document's
+index, kind and name), then all are written together in dependency order, so their order in the
+file does not matter, or none is. Proxies see one change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from meshplane.api.deps import EditorDep, StoreDep
+from meshplane.api.schemas import ErrorOut
+from meshplane.model import NAME_PATTERN, Kind, kind_named
+from meshplane.store import Document
+
+__all__ = ["MAX_DOCUMENTS", "router"]
+
+router = APIRouter(tags=["apply"])
+
+MAX_DOCUMENTS = 100_000
+
+
+class DocumentIn(BaseModel):
+    """One resource: what `meshplane get -o yaml` prints (its read-only fields left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="The kind, singular or plural: service, route, ...")
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+    spec: dict[str, Any] = Field(description="The kind's spec, as its PUT takes it.")
+    version: int | None = Field(
+        None,
+        ge=1,
+        description="If-Match for this document: the batch is refused (412) unless it is "
+        "stored at this version.",
+    )
+
+
+class ApplyIn(BaseModel):
+    """The documents to create or replace, in any order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentIn] = Field(max_length=MAX_DOCUMENTS)
+
+
+class AppliedOut(BaseModel):
+    kind: str = Field(description="The kind, plural.")
+    name: str
+    outcome: Literal["created", "configured", "unchanged"]
+    version: int = Field(description="Its version now: the batch's revision unless unchanged.")
+
+
+class ApplyOut(BaseModel):
+    revision: int = Field(description="The mesh's revision after the batch.")
+    documents: list[AppliedOut] = Field(description="One per document, in their order.")
+
+
+@router.post(
+    "/apply",
+    response_model=ApplyOut,
+    operation_id="apply",
+    summary="Create or replace many resources in one transaction",
+    responses={
+        409: {
+            "model": ErrorOut,
+            "description": "A document breaks a mesh rule (another route hides it); the "
+            "message names the document; nothing changed",
+        },
+        412: {"model": ErrorOut, "description": "A document's version is stale; nothing changed"},
+    },
+)
+async def apply(body: ApplyIn, store: StoreDep, caller: EditorDep) -> ApplyOut:
+    """Create or replace every document in one transaction, at one revision: all or nothing.
+
+    Documents may refer to each other in any order. A document that is invalid, refers to
+    what neither the mesh nor the batch holds, or breaks a mesh rule refuses the whole batch
+    (422, 409 or 412, naming the document by index, kind and name); nothing is written.
+    A document equal to what is stored is `unchanged`; a batch that changes nothing makes no
+    revision.
+    """
+    documents = _documents(body.documents)
+    revision, applied = await store.apply(documents, by=caller.name)
+    return ApplyOut(
+        revision=revision,
+        documents=[
+            AppliedOut(
+                kind=a.resource.kind,
+                name=a.resource.name,
+                outcome=a.outcome,
+                version=a.resource.version,
+            )
+            for a in applied
+        ],
+    )
+
+
+def _documents(documents: list[DocumentIn]) -> list[Document]:
+    """Each document's spec validated as its kind's; every problem of every document at once."""
+    parsed: list[Document] = []
+    errors: list[dict[str, Any]] = []
+    for index, document in enumerate(documents):
+        kind = _kind(document.kind)
+        where = {
+            "index": index,
+            "kind": kind.plural if kind else document.kind,
+            "name": document.name,
+        }
+        if kind is None:
+            errors.append(_error(index, ("kind",), f"unknown kind {document.kind!r}", where))
+            continue
+        try:
+            spec = kind.parse(document.spec)
+        except ValidationError as exc:
+            errors.extend(
+                _error(index, ("spec", *e["loc"]), e["msg"], where, e["type"]) for e in exc.errors()
+            )
+            continue
+        parsed.append(Document(kind.plural, document.name, spec, document.version))
+    if errors:
+        raise RequestValidationError(errors)
+    return parsed
+
+
+def _kind(word: str) -> Kind | None:
+    try:
+        return kind_named(word)
+    except KeyError:
+        return None
+
+
+def _error(
+    index: int,
+    loc: tuple[str | int, ...],
+    msg: str,
+    where: dict[str, Any],
+    kind: str = "invalid_document",
+) -> dict[str, Any]:
+    return {"loc": ("body", "documents", index, *loc), "msg": msg, "type": kind, "ctx": where}

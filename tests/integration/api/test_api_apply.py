@@ -1,0 +1,137 @@
+"""POST /api/v1/apply: a batch of documents in one transaction, at one revision, all or none
+(SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from meshplane.store import Store
+
+GATEWAY = {"kind": "gateway", "name": "edge", "spec": {"port": 8000}}
+SERVICE = {"kind": "service", "name": "web", "spec": {"protocol": "http"}}
+ENDPOINT = {
+    "kind": "endpoint",
+    "name": "web-1",
+    "spec": {"service": "web", "address": "10.0.0.1", "port": 8080},
+}
+ROUTE = {
+    "kind": "route",
+    "name": "web",
+    "spec": {"gateways": ["edge"], "destinations": [{"service": "web"}]},
+}
+
+
+async def _apply(api: httpx.AsyncClient, *documents: dict[str, Any]) -> httpx.Response:
+    return await api.post("/api/v1/apply", json={"documents": list(documents)})
+
+
+async def _names(store: Store) -> set[tuple[str, str]]:
+    mesh = await store.load_mesh()
+    return {("routes", n) for n in mesh.routes} | {("services", n) for n in mesh.services}
+
+
+async def test_documents_that_refer_to_each_other_in_any_order_are_one_revision(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    before = await store.revision()
+    applied = await _apply(api, ROUTE, ENDPOINT, SERVICE, GATEWAY)  # referrers first
+    assert applied.status_code == 200, applied.text
+    body = applied.json()
+    assert body["revision"] == before + 1
+    assert [(d["kind"], d["name"], d["outcome"]) for d in body["documents"]] == [
+        ("routes", "web", "created"),
+        ("endpoints", "web-1", "created"),
+        ("services", "web", "created"),
+        ("gateways", "edge", "created"),
+    ]
+    assert {d["version"] for d in body["documents"]} == {before + 1}
+    # One revision, four changes: what proxies are told about, all at once.
+    changes = await store.changes_since(before)
+    assert changes is not None
+    assert {(c.revision, c.kind, c.name) for c in changes} == {
+        (before + 1, "routes", "web"),
+        (before + 1, "endpoints", "web-1"),
+        (before + 1, "services", "web"),
+        (before + 1, "gateways", "edge"),
+    }
+
+    slower = {**SERVICE, "spec": {"protocol": "http", "connect_timeout": "2s"}}
+    again = await _apply(api, GATEWAY, slower, ENDPOINT, ROUTE)
+    assert again.status_code == 200, again.text
+    assert again.json()["revision"] == before + 2
+    outcomes = {(d["kind"], d["name"]): d["outcome"] for d in again.json()["documents"]}
+    assert outcomes == {
+        ("gateways", "edge"): "unchanged",
+        ("services", "web"): "configured",
+        ("endpoints", "web-1"): "unchanged",
+        ("routes", "web"): "unchanged",
+    }
+    assert (await _apply(api, GATEWAY)).json()["revision"] == before + 2  # nothing changed
+
+
+@pytest.mark.parametrize(
+    ("bad", "loc", "message"),
+    [
+        (
+            {**ROUTE, "spec": {"gateways": ["edge"], "destinations": [{"service": "web"}],
+                               "timeout": "fast"}},
+            ["body", "documents", 3, "spec", "timeout"],
+            "",
+        ),
+        (
+            {**ROUTE, "spec": {"gateways": ["edge"], "destinations": [{"service": "nowhere"}]}},
+            ["body", "documents", 3, "spec", "destinations", 0, "service"],
+            "service 'nowhere' does not exist",
+        ),
+        (
+            {"kind": "widget", "name": "web", "spec": {}},
+            ["body", "documents", 3, "kind"],
+            "unknown kind 'widget'",
+        ),
+    ],
+    ids=["bad-field", "missing-reference", "unknown-kind"],
+)  # fmt: skip
+async def test_one_bad_document_writes_nothing_and_is_named(
+    api: httpx.AsyncClient, store: Store, bad: dict[str, Any], loc: list[Any], message: str
+) -> None:
+    before = await store.revision()
+    refused = await _apply(api, GATEWAY, SERVICE, ENDPOINT, bad)
+    assert refused.status_code == 422, refused.text
+    (error, *_) = refused.json()["detail"]
+    assert error["loc"] == loc
+    assert error["ctx"]["index"] == "3"
+    assert error["ctx"]["name"] == "web"
+    assert message in error["msg"]
+    assert await store.revision() == before
+    assert await _names(store) == set()
+
+
+async def test_a_stale_version_or_a_hidden_route_refuses_the_whole_batch(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    assert (await _apply(api, GATEWAY, SERVICE, ROUTE)).status_code == 200
+    before = await store.revision()
+    slower = {"protocol": "http", "connect_timeout": "2s"}
+    stale = await _apply(api, {**SERVICE, "spec": slower, "version": before + 5})
+    assert stale.status_code == 412
+    assert stale.json()["detail"].startswith("document 0 (services/web): ")
+
+    hidden = {**ROUTE, "name": "web-too"}  # the same match on the same host: never reached
+    extra = {**SERVICE, "name": "other"}
+    conflict = await _apply(api, extra, hidden)
+    assert conflict.status_code == 409
+    assert conflict.json()["detail"].startswith("document 1 (routes/web-too): ")
+    assert await store.revision() == before
+    assert ("services", "other") not in await _names(store)
+
+
+async def test_a_document_twice_is_refused(api: httpx.AsyncClient, store: Store) -> None:
+    refused = await _apply(api, SERVICE, GATEWAY, SERVICE)
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["ctx"] == {"index": "2", "kind": "services", "name": "web"}
+    assert "appears twice" in error["msg"]
+    assert await _names(store) == set()
