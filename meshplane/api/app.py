@@ -13,6 +13,7 @@ from meshplane.api.routes import (
     apply,
     bootstrap,
     certificates,
+    changes,
     explain,
     health,
     install_metrics,
@@ -74,7 +75,7 @@ def create_app(
         install_metrics(app, metrics)
     api = [resource_router(kind) for kind in KINDS.values()]
     api += [proxies.router, bootstrap.router, server.router, certificates.router, explain.router]
-    api += [tokens.router, apply.router]
+    api += [tokens.router, apply.router, changes.router]
     include_routers(
         app,
         [

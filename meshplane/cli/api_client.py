@@ -296,6 +296,10 @@ class ApiClient:
         and, per document, its outcome (created, configured, unchanged) and version."""
         return self._object("POST", "/apply", json={"documents": list(documents)})
 
+    def changes(self, **filters: str | int) -> dict[str, Any]:
+        """A page of the history, newest first (filters: kind, name, by, before, limit)."""
+        return self._object("GET", "/changes", params=filters)
+
     def create_token(
         self,
         name: str,

@@ -23,7 +23,7 @@ from meshplane.cli.demo import demo_app
 from meshplane.cli.explain import explain
 from meshplane.cli.output import fail
 from meshplane.cli.proxy import proxy
-from meshplane.cli.resources import apply, delete, get, status
+from meshplane.cli.resources import apply, delete, get, history, status
 from meshplane.cli.tokens import tokens_app
 from meshplane.logs import configure_logging
 
@@ -159,7 +159,7 @@ def serve(
         asyncio.run(run(settings))
 
 
-for command in (serve, apply, get, delete, status, bootstrap):
+for command in (serve, apply, get, delete, history, status, bootstrap):
     app.command()(command)
 app.add_typer(certs_app, name="certs")
 app.add_typer(ca_app, name="ca")

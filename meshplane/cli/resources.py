@@ -25,7 +25,7 @@ from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
-__all__ = ["apply", "delete", "get", "status"]
+__all__ = ["apply", "delete", "get", "history", "status"]
 
 
 # Fields `get -o yaml` prints that apply accepts back and ignores: the server owns them.
@@ -313,6 +313,39 @@ def delete(
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         client.delete(resolved.plural, name)
     typer.echo(f"{resolved.singular}/{name} deleted")
+
+
+def history(
+    kind: Annotated[str | None, typer.Argument(help=f"Only this kind: {', '.join(KINDS)}.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Only this resource.")] = None,
+    by: Annotated[str | None, typer.Option(help="Only the changes of this token.")] = None,
+    limit: Annotated[int, typer.Option(help="How many changes at most.", min=1, max=1000)] = 50,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    ca_file: CaFile = None,
+    token: ApiToken = None,
+) -> None:
+    """What changed, newest first: per resource each revision changed, when, and who (the API
+    token that wrote it; auto: auto-registration)."""
+    filters: dict[str, str | int] = {"limit": limit}
+    if kind is not None:
+        filters["kind"] = _kind(kind).plural
+    if name is not None:
+        filters["name"] = name
+    if by is not None:
+        filters["by"] = by
+    with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
+        items = client.changes(**filters)["items"]
+    rows = (
+        (
+            str(c["revision"]),
+            (c["at"] or "-").replace("T", " ")[:19],
+            c["by"] or "-",
+            c["op"],
+            f"{kind_named(c['kind']).singular}/{c['name']}",
+        )
+        for c in items
+    )
+    typer.echo(_table(("REVISION", "AT", "BY", "OP", "RESOURCE"), rows))
 
 
 def _short(version: str | None) -> str:

@@ -11,6 +11,7 @@ by name (`StoredInvalid`, a 409), and kept out of the Mesh until written valid o
 from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
+from meshplane.store.history import HistoryEntry
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
@@ -36,6 +37,7 @@ __all__ = [
     "ChangeFeed",
     "Database",
     "Document",
+    "HistoryEntry",
     "IdentityRepo",
     "IfMatch",
     "InvalidReport",

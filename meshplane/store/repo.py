@@ -313,6 +313,7 @@ def _append_change(
     spec: dict[str, Any] | None,
     source: Source,
     by: str | None,
+    now: datetime,
 ) -> None:
     connection.execute(
         _INSERT_CHANGE,
@@ -323,6 +324,7 @@ def _append_change(
             "spec": spec,
             "source": source,
             "by": by,
+            "at": now,
         },
     )
     if revision % PRUNE_EVERY == 0:
@@ -392,7 +394,7 @@ def put_resource(
     if isinstance(spec, RouteSpec):
         old_route = old if isinstance(old, RouteSpec) else None
         rewrite_slots(connection, name, spec, old_route, created=row is None)
-    _append_change(connection, revision, plural, name, data, new_source, by)
+    _append_change(connection, revision, plural, name, data, new_source, by, now)
     stored = StoredResource(plural, name, spec, revision, new_source, created_at, now, by)
     return WriteOutcome(stored, created=row is None, changed=True)
 
@@ -405,9 +407,10 @@ def delete_resource(
     revision: int,
     if_match: IfMatch,
     source: Source,
+    now: datetime,
     by: str | None = None,
 ) -> None:
-    """Delete a resource at `revision`; `by` (who) goes in the change log.
+    """Delete a resource at `revision`; `by` (who) and `now` go in the change log.
 
     NotFound if absent; PreconditionFailed on a stale If-Match; Conflict listing every resource
     that still refers to it.
@@ -429,7 +432,7 @@ def delete_resource(
         raise Conflict(f"{_label(plural, name)} is still referenced by {listed}")
     connection.execute(delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name))
     connection.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
-    _append_change(connection, revision, plural, name, None, source, by)
+    _append_change(connection, revision, plural, name, None, source, by, now)
 
 
 def changes_after(connection: Connection, revision: int) -> list[Change] | None:

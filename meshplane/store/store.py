@@ -25,6 +25,7 @@ from meshplane.model import KINDS, Change, Key, Mesh, Spec
 from meshplane.store import repo
 from meshplane.store.database import Database, open_database
 from meshplane.store.feed import ChangeFeed
+from meshplane.store.history import HistoryEntry, history
 from meshplane.store.invalid import InvalidResource, InvalidResources, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, WriteOutcome
 
@@ -266,6 +267,7 @@ class Store:
         """
 
         by = _who(source, by)
+        now = datetime.now(UTC)
 
         def work(connection: Connection) -> int:
             revision = repo.bump_revision(connection)
@@ -276,6 +278,7 @@ class Store:
                 revision=revision,
                 if_match=if_match,
                 source=source,
+                now=now,
                 by=by,
             )
             return revision
@@ -285,6 +288,20 @@ class Store:
         await self._committed(revision, [Change(revision, kind, name, None)])
         log.info(
             "delete kind=%s name=%s revision=%d source=%s by=%s", kind, name, revision, source, by
+        )
+
+    async def history(
+        self,
+        *,
+        kind: str | None = None,
+        name: str | None = None,
+        by: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> builtins.list[HistoryEntry]:
+        """What changed, newest first: per resource each revision changed, when and who."""
+        return await self._database.read(
+            functools.partial(history, kind=kind, name=name, by=by, before=before, limit=limit)
         )
 
     async def load_mesh(self) -> Mesh:

@@ -182,6 +182,7 @@ class ChangeRow(Base):
     spec: Mapped[dict[str, Any] | None]
     source: Mapped[str] = mapped_column(_SOURCE)
     by: Mapped[str | None] = mapped_column(_WHO)  # NULL: written before it was kept
+    at: Mapped[datetime | None]  # when it was committed; NULL: written before it was kept
 
 
 class CaAuthorityRow(Base):

@@ -1,10 +1,11 @@
-"""One router per resource: the kinds' CRUD, a batch apply, proxies, bootstrap, server info,
-explain, API tokens, and the health checks."""
+"""One router per resource: the kinds' CRUD, a batch apply, the change history, proxies,
+bootstrap, server info, explain, API tokens, and the health checks."""
 
 from meshplane.api.routes import (
     apply,
     bootstrap,
     certificates,
+    changes,
     explain,
     health,
     metrics,
@@ -20,6 +21,7 @@ __all__ = [
     "apply",
     "bootstrap",
     "certificates",
+    "changes",
     "explain",
     "health",
     "install_metrics",

@@ -61,6 +61,7 @@ NEEDS = {
     "DELETE /api/v1/tokens/{name}": ADMIN,
     "DELETE /api/v1/tokens": ADMIN,
     "POST /api/v1/apply": WRITE,
+    "GET /api/v1/changes": READ,
 }
 ALLOWED = {
     "admin": {ANY, READ, WRITE, ADMIN, BOOT},
@@ -70,6 +71,7 @@ ALLOWED = {
 }
 PLURAL_PREFIXES = (
     "/api/v1/apply",
+    "/api/v1/changes",
     "/api/v1/proxies",
     "/api/v1/bootstrap",
     "/api/v1/certificates",

@@ -381,3 +381,15 @@ def test_apply_takes_directories_and_files_as_one_batch(server: RunningApi, tmp_
     assert "can never match" in refused.stderr
     with server.client() as client:
         assert client.server()["revision"] == 1
+
+
+def test_history_shows_who_changed_what(server: RunningApi):
+    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+    assert meshplane(server, "delete", "route", "to-b").exit_code == 0
+    shown = meshplane(server, "history", "route")
+    assert shown.exit_code == 0, shown.stderr
+    header, deleted, created = shown.stdout.splitlines()
+    assert header.split() == ["REVISION", "AT", "BY", "OP", "RESOURCE"]
+    assert deleted.split()[0] == "2"
+    assert deleted.split()[-3:] == ["admin", "delete", "route/to-b"]
+    assert created.split()[-3:] == ["admin", "put", "route/to-b"]

@@ -1,6 +1,7 @@
 """API and node tokens (only their hashes), node tokens' revocations (which every replica polls
 to end the xDS streams a revoked token opened), who made each write (resources and the change
-log), the route-slot index (where each route sits: gateway, host, path condition) for the write
+log) and when (the change log, whose rows become one per resource a revision changed), the
+route-slot index (where each route sits: gateway, host, path condition) for the write
 rules, and the refs index by target covering who refers (so SQLite takes it over the primary
 key).
 
@@ -63,6 +64,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("updated_by", sa.String(length=63), nullable=True))
     with op.batch_alter_table("changes") as batch:
         batch.add_column(sa.Column("by", sa.String(length=63), nullable=True))
+        batch.add_column(sa.Column("at", sa.DateTime(timezone=True), nullable=True))
         # A batch apply changes several resources at one revision: one row each.
         batch.drop_constraint("pk_changes", type_="primary")
         batch.create_primary_key("pk_changes", ["revision", "kind", "name"])
@@ -102,6 +104,7 @@ def downgrade() -> None:
     with op.batch_alter_table("changes") as batch:
         batch.drop_constraint("pk_changes", type_="primary")
         batch.create_primary_key("pk_changes", ["revision"])
+        batch.drop_column("at")
         batch.drop_column("by")
     with op.batch_alter_table("resources") as batch:
         batch.drop_column("updated_by")
