@@ -52,7 +52,9 @@ async def test_every_write_is_listed_with_its_token_and_time(
 async def test_pages_hold_whole_revisions(api: httpx.AsyncClient) -> None:
     for name in ("a", "b"):
         assert (await api.put(f"/api/v1/services/{name}", json={"spec": {}})).status_code == 201
-    batch = [{"kind": "service", "name": n, "spec": {}} for n in ("c", "d", "e")]
+    batch: list[dict[str, object]] = [
+        {"kind": "service", "name": n, "spec": {}} for n in ("c", "d", "e")
+    ]
     assert (await api.post("/api/v1/apply", json={"documents": batch})).status_code == 200
     seen: list[tuple[int, str]] = []
     before = None
