@@ -15,7 +15,8 @@ from meshplane.store.history import HistoryEntry
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
-from meshplane.store.store import Applied, Document, InvalidReport, Store, open_store
+from meshplane.store.batch import Document
+from meshplane.store.store import Applied, InvalidReport, Store, open_store
 from meshplane.store.tokens import (
     API_ROLES,
     NODE_ROLE,

@@ -42,7 +42,7 @@ from meshplane.store.route_slots import (
 )
 from meshplane.store.tables import RefRow, ResourceRow
 
-__all__ = ["check_mesh_rules"]
+__all__ = ["check_mesh_rules", "refuse_problems", "rule_neighbourhood"]
 
 _CHECKED = frozenset({"routes", "services", "gateways"})
 
@@ -70,17 +70,33 @@ def check_mesh_rules(
     if kind not in _CHECKED:
         return 0
     before, routes_read = _neighbourhood(connection, kind, name, spec, old)
+    after = before.with_changes([Change(revision, kind, name, spec)])
+    refuse_problems(before, after, kind, name, spec)
+    return routes_read
+
+
+def rule_neighbourhood(
+    connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None
+) -> Mesh | None:
+    """What the rules of a put of `spec` over `old` look at, as the database holds it now
+    (None for a kind no rule governs). A batch reads it before its writes and again after,
+    then asks `refuse_problems` about the two."""
+    return _neighbourhood(connection, kind, name, spec, old)[0] if kind in _CHECKED else None
+
+
+def refuse_problems(before: Mesh, after: Mesh, kind: str, name: str, spec: Spec) -> None:
+    """InvalidMesh (naming the field) or Conflict for what writing `kind`/`name` makes wrong
+    between `before` and `after`: a reference to a neighbour that no longer validates, or a
+    problem of `model.rules`."""
     for ref in KINDS[kind].references(spec) if before.invalid else ():
         if (reason := before.invalid.get((ref.kind, ref.name))) is not None:
             raise InvalidMesh(invalid_reference(ref.kind, ref.name, reason), field=ref.field)
-    after = before.with_changes([Change(revision, kind, name, spec)])
     problems = check_write(before, after, kind, name)
     invalid = [p for p in problems if not p.conflict]
     if invalid:
         raise InvalidMesh(invalid[0].message, field=invalid[0].field)
     if problems:
         raise Conflict("; ".join(p.message for p in problems))
-    return routes_read
 
 
 def _neighbourhood(

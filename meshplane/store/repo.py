@@ -12,7 +12,7 @@ is a handful of statements, and each one saved is worth more than any tuning of 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -35,6 +35,7 @@ __all__ = [
     "CHANGE_LOG_KEEP",
     "PRUNE_EVERY",
     "IfMatch",
+    "PreparedWrite",
     "Source",
     "StoredResource",
     "WriteOutcome",
@@ -42,11 +43,14 @@ __all__ = [
     "bump_revision",
     "canonical",
     "changes_after",
+    "check_references",
+    "commit_write",
     "current_revision",
     "delete_resource",
     "get_resource",
     "kind_of",
     "list_resources",
+    "prepare_write",
     "put_resource",
     "referrers_of",
 ]
@@ -266,18 +270,6 @@ def _check_if_match(row: Row[Any] | None, kind: str, name: str, if_match: IfMatc
         )
 
 
-def _check_references(
-    references: Iterable[Reference],
-    found: dict[tuple[str, str], Row[Any]],
-    invalid: Mapping[Key, InvalidResource],
-) -> None:
-    for ref in references:
-        if (ref.kind, ref.name) not in found:
-            raise InvalidMesh(f"{_label(ref.kind, ref.name)} does not exist", field=ref.field)
-        if (bad := invalid.get((ref.kind, ref.name))) is not None:
-            raise InvalidMesh(invalid_reference(bad.kind, bad.name, bad.reason), field=ref.field)
-
-
 def _rewrite_refs(
     connection: Connection,
     kind: str,
@@ -333,6 +325,99 @@ def _append_change(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """A put read and checked as far as it can be alone (kind, name, If-Match), not written:
+    what `commit_write` writes. `unchanged` holds the outcome when there is nothing to write."""
+
+    plural: str
+    name: str
+    spec: Spec
+    data: dict[str, Any]
+    source: Source
+    row: Row[Any] | None
+    old: (
+        Spec | None
+    )  # the stored spec it replaces (None: a create, or one that no longer validates)
+    references: list[Reference]
+    found: Container[tuple[str, str]]  # which of `references` are stored
+    unchanged: WriteOutcome | None
+
+
+def prepare_write(
+    connection: Connection, kind: str, name: str, spec: Spec, *, if_match: IfMatch, source: Source
+) -> PreparedWrite:
+    """Read what a put of `spec` replaces and check what needs nothing else: the name and
+    If-Match (PreconditionFailed). An identical spec comes back `unchanged`. An "api" source
+    sticks: an "auto" write never takes a resource away from the operator."""
+    plural = kind_of(kind).plural
+    if not isinstance(spec, KINDS[plural].spec):
+        raise TypeError(f"{plural} take a {KINDS[plural].spec.__name__}, not {type(spec).__name__}")
+    if not _NAME.match(name):
+        raise InvalidMesh(f"{name!r} is not a valid name (pattern {NAME_PATTERN})")
+    only = KINDS[plural].only_name
+    if only is not None and name != only:
+        raise InvalidMesh(f"there is one {KINDS[plural].singular} resource, named {only!r}")
+    references = list(KINDS[plural].references(spec))
+    found = _find_all(connection, [(plural, name), *((r.kind, r.name) for r in references)])
+    row = found.get((plural, name))
+    _check_if_match(row, plural, name, if_match)
+    data = canonical(spec)
+    new_source: Source = "api" if source == "api" or (row and row.source == "api") else "auto"
+    unchanged = None
+    if row is not None and row.spec == data and row.source == new_source:
+        unchanged = WriteOutcome(_stored(row, spec), created=False, changed=False)
+    parsed = None if row is None else parse_stored(plural, row.spec)
+    old = None if isinstance(parsed, str) else parsed  # one that no longer validates: unknown
+    return PreparedWrite(
+        plural, name, spec, data, new_source, row, old, references, found.keys(), unchanged
+    )
+
+
+def check_references(
+    write: PreparedWrite,
+    invalid: Mapping[Key, InvalidResource],
+    also: Container[tuple[str, str]] = (),
+) -> None:
+    """InvalidMesh naming the field for a reference to what is neither stored nor in `also`
+    (a batch's other documents), or to one of the `invalid` resources known to the caller."""
+    for ref in write.references:
+        key = (ref.kind, ref.name)
+        if key not in write.found and key not in also:
+            raise InvalidMesh(f"{_label(ref.kind, ref.name)} does not exist", field=ref.field)
+        if (bad := invalid.get(key)) is not None:
+            raise InvalidMesh(invalid_reference(bad.kind, bad.name, bad.reason), field=ref.field)
+
+
+def commit_write(
+    connection: Connection, write: PreparedWrite, *, revision: int, now: datetime, by: str | None
+) -> WriteOutcome:
+    """Write a prepared, checked put at `revision`: the row, its references, its route slots
+    and its change log entry (with `by`, who writes, and `now`)."""
+    plural, name, spec, row, old = write.plural, write.name, write.spec, write.row, write.old
+    values = {
+        "spec": write.data,
+        "version": revision,
+        "source": write.source,
+        "updated_at": now,
+        "updated_by": by,
+    }
+    if row is None:
+        connection.execute(_INSERT, {"kind": plural, "name": name, "created_at": now, **values})
+        created_at = now
+    else:
+        connection.execute(_UPDATE, {"row_id": row.id, **values})
+        created_at = row.created_at
+    old_refs = None if old is None else KINDS[plural].references(old)
+    _rewrite_refs(connection, plural, name, write.references, old_refs, created=row is None)
+    if isinstance(spec, RouteSpec):
+        old_route = old if isinstance(old, RouteSpec) else None
+        rewrite_slots(connection, name, spec, old_route, created=row is None)
+    _append_change(connection, revision, plural, name, write.data, write.source, by, now)
+    stored = StoredResource(plural, name, spec, revision, write.source, created_at, now, by)
+    return WriteOutcome(stored, created=row is None, changed=True)
+
+
 def put_resource(
     connection: Connection,
     kind: str,
@@ -352,51 +437,15 @@ def put_resource(
     references (InvalidMesh naming the field, also for a reference to one of the `invalid`
     resources known to the caller), the mesh-wide rules of `model.rules` (InvalidMesh, or
     Conflict for a route another one hides). An identical spec is a no-op (`changed` False).
-    An "api" source sticks: an "auto" write never takes a resource away from the operator.
     Replacing a stored spec that no longer validates is a write like any other. `by` (who
     writes: an API token's name, "auto") is kept on the resource and in the change log.
     """
-    plural = kind_of(kind).plural
-    if not isinstance(spec, KINDS[plural].spec):
-        raise TypeError(f"{plural} take a {KINDS[plural].spec.__name__}, not {type(spec).__name__}")
-    if not _NAME.match(name):
-        raise InvalidMesh(f"{name!r} is not a valid name (pattern {NAME_PATTERN})")
-    only = KINDS[plural].only_name
-    if only is not None and name != only:
-        raise InvalidMesh(f"there is one {KINDS[plural].singular} resource, named {only!r}")
-    references = list(KINDS[plural].references(spec))
-    found = _find_all(connection, [(plural, name), *((r.kind, r.name) for r in references)])
-    row = found.get((plural, name))
-    _check_if_match(row, plural, name, if_match)
-    data = canonical(spec)
-    new_source: Source = "api" if source == "api" or (row and row.source == "api") else "auto"
-    if row is not None and row.spec == data and row.source == new_source:
-        return WriteOutcome(_stored(row, spec), created=False, changed=False)
-    _check_references(references, found, invalid or {})
-    parsed = None if row is None else parse_stored(plural, row.spec)
-    old = None if isinstance(parsed, str) else parsed  # one that no longer validates: unknown
-    check_mesh_rules(connection, plural, name, spec, old, revision)
-    values = {
-        "spec": data,
-        "version": revision,
-        "source": new_source,
-        "updated_at": now,
-        "updated_by": by,
-    }
-    if row is None:
-        connection.execute(_INSERT, {"kind": plural, "name": name, "created_at": now, **values})
-        created_at = now
-    else:
-        connection.execute(_UPDATE, {"row_id": row.id, **values})
-        created_at = row.created_at
-    old_refs = None if old is None else KINDS[plural].references(old)
-    _rewrite_refs(connection, plural, name, references, old_refs, created=row is None)
-    if isinstance(spec, RouteSpec):
-        old_route = old if isinstance(old, RouteSpec) else None
-        rewrite_slots(connection, name, spec, old_route, created=row is None)
-    _append_change(connection, revision, plural, name, data, new_source, by, now)
-    stored = StoredResource(plural, name, spec, revision, new_source, created_at, now, by)
-    return WriteOutcome(stored, created=row is None, changed=True)
+    write = prepare_write(connection, kind, name, spec, if_match=if_match, source=source)
+    if write.unchanged is not None:
+        return write.unchanged
+    check_references(write, invalid or {})
+    check_mesh_rules(connection, write.plural, name, spec, write.old, revision)
+    return commit_write(connection, write, revision=revision, now=now, by=by)
 
 
 def delete_resource(

@@ -20,9 +20,10 @@ from typing import Literal, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from meshplane.errors import Conflict, DocumentRef, InvalidMesh, MeshplaneError
-from meshplane.model import KINDS, Change, Key, Mesh, Spec
+from meshplane.errors import Conflict
+from meshplane.model import Change, Key, Mesh, Spec
 from meshplane.store import repo
+from meshplane.store.batch import Document, write_batch
 from meshplane.store.database import Database, open_database
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry, history
@@ -193,43 +194,31 @@ class Store:
     ) -> tuple[int, builtins.list[Applied]]:
         """Create or replace every document in one transaction, at one revision: all or none.
 
-        Each document is checked as a put is (If-Match, references, the mesh rules), in
-        dependency order (`KINDS`), so a reference to a resource the batch itself creates
-        holds whatever the order of the documents. The first refusal raises, naming its
-        document (`MeshplaneError.document`), and nothing is written. Returns the revision
-        (the current one when nothing changed) and each document's outcome, in their order.
+        Each document is checked as a put is (If-Match, references, the mesh rules), but
+        against the mesh as it will be after the whole batch (`batch.py`), so the order of the
+        documents never matters. The first refusal raises, naming its document
+        (`MeshplaneError.document`), and nothing is written. Returns the revision (the current
+        one when nothing changed) and each document's outcome, in their order.
         """
         now = datetime.now(UTC)
         by = _who(source, by)
-        _refuse_duplicates(documents)
-        written = {(d.kind, d.name) for d in documents}
-        invalid = {k: r for k, r in self._invalid.by_key().items() if k not in written}
-        order = sorted(range(len(documents)), key=lambda i: _KIND_ORDER[documents[i].kind])
+        invalid = self._invalid.by_key()
 
         def work(connection: Connection) -> tuple[int, builtins.list[WriteOutcome]]:
             revision = repo.bump_revision(connection)
-            outcomes: dict[int, WriteOutcome] = {}
-            for i in order:
-                document = documents[i]
-                try:
-                    outcomes[i] = repo.put_resource(
-                        connection,
-                        document.kind,
-                        document.name,
-                        document.spec,
-                        revision=revision,
-                        if_match=document.if_match,
-                        source=source,
-                        now=now,
-                        invalid=invalid,
-                        by=by,
-                    )
-                except MeshplaneError as exc:
-                    raise exc.about(DocumentRef(i, document.kind, document.name)) from None
-            if not any(o.changed for o in outcomes.values()):
+            outcomes = write_batch(
+                connection,
+                documents,
+                revision=revision,
+                source=source,
+                now=now,
+                by=by,
+                invalid=invalid,
+            )
+            if not any(o.changed for o in outcomes):
                 connection.rollback()  # gives the revision number back
                 revision -= 1
-            return revision, [outcomes[i] for i in range(len(documents))]
+            return revision, outcomes
 
         revision, outcomes = await self._write(work)
         changes = [
@@ -342,20 +331,6 @@ class Store:
         return changes
 
 
-_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """One resource of a batch (`Store.apply`): kind (plural), name, spec, and an optional
-    If-Match on its stored version."""
-
-    kind: str
-    name: str
-    spec: Spec
-    if_match: IfMatch = None
-
-
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What a batch did to one of its documents."""
@@ -368,17 +343,6 @@ def _outcome(outcome: WriteOutcome) -> Literal["created", "configured", "unchang
     if outcome.created:
         return "created"
     return "configured" if outcome.changed else "unchanged"
-
-
-def _refuse_duplicates(documents: Sequence[Document]) -> None:
-    seen: set[tuple[str, str]] = set()
-    for i, document in enumerate(documents):
-        key = (document.kind, document.name)
-        if key in seen:
-            raise InvalidMesh(f"{document.kind}/{document.name} appears twice").about(
-                DocumentRef(i, document.kind, document.name)
-            )
-        seen.add(key)
 
 
 def _who(source: Source, by: str | None) -> str | None:

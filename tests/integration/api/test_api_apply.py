@@ -135,3 +135,28 @@ async def test_a_document_twice_is_refused(api: httpx.AsyncClient, store: Store)
     assert error["ctx"] == {"index": "2", "kind": "services", "name": "web"}
     assert "appears twice" in error["msg"]
     assert await _names(store) == set()
+
+
+def _route(name: str, prefix: str, **more: Any) -> dict[str, Any]:
+    spec = {"gateways": ["edge"], "match": {"prefix": prefix}, "destinations": [{"service": "web"}]}
+    return {"kind": "route", "name": name, "spec": {**spec, **more}}
+
+
+async def test_the_batch_is_checked_as_a_whole_not_one_document_at_a_time(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    # Two routes swap their paths: one at a time, the first would hide the second.
+    assert (await _apply(api, GATEWAY, SERVICE, _route("a", "/a"), _route("b", "/b"))).is_success
+    swapped = await _apply(api, _route("a", "/b"), _route("b", "/a"))
+    assert swapped.status_code == 200, swapped.text
+    # Sticky sessions off and a balancer that cannot keep them, together.
+    ring = {**SERVICE, "spec": {"protocol": "http", "lb_policy": "ring_hash"}}
+    sticky = _route("a", "/b", sticky={"cookie": {"name": "session"}})
+    assert (await _apply(api, ring, sticky)).status_code == 200
+    plain = {**SERVICE, "spec": {"protocol": "http", "lb_policy": "round_robin"}}
+    both = await _apply(api, plain, _route("a", "/b"))
+    assert both.status_code == 200, both.text
+    # What would stay wrong after the whole batch is still refused.
+    refused = await _apply(api, _route("a", "/b", sticky={"cookie": {"name": "session"}}))
+    assert refused.status_code == 422
+    assert "ring_hash or maglev" in refused.json()["detail"][0]["msg"]
