@@ -37,7 +37,7 @@ _REPO = Path(__file__).resolve().parent.parent
 class Api:
     """A keep-alive REST client for /api/v1 (sync: the benchmark times one write at a time).
 
-    Writes, which the scenarios time, go through the standard library's `http.client` on one
+    Writes and timed reads go through the standard library's `http.client` on one
     keep-alive connection with TCP_NODELAY: it adds about 0.1 ms to a request where httpx adds
     about 1.5 ms on this class of machine, and the figure is meant to be the control plane's.
     Everything else uses `http` (httpx).
@@ -59,20 +59,29 @@ class Api:
     def put(self, kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         """PUT one resource; raises RuntimeError with the API's answer unless it is 200/201."""
         body = json.dumps({"spec": spec}).encode()
-        headers = {"Content-Type": "application/json", **self._auth}
-        path = f"/api/v1/{kind}/{name}"
+        headers = {"Content-Type": "application/json"}
+        status, answer = self._request("PUT", f"/api/v1/{kind}/{name}", body, headers)
+        if status not in (200, 201):
+            raise RuntimeError(f"PUT {kind}/{name}: {status} {answer.decode()}")
+        parsed: dict[str, Any] = json.loads(answer)
+        return parsed
+
+    def get_status(self, path: str) -> int:
+        """GET `path` on the timed connection (as `put` writes); the status, body read."""
+        return self._request("GET", path, None, {})[0]
+
+    def _request(
+        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        headers = {**headers, **self._auth}
         try:
-            self._writes.request("PUT", path, body, headers)
+            self._writes.request(method, path, body, headers)
             response = self._writes.getresponse()
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
             self._writes.close()  # the server closed the idle connection: open a new one
-            self._writes.request("PUT", path, body, headers)
+            self._writes.request(method, path, body, headers)
             response = self._writes.getresponse()
-        answer = response.read()
-        if response.status not in (200, 201):
-            raise RuntimeError(f"PUT {kind}/{name}: {response.status} {answer.decode()}")
-        parsed: dict[str, Any] = json.loads(answer)
-        return parsed
+        return response.status, response.read()
 
     def put_all(self, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> int:
         """PUT every (kind, name, spec) in order; returns how many were written."""

@@ -28,6 +28,8 @@ class Sizes:
     codec_clusters: int
     codec_routes: int
     codec_repeats: int
+    scale_services: int  # the mesh the scale scenario's rows run on
+    scale_seconds: float  # how long each row's reads are timed under load
 
 
 FULL = Sizes(
@@ -45,6 +47,8 @@ FULL = Sizes(
     codec_clusters=1000,
     codec_routes=1000,
     codec_repeats=5,
+    scale_services=10000,
+    scale_seconds=20.0,
 )
 
 QUICK = Sizes(
@@ -62,6 +66,8 @@ QUICK = Sizes(
     codec_clusters=200,
     codec_routes=200,
     codec_repeats=3,
+    scale_services=10000,
+    scale_seconds=8.0,
 )
 
 SMOKE = Sizes(
@@ -79,4 +85,6 @@ SMOKE = Sizes(
     codec_clusters=5,
     codec_routes=5,
     codec_repeats=1,
+    scale_services=20,
+    scale_seconds=1.0,
 )

@@ -10,7 +10,15 @@ from collections.abc import Callable
 
 from bench.context import Context
 from bench.results import ScenarioResult
-from bench.scenarios import codec, cold_connect, fanout, propagation, rebuild, sovereign
+from bench.scenarios import (
+    codec,
+    cold_connect,
+    fanout,
+    propagation,
+    rebuild,
+    scale,
+    sovereign,
+)
 
 __all__ = ["SCENARIOS", "Scenario"]
 
@@ -22,5 +30,6 @@ SCENARIOS: dict[str, Scenario] = {
     "cold_connect": cold_connect.run,
     "propagation": propagation.run,
     "fanout": fanout.run,
+    "scale": scale.run,
     "sovereign": sovereign.run,
 }

@@ -19,7 +19,7 @@ from bench.meshes import synthetic_mesh
 from bench.peers import sovereign_templates
 from bench.results import ScenarioResult
 from bench.sampling import PySpy, summarize
-from bench.scenarios import codec, cold_connect, fanout, propagation, rebuild, sovereign
+from bench.scenarios import codec, cold_connect, fanout, propagation, rebuild, scale, sovereign
 from bench.stats import linear_fit, percentile
 from tests.support.ports import free_ports
 
@@ -69,6 +69,16 @@ def test_fanout_smoke(ctx: Context) -> None:
     for level in levels:
         assert all(run["missing"] == 0 and run["all_acked_s"] for run in level["runs"])
     assert len(result.series["memory"]) == len(ctx.sizes.fanout_levels) + 1
+
+
+@pytest.mark.e2e
+def test_scale_smoke_times_reads_under_full_builds(ctx: Context) -> None:
+    result = scale.run(ctx)
+    values = _values(result)
+    label = "API GET /api/v1/services/<name> while full rebuilds at 20 services run"
+    assert values[f"{label} back to back, p99"]
+    builds = result.series["reads_under_rebuilds"]["builds"]
+    assert any(not scope for _, scope in builds)  # full builds ran while reads were timed
 
 
 @pytest.mark.e2e

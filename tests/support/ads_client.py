@@ -36,6 +36,19 @@ def gateway_node(node_id: str, gateway: str) -> base_pb2.Node:
     return node(node_id, {"role": "gateway", "gateway": gateway})
 
 
+def sidecar_node(node_id: str, service: str, token: str) -> base_pb2.Node:
+    """A sidecar of `service` on the usual ports, with its node token."""
+    meta = {
+        "role": "sidecar",
+        "service": service,
+        "inbound_port": 15006,
+        "app_port": 8080,
+        "outbound_port": 15001,
+        "token": token,
+    }
+    return node(node_id, meta)
+
+
 class AdsClient:
     """One ADS stream, SotW or delta. Use as an async context manager."""
 

@@ -15,7 +15,7 @@ from meshplane.serve import ControlPlane
 from meshplane.xds.node_tokens import POLL_SECONDS
 from meshplane.xds.type_urls import CLUSTER
 from tests.e2e.conftest import make_settings
-from tests.support.ads_client import AdsClient, node
+from tests.support.ads_client import AdsClient, sidecar_node
 from tests.support.postgres_cluster import private_cluster
 from tests.support.tokens import bearer, node_token
 
@@ -25,15 +25,8 @@ pytestmark = pytest.mark.postgres
 async def _sidecar(plane: ControlPlane, node_id: str, service: str) -> AdsClient:
     """A sidecar of `service`, with a node token issued for it (before any outage)."""
     assert plane.store is not None
-    meta = {
-        "role": "sidecar",
-        "service": service,
-        "inbound_port": 15006,
-        "app_port": 8080,
-        "outbound_port": 15001,
-        "token": await node_token(plane.store, f"service/{service}"),
-    }
-    return AdsClient(plane.xds_port, node(node_id, meta))
+    token = await node_token(plane.store, f"service/{service}")
+    return AdsClient(plane.xds_port, sidecar_node(node_id, service, token))
 
 
 async def _served_clusters(client: AdsClient) -> int:

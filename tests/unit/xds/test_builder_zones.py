@@ -8,7 +8,7 @@ import pytest
 
 from meshplane.model import Change, Mesh, ProxyGroup, Role
 from meshplane.xds import ResourceCache, SnapshotBuilder
-from meshplane.xds import builder as builder_module
+from meshplane.xds import build_state as build_state_module
 from meshplane.xds.translate import zone_resources
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT
 from tests.support.meshes import endpoint, gateway, mesh, service, sidecar_group
@@ -61,7 +61,7 @@ async def test_one_translation_per_zone_shared_by_its_groups(monkeypatch: pytest
         calls.append(zone)
         return zone_resources(mesh, zone)
 
-    monkeypatch.setattr(builder_module, "zone_resources", counting)
+    monkeypatch.setattr(build_state_module, "zone_resources", counting)
     builder = SnapshotBuilder(FixedSource(ZONED), ResourceCache())
     await builder.load()
     snapshots = {zone: [builder.ensure(g) for g in groups(zone)] for zone in ("a", "b", None)}

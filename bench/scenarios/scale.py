@@ -1,0 +1,169 @@
+"""Scale: what a large mesh costs everything else the control plane does, one row per figure.
+
+Each row is a function of the context that adds its measures to the result (`ROWS`; more join
+as they are measured); rows share one `meshplane serve` process (bench/controlplane.py) with
+`scale_services` synthetic services (bench/meshes.py; `_ROUTES` gateway routes) preloaded
+through the Store and one gateway proxy connected (a simulated ADS stream, bench/adsload.py),
+so every build translates the shared resources and the gateway's routes, and pushes them to a
+stream, as a real deployment would.
+
+Rows:
+- API reads under rebuilds: GET /api/v1/services/<name> latency while full rebuilds run back to
+  back. A writer flips a route between a service and one of its label subsets (the subsets
+  change, so each build is a full one) every `_WRITE_EVERY_S`, faster than a build, so one is
+  always pending; meanwhile a reader GETs a service every ~10 ms on its own keep-alive
+  connection and times each answer. The builds the control plane logged in the window are
+  reported beside the latency, so the figure is known to have been taken under rebuilds; the
+  same reads on the idle control plane come first, for comparison.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.adsload import LoadPool, LoadSpec
+from bench.context import Context
+from bench.controlplane import Api, ControlPlaneProcess
+from bench.meshes import GATEWAY, service_name, synthetic_items
+from bench.results import Measure, ScenarioResult
+from bench.stats import percentile
+
+__all__ = ["READ_UNDER_REBUILDS_TARGET_MS", "run"]
+
+READ_UNDER_REBUILDS_TARGET_MS = 50.0
+TARGET_SIZE = 10_000
+_WRITE_EVERY_S = 0.1
+_READ_EVERY_S = (0.005, 0.015)  # uniform: a random phase against the builds
+_IDLE_READ_S = 3.0
+_FLIP = "rebuilds"  # the gateway and route the writer flips
+# Gateway routes preloaded (to the first services): each route write checks precedence against
+# the routes at its host, all of them here, so 10,000 would take hours to preload. A full build
+# costs mostly the services' shared resources (clusters, subsets, load assignments) anyway.
+_ROUTES = 1_000
+# A build's log line (meshplane/xds/builder.py); a scope in parentheses marks a partial one.
+_BUILD_LINE = re.compile(r"built revision=(\d+) groups=(\d+) .*?ms=([\d.]+)( \(.*\))?$")
+
+Row = Callable[[Context, ControlPlaneProcess, ScenarioResult], None]
+
+
+def run(ctx: Context) -> ScenarioResult:
+    result = ScenarioResult("scale")
+    services = ctx.sizes.scale_services
+    started = time.monotonic()
+    items = synthetic_items(services, routes=_ROUTES)
+    with ControlPlaneProcess(ctx.scratch("scale"), preload=items) as plane:
+        assert plane.api is not None
+        result.note(
+            f"preloaded {plane.preloaded:,} resources ({services:,} services) through the Store "
+            f"and started the control plane in {time.monotonic() - started:.1f}s"
+        )
+        bootstrap = plane.api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=9901)
+        spec = LoadSpec(plane.xds_port, bootstrap["node"]["metadata"]["meshplane"])
+        with LoadPool(spec, workers=1) as pool:
+            state = pool.grow(1, timeout=300)
+            if state["ready"] != 1:
+                raise RuntimeError(f"the gateway proxy got no configuration: {state}")
+            for row in ROWS:
+                row(ctx, plane, result)
+    return result
+
+
+def reads_under_rebuilds(ctx: Context, plane: ControlPlaneProcess, result: ScenarioResult) -> None:
+    """GET latency on the idle control plane, then while full rebuilds run back to back."""
+    services = ctx.sizes.scale_services
+    path = f"/api/v1/services/{service_name(services // 2)}"
+    idle = _timed_reads(plane, path, _IDLE_READ_S)
+    log_from = plane.log_path.stat().st_size
+    stop = threading.Event()
+    writes: list[float] = []
+    writer = threading.Thread(target=_flip_subsets, args=(plane, stop, writes), daemon=True)
+    writer.start()
+    try:
+        busy = _timed_reads(plane, path, ctx.sizes.scale_seconds)
+    finally:
+        stop.set()
+        writer.join(60)
+    builds = _builds_logged(plane, log_from)
+    full = [ms for ms, scope in builds if not scope]
+    label = f"API GET /api/v1/services/<name> while full rebuilds at {services:,} services run"
+    note = f"{len(busy)} reads over {ctx.sizes.scale_seconds:g}s, max {max(busy):.1f} ms; "
+    note += f"{len(full)} full builds logged meanwhile"
+    if full:
+        note += f" (median {percentile(full, 50):.0f} ms, {sum(full) / 1000:.1f}s in all)"
+    if writes:
+        note += f"; {len(writes)} route writes, PUT p50 {percentile(writes, 50):.1f} ms"
+    target = READ_UNDER_REBUILDS_TARGET_MS if services >= TARGET_SIZE else None
+    result.add(Measure(f"{label} back to back, p99", percentile(busy, 99), "ms", target, note))
+    result.add(Measure(f"{label}, p50", percentile(busy, 50), "ms"))
+    result.add(
+        Measure(
+            f"API GET /api/v1/services/<name> on the idle control plane at {services:,} services,"
+            " p99",
+            percentile(idle, 99),
+            "ms",
+            note=f"{len(idle)} reads, p50 {percentile(idle, 50):.1f} ms",
+        )
+    )
+    if not full:
+        result.note("no full build was logged while reads were timed: the row measured nothing")
+    result.series["reads_under_rebuilds"] = {"idle_ms": idle, "busy_ms": busy, "builds": builds}
+
+
+ROWS: list[Row] = [reads_under_rebuilds]
+
+
+def _timed_reads(plane: ControlPlaneProcess, path: str, seconds: float) -> list[float]:
+    """Milliseconds each GET of `path` took, one at a time for `seconds` (own connection)."""
+    api = Api(plane.api_url, plane.token)
+    pause = random.Random(7)
+    times: list[float] = []
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            status = api.get_status(path)
+            times.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                raise RuntimeError(f"GET {path}: {status}")
+            time.sleep(pause.uniform(*_READ_EVERY_S))
+    finally:
+        api.close()
+    return times
+
+
+def _flip_subsets(plane: ControlPlaneProcess, stop: threading.Event, took: list[float]) -> None:
+    """Until `stop`: every `_WRITE_EVERY_S` (or as soon as the last PUT answered), flip a route
+    between a service and the service's v1 subset; record each PUT's ms. The route is alone on
+    a gateway of its own (no proxy serves it), so its write checks no other route's precedence:
+    the writes cost the control plane little besides the builds they cause."""
+    assert plane.api is not None
+    plane.api.put("gateways", _FLIP, {"port": 10001, "address": "127.0.0.1"})
+    subset = False
+    while not stop.is_set():
+        subset = not subset
+        destination: dict[str, Any] = {"service": service_name(1)}
+        if subset:
+            destination["labels"] = {"version": "v1"}
+        t0 = time.perf_counter()
+        plane.api.put("routes", _FLIP, {"gateways": [_FLIP], "destinations": [destination]})
+        elapsed = time.perf_counter() - t0
+        took.append(elapsed * 1000)
+        stop.wait(max(0.0, _WRITE_EVERY_S - elapsed))
+
+
+def _builds_logged(plane: ControlPlaneProcess, offset: int) -> list[tuple[float, str]]:
+    """(ms, scope) of every build the control plane logged after byte `offset` of its log."""
+    with plane.log_path.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode(errors="replace").splitlines()
+    builds = []
+    for line in lines:
+        match = _BUILD_LINE.search(line)
+        if match:
+            builds.append((float(match.group(3)), (match.group(4) or "").strip(" ()")))
+    return builds

@@ -1,0 +1,288 @@
+"""What the snapshot builder keeps between builds, and the build steps that advance it.
+
+A BuildState is the builder's memory: the mesh it last built, the label subsets each service has
+(routes decide that), the resources every proxy shares (clusters, and load assignments per
+zone), load assignments updated since and not yet folded in, and the packed objects of the last
+build (so unchanged resources keep their identity). Its steps translate and pack, and touch
+nothing else: no cache, no event loop, no I/O; identities and the time of the change are
+arguments, not state. That is what lets a build run in a worker thread: the builder gives the
+worker a `fork` (containers of its own), keeps serving from the original on the event loop, and
+adopts the fork when the build ends. Meshes, subset lists and packed resources never change once
+made, so a fork shares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from meshplane.model import Change, IdentityState, Mesh, ProxyGroup
+from meshplane.xds.resources import CachedResource, Snapshot, pack
+from meshplane.xds.translate import (
+    Subset,
+    group_config,
+    service_clusters,
+    service_load_assignments,
+    shared_resources,
+    subsets_by_service,
+    zone_resources,
+)
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT
+
+__all__ = ["BuildState", "Built", "TranslateHook"]
+
+# Test seam: may rewrite translated messages before they are packed: a group's (all that
+# group_config gave it, secrets included), or with group None the shared ones. Builds call it
+# from a worker thread, the event loop from its own (a stream of a group not built yet).
+TranslateHook = Callable[[ProxyGroup | None, dict[str, list[Message]]], None]
+
+_Interned = dict[tuple[str, str, str], CachedResource]
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a build step made: the snapshots of the groups it built, and `scope`: what it
+    rebuilt, when not everything (for the log)."""
+
+    snapshots: list[tuple[ProxyGroup, Snapshot]] = field(default_factory=list)
+    scope: str = ""
+
+
+class BuildState:
+    """The mesh last built and what was made from it; see the module docstring."""
+
+    def __init__(self, mesh: Mesh, hook: TranslateHook | None = None) -> None:
+        self.mesh = mesh
+        self._hook = hook
+        # Set by each full build: which subsets each service has, so an endpoint-only change
+        # knows which load assignments it touches; None until then.
+        self.subsets: dict[str, list[Subset]] | None = None
+        # Load assignments updated by endpoint-only changes, per zone, not yet folded into the
+        # shared lists (folded when a group's snapshot is next built from them).
+        self._pending: dict[str | None, dict[str, CachedResource]] = {}
+        self._shared: list[CachedResource] = []
+        self._zoned: dict[str, list[CachedResource]] = {}  # zone -> its shared resources
+        self._interned: _Interned = {}
+
+    def fork(self) -> BuildState:
+        """A copy whose containers are its own: building on it leaves this one as it was."""
+        fork = BuildState(self.mesh, self._hook)
+        fork.subsets = self.subsets  # replaced by builds, never changed in place
+        fork._pending = {zone: dict(updates) for zone, updates in self._pending.items()}
+        fork._shared = self._shared  # likewise
+        fork._zoned = dict(self._zoned)
+        fork._interned = dict(self._interned)
+        return fork
+
+    def reload(
+        self, mesh: Mesh, groups: Iterable[ProxyGroup], identities: IdentityState, at: float | None
+    ) -> Built:
+        """Build everything anew from `mesh` (read whole from the store)."""
+        self.mesh = mesh
+        return self.rebuild(groups, identities, at)
+
+    def follow(
+        self,
+        mesh: Mesh,
+        changes: Sequence[Change],
+        groups: Iterable[ProxyGroup],
+        identities: IdentityState,
+        at: float | None,
+        *,
+        everything: bool,
+    ) -> Built:
+        """Move to `mesh` (the current one after `changes`) and build what the changes need:
+        when endpoints and label subsets stay, the groups' listeners and routes, and the clusters
+        of the services the changes touch (load assignments too, for added ones); otherwise, or
+        when `everything` (more moved than the changes name), all of it."""
+        before, self.mesh = self.mesh, mesh
+        if everything:
+            self.subsets = None
+        kinds = {c.kind for c in changes}
+        if (
+            self.subsets is not None
+            and "endpoints" not in kinds
+            and subsets_by_service(mesh) == self.subsets
+        ):
+            services = _ServiceChanges.between(before, mesh, changes)
+            scope = "listeners and routes"
+            if services:
+                self._update_services(services)
+                scope += f", clusters of {services}"
+            built = self.rebuild(groups, identities, at, shared=False)
+            return Built(built.snapshots, scope)
+        return self.rebuild(groups, identities, at)
+
+    def rebuild(
+        self,
+        groups: Iterable[ProxyGroup],
+        identities: IdentityState,
+        at: float | None,
+        *,
+        shared: bool = True,
+    ) -> Built:
+        """Build every group's snapshot; `shared` False keeps the clusters and load assignments
+        of the last build (the caller knows nothing they depend on changed)."""
+        previous, self._interned = self._interned, {}
+        if shared:
+            by_type = shared_resources(self.mesh)
+            if self._hook is not None:
+                self._hook(None, by_type)
+            self._shared = self._pack_all(by_type, previous)
+            self._zoned = {}
+            self._pending = {}
+            self.subsets = subsets_by_service(self.mesh)
+        else:  # keep them interned, so the next build still finds them
+            for resource in (*self._shared, *(r for z in self._zoned.values() for r in z)):
+                self._interned[(resource.type_url, resource.name, resource.version)] = resource
+        return Built([(g, self.snapshot(g, identities, at, previous)) for g in groups])
+
+    def snapshots(
+        self, groups: Iterable[ProxyGroup], identities: IdentityState, at: float | None
+    ) -> Built:
+        """Build the snapshots of `groups` from what is built already."""
+        return Built([(g, self.snapshot(g, identities, at)) for g in groups], "groups")
+
+    def snapshot(
+        self,
+        group: ProxyGroup,
+        identities: IdentityState,
+        at: float | None,
+        previous: _Interned | None = None,
+    ) -> Snapshot:
+        """The group's snapshot at the mesh's revision, with `identities`' secrets; `at`: when
+        the change it carries was noticed (monotonic)."""
+        own = group_config(self.mesh, group, identities)
+        if self._hook is not None:
+            self._hook(group, own)
+        packed = self._pack_all(own, previous or {})
+        return Snapshot.build(
+            self.mesh.revision,
+            [*self._shared_for(group.zone, previous or {}), *packed],
+            identities.version,
+            at,
+        )
+
+    def endpoints(self, services: Iterable[str]) -> dict[str | None, dict[str, CachedResource]]:
+        """Only endpoints of `services` changed: their load assignments (and their subsets'),
+        per zone (None: proxies without one), to swap into the current snapshots. Clusters,
+        listeners and routes do not depend on endpoints, so this costs work proportional to the
+        change, not to the mesh."""
+        touched = sorted(s for s in services if s in self.mesh.services)
+        fresh: dict[str | None, dict[str, CachedResource]] = {}
+        for zone in [None, *self._zoned]:
+            fresh[zone] = self._assignments(touched, zone)
+            self._pending.setdefault(zone, {}).update(fresh[zone])
+        return fresh
+
+    def _update_services(self, services: _ServiceChanges) -> None:
+        """Translate just the clusters of the changed and added services (and their subsets'),
+        and the load assignments of the added ones; drop the removed ones' resources; swap all
+        of it into the shared resources of every zone. Listeners and routes, which read
+        services' protocols and policies, are rebuilt after."""
+        assert self.subsets is not None
+        subsets = self.subsets
+        messages: list[Message] = []
+        for service in sorted(services.changed | services.added):
+            messages += service_clusters(self.mesh, service, subsets.get(service, []))
+        by_type: dict[str, list[Message]] = {CLUSTER: messages}
+        if self._hook is not None:
+            self._hook(None, by_type)
+        clusters = {r.name: r for r in self._pack_all(by_type, {})}
+        gone = {n for s in services.removed for n in (s, *(x.name for x in subsets.get(s, [])))}
+
+        def revised(resources: list[CachedResource], zone: str | None) -> list[CachedResource]:
+            kept = _swapped([r for r in resources if r.name not in gone], CLUSTER, clusters)
+            held = {r.name for r in kept if r.type_url == CLUSTER}
+            added = [r for name, r in clusters.items() if name not in held]
+            return [*kept, *added, *self._assignments(sorted(services.added), zone).values()]
+
+        self._shared = revised(self._shared, None)
+        self._zoned = {zone: revised(resources, zone) for zone, resources in self._zoned.items()}
+
+    def _assignments(self, services: Iterable[str], zone: str | None) -> dict[str, CachedResource]:
+        """The load assignments of `services` and of their subsets, as proxies in `zone` see
+        them, packed."""
+        assert self.subsets is not None
+        messages: list[Message] = []
+        for service in services:
+            if service in self.mesh.services:
+                subsets = self.subsets.get(service, [])
+                messages += service_load_assignments(self.mesh, service, subsets, zone)
+        by_type: dict[str, list[Message]] = {ENDPOINT: messages}
+        if messages and self._hook is not None:
+            self._hook(None, by_type)
+        return {r.name: r for r in self._pack_all(by_type, {})}
+
+    def _shared_for(self, zone: str | None, previous: _Interned) -> list[CachedResource]:
+        """The shared resources as proxies in `zone` see them: the same clusters, and load
+        assignments built once per zone and revision (on first use)."""
+        pending = self._pending.pop(zone, None)
+        if pending:  # fold load assignments updated since (see `endpoints`)
+            if zone is None:
+                self._shared = _swapped(self._shared, ENDPOINT, pending)
+            elif zone in self._zoned:
+                self._zoned[zone] = _swapped(self._zoned[zone], ENDPOINT, pending)
+        if zone is None:
+            return self._shared
+        if zone not in self._zoned:
+            zoned = zone_resources(self.mesh, zone)
+            if self._hook is not None:
+                self._hook(None, zoned)
+            clusters = [r for r in self._shared if r.type_url != ENDPOINT]
+            self._zoned[zone] = [*clusters, *self._pack_all(zoned, previous)]
+        return self._zoned[zone]
+
+    def _pack_all(
+        self, by_type: dict[str, list[Message]], previous: _Interned
+    ) -> list[CachedResource]:
+        """Pack messages; equal content (also across groups) yields one shared object.
+
+        `previous` holds the last build's objects, so unchanged resources keep their identity;
+        what this build produced replaces it, so nothing outlives the build after it.
+        """
+        out: list[CachedResource] = []
+        for type_url, messages in by_type.items():
+            for message in messages:
+                resource = pack(type_url, message)
+                key = (type_url, resource.name, resource.version)
+                resource = self._interned.get(key) or previous.get(key) or resource
+                self._interned[key] = resource
+                out.append(resource)
+        return out
+
+
+def _swapped(
+    resources: list[CachedResource], type_url: str, fresh: Mapping[str, CachedResource]
+) -> list[CachedResource]:
+    """`resources` with those of `type_url` that `fresh` names replaced by its versions."""
+    return [fresh.get(r.name, r) if r.type_url == type_url else r for r in resources]
+
+
+@dataclass(frozen=True)
+class _ServiceChanges:
+    """Services a batch of changes alters, adds and removes (by name)."""
+
+    changed: frozenset[str] = frozenset()
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+
+    @classmethod
+    def between(cls, before: Mesh, after: Mesh, changes: Iterable[Change]) -> _ServiceChanges:
+        names = {c.name for c in changes if c.kind == "services"}
+        was, now = before.services, after.services
+        return cls(
+            frozenset(n for n in names if n in was and n in now and was[n] != now[n]),
+            frozenset(n for n in names if n not in was and n in now),
+            frozenset(n for n in names if n in was and n not in now),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+    def __str__(self) -> str:
+        counts = [(len(self.changed), "changed"), (len(self.added), "added")]
+        counts.append((len(self.removed), "removed"))
+        return ", ".join(f"{n} {what}" for n, what in counts if n) + " services"
