@@ -8,6 +8,7 @@ no longer validates never breaks a read: it is reported (`Store.invalid_resource
 by name (`StoredInvalid`, a 409), and kept out of the Mesh until written valid or deleted.
 """
 
+from meshplane.store.batch import Document
 from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
@@ -15,7 +16,6 @@ from meshplane.store.history import HistoryEntry
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
-from meshplane.store.batch import Document
 from meshplane.store.store import Applied, InvalidReport, Store, open_store
 from meshplane.store.tokens import (
     API_ROLES,
