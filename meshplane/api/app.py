@@ -10,20 +10,12 @@ from meshplane.api.errors import install_error_handlers
 from meshplane.api.openapi import include_routers
 from meshplane.api.request_checks import RequestChecks
 from meshplane.api.routes import (
-    apply,
-    bootstrap,
-    certificates,
-    changes,
-    explain,
-    health,
+    API_ROUTERS,
+    ROOT_ROUTERS,
     install_metrics,
-    proxies,
+    meshplane_version,
     resource_router,
-    server,
-    tokens,
-    ui,
 )
-from meshplane.api.routes import metrics as metrics_routes
 from meshplane.certs import CertificateAuthority
 from meshplane.metrics import Metrics
 from meshplane.model import KINDS
@@ -56,7 +48,7 @@ def create_app(
     """
     app = FastAPI(
         title="meshplane",
-        version=server.meshplane_version(),
+        version=meshplane_version(),
         summary="A service-mesh control plane for Envoy.",
         docs_url="/docs",
         openapi_url="/openapi.json",
@@ -73,15 +65,11 @@ def create_app(
     app.state.authenticator = authenticator
     if metrics is not None:
         install_metrics(app, metrics)
-    api = [resource_router(kind) for kind in KINDS.values()]
-    api += [proxies.router, bootstrap.router, server.router, certificates.router, explain.router]
-    api += [tokens.router, apply.router, changes.router]
+    api = [*(resource_router(kind) for kind in KINDS.values()), *API_ROUTERS]
     include_routers(
         app,
         [
-            (metrics_routes.router, ""),
-            (ui.router, ""),
-            (health.router, ""),
+            *((r, "") for r in ROOT_ROUTERS),
             *((r, API_PREFIX) for r in api),
         ],
     )

@@ -16,19 +16,20 @@ from meshplane.api.routes import (
 )
 from meshplane.api.routes.metrics import install_metrics
 from meshplane.api.routes.resources import resource_router
+from meshplane.api.routes.server import meshplane_version
 
-__all__ = [
-    "apply",
-    "bootstrap",
-    "certificates",
-    "changes",
-    "explain",
-    "health",
-    "install_metrics",
-    "metrics",
-    "proxies",
-    "resource_router",
-    "server",
-    "tokens",
-    "ui",
-]
+__all__ = ["API_ROUTERS", "ROOT_ROUTERS", "install_metrics", "meshplane_version", "resource_router"]
+
+API_ROUTERS = (
+    proxies.router,
+    bootstrap.router,
+    server.router,
+    certificates.router,
+    explain.router,
+    tokens.router,
+    apply.router,
+    changes.router,
+)
+"""Served under /api/v1, beside one `resource_router` per kind."""
+ROOT_ROUTERS = (metrics.router, ui.router, health.router)
+"""Served at the root: /metrics, the dashboard, the health checks."""

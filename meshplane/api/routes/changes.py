@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.api.deps import StoreDep, ViewerDep
 from meshplane.errors import InvalidRequest
 from meshplane.model import kind_named
-from meshplane.store import HistoryEntry
 
 __all__ = ["router"]
 
@@ -22,6 +21,10 @@ _WHOLE_REVISION = 100_000  # a batch apply takes at most as many documents
 
 
 class ChangeOut(BaseModel):
+    """One resource one revision changed (read from a `HistoryEntry`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     revision: int
     at: datetime | None = Field(description="When it was committed (None: before this was kept).")
     kind: str = Field(description="The kind, plural.")
@@ -32,18 +35,6 @@ class ChangeOut(BaseModel):
         "this was kept)."
     )
     source: str
-
-    @classmethod
-    def of(cls, entry: HistoryEntry) -> ChangeOut:
-        return cls(
-            revision=entry.revision,
-            at=entry.at,
-            kind=entry.kind,
-            name=entry.name,
-            op=entry.op,
-            by=entry.by,
-            source=entry.source,
-        )
 
 
 class ChangeList(BaseModel):
@@ -70,7 +61,7 @@ async def list_changes(
     plural = _plural(kind) if kind is not None else None
     entries = await store.history(kind=plural, name=name, by=by, before=before, limit=limit + 1)
     if len(entries) <= limit:
-        return ChangeList(items=[ChangeOut.of(e) for e in entries], next_before=None)
+        return ChangeList(items=[ChangeOut.model_validate(e) for e in entries], next_before=None)
     cut = entries[limit].revision
     page = [e for e in entries[:limit] if e.revision != cut]  # never split a revision...
     if not page:  # ...one that alone holds more than `limit` comes whole (up to a cap)
@@ -78,7 +69,9 @@ async def list_changes(
             kind=plural, name=name, by=by, before=cut + 1, limit=_WHOLE_REVISION
         )
         page = [e for e in page if e.revision == cut]
-    return ChangeList(items=[ChangeOut.of(e) for e in page], next_before=page[-1].revision)
+    return ChangeList(
+        items=[ChangeOut.model_validate(e) for e in page], next_before=page[-1].revision
+    )
 
 
 def _plural(kind: str) -> str:
