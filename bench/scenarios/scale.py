@@ -8,6 +8,10 @@ so every build translates the shared resources and the gateway's routes, and pus
 stream, as a real deployment would.
 
 Rows:
+- A whole mesh applied: `meshplane apply -f` of a file holding `scale_services` services, an
+  endpoint each, a gateway and a route each (30,001 documents at 10,000), plus a probe route
+  last, on a control plane of its own with a real Envoy gateway connected; timed from the
+  command's start until the gateway answers on the probe route (and the command's own time).
 - API reads under rebuilds: GET /api/v1/services/<name> latency while full rebuilds run back to
   back. A writer flips a route between a service and one of its label subsets (the subsets
   change, so each build is a full one) every `_WRITE_EVERY_S`, faster than a build, so one is
@@ -19,23 +23,33 @@ Rows:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import yaml
+
 from bench.adsload import LoadPool, LoadSpec
 from bench.context import Context
 from bench.controlplane import Api, ControlPlaneProcess
+from bench.dataplane import Envoy, backends_bootstrap
 from bench.meshes import GATEWAY, service_name, synthetic_items
 from bench.results import Measure, ScenarioResult
 from bench.stats import percentile
+from tests.support.ports import free_ports
 
-__all__ = ["READ_UNDER_REBUILDS_TARGET_MS", "run"]
+__all__ = ["APPLY_TARGET_S", "READ_UNDER_REBUILDS_TARGET_MS", "run"]
 
 READ_UNDER_REBUILDS_TARGET_MS = 50.0
+APPLY_TARGET_S = 10.0
+_PROBE = "probe-last"  # the apply row's last route and its service
 TARGET_SIZE = 10_000
 _WRITE_EVERY_S = 0.1
 _READ_EVERY_S = (0.005, 0.015)  # uniform: a random phase against the builds
@@ -53,6 +67,7 @@ Row = Callable[[Context, ControlPlaneProcess, ScenarioResult], None]
 
 def run(ctx: Context) -> ScenarioResult:
     result = ScenarioResult("scale")
+    apply_whole_mesh(ctx, result)
     services = ctx.sizes.scale_services
     started = time.monotonic()
     items = synthetic_items(services, routes=_ROUTES)
@@ -115,6 +130,69 @@ def reads_under_rebuilds(ctx: Context, plane: ControlPlaneProcess, result: Scena
 
 
 ROWS: list[Row] = [reads_under_rebuilds]
+
+
+def apply_whole_mesh(ctx: Context, result: ScenarioResult) -> None:
+    """`meshplane apply -f` of a whole mesh, until a connected Envoy gateway serves its last
+    route (its own control plane: the mesh is what the file creates)."""
+    services = ctx.sizes.scale_services
+    workdir = ctx.scratch("scale-apply")
+    backend_port, gateway_port, admin_port = free_ports(3)
+    documents = _whole_mesh(services, backend_port, gateway_port)
+    manifest = workdir / "mesh.yaml"
+    manifest.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    probe = f"http://127.0.0.1:{gateway_port}/{_PROBE}"
+    with (
+        ControlPlaneProcess(workdir / "plane") as plane,
+        Envoy(backends_bootstrap({_PROBE: backend_port}), workdir / "backend"),
+    ):
+        assert plane.api is not None
+        bootstrap = plane.api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=admin_port)
+        with Envoy(bootstrap, workdir / "gateway", wait_ready=False):
+            command = [sys.executable, "-m", "meshplane", "apply", "-f", str(manifest)]
+            command += ["--api-url", plane.api_url, "--token", plane.token]
+            started = time.perf_counter()
+            cli = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            served = _until_served(probe, started, timeout=600)
+            _, errors = cli.communicate(timeout=600)
+            if cli.returncode != 0:
+                raise RuntimeError(f"meshplane apply failed: {errors.decode()[-2000:]}")
+    took = served - started
+    label = f"meshplane apply -f of {len(documents):,} documents -> the gateway serves the last"
+    target = APPLY_TARGET_S if services >= TARGET_SIZE else None
+    note = f"{services:,} services with an endpoint and a route each; SQLite"
+    result.add(Measure(f"{label} route", took, "s", target, note))
+
+
+def _whole_mesh(services: int, backend_port: int, gateway_port: int) -> list[dict[str, Any]]:
+    """The documents of `synthetic_items` (one endpoint and one route per service), then a
+    probe service whose endpoint answers, and its route last."""
+    items = list(synthetic_items(services, endpoints_per_service=1, gateway_port=gateway_port))
+    items += [
+        ("services", _PROBE, {"protocol": "http"}),
+        ("endpoints", _PROBE, {"service": _PROBE, "address": "127.0.0.1", "port": backend_port}),
+        (
+            "routes",
+            _PROBE,
+            {
+                "gateways": [GATEWAY],
+                "match": {"prefix": f"/{_PROBE}"},
+                "destinations": [{"service": _PROBE}],
+            },
+        ),
+    ]
+    return [{"kind": kind, "name": name, "spec": spec} for kind, name, spec in items]
+
+
+def _until_served(url: str, started: float, timeout: float) -> float:
+    """When (perf_counter) `url` first answered 200 (polled every 20 ms)."""
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while time.perf_counter() - started < timeout:
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(url).status_code == 200:
+                    return time.perf_counter()
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} not served within {timeout:g}s")
 
 
 def _timed_reads(plane: ControlPlaneProcess, path: str, seconds: float) -> list[float]:

@@ -1,10 +1,12 @@
 """A batch of puts in one transaction, checked against the mesh as it will be after all of them.
 
 Three passes over one connection, after the caller's `bump_revision`:
-1. read what each document replaces and check what it alone decides (name, If-Match); its
-   references may point at what is stored or at another document of the batch;
+1. read what each document replaces (every row in a few statements) and check what it alone
+   decides (name, If-Match); its references may point at what is stored or at another
+   document of the batch;
 2. read, for every document a mesh rule governs, the neighbourhood the rules look at, as it is
-   before the batch; then write every changed document (in dependency order: `KINDS`);
+   before the batch; then write every changed document, each statement once for the whole
+   batch (`PendingWrites`);
 3. read each of those neighbourhoods again, now holding the whole batch, and refuse the first
    document whose rules find a problem between the two. So the order of the documents never
    matters, and a problem one document makes and another mends is no problem.
@@ -26,12 +28,15 @@ from meshplane.store.invalid import InvalidResource
 from meshplane.store.mesh_rules import refuse_problems, rule_neighbourhood
 from meshplane.store.repo import (
     IfMatch,
+    PendingWrites,
     PreparedWrite,
     Source,
     WriteOutcome,
     check_references,
     commit_write,
+    find_rows,
     prepare_write,
+    prune_changes,
 )
 
 __all__ = ["Document", "write_batch"]
@@ -64,12 +69,13 @@ def write_batch(
     returns each document's outcome, in their order."""
     _refuse_duplicates(documents)
     order = sorted(range(len(documents)), key=lambda i: _KIND_ORDER[documents[i].kind])
+    rows = find_rows(connection, _keys(documents))
     prepared: dict[int, PreparedWrite] = {}
     for i in order:
         with _about(documents, i):
             d = documents[i]
             prepared[i] = prepare_write(
-                connection, d.kind, d.name, d.spec, if_match=d.if_match, source=source
+                connection, d.kind, d.name, d.spec, if_match=d.if_match, source=source, rows=rows
             )
     changed = [i for i in order if prepared[i].unchanged is None]
     batch = {(d.kind, d.name) for d in documents}
@@ -81,8 +87,13 @@ def write_batch(
             if (seen := _neighbourhood(connection, prepared[i])) is not None:
                 before[i] = seen
     outcomes = {i: w.unchanged for i, w in prepared.items() if w.unchanged is not None}
+    pending = PendingWrites()
     for i in changed:
-        outcomes[i] = commit_write(connection, prepared[i], revision=revision, now=now, by=by)
+        outcomes[i] = commit_write(
+            connection, prepared[i], revision=revision, now=now, by=by, pending=pending
+        )
+    pending.flush(connection)
+    prune_changes(connection, revision)
     for i, was in before.items():
         with _about(documents, i):
             write = prepared[i]
@@ -90,6 +101,14 @@ def write_batch(
             assert now_seen is not None
             refuse_problems(was, now_seen, write.plural, write.name, write.spec)
     return [outcomes[i] for i in range(len(documents))]
+
+
+def _keys(documents: Sequence[Document]) -> set[tuple[str, str]]:
+    """Every resource the batch writes or refers to."""
+    keys = {(d.kind, d.name) for d in documents}
+    for d in documents:
+        keys.update((r.kind, r.name) for r in KINDS[d.kind].references(d.spec))
+    return keys
 
 
 def _neighbourhood(connection: Connection, write: PreparedWrite) -> Mesh | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,13 +28,14 @@ from meshplane.store.invalid import (
     parse_stored,
 )
 from meshplane.store.mesh_rules import check_mesh_rules
-from meshplane.store.route_slots import rewrite_slots
+from meshplane.store.route_slots import SLOTS_DELETE, SLOTS_INSERT, slot_rows
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
 __all__ = [
     "CHANGE_LOG_KEEP",
     "PRUNE_EVERY",
     "IfMatch",
+    "PendingWrites",
     "PreparedWrite",
     "Source",
     "StoredResource",
@@ -47,10 +48,12 @@ __all__ = [
     "commit_write",
     "current_revision",
     "delete_resource",
+    "find_rows",
     "get_resource",
     "kind_of",
     "list_resources",
     "prepare_write",
+    "prune_changes",
     "put_resource",
     "referrers_of",
 ]
@@ -195,6 +198,28 @@ def _find_all(
     return {(row.kind, row.name): row for row in rows if (row.kind, row.name) in wanted}
 
 
+def find_rows(
+    connection: Connection, keys: Iterable[tuple[str, str]], chunk: int = 2_000
+) -> dict[tuple[str, str], Row[Any]]:
+    """`_find_all` for any number of keys: a few thousand names per statement (the drivers
+    cap a statement's parameters)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, name in set(keys):
+        by_kind.setdefault(kind, []).append(name)
+    found: dict[tuple[str, str], Row[Any]] = {}
+    for kind, names in by_kind.items():
+        names.sort()
+        for start in range(0, len(names), chunk):
+            found |= _find_all(connection, [(kind, n) for n in names[start : start + chunk]])
+    return found
+
+
+def _known(
+    rows: Mapping[tuple[str, str], Row[Any]], keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Row[Any]]:
+    return {key: rows[key] for key in keys if key in rows}
+
+
 def get_resource(connection: Connection, kind: str, name: str) -> StoredResource:
     """One resource; NotFound if absent, StoredInvalid if its spec no longer validates."""
     row = _find(connection, kind_of(kind).plural, name)
@@ -271,7 +296,7 @@ def _check_if_match(row: Row[Any] | None, kind: str, name: str, if_match: IfMatc
 
 
 def _rewrite_refs(
-    connection: Connection,
+    pending: PendingWrites,
     kind: str,
     name: str,
     references: Iterable[Reference],
@@ -286,19 +311,13 @@ def _rewrite_refs(
     if not created:
         if old is not None and targets == sorted({(ref.kind, ref.name) for ref in old}):
             return
-        connection.execute(_DELETE_REFS, {"kind": kind, "name": name})
-    if targets:
-        connection.execute(
-            _INSERT_REFS,
-            [
-                {"from_kind": kind, "from_name": name, "to_kind": k, "to_name": n}
-                for k, n in targets
-            ],
-        )
+        pending.deleted_refs.append({"kind": kind, "name": name})
+    pending.refs += [
+        {"from_kind": kind, "from_name": name, "to_kind": k, "to_name": n} for k, n in targets
+    ]
 
 
-def _append_change(
-    connection: Connection,
+def _change_row(
     revision: int,
     kind: str,
     name: str,
@@ -306,19 +325,20 @@ def _append_change(
     source: Source,
     by: str | None,
     now: datetime,
-) -> None:
-    connection.execute(
-        _INSERT_CHANGE,
-        {
-            "revision": revision,
-            "kind": kind,
-            "name": name,
-            "spec": spec,
-            "source": source,
-            "by": by,
-            "at": now,
-        },
-    )
+) -> dict[str, Any]:
+    return {
+        "revision": revision,
+        "kind": kind,
+        "name": name,
+        "spec": spec,
+        "source": source,
+        "by": by,
+        "at": now,
+    }
+
+
+def prune_changes(connection: Connection, revision: int) -> None:
+    """Every PRUNE_EVERY revisions, drop the change log's rows older than CHANGE_LOG_KEEP."""
     if revision % PRUNE_EVERY == 0:
         connection.execute(
             delete(ChangeRow).where(ChangeRow.revision <= revision - CHANGE_LOG_KEEP)
@@ -345,11 +365,19 @@ class PreparedWrite:
 
 
 def prepare_write(
-    connection: Connection, kind: str, name: str, spec: Spec, *, if_match: IfMatch, source: Source
+    connection: Connection,
+    kind: str,
+    name: str,
+    spec: Spec,
+    *,
+    if_match: IfMatch,
+    source: Source,
+    rows: Mapping[tuple[str, str], Row[Any]] | None = None,
 ) -> PreparedWrite:
     """Read what a put of `spec` replaces and check what needs nothing else: the name and
     If-Match (PreconditionFailed). An identical spec comes back `unchanged`. An "api" source
-    sticks: an "auto" write never takes a resource away from the operator."""
+    sticks: an "auto" write never takes a resource away from the operator. `rows` (from
+    `find_rows`, for a batch) holds the rows already read; else they are read here."""
     plural = kind_of(kind).plural
     if not isinstance(spec, KINDS[plural].spec):
         raise TypeError(f"{plural} take a {KINDS[plural].spec.__name__}, not {type(spec).__name__}")
@@ -359,7 +387,8 @@ def prepare_write(
     if only is not None and name != only:
         raise InvalidMesh(f"there is one {KINDS[plural].singular} resource, named {only!r}")
     references = list(KINDS[plural].references(spec))
-    found = _find_all(connection, [(plural, name), *((r.kind, r.name) for r in references)])
+    keys = [(plural, name), *((r.kind, r.name) for r in references)]
+    found = _find_all(connection, keys) if rows is None else _known(rows, keys)
     row = found.get((plural, name))
     _check_if_match(row, plural, name, if_match)
     data = canonical(spec)
@@ -389,11 +418,50 @@ def check_references(
             raise InvalidMesh(invalid_reference(bad.kind, bad.name, bad.reason), field=ref.field)
 
 
+@dataclass(slots=True)
+class PendingWrites:
+    """The statements of many writes, gathered to run together (`flush`): one executemany per
+    statement for a whole batch, instead of a round of statements per document."""
+
+    deleted_refs: list[dict[str, Any]] = field(default_factory=list)
+    deleted_slots: list[dict[str, Any]] = field(default_factory=list)
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+    refs: list[dict[str, Any]] = field(default_factory=list)
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, connection: Connection) -> None:
+        """Run everything gathered, rows before what refers to them, and start empty again."""
+        statements = (
+            (_DELETE_REFS, self.deleted_refs),
+            (SLOTS_DELETE, self.deleted_slots),
+            (_INSERT, self.inserted),
+            (_UPDATE, self.updated),
+            (_INSERT_REFS, self.refs),
+            (SLOTS_INSERT, self.slots),
+            (_INSERT_CHANGE, self.changes),
+        )
+        for statement, rows in statements:
+            if rows:
+                connection.execute(statement, rows)
+                rows.clear()
+
+
 def commit_write(
-    connection: Connection, write: PreparedWrite, *, revision: int, now: datetime, by: str | None
+    connection: Connection,
+    write: PreparedWrite,
+    *,
+    revision: int,
+    now: datetime,
+    by: str | None,
+    pending: PendingWrites | None = None,
 ) -> WriteOutcome:
     """Write a prepared, checked put at `revision`: the row, its references, its route slots
-    and its change log entry (with `by`, who writes, and `now`)."""
+    and its change log entry (with `by`, who writes, and `now`). With `pending`, the statements
+    are gathered there to run at its `flush` instead of at once."""
+    own = pending is None
+    gathered = PendingWrites() if pending is None else pending
     plural, name, spec, row, old = write.plural, write.name, write.spec, write.row, write.old
     values = {
         "spec": write.data,
@@ -403,17 +471,23 @@ def commit_write(
         "updated_by": by,
     }
     if row is None:
-        connection.execute(_INSERT, {"kind": plural, "name": name, "created_at": now, **values})
+        gathered.inserted.append({"kind": plural, "name": name, "created_at": now, **values})
         created_at = now
     else:
-        connection.execute(_UPDATE, {"row_id": row.id, **values})
+        gathered.updated.append({"row_id": row.id, **values})
         created_at = row.created_at
     old_refs = None if old is None else KINDS[plural].references(old)
-    _rewrite_refs(connection, plural, name, write.references, old_refs, created=row is None)
+    _rewrite_refs(gathered, plural, name, write.references, old_refs, created=row is None)
     if isinstance(spec, RouteSpec):
         old_route = old if isinstance(old, RouteSpec) else None
-        rewrite_slots(connection, name, spec, old_route, created=row is None)
-    _append_change(connection, revision, plural, name, write.data, write.source, by, now)
+        if (slots := slot_rows(name, spec, old_route, created=row is None)) is not None:
+            drop, rows = slots
+            gathered.deleted_slots += [{"name": name}] if drop else []
+            gathered.slots += rows
+    gathered.changes.append(_change_row(revision, plural, name, write.data, write.source, by, now))
+    if own:
+        gathered.flush(connection)
+        prune_changes(connection, revision)
     stored = StoredResource(plural, name, spec, revision, write.source, created_at, now, by)
     return WriteOutcome(stored, created=row is None, changed=True)
 
@@ -481,7 +555,8 @@ def delete_resource(
         raise Conflict(f"{_label(plural, name)} is still referenced by {listed}")
     connection.execute(delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name))
     connection.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
-    _append_change(connection, revision, plural, name, None, source, by, now)
+    connection.execute(_INSERT_CHANGE, _change_row(revision, plural, name, None, source, by, now))
+    prune_changes(connection, revision)
 
 
 def changes_after(connection: Connection, revision: int) -> list[Change] | None:

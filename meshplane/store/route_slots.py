@@ -23,7 +23,6 @@ from dataclasses import replace
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Connection,
     String,
     and_,
     bindparam,
@@ -36,19 +35,21 @@ from meshplane.model import PathCondition, RouteSpec, Slot, route_slots
 from meshplane.store.tables import ResourceRow, RouteSlotRow
 
 __all__ = [
+    "SLOTS_DELETE",
+    "SLOTS_INSERT",
     "gateway_routes",
     "gateway_slot_hosts",
     "hostless_gateways",
-    "rewrite_slots",
     "routes_beside",
     "slot_params",
+    "slot_rows",
 ]
 
 _ROUTES = "routes"
 _EVERY_HOST = ""  # the host column of a route that takes every host of its gateway
 _SIDECARS = ""  # the scope column of a sidecar route
-_INSERT = insert(RouteSlotRow)
-_DELETE = delete(RouteSlotRow).where(
+SLOTS_INSERT = insert(RouteSlotRow)
+SLOTS_DELETE = delete(RouteSlotRow).where(
     RouteSlotRow.kind == _ROUTES, RouteSlotRow.route == bindparam("name")
 )
 
@@ -69,18 +70,16 @@ def _row(name: str, slot: Slot) -> dict[str, str]:
     }
 
 
-def rewrite_slots(
-    connection: Connection, name: str, spec: RouteSpec, old: RouteSpec | None, *, created: bool
-) -> None:
-    """Make the index say where route `name` with `spec` sits; `old` (the replaced spec, None
-    when unknown) lets unchanged slots cost no statement."""
+def slot_rows(
+    name: str, spec: RouteSpec, old: RouteSpec | None, *, created: bool
+) -> tuple[bool, list[dict[str, str]]] | None:
+    """What rewriting route `name`'s slots takes: whether its rows go first (`SLOTS_DELETE`
+    with `name`) and the rows to insert (`SLOTS_INSERT`); None when they stay as they are."""
     slots = route_slots(spec)
-    if not created:
-        if old is not None and route_slots(old) == slots:
-            return
-        connection.execute(_DELETE, {"name": name})
+    if not created and old is not None and route_slots(old) == slots:
+        return None
     rows = sorted((_row(name, slot) for slot in slots), key=lambda r: (r["scope"], r["host"]))
-    connection.execute(_INSERT, rows)
+    return not created, rows
 
 
 def hostless_gateways(routes: Iterable[RouteSpec]) -> set[str]:

@@ -79,6 +79,10 @@ def test_scale_smoke_times_reads_under_full_builds(ctx: Context) -> None:
     assert values[f"{label} back to back, p99"]
     builds = result.series["reads_under_rebuilds"]["builds"]
     assert any(not scope for _, scope in builds)  # full builds ran while reads were timed
+    applied = "meshplane apply -f of 64 documents -> the gateway serves the last route"
+    assert (
+        values[applied] or 0
+    ) > 0  # 20 services, an endpoint and a route each, a gateway, a probe
 
 
 @pytest.mark.e2e
