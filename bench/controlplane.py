@@ -107,26 +107,21 @@ class Api:
 
 
 async def _preload(url: str, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> int:
-    """Write `items` through meshplane's Store (the code the API commits with) before the
-    control plane starts.
-
-    Large meshes are loaded this way because the API takes minutes for thousands of writes: each
-    service PUT waits for a full rebuild on the control plane's event loop (a few hundred ms
-    per PUT once thousands of services are loaded).
-    """
+    """Write `items` through meshplane's Store (the code the API commits with) in one batch
+    (`Store.apply`, as `meshplane apply -f` does) before the control plane starts: a large
+    mesh is loaded in seconds, without an HTTP round trip per resource."""
     from bench.meshes import to_spec
-    from meshplane.store import open_store
+    from meshplane.store import Document, open_store
 
-    items = list(items)
-    if not items:
+    documents = [Document(kind, name, to_spec(kind, dict(spec))) for kind, name, spec in items]
+    if not documents:
         return 0
     store = await open_store(url)
     try:
-        for kind, name, spec in items:
-            await store.put(kind, name, to_spec(kind, dict(spec)))
+        await store.apply(documents)
     finally:
         await store.close()
-    return len(items)
+    return len(documents)
 
 
 class _NoDelayConnection(http.client.HTTPConnection):
