@@ -81,10 +81,11 @@ def write_batch(
     batch = {(d.kind, d.name) for d in documents}
     known_invalid = {k: r for k, r in invalid.items() if k not in batch}
     before: dict[int, Mesh] = {}
+    hosts: dict[str, list[str] | None] = {}  # the gateways' hosts before the batch
     for i in changed:
         with _about(documents, i):
             check_references(prepared[i], known_invalid, also=batch)
-            if (seen := _neighbourhood(connection, prepared[i])) is not None:
+            if (seen := _neighbourhood(connection, prepared[i], hosts)) is not None:
                 before[i] = seen
     outcomes = {i: w.unchanged for i, w in prepared.items() if w.unchanged is not None}
     pending = PendingWrites()
@@ -94,10 +95,11 @@ def write_batch(
         )
     pending.flush(connection)
     prune_changes(connection, revision)
+    hosts = {}  # and after it
     for i, was in before.items():
         with _about(documents, i):
             write = prepared[i]
-            now_seen = _neighbourhood(connection, write)
+            now_seen = _neighbourhood(connection, write, hosts, written=True)
             assert now_seen is not None
             refuse_problems(was, now_seen, write.plural, write.name, write.spec)
     return [outcomes[i] for i in range(len(documents))]
@@ -111,8 +113,23 @@ def _keys(documents: Sequence[Document]) -> set[tuple[str, str]]:
     return keys
 
 
-def _neighbourhood(connection: Connection, write: PreparedWrite) -> Mesh | None:
-    return rule_neighbourhood(connection, write.plural, write.name, write.spec, write.old)
+def _neighbourhood(
+    connection: Connection,
+    write: PreparedWrite,
+    hosts: dict[str, list[str] | None],
+    *,
+    written: bool = False,
+) -> Mesh | None:
+    """The rules' view around `write`, before the batch or (`written`) after it."""
+    return rule_neighbourhood(
+        connection,
+        write.plural,
+        write.name,
+        write.spec,
+        write.old,
+        stored=written or write.row is not None,
+        gateway_hosts=hosts,
+    )
 
 
 @contextmanager

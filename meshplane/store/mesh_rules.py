@@ -76,12 +76,25 @@ def check_mesh_rules(
 
 
 def rule_neighbourhood(
-    connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None
+    connection: Connection,
+    kind: str,
+    name: str,
+    spec: Spec,
+    old: Spec | None,
+    *,
+    stored: bool = True,
+    gateway_hosts: dict[str, list[str] | None] | None = None,
 ) -> Mesh | None:
     """What the rules of a put of `spec` over `old` look at, as the database holds it now
     (None for a kind no rule governs). A batch reads it before its writes and again after,
-    then asks `refuse_problems` about the two."""
-    return _neighbourhood(connection, kind, name, spec, old)[0] if kind in _CHECKED else None
+    then asks `refuse_problems` about the two. `stored` False says `kind`/`name` is not in the
+    database: a service then has no neighbours yet (nothing may refer to what does not exist).
+    `gateway_hosts` keeps the gateways' hosts between calls that see the same database state."""
+    if kind not in _CHECKED:
+        return None
+    if kind == "services" and not stored:
+        return Mesh()
+    return _neighbourhood(connection, kind, name, spec, old, gateway_hosts)[0]
 
 
 def refuse_problems(before: Mesh, after: Mesh, kind: str, name: str, spec: Spec) -> None:
@@ -100,10 +113,17 @@ def refuse_problems(before: Mesh, after: Mesh, kind: str, name: str, spec: Spec)
 
 
 def _neighbourhood(
-    connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None
+    connection: Connection,
+    kind: str,
+    name: str,
+    spec: Spec,
+    old: Spec | None,
+    gateway_hosts: dict[str, list[str] | None] | None = None,
 ) -> tuple[Mesh, int]:
     """The mesh as far as the write can affect it, and how many routes that took."""
-    shape, params = _parameters(connection, kind, spec, old)
+    shape, params = _parameters(
+        connection, kind, spec, old, {} if gateway_hosts is None else gateway_hosts
+    )
     specs: list[tuple[str, str, Spec]] = []
     invalid: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -120,7 +140,11 @@ def _neighbourhood(
 
 
 def _parameters(
-    connection: Connection, kind: str, spec: Spec, old: Spec | None
+    connection: Connection,
+    kind: str,
+    spec: Spec,
+    old: Spec | None,
+    gateway_hosts: dict[str, list[str] | None],
 ) -> tuple[str, dict[str, object]]:
     """The shape of the neighbourhood query (see `_query`) and its parameters besides `name`."""
     if isinstance(spec, RouteSpec):
@@ -131,7 +155,7 @@ def _parameters(
         # Endpoints matter only to a labelled subset that gets traffic (`_subsets`).
         labelled = sorted({service for service, labels, used in subsets if labels and used})
         return "subsets" if labelled else "", {
-            **slot_params(routes, _hosts_of(connection, hostless) if hostless else {}),
+            **slot_params(routes, _hosts_of(connection, hostless, gateway_hosts)),
             "gateways": sorted({g for route in routes for g in route.gateways}),
             "services": sorted({service for service, _, _ in subsets}),
             "labelled": labelled,
@@ -144,15 +168,20 @@ def _parameters(
     return "", {}
 
 
-def _hosts_of(connection: Connection, gateways: set[str]) -> dict[str, list[str]]:
+def _hosts_of(
+    connection: Connection, gateways: set[str], known: dict[str, list[str] | None]
+) -> dict[str, list[str]]:
     """The hosts of each of `gateways` that is stored and valid (a second statement, for a route
-    that takes every host of its gateway: the slot index does not know them)."""
-    hosts: dict[str, list[str]] = {}
-    for name, data in connection.execute(_GATEWAYS, {"names": sorted(gateways)}):
-        spec = parse_stored("gateways", data)
-        if isinstance(spec, GatewaySpec):
-            hosts[name] = spec.hosts
-    return hosts
+    that takes every host of its gateway: the slot index does not know them). `known` holds
+    what was read before (None: not stored, or not valid) and learns what is read now."""
+    missing = sorted(gateways - known.keys())
+    if missing:
+        known.update(dict.fromkeys(missing))
+        for name, data in connection.execute(_GATEWAYS, {"names": missing}):
+            spec = parse_stored("gateways", data)
+            if isinstance(spec, GatewaySpec):
+                known[name] = spec.hosts
+    return {name: hosts for name in gateways if (hosts := known[name]) is not None}
 
 
 @functools.cache
