@@ -12,6 +12,10 @@ Rows:
   endpoint each, a gateway and a route each (30,001 documents at 10,000), plus a probe route
   last, on a control plane of its own with a real Envoy gateway connected; timed from the
   command's start until the gateway answers on the probe route (and the command's own time).
+- Writes served: an API write (a route flipped between two services) until a real Envoy
+  gateway serves it, with `_PROXIES` simulated proxies of the gateway connected, p50 and p99;
+  then the same write on a control plane whose gateway has `_FEW_ROUTES` routes, and the ratio
+  of the two medians (the write's cost must not grow with the routes beside it).
 - API reads under rebuilds: GET /api/v1/services/<name> latency while full rebuilds run back to
   back. A writer flips a route between a service and one of its label subsets (the subsets
   change, so each build is a full one) every `_WRITE_EVERY_S`, faster than a build, so one is
@@ -30,7 +34,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,15 +45,19 @@ import yaml
 from bench.adsload import LoadPool, LoadSpec
 from bench.context import Context
 from bench.controlplane import Api, ControlPlaneProcess
-from bench.dataplane import Envoy, backends_bootstrap
-from bench.meshes import GATEWAY, service_name, synthetic_items
+from bench.dataplane import ChangeTimer, Envoy, backends_bootstrap
+from bench.meshes import GATEWAY, ROUTE, flip_route, service_name, synthetic_items
 from bench.results import Measure, ScenarioResult
+from bench.scenarios.propagation import SERVICES, flips, serving, summarize_latencies
 from bench.stats import percentile
 from tests.support.ports import free_ports
 
-__all__ = ["APPLY_TARGET_S", "READ_UNDER_REBUILDS_TARGET_MS", "run"]
+__all__ = ["APPLY_TARGET_S", "READ_UNDER_REBUILDS_TARGET_MS", "WRITE_RATIO_TARGET", "run"]
 
 READ_UNDER_REBUILDS_TARGET_MS = 50.0
+WRITE_RATIO_TARGET = 1.5
+_PROXIES = 100  # simulated proxies of the gateway while writes are timed
+_FEW_ROUTES = 10
 APPLY_TARGET_S = 10.0
 _PROBE = "probe-last"  # the apply row's last route and its service
 TARGET_SIZE = 10_000
@@ -61,7 +71,17 @@ _ROUTES = 10_000
 # A build's log line (meshplane/xds/builder.py); a scope in parentheses marks a partial one.
 _BUILD_LINE = re.compile(r"built revision=(\d+) groups=(\d+) .*?ms=([\d.]+)( \(.*\))?$")
 
-Row = Callable[[Context, ControlPlaneProcess, ScenarioResult], None]
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """What the rows share: the control plane, its simulated gateway proxies, the gateway's port."""
+
+    plane: ControlPlaneProcess
+    pool: LoadPool
+    gateway_port: int
+
+
+Row = Callable[[Context, Scale, ScenarioResult], None]
 
 
 def run(ctx: Context) -> ScenarioResult:
@@ -69,26 +89,23 @@ def run(ctx: Context) -> ScenarioResult:
     apply_whole_mesh(ctx, result)
     services = ctx.sizes.scale_services
     started = time.monotonic()
-    items = synthetic_items(services, routes=_ROUTES)
+    (gateway_port,) = free_ports(1)
+    items = synthetic_items(services, routes=_ROUTES, gateway_port=gateway_port)
     with ControlPlaneProcess(ctx.scratch("scale"), preload=items) as plane:
         assert plane.api is not None
         result.note(
             f"preloaded {plane.preloaded:,} resources ({services:,} services) through the Store "
             f"and started the control plane in {time.monotonic() - started:.1f}s"
         )
-        bootstrap = plane.api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=9901)
-        spec = LoadSpec(plane.xds_port, bootstrap["node"]["metadata"]["meshplane"])
-        with LoadPool(spec, workers=1) as pool:
-            state = pool.grow(1, timeout=300)
-            if state["ready"] != 1:
-                raise RuntimeError(f"the gateway proxy got no configuration: {state}")
+        with _proxies(plane, 1) as pool:
             for row in ROWS:
-                row(ctx, plane, result)
+                row(ctx, Scale(plane, pool, gateway_port), result)
     return result
 
 
-def reads_under_rebuilds(ctx: Context, plane: ControlPlaneProcess, result: ScenarioResult) -> None:
+def reads_under_rebuilds(ctx: Context, scale: Scale, result: ScenarioResult) -> None:
     """GET latency on the idle control plane, then while full rebuilds run back to back."""
+    plane = scale.plane
     services = ctx.sizes.scale_services
     path = f"/api/v1/services/{service_name(services // 2)}"
     idle = _timed_reads(plane, path, _IDLE_READ_S)
@@ -128,7 +145,90 @@ def reads_under_rebuilds(ctx: Context, plane: ControlPlaneProcess, result: Scena
     result.series["reads_under_rebuilds"] = {"idle_ms": idle, "busy_ms": busy, "builds": builds}
 
 
-ROWS: list[Row] = [reads_under_rebuilds]
+def writes_served(ctx: Context, scale: Scale, result: ScenarioResult) -> None:
+    """API write -> a real Envoy gateway serves it, with `_PROXIES` simulated proxies of the
+    gateway connected; then the same write on a control plane of its own whose gateway has
+    `_FEW_ROUTES` routes, with as many proxies, for the ratio the target is about."""
+    state = scale.pool.grow(_PROXIES, timeout=600)
+    if state["ready"] != _PROXIES:
+        raise RuntimeError(f"not every simulated proxy got its configuration: {state}")
+    services, changes = ctx.sizes.scale_services, _changes(ctx)
+    routes = min(_ROUTES, services)
+    many = _time_writes(scale.plane, scale.gateway_port, ctx.scratch("scale-writes"), changes)
+    label = f"API write -> a real Envoy serves it at {services:,} services + {routes:,} routes"
+    label += f", {_PROXIES} simulated proxies,"
+    big = summarize_latencies(result, label, many, targets=services >= TARGET_SIZE)
+    (few_port,) = free_ports(1)
+    small = synthetic_items(_FEW_ROUTES, endpoints_per_service=1, gateway_port=few_port)
+    with (
+        ControlPlaneProcess(ctx.scratch("scale-few"), preload=small) as plane,
+        _proxies(plane, _PROXIES),
+    ):
+        few = _time_writes(plane, few_port, ctx.scratch("scale-writes-few"), changes)
+    little = summarize_latencies(
+        result, f"the same write at {_FEW_ROUTES} routes,", few, targets=False
+    )
+    if big["p50_ms"] and little["p50_ms"]:
+        ratio = big["p50_ms"] / little["p50_ms"]
+        note = f"{big['p50_ms']:.1f} ms / {little['p50_ms']:.1f} ms"
+        target = WRITE_RATIO_TARGET if services >= TARGET_SIZE else None
+        result.add(
+            Measure(
+                f"that write's median at {routes:,} routes / at {_FEW_ROUTES}",
+                ratio,
+                "x",
+                target,
+                note,
+            )
+        )
+
+
+@contextlib.contextmanager
+def _proxies(plane: ControlPlaneProcess, count: int) -> Iterator[LoadPool]:
+    """`count` simulated proxies of the gateway, connected and configured, until the block ends."""
+    assert plane.api is not None
+    bootstrap = plane.api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=9901)
+    spec = LoadSpec(plane.xds_port, bootstrap["node"]["metadata"]["meshplane"])
+    with LoadPool(spec, workers=1) as pool:
+        state = pool.grow(count, timeout=600)
+        if state["ready"] != count:
+            raise RuntimeError(f"not every simulated proxy got its configuration: {state}")
+        yield pool
+
+
+def _changes(ctx: Context) -> int:
+    return max(5, int(ctx.sizes.scale_seconds))
+
+
+def _time_writes(
+    plane: ControlPlaneProcess, gateway_port: int, workdir: Path, changes: int
+) -> list[float | None]:
+    """Seconds from each route flip's PUT until a real Envoy gateway serves it (None: never)."""
+    assert plane.api is not None
+    api = plane.api
+    ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
+    for name, port in ports.items():
+        api.put("services", name, {"protocol": "http"})
+        api.put("endpoints", f"{name}-0", {"service": name, "address": "127.0.0.1", "port": port})
+    api.put("routes", ROUTE, flip_route(SERVICES[0]))
+    (admin_port,) = free_ports(1)
+    bootstrap = api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=admin_port)
+    with (
+        Envoy(backends_bootstrap(ports), workdir / "backends"),
+        Envoy(bootstrap, workdir / "gateway", wait_ready=False),
+    ):
+        timer = ChangeTimer(gateway_port)
+        try:
+            if not serving(timer, timeout=300):
+                raise RuntimeError("the gateway Envoy never served the flip route")
+            write = lambda service: api.put("routes", ROUTE, flip_route(service))  # noqa: E731
+            latencies: list[float | None] = flips(timer, write, changes, timeout=60)["latencies_s"]
+        finally:
+            timer.close()
+    return latencies
+
+
+ROWS: list[Row] = [reads_under_rebuilds, writes_served]
 
 
 def apply_whole_mesh(ctx: Context, result: ScenarioResult) -> None:
