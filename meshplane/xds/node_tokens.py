@@ -117,10 +117,15 @@ class NodeTokens:
         return unwatch
 
     async def run(self) -> None:
-        """Look for issued, revoked and expired tokens every POLL_SECONDS, until cancelled."""
+        """Look for issued, revoked and expired tokens every POLL_SECONDS, until cancelled. A
+        look that fails for an unforeseen reason is logged and the next one tried: the xDS
+        server must not stop over it."""
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            await self.sweep()
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("node token sweep failed; trying again")
 
     async def sweep(self) -> None:
         """Learn the tokens issued and revoked (anywhere) lately; end the live streams of

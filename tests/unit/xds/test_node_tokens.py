@@ -6,6 +6,7 @@ shown on its own: identity, expiry, revocation by any replica, the database bein
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -194,4 +195,31 @@ async def test_a_revocation_older_than_the_window_is_caught_after_an_outage(
     assert stream.ended == []
     table.down = False
     await tokens.sweep()  # back: everything is read again, and the missing token ends it
+    assert stream.ended == ["node token revoked"]
+
+
+async def test_an_unforeseen_failure_of_a_look_does_not_stop_the_sweeps(
+    tokens: NodeTokens, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = await _watched(tokens, "service/orders", "orders-token")
+    looks = 0
+
+    async def broken(since: datetime) -> Sequence[str]:
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            raise RuntimeError("unforeseen")
+        return list(table.revoked)
+
+    monkeypatch.setattr(table, "revoked_since", broken)
+    monkeypatch.setattr("meshplane.xds.node_tokens.POLL_SECONDS", 0.01)
+    table.revoke("orders-token")
+    running = asyncio.create_task(tokens.run())
+    try:
+        async with asyncio.timeout(5):
+            while not stream.ended:
+                await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+    assert looks >= 2
     assert stream.ended == ["node token revoked"]
