@@ -69,13 +69,23 @@ def write_batch(
     returns each document's outcome, in their order."""
     _refuse_duplicates(documents)
     order = sorted(range(len(documents)), key=lambda i: _KIND_ORDER[documents[i].kind])
-    rows = find_rows(connection, _keys(documents))
+    references = [list(KINDS[d.kind].references(d.spec)) for d in documents]
+    keys = {(d.kind, d.name) for d in documents}
+    keys.update((r.kind, r.name) for refs in references for r in refs)
+    rows = find_rows(connection, keys)
     prepared: dict[int, PreparedWrite] = {}
     for i in order:
         with _about(documents, i):
             d = documents[i]
             prepared[i] = prepare_write(
-                connection, d.kind, d.name, d.spec, if_match=d.if_match, source=source, rows=rows
+                connection,
+                d.kind,
+                d.name,
+                d.spec,
+                if_match=d.if_match,
+                source=source,
+                rows=rows,
+                references=references[i],
             )
     changed = [i for i in order if prepared[i].unchanged is None]
     batch = {(d.kind, d.name) for d in documents}
@@ -103,14 +113,6 @@ def write_batch(
             assert now_seen is not None
             refuse_problems(was, now_seen, write.plural, write.name, write.spec)
     return [outcomes[i] for i in range(len(documents))]
-
-
-def _keys(documents: Sequence[Document]) -> set[tuple[str, str]]:
-    """Every resource the batch writes or refers to."""
-    keys = {(d.kind, d.name) for d in documents}
-    for d in documents:
-        keys.update((r.kind, r.name) for r in KINDS[d.kind].references(d.spec))
-    return keys
 
 
 def _neighbourhood(

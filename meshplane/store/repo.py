@@ -373,11 +373,13 @@ def prepare_write(
     if_match: IfMatch,
     source: Source,
     rows: Mapping[tuple[str, str], Row[Any]] | None = None,
+    references: Sequence[Reference] | None = None,
 ) -> PreparedWrite:
     """Read what a put of `spec` replaces and check what needs nothing else: the name and
     If-Match (PreconditionFailed). An identical spec comes back `unchanged`. An "api" source
     sticks: an "auto" write never takes a resource away from the operator. `rows` (from
-    `find_rows`, for a batch) holds the rows already read; else they are read here."""
+    `find_rows`, for a batch) holds the rows already read, and `references` the spec's
+    references, when the caller has them; else they are read and found here."""
     plural = kind_of(kind).plural
     if not isinstance(spec, KINDS[plural].spec):
         raise TypeError(f"{plural} take a {KINDS[plural].spec.__name__}, not {type(spec).__name__}")
@@ -386,7 +388,7 @@ def prepare_write(
     only = KINDS[plural].only_name
     if only is not None and name != only:
         raise InvalidMesh(f"there is one {KINDS[plural].singular} resource, named {only!r}")
-    references = list(KINDS[plural].references(spec))
+    references = list(KINDS[plural].references(spec) if references is None else references)
     keys = [(plural, name), *((r.kind, r.name) for r in references)]
     found = _find_all(connection, keys) if rows is None else _known(rows, keys)
     row = found.get((plural, name))
