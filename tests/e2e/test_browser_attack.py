@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,10 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import uvicorn
 from starlette.responses import HTMLResponse
 from starlette.types import Receive, Scope, Send
 
 from meshplane.api import create_app
-from meshplane.api.http_server import ApiServer
 from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.keystore import SecretBox
 from meshplane.settings import Settings
@@ -34,6 +31,7 @@ from meshplane.store import Store, open_store
 from meshplane.store.identity import IdentityRepo
 from tests.e2e.test_dashboard import _chromium, chromium  # noqa: F401  (chromium: the fixture)
 from tests.integration.api.fakes import FakeStatus
+from tests.support.api_server import served
 from tests.support.tokens import bearer, store_token
 
 pytestmark = pytest.mark.e2e
@@ -52,23 +50,6 @@ async def _attacker(scope: Scope, receive: Receive, send: Send) -> None:
         action=html.escape(query["action"][0]), enctype=html.escape(query["enctype"][0])
     )
     await HTMLResponse(page)(scope, receive, send)
-
-
-async def _serve(app: Any) -> AsyncIterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        async with asyncio.timeout(10):
-            await task
-        sock.close()
 
 
 @pytest.fixture
@@ -94,7 +75,7 @@ async def api_port(store: Store) -> AsyncIterator[int]:
         settings=Settings(),
         authority=authority,
     )
-    async for port in _serve(app):
+    async with served(app) as port:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", trust_env=False, headers=bearer()
         ) as c:
@@ -107,7 +88,7 @@ async def api_port(store: Store) -> AsyncIterator[int]:
 
 @pytest.fixture
 async def attacker_port() -> AsyncIterator[int]:
-    async for port in _serve(_attacker):
+    async with served(_attacker) as port:
         yield port
 
 

@@ -7,17 +7,15 @@ Over a real uvicorn server: a body over MESHPLANE_MAX_BODY_BYTES is a 413 before
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
 from meshplane.api import create_app
-from meshplane.api.http_server import ApiServer
 from meshplane.settings import Settings
 from meshplane.store import open_store
+from tests.support.api_server import served
 from tests.support.tokens import bearer, store_token
 
 from .fakes import FakeStatus
@@ -32,21 +30,10 @@ async def base_url(tmp_path) -> AsyncIterator[str]:
     settings = Settings(max_body_bytes=LIMIT)
     app = create_app(store=store, status=FakeStatus(), settings=settings)
     await store_token(store)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = ApiServer(uvicorn.Config(app, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        async with served(app) as port:
+            yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        async with asyncio.timeout(10):
-            await task
-        sock.close()
         await store.close()
 
 
