@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
+
+import httpx
 
 from meshplane.api.auth import Authenticator
 from meshplane.store import ApiToken, Role, Store, TokenRepo, hash_token
 
-__all__ = ["ADMIN_TOKEN", "OneAdmin", "bearer", "node_token", "store_token"]
+__all__ = ["ADMIN_TOKEN", "OneAdmin", "admin_client", "bearer", "node_token", "store_token"]
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 """The admin token tests give `meshplane serve` (MESHPLANE_ADMIN_TOKEN) and their stores."""
@@ -17,6 +19,13 @@ ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 
 def bearer(token: str = ADMIN_TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def admin_client(app: Any) -> httpx.AsyncClient:
+    """An in-process client of `app` signed in with ADMIN_TOKEN (as `localhost`: the browser
+    guard answers only to the API's own host names)."""
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=bearer())
 
 
 async def store_token(

@@ -10,7 +10,7 @@ import pytest
 from meshplane.api import create_app
 from meshplane.settings import Settings
 from meshplane.store import Store
-from tests.support.tokens import ADMIN_TOKEN, bearer, store_token
+from tests.support.tokens import ADMIN_TOKEN, admin_client, store_token
 
 from .fakes import FakeStatus
 
@@ -37,9 +37,6 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the API, signed in with an admin token."""
     app = create_app(store=store, status=status, settings=settings)
-    transport = httpx.ASGITransport(app=app)
     await store_token(store)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://localhost", headers=bearer()
-    ) as client:
+    async with admin_client(app) as client:
         yield client

@@ -23,7 +23,7 @@ from meshplane.settings import Settings
 from meshplane.store import Store
 from meshplane.store.identity import IdentityRepo
 from tests.support.certificates import MadeCa, key_usage, make_ca, now
-from tests.support.tokens import bearer, store_token
+from tests.support.tokens import admin_client, store_token
 
 from .fakes import FakeStatus
 
@@ -43,11 +43,8 @@ async def authority(store: Store) -> CertificateAuthority:
 @pytest.fixture
 async def api(store: Store, authority: CertificateAuthority) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store=store, status=FakeStatus(), settings=Settings(), authority=authority)
-    transport = httpx.ASGITransport(app=app)
     await store_token(store)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://localhost", headers=bearer()
-    ) as client:
+    async with admin_client(app) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from meshplane.api import create_app
 from meshplane.settings import Settings
 from meshplane.store import Store, open_store
 from tests.support.postgres_cluster import PostgresCluster, private_cluster
-from tests.support.tokens import bearer, store_token
+from tests.support.tokens import admin_client, store_token
 
 from .fakes import FakeStatus
 
@@ -42,11 +42,8 @@ async def store(cluster: PostgresCluster) -> AsyncIterator[Store]:
 @pytest.fixture
 async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(store=store, status=FakeStatus(), settings=Settings())
-    transport = httpx.ASGITransport(app=app)
     await store_token(store)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://localhost", headers=bearer()
-    ) as client:
+    async with admin_client(app) as client:
         yield client
 
 

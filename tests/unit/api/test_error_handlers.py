@@ -17,7 +17,7 @@ from meshplane.errors import (
 )
 from meshplane.settings import Settings
 from meshplane.store import Store
-from tests.support.tokens import OneAdmin, bearer
+from tests.support.tokens import OneAdmin, admin_client
 
 
 class RaisingStatus:
@@ -38,10 +38,7 @@ async def get_proxies(error: MeshplaneError) -> httpx.Response:
         settings=Settings(),
         authenticator=OneAdmin(),
     )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://localhost", headers=bearer()
-    ) as client:
+    async with admin_client(app) as client:
         return await client.get("/api/v1/proxies")
 
 
