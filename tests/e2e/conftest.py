@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from google.protobuf.message import Message
 from meshplane.model import ProxyGroup
 from meshplane.serve import ControlPlane
 from meshplane.settings import Settings
+from meshplane.xds import TranslateHook
 from meshplane.xds.translate import group_resources, shared_resources
 from meshplane.xds.type_urls import CLUSTER
 from tests.support.backends import HttpBackend
@@ -94,15 +96,25 @@ def cli_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MESHPLANE_TOKEN", ADMIN_TOKEN)
 
 
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+@contextlib.asynccontextmanager
+async def running_mesh(
+    settings: Settings, *, hook: TranslateHook | None = None
+) -> AsyncIterator[Mesh]:
+    """A control plane started from `settings` (with a translate `hook`, for tests that poison
+    or hold a build), and its API as a test talks to it, signed in as the admin."""
     async with (
-        ControlPlane(make_settings(tmp_path)) as plane,
+        ControlPlane(settings, hook=hook) as plane,
         httpx.AsyncClient(
             base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
         ) as http,
     ):
         yield Mesh(plane, http)
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    async with running_mesh(make_settings(tmp_path)) as running:
+        yield running
 
 
 @pytest.fixture
@@ -137,10 +149,5 @@ class Poison:
 @pytest.fixture
 async def poisoned(tmp_path: Path) -> AsyncIterator[tuple[Mesh, Poison]]:
     poison = Poison()
-    async with (
-        ControlPlane(make_settings(tmp_path), hook=poison) as plane,
-        httpx.AsyncClient(
-            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
-        ) as http,
-    ):
-        yield Mesh(plane, http), poison
+    async with running_mesh(make_settings(tmp_path), hook=poison) as running:
+        yield running, poison

@@ -18,13 +18,11 @@ import httpx
 from google.protobuf.message import Message
 
 from meshplane.model import ProxyGroup
-from meshplane.serve import ControlPlane
 from meshplane.xds.type_urls import CLUSTER
-from tests.e2e.conftest import Mesh, make_settings
+from tests.e2e.conftest import Mesh, make_settings, running_mesh
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_ports
-from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, wait_until_served
 
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -68,13 +66,7 @@ async def sidecars(tmp_path: Path, *, fresh_connections: bool = False) -> AsyncI
     app_a, app_b = HttpBackend("a").start(), HttpBackend("b").start()
     a_in, a_out, b_in, b_out, a_admin, b_admin = free_ports(6)
     try:
-        async with (
-            ControlPlane(make_settings(tmp_path), hook=hook) as plane,
-            httpx.AsyncClient(
-                base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
-            ) as http,
-        ):
-            mesh = Mesh(plane, http)
+        async with running_mesh(make_settings(tmp_path), hook=hook) as mesh:
             await mesh.put("services", "a", {})
             await mesh.put("services", "b", {})
             boot_a = await mesh.bootstrap(

@@ -16,14 +16,13 @@ from cryptography import x509
 from meshplane.certs.ca import Authority, issue_leaf, load_authority, new_root
 from meshplane.serve import ControlPlane
 from meshplane.store.identity import IdentityRepo
-from tests.e2e.conftest import Mesh, make_settings
+from tests.e2e.conftest import make_settings, running_mesh
 from tests.e2e.identity_mesh import Load, Sidecars, continuous_load, leaf_serials, sidecars
 from tests.support.ads_client import AdsClient, gateway_node
 from tests.support.backends import HttpBackend
 from tests.support.certificates import make_ca
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
-from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, wait_until_served
 
 pytestmark = pytest.mark.e2e
@@ -272,13 +271,9 @@ async def test_xds_over_tls_with_a_mesh_certificate(
 ) -> None:
     web = backends("web")
     settings = make_settings(tmp_path, xds_tls=True)
-    async with (
-        ControlPlane(settings) as plane,
-        httpx.AsyncClient(
-            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
-        ) as http,
-    ):
-        mesh = Mesh(plane, http)
+    async with running_mesh(settings) as mesh:
+        plane = mesh.plane
+        assert plane is not None
         port = free_port()
         await mesh.gateway_to("web", web.port, port)
         boot = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())

@@ -7,17 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from meshplane.model import XDS_SERVER
-from meshplane.serve import ControlPlane
-from tests.e2e.conftest import Mesh, make_settings
+from tests.e2e.conftest import make_settings, running_mesh
 from tests.integration.xds.test_xds_transport import BIND, CONNECT
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
-from tests.support.tokens import bearer
 from tests.support.traffic import answered_by, wait_until_served
 
 
@@ -31,13 +28,7 @@ async def test_envoy_from_a_generated_bootstrap_connects_over_tls(
 ) -> None:
     web = backends("web")
     settings = make_settings(tmp_path, xds_host=bind, advertise_address=advertise)
-    async with (
-        ControlPlane(settings) as plane,
-        httpx.AsyncClient(
-            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
-        ) as http,
-    ):
-        mesh = Mesh(plane, http)
+    async with running_mesh(settings) as mesh:
         port = free_port()
         await mesh.gateway_to("web", web.port, port)
         boot = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 from envoy.config.cluster.v3 import cluster_pb2
 
 from meshplane.serve import ControlPlane
 from meshplane.xds.type_urls import CLUSTER
-from tests.e2e.conftest import make_settings
+from tests.e2e.conftest import make_settings, running_mesh
 from tests.support.ads_client import AdsClient, sidecar_node
 from tests.support.held_build import HeldBuild
-from tests.support.tokens import bearer, node_token
+from tests.support.tokens import node_token
 
 
 async def _sidecar(plane: ControlPlane, service: str) -> AdsClient:
@@ -39,12 +38,9 @@ async def _clusters(client: AdsClient) -> set[str]:
 
 async def test_the_api_and_streams_are_served_while_a_build_runs(tmp_path: Path) -> None:
     held = HeldBuild()
-    async with (
-        ControlPlane(make_settings(tmp_path), hook=held) as plane,
-        httpx.AsyncClient(
-            base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
-        ) as http,
-    ):
+    async with running_mesh(make_settings(tmp_path), hook=held) as mesh:
+        plane, http = mesh.plane, mesh.http
+        assert plane is not None
         for service in ("web", "api"):
             assert (await http.put(f"/api/v1/services/{service}", json={"spec": {}})).is_success
         async with await _sidecar(plane, "web") as web:

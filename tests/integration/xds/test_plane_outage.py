@@ -8,16 +8,15 @@ import asyncio
 import logging
 from pathlib import Path
 
-import httpx
 import pytest
 
 from meshplane.serve import ControlPlane
 from meshplane.xds.node_tokens import POLL_SECONDS
 from meshplane.xds.type_urls import CLUSTER
-from tests.e2e.conftest import make_settings
+from tests.e2e.conftest import make_settings, running_mesh
 from tests.support.ads_client import AdsClient, sidecar_node
 from tests.support.postgres_cluster import private_cluster
-from tests.support.tokens import bearer, node_token
+from tests.support.tokens import node_token
 
 pytestmark = pytest.mark.postgres
 
@@ -43,12 +42,9 @@ async def test_the_plane_serves_through_an_outage_and_catches_up(
     caplog.set_level(logging.INFO)
     with private_cluster() as cluster:
         settings = make_settings(tmp_path, database_url=cluster.url)
-        async with (
-            ControlPlane(settings) as plane,
-            httpx.AsyncClient(
-                base_url=plane.api_url, trust_env=False, timeout=10, headers=bearer()
-            ) as http,
-        ):
+        async with running_mesh(settings) as mesh:
+            plane, http = mesh.plane, mesh.http
+            assert plane is not None
             put = await http.put("/api/v1/services/a", json={"spec": {}})
             assert put.status_code == 201
             # b's bootstrap is fetched before the outage: the plane learns its token then.
