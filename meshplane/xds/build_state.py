@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from meshplane.model import Change, IdentityState, Mesh, ProxyGroup
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.translate import (
+    RouteMemo,
     Subset,
     group_config,
     service_clusters,
@@ -31,7 +32,7 @@ from meshplane.xds.translate import (
 )
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT
 
-__all__ = ["BuildState", "Built", "TranslateHook"]
+__all__ = ["BuildState", "Built", "Groups", "TranslateHook"]
 
 # Test seam: may rewrite translated messages before they are packed: a group's (all that
 # group_config gave it, secrets included), or with group None the shared ones. Builds call it
@@ -39,6 +40,9 @@ __all__ = ["BuildState", "Built", "TranslateHook"]
 TranslateHook = Callable[[ProxyGroup | None, dict[str, list[Message]]], None]
 
 _Interned = dict[tuple[str, str, str], CachedResource]
+# The groups to build, each with the snapshot it is served now (None: none yet): a new snapshot
+# keeps that one's mapping of every type whose content did not change (see Snapshot).
+Groups = Mapping[ProxyGroup, Snapshot | None]
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class BuildState:
         self._shared: list[CachedResource] = []
         self._zoned: dict[str, list[CachedResource]] = {}  # zone -> its shared resources
         self._interned: _Interned = {}
+        self._routes = RouteMemo()  # Envoy routes of earlier builds (a route write translates one)
 
     def fork(self) -> BuildState:
         """A copy whose containers are its own: building on it leaves this one as it was."""
@@ -74,10 +79,11 @@ class BuildState:
         fork._shared = self._shared  # likewise
         fork._zoned = dict(self._zoned)
         fork._interned = dict(self._interned)
+        fork._routes = self._routes.fork()
         return fork
 
     def reload(
-        self, mesh: Mesh, groups: Iterable[ProxyGroup], identities: IdentityState, at: float | None
+        self, mesh: Mesh, groups: Groups, identities: IdentityState, at: float | None
     ) -> Built:
         """Build everything anew from `mesh` (read whole from the store)."""
         self.mesh = mesh
@@ -87,7 +93,7 @@ class BuildState:
         self,
         mesh: Mesh,
         changes: Sequence[Change],
-        groups: Iterable[ProxyGroup],
+        groups: Groups,
         identities: IdentityState,
         at: float | None,
         *,
@@ -117,7 +123,7 @@ class BuildState:
 
     def rebuild(
         self,
-        groups: Iterable[ProxyGroup],
+        groups: Groups,
         identities: IdentityState,
         at: float | None,
         *,
@@ -126,6 +132,7 @@ class BuildState:
         """Build every group's snapshot; `shared` False keeps the clusters and load assignments
         of the last build (the caller knows nothing they depend on changed)."""
         previous, self._interned = self._interned, {}
+        self._routes.advance()
         if shared:
             by_type = shared_resources(self.mesh)
             if self._hook is not None:
@@ -137,13 +144,14 @@ class BuildState:
         else:  # keep them interned, so the next build still finds them
             for resource in (*self._shared, *(r for z in self._zoned.values() for r in z)):
                 self._interned[(resource.type_url, resource.name, resource.version)] = resource
-        return Built([(g, self.snapshot(g, identities, at, previous)) for g in groups])
+        return Built(
+            [(g, self.snapshot(g, identities, at, previous, like)) for g, like in groups.items()]
+        )
 
-    def snapshots(
-        self, groups: Iterable[ProxyGroup], identities: IdentityState, at: float | None
-    ) -> Built:
+    def snapshots(self, groups: Groups, identities: IdentityState, at: float | None) -> Built:
         """Build the snapshots of `groups` from what is built already."""
-        return Built([(g, self.snapshot(g, identities, at)) for g in groups], "groups")
+        built = [(g, self.snapshot(g, identities, at, like=like)) for g, like in groups.items()]
+        return Built(built, "groups")
 
     def snapshot(
         self,
@@ -151,10 +159,11 @@ class BuildState:
         identities: IdentityState,
         at: float | None,
         previous: _Interned | None = None,
+        like: Snapshot | None = None,
     ) -> Snapshot:
         """The group's snapshot at the mesh's revision, with `identities`' secrets; `at`: when
-        the change it carries was noticed (monotonic)."""
-        own = group_config(self.mesh, group, identities)
+        the change it carries was noticed (monotonic); `like`: the one it replaces."""
+        own = group_config(self.mesh, group, identities, self._routes)
         if self._hook is not None:
             self._hook(group, own)
         packed = self._pack_all(own, previous or {})
@@ -163,6 +172,7 @@ class BuildState:
             [*self._shared_for(group.zone, previous or {}), *packed],
             identities.version,
             at,
+            like=like,
         )
 
     def endpoints(self, services: Iterable[str]) -> dict[str | None, dict[str, CachedResource]]:

@@ -33,7 +33,7 @@ from dataclasses import replace
 
 from meshplane.metrics import Metrics
 from meshplane.model import Change, EndpointSpec, IdentityState, Mesh, ProxyGroup
-from meshplane.xds.build_state import BuildState, Built, TranslateHook
+from meshplane.xds.build_state import BuildState, Built, Groups, TranslateHook
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import Snapshot
 from meshplane.xds.store_port import MeshSource, when_reachable
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # A build step: given the fork it builds on, the groups to build, the identities and the time of
 # the change, what it made.
-_Step = Callable[[BuildState, list[ProxyGroup], IdentityState, float | None], Built]
+_Step = Callable[[BuildState, Groups, IdentityState, float | None], Built]
 
 
 class SnapshotBuilder:
@@ -134,7 +134,8 @@ class SnapshotBuilder:
         what it built for groups still watched, unless identities changed meanwhile."""
         started = time.perf_counter()
         fork = self._state.fork()
-        built = await asyncio.to_thread(step, fork, groups, self._identities, self._changed_at)
+        current = {group: self._cache.snapshot(group) for group in groups}
+        built = await asyncio.to_thread(step, fork, current, self._identities, self._changed_at)
         self._state = fork
         watched = set(self._cache.watched_groups())
         for group, snapshot in built.snapshots:
@@ -189,7 +190,8 @@ class SnapshotBuilder:
 
     def _group_snapshot(self, group: ProxyGroup) -> Snapshot:
         """The group's snapshot from the last build, built on the loop (a stream is waiting)."""
-        snapshot = self._state.snapshot(group, self._identities, self._changed_at)
+        like = self._cache.snapshot(group)
+        snapshot = self._state.snapshot(group, self._identities, self._changed_at, like=like)
         self._ask_for_identity(group)
         return snapshot
 

@@ -58,13 +58,15 @@ class DeltaState(StreamState):
 
     def _adopt(self, record: TypeRecord, versions: dict[str, str]) -> None:
         known = self.snapshot.of(record.type_url) if self.snapshot else {}
+        acked = dict(record.acked)
         for name, version in versions.items():
             current = known.get(name)
-            record.acked[name] = (
+            acked[name] = (
                 current
                 if current is not None and current.version == version
                 else placeholder(record.type_url, name, version)
             )
+        record.acked = acked
         record.acked_version = record.sent_version = set_version(record.acked.values())
         record.must_respond = not versions
 
@@ -78,15 +80,18 @@ class DeltaState(StreamState):
                 record.must_respond = True
 
     def _unsubscribe(self, record: TypeRecord, names: list[str]) -> None:
+        dropped: set[str] = set()
         for name in names:
             if name == "*":
                 record.wildcard = False
                 continue
             record.names.discard(name)
             if not record.wildcard:
-                record.acked.pop(name, None)
-                if record.inflight is not None:
-                    record.inflight.pop(name, None)
+                dropped.add(name)
+        if dropped:  # replaced, not changed in place: they may be a snapshot's mappings
+            record.acked = _without(record.acked, dropped)
+            if record.inflight is not None:
+                record.inflight = _without(record.inflight, dropped)
 
     def respond(self, record: TypeRecord, wanted: Mapping[str, CachedResource]) -> bytes | None:
         assert self.snapshot is not None
@@ -99,6 +104,8 @@ class DeltaState(StreamState):
         held = record.acked
         rejected = self._rejected.get(record.type_url, {})
         resend = self._resend if record.type_url == ENDPOINT else set()
+        if scoped is held and not resend and not record.must_respond:
+            return None  # holds the snapshot's own mapping: nothing to compare
         updates = [
             r
             for name, r in scoped.items()
@@ -126,7 +133,7 @@ class DeltaState(StreamState):
         if not held and scoped is whole and len(updates) == len(whole):
             # A first answer with the whole set (a new proxy): its body is shared.
             version = self.snapshot.versions.get(record.type_url) or set_version(())
-            record.inflight = dict(whole)
+            record.inflight = whole
             record.sent_version = version
             body = self.bodies.body(record.type_url, version, whole, _delta_frame, "delta")
             return wire.delta_with_body(str(self.snapshot.revision), record.type_url, nonce, body)
@@ -135,7 +142,9 @@ class DeltaState(StreamState):
             del inflight[name]
         for resource in updates:
             inflight[resource.name] = resource
-        record.inflight = inflight
+        # All of a wildcard set that nothing rejected: hold the snapshot's mapping itself.
+        whole_set = record.wildcard and not rejected and len(inflight) == len(scoped)
+        record.inflight = scoped if whole_set else inflight
         record.sent_version = set_version(inflight.values())
         return wire.delta_framed(
             str(self.snapshot.revision),
@@ -144,6 +153,14 @@ class DeltaState(StreamState):
             [r.delta_frame for r in sorted(updates, key=lambda r: r.name)],
             sorted(removed),
         )
+
+
+def _without(
+    resources: Mapping[str, CachedResource], names: set[str]
+) -> Mapping[str, CachedResource]:
+    if names.isdisjoint(resources):
+        return resources
+    return {name: r for name, r in resources.items() if name not in names}
 
 
 def _delta_frame(resource: CachedResource) -> bytes:

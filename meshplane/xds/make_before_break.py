@@ -12,42 +12,48 @@ Pure: works on immutable snapshots and the per-stream record of what was ACKed a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
-from meshplane.xds.resources import CachedResource, Snapshot
+from meshplane.xds.resources import CachedResource, Snapshot, warm_clusters
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 __all__ = ["Held", "desired_view"]
 
 Held = Mapping[str, Mapping[str, CachedResource]]  # type URL -> name -> resource
+_NOTHING: Mapping[str, CachedResource] = MappingProxyType({})
 
 
 def _of(held: Held, type_url: str) -> Mapping[str, CachedResource]:
-    return held.get(type_url) or {}
+    return held.get(type_url) or _NOTHING
 
 
-def _warm_clusters(acked: Held, needed: set[str]) -> set[str]:
-    """Which of the `needed` clusters are warm on the proxy (only those matter to _gated)."""
-    endpoints = _of(acked, ENDPOINT)
-    clusters = _of(acked, CLUSTER)
-    return {
-        name
-        for name in needed
-        if (cluster := clusters.get(name)) is not None
-        and all(dep in endpoints for dep in cluster.warm_deps)
-    }
+def _cold(snapshot: Snapshot, acked: Held) -> frozenset[str]:
+    """The clusters the snapshot's listeners and routes need that are not warm on the proxy.
+
+    A proxy that acknowledged the snapshot's own clusters and load assignments (the same
+    mappings: a stream keeps what it was sent, and snapshots keep unchanged mappings) has
+    exactly the snapshot's warm clusters, worked out once per snapshot; otherwise its own.
+    """
+    clusters, endpoints = _of(acked, CLUSTER), _of(acked, ENDPOINT)
+    if clusters is snapshot.of(CLUSTER) and endpoints is snapshot.of(ENDPOINT):
+        return snapshot.cold
+    if not snapshot.needs:
+        return frozenset()
+    held = {name: clusters[name] for name in snapshot.needs if name in clusters}
+    return snapshot.needs - warm_clusters(held, endpoints)
 
 
 def _gated(
     wanted: Mapping[str, CachedResource],
     current: Mapping[str, CachedResource],
-    warm: set[str],
+    cold: frozenset[str],
 ) -> Mapping[str, CachedResource]:
     """Take each wanted resource whose clusters are warm; otherwise keep what the proxy has."""
-    if all(r.clusters <= warm for r in wanted.values()):
+    if all(r.clusters.isdisjoint(cold) for r in wanted.values()):
         return wanted
     out: dict[str, CachedResource] = {}
     for name, resource in wanted.items():
-        if resource.clusters <= warm:
+        if resource.clusters.isdisjoint(cold):
             out[name] = resource
         elif name in current:
             out[name] = current[name]
@@ -64,29 +70,14 @@ def desired_view(
     are returned as they are (same objects) when nothing needs holding back, which keeps the common
     case cheap and lets callers reuse the snapshot's precomputed versions.
     """
-    needed: set[str] = set()
-    for type_url in (LISTENER, ROUTE):
-        for resource in snapshot.of(type_url).values():
-            needed |= resource.clusters
-    warm = _warm_clusters(acked, needed)
     view: dict[str, Mapping[str, CachedResource]] = dict(snapshot.resources)
-    for type_url in (LISTENER, ROUTE):
-        view[type_url] = _gated(snapshot.of(type_url), _of(coming, type_url), warm)
-
-    in_use: set[str] = set()
-    for type_url in (LISTENER, ROUTE):
-        for held in (_of(acked, type_url), _of(coming, type_url), view[type_url]):
-            for resource in held.values():
-                in_use |= resource.clusters
-
-    clusters = snapshot.of(CLUSTER)
-    kept = {
-        name: (_of(coming, CLUSTER).get(name) or _of(acked, CLUSTER)[name])
-        for name in in_use
-        if name not in clusters and (name in _of(coming, CLUSTER) or name in _of(acked, CLUSTER))
-    }
+    cold = _cold(snapshot, acked)
+    if cold:
+        for type_url in (LISTENER, ROUTE):
+            view[type_url] = _gated(snapshot.of(type_url), _of(coming, type_url), cold)
+    kept = _kept_clusters(snapshot, acked, coming, view)
     if kept:
-        view[CLUSTER] = {**clusters, **kept}
+        view[CLUSTER] = {**snapshot.of(CLUSTER), **kept}
         endpoints = dict(snapshot.of(ENDPOINT))
         for cluster in kept.values():
             for dep in cluster.warm_deps:
@@ -95,3 +86,29 @@ def desired_view(
                     endpoints[dep] = held_cla
         view[ENDPOINT] = endpoints
     return view
+
+
+def _kept_clusters(
+    snapshot: Snapshot, acked: Held, coming: Held, view: Held
+) -> dict[str, CachedResource]:
+    """Clusters the snapshot dropped that the proxy holds (or is being sent) and that a listener
+    or route configuration it holds, is being sent, or is to be sent still points at: they stay,
+    at the version the proxy has."""
+    clusters = snapshot.of(CLUSTER)
+    held_clusters = [_of(held, CLUSTER) for held in (coming, acked)]
+    dropped: set[str] = set()
+    for held in held_clusters:
+        if held is not clusters:
+            dropped |= held.keys() - clusters.keys()
+    if not dropped:
+        return {}
+    in_use: set[str] = set()
+    for type_url in (LISTENER, ROUTE):
+        for holder in (_of(acked, type_url), _of(coming, type_url), view[type_url]):
+            for resource in holder.values():
+                in_use |= resource.clusters & dropped
+    return {
+        name: held_clusters[0].get(name) or held_clusters[1][name]
+        for name in sorted(in_use)
+        if name in held_clusters[0] or name in held_clusters[1]
+    }

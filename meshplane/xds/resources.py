@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from meshplane.xds import type_urls, wire
 from meshplane.xds.references import referenced_clusters
+from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 __all__ = [
     "CachedResource",
@@ -25,6 +26,7 @@ __all__ = [
     "set_digest",
     "set_version",
     "version_of",
+    "warm_clusters",
 ]
 
 
@@ -48,6 +50,7 @@ class CachedResource:
     warm_deps: frozenset[str] = frozenset()
     sotw_frame: bytes = b""  # any_bytes as field 2 of a DiscoveryResponse, framed once
     delta_frame: bytes = b""  # delta_bytes as field 2 of a DeltaDiscoveryResponse
+    digest: int = 0  # its share of its set's digest (see set_digest), hashed once
 
 
 def _warm_deps(message: Message) -> frozenset[str]:
@@ -82,18 +85,23 @@ def pack(type_url: str, message: Message) -> CachedResource:
         warm,
         wire.frame(packed),
         wire.frame(delta),
+        _digest(name, version),
     )
 
 
 def placeholder(type_url: str, name: str, version: str) -> CachedResource:
     """Stand for a resource a proxy holds at a version we do not know the content of."""
-    return CachedResource(type_url, name, version, None, b"", b"")
+    return CachedResource(type_url, name, version, None, b"", b"", digest=_digest(name, version))
+
+
+def _digest(name: str, version: str) -> int:
+    data = f"{name}\0{version}".encode()
+    return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
 
 
 def item_digest(resource: CachedResource) -> int:
     """A resource's contribution to its set's digest (name and content version)."""
-    data = f"{resource.name}\0{resource.version}".encode()
-    return int.from_bytes(hashlib.sha256(data).digest()[:16], "big")
+    return resource.digest
 
 
 def set_digest(resources: Iterable[CachedResource]) -> int:
@@ -118,7 +126,15 @@ _NOTHING: Mapping[str, CachedResource] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one proxy group is to be served at one mesh revision. Never changes once built."""
+    """Everything one proxy group is to be served at one mesh revision. Never changes once built.
+
+    Two facts every stream of the group asks on every step are worked out once here, off the
+    streams' path (see make_before_break): `needs`, the clusters its listeners and route
+    configurations send traffic to, and `cold`, those of them that are not warm even on a proxy
+    holding its clusters and load assignments (usually none). A type whose content did not
+    change since the snapshot it was built `like` keeps that snapshot's mapping (the same
+    object), so a stream that holds it can tell it is current by identity, not by walking it.
+    """
 
     revision: int
     resources: Mapping[str, Mapping[str, CachedResource]]
@@ -126,6 +142,8 @@ class Snapshot:
     identity_version: int = 0  # the IdentityState its secrets come from
     changed_at: float | None = None  # monotonic time of the change it carries (convergence)
     digests: Mapping[str, int] = field(default_factory=dict)  # per type, see set_digest
+    needs: frozenset[str] = frozenset()
+    cold: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -134,13 +152,24 @@ class Snapshot:
         resources: Iterable[CachedResource],
         identity_version: int = 0,
         changed_at: float | None = None,
+        *,
+        like: Snapshot | None = None,
     ) -> Snapshot:
-        by_type: dict[str, dict[str, CachedResource]] = {}
+        """A snapshot of `resources`, keeping the mappings of `like` whose content is equal."""
+        fresh: dict[str, dict[str, CachedResource]] = {}
         for resource in resources:
-            by_type.setdefault(resource.type_url, {})[resource.name] = resource
-        digests = {t: set_digest(rs.values()) for t, rs in by_type.items()}
+            fresh.setdefault(resource.type_url, {})[resource.name] = resource
+        digests = {t: set_digest(rs.values()) for t, rs in fresh.items()}
+        by_type: dict[str, Mapping[str, CachedResource]] = dict(fresh)
+        if like is not None:
+            for t, digest in digests.items():
+                if like.digests.get(t) == digest and len(like.of(t)) == len(fresh[t]):
+                    by_type[t] = like.resources[t]
         versions = {t: version_of(d) for t, d in digests.items()}
-        return cls(revision, by_type, versions, identity_version, changed_at, digests)
+        same = {t for t in (CLUSTER, ENDPOINT, LISTENER, ROUTE) if like and _same(by_type, like, t)}
+        needs = like.needs if like and {LISTENER, ROUTE} <= same else _needs(by_type)
+        cold = like.cold if like and len(same) == 4 else _cold(needs, by_type)
+        return cls(revision, by_type, versions, identity_version, changed_at, digests, needs, cold)
 
     def replacing(
         self,
@@ -163,6 +192,11 @@ class Snapshot:
             digest ^= item_digest(resource)
             members[name] = resource
         resources = {**self.resources, type_url: members}
+        needs = _needs(resources) if type_url in (LISTENER, ROUTE) else self.needs
+        # Warmth depends on which load assignments exist, not on their content.
+        same_names = type_url == ENDPOINT and len(members) == len(current)
+        same = same_names or type_url not in (CLUSTER, ENDPOINT, LISTENER, ROUTE)
+        cold = self.cold if same else _cold(needs, resources)
         return Snapshot(
             revision,
             resources,
@@ -170,7 +204,43 @@ class Snapshot:
             self.identity_version,
             changed_at,
             {**self.digests, type_url: digest},
+            needs,
+            cold,
         )
 
     def of(self, type_url: str) -> Mapping[str, CachedResource]:
         return self.resources.get(type_url, _NOTHING)
+
+
+def warm_clusters(
+    clusters: Mapping[str, CachedResource], endpoints: Mapping[str, CachedResource]
+) -> frozenset[str]:
+    """The clusters warm on a proxy holding `clusters` and `endpoints`: a cluster is warm once
+    the proxy holds it and every load assignment it waits for (its `warm_deps`)."""
+    return frozenset(
+        name
+        for name, cluster in clusters.items()
+        if all(dep in endpoints for dep in cluster.warm_deps)
+    )
+
+
+def _needs(resources: Mapping[str, Mapping[str, CachedResource]]) -> frozenset[str]:
+    needed: set[str] = set()
+    for type_url in (LISTENER, ROUTE):
+        for resource in resources.get(type_url, _NOTHING).values():
+            needed |= resource.clusters
+    return frozenset(needed)
+
+
+def _cold(
+    needs: frozenset[str], resources: Mapping[str, Mapping[str, CachedResource]]
+) -> frozenset[str]:
+    clusters = resources.get(CLUSTER, _NOTHING)
+    held = {name: clusters[name] for name in needs if name in clusters}
+    return needs - warm_clusters(held, resources.get(ENDPOINT, _NOTHING))
+
+
+def _same(
+    resources: Mapping[str, Mapping[str, CachedResource]], like: Snapshot, type_url: str
+) -> bool:
+    return resources.get(type_url, _NOTHING) is like.of(type_url)

@@ -98,7 +98,7 @@ class SotwState(StreamState):
         claimed = self._claimed.pop(record.type_url, None)
         if claimed is not None and claimed == version:
             # A reconnecting proxy already holds exactly this: adopt it as ACKed, send nothing.
-            record.acked = dict(scoped)
+            record.acked = scoped
             record.sent_version = record.acked_version = version
             record.must_respond = False
             return None
@@ -109,7 +109,7 @@ class SotwState(StreamState):
             self.types[ENDPOINT].must_respond = True  # the same version again, after these
         nonce = self.next_nonce()
         record.nonce = nonce
-        record.inflight = dict(scoped)
+        record.inflight = scoped
         record.sent_version = version
         record.must_respond = False
         if scoped is wanted and whole:  # the whole set: its body is shared

@@ -31,14 +31,16 @@ class TypeRecord:
 
     `acked`: what the proxy confirmed holding. `inflight`: what it will hold once the response in
     flight applies (None when nothing is in flight); one response per type is in flight at a time,
-    which makes every step's effect on the proxy known before the next step is chosen.
+    which makes every step's effect on the proxy known before the next step is chosen. Both are
+    replaced, never changed in place, so either may be a snapshot's own mapping: a stream that
+    holds the current one is known to by identity (see make_before_break).
     """
 
     type_url: str
     wildcard: bool = False
     names: set[str] = field(default_factory=set)
-    acked: dict[str, CachedResource] = field(default_factory=dict)
-    inflight: dict[str, CachedResource] | None = None
+    acked: Mapping[str, CachedResource] = field(default_factory=dict)
+    inflight: Mapping[str, CachedResource] | None = None
     nonce: str | None = None
     sent_version: str | None = None
     acked_version: str | None = None
@@ -50,7 +52,7 @@ class TypeRecord:
         return self.inflight is not None
 
     @property
-    def coming(self) -> dict[str, CachedResource]:
+    def coming(self) -> Mapping[str, CachedResource]:
         return self.acked if self.inflight is None else self.inflight
 
     def status(self) -> TypeStatus:

@@ -28,6 +28,7 @@ from meshplane.xds.translate.load_assignments import (
 )
 from meshplane.xds.translate.rbac import rbac_filters
 from meshplane.xds.translate.route_configs import (
+    RouteMemo,
     gateway_route_configuration,
     outbound_route_configuration,
 )
@@ -39,6 +40,7 @@ from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 __all__ = [
     "OWN_SECRETS",
+    "RouteMemo",
     "Subset",
     "group_config",
     "group_resources",
@@ -73,9 +75,12 @@ def zone_resources(mesh: Mesh, zone: str) -> dict[str, list[Message]]:
     return {ENDPOINT: list(shared_load_assignments(mesh, zone))}
 
 
-def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
+def group_resources(
+    mesh: Mesh, group: ProxyGroup, memo: RouteMemo | None = None
+) -> dict[str, list[Message]]:
     """The routing part of one proxy group's config (`group_config` adds telemetry and secrets):
-    listeners and route configurations (and the sidecar's local app cluster).
+    listeners and route configurations (and the sidecar's local app cluster). `memo` keeps
+    translated routes between calls (see RouteMemo).
 
     Keys: CLUSTER, LISTENER and ROUTE, always present (lists may be empty: a gateway not in the
     mesh yet gets no listener, so Envoy keeps running and picks it up once it is created).
@@ -85,7 +90,7 @@ def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
         if not group.gateway:
             raise ValueError("a gateway proxy group needs its gateway name")
         listener = gateway_listener(mesh, group.gateway)
-        routes = gateway_route_configuration(mesh, group.gateway)
+        routes = gateway_route_configuration(mesh, group.gateway, memo)
         return {
             CLUSTER: [],
             LISTENER: [listener] if listener is not None else [],
@@ -112,12 +117,12 @@ def group_resources(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Message]]:
             ),
             outbound_listener(group.outbound_port),
         ],
-        ROUTE: [outbound_route_configuration(mesh)],
+        ROUTE: [outbound_route_configuration(mesh, memo)],
     }
 
 
 def group_config(
-    mesh: Mesh, group: ProxyGroup, identities: IdentityState
+    mesh: Mesh, group: ProxyGroup, identities: IdentityState, memo: RouteMemo | None = None
 ) -> dict[str, list[Message]]:
     """Everything one proxy group receives besides the shared and zone resources: its listeners
     and route configurations with the mesh's telemetry (access logs, tracing, stats), its own
@@ -128,7 +133,7 @@ def group_config(
     telemetry clusters and the stats listener, which come last. Raises ValueError like
     `group_resources`.
     """
-    resources = with_telemetry(mesh, group, group_resources(mesh, group))
+    resources = with_telemetry(mesh, group, group_resources(mesh, group, memo))
     subject = group.subject
     leaf = identities.leaves.get(subject) if subject is not None else None
     resources[SECRET] = identity_secrets(identities, leaf)

@@ -12,11 +12,16 @@ Each route carries its own policies: the action (route_actions), header changes,
 and rate-limit settings of the listener's filters (http_filters) under `typed_per_filter_config`.
 A route whose every destination names a missing service answers 503 itself rather than pointing
 Envoy at a cluster it was never sent.
+
+A route's translation depends on its name, its spec and which of the services it names exist,
+nothing else; a `RouteMemo` given by the caller keeps translated routes between builds, so a
+write translates the routes it changed, not every route of the host beside them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 
@@ -51,6 +56,7 @@ from meshplane.xds.translate.route_actions import (
 from meshplane.xds.translate.route_matches import envoy_match
 
 __all__ = [
+    "RouteMemo",
     "envoy_route",
     "gateway_route_configuration",
     "outbound_route_configuration",
@@ -61,21 +67,72 @@ __all__ = [
 _NO_DESTINATION_STATUS = 503
 
 
-def gateway_route_configuration(mesh: Mesh, gateway: str) -> route_pb2.RouteConfiguration | None:
+@dataclass
+class RouteMemo:
+    """Envoy routes translated by earlier builds, by route name, with what they were made from.
+
+    Entries last one generation: `advance` at the start of a build drops what the build before
+    it did not use, so deleted routes do not stay. Entries never change once made; a copy
+    (`fork`) can be used by another thread while this one is.
+    """
+
+    _current: dict[str, _Memoized] = field(default_factory=dict)
+    _previous: dict[str, _Memoized] = field(default_factory=dict)
+
+    def advance(self) -> None:
+        self._previous, self._current = self._current, {}
+
+    def fork(self) -> RouteMemo:
+        return RouteMemo(dict(self._current), dict(self._previous))
+
+    def route(self, name: str, spec: RouteSpec, mesh: Mesh) -> route_components_pb2.Route:
+        """`envoy_route(name, spec, mesh)`, translated again only if its inputs changed."""
+        present = _present(spec, mesh)
+        entry = self._current.get(name) or self._previous.get(name)
+        if entry is None or entry.spec is not spec or entry.present != present:
+            entry = _Memoized(spec, present, envoy_route(name, spec, mesh))
+        self._current[name] = entry
+        return entry.route
+
+
+@dataclass(frozen=True, slots=True)
+class _Memoized:
+    spec: RouteSpec  # held, so its identity cannot be reused by another spec
+    present: tuple[bool, ...]
+    route: route_components_pb2.Route
+
+
+def _present(spec: RouteSpec, mesh: Mesh) -> tuple[bool, ...]:
+    """Which of the services the route sends or mirrors traffic to exist: all it reads of the
+    mesh (see route_actions)."""
+    services = mesh.services
+    return (
+        *(d.service in services for d in spec.destinations),
+        *(m.service in services for m in spec.mirrors),
+    )
+
+
+def gateway_route_configuration(
+    mesh: Mesh, gateway: str, memo: RouteMemo | None = None
+) -> route_pb2.RouteConfiguration | None:
     """Build `gateway:<gateway>` from the routes attached to it; None if the gateway is absent."""
     table = gateway_table(mesh, gateway)
     if table is None:
         return None
-    virtual_hosts = [_virtual_host(host, routes, mesh) for host, routes in table.items()]
+    memo = memo or RouteMemo()
+    virtual_hosts = [_virtual_host(host, routes, mesh, memo) for host, routes in table.items()]
     return _route_configuration(gateway_route_name(gateway), virtual_hosts)
 
 
-def outbound_route_configuration(mesh: Mesh) -> route_pb2.RouteConfiguration:
+def outbound_route_configuration(
+    mesh: Mesh, memo: RouteMemo | None = None
+) -> route_pb2.RouteConfiguration:
     """Build the sidecars' `outbound` configuration: a virtual host per HTTP service and per
     other host a sidecar route names."""
+    memo = memo or RouteMemo()
     virtual_hosts = []
     for host, routes in sidecar_table(mesh).items():
-        virtual_host = _virtual_host(host, routes, mesh)
+        virtual_host = _virtual_host(host, routes, mesh, memo)
         service = default_service(mesh, host)
         if service is not None:
             virtual_host.routes.append(_default_route(service))
@@ -120,11 +177,11 @@ def _route_configuration(
 
 
 def _virtual_host(
-    host: str, routes: Sequence[NamedRoute], mesh: Mesh
+    host: str, routes: Sequence[NamedRoute], mesh: Mesh, memo: RouteMemo
 ) -> route_components_pb2.VirtualHost:
     """`routes` come in precedence order already (route_table sorts them)."""
     return route_components_pb2.VirtualHost(
-        name=host, domains=[host], routes=[envoy_route(name, spec, mesh) for name, spec in routes]
+        name=host, domains=[host], routes=[memo.route(name, spec, mesh) for name, spec in routes]
     )
 
 

@@ -169,3 +169,30 @@ def test_sidecar_route_in_gateway_mesh_does_not_reach_gateways():
     example = EXAMPLES["gateway-hosts"].mesh
     (outbound,) = grouped(example, sidecar_group("web"))[ROUTE]
     assert [r.name for r in vhosts(outbound)["web"].routes] == ["sidecar-only", "default:web"]
+
+
+def test_a_route_memo_translates_again_only_what_changed() -> None:
+    from meshplane.xds.translate import RouteMemo
+    from meshplane.xds.translate.route_configs import gateway_route_configuration
+
+    items = [gateway("edge", 10000), service("a"), service("b")]
+    routes = [route(f"r{i}", gateways=["edge"], match={"prefix": f"/{i}"},
+                    destinations=[{"service": "a"}]) for i in range(3)]  # fmt: skip
+    memo = RouteMemo()
+    first = mesh(*items, *routes)
+    before = gateway_route_configuration(first, "edge", memo)
+    kept = {name: memo.route(name, first.routes[name], first) for name in ("r0", "r1", "r2")}
+
+    changed = route(
+        "r1", gateways=["edge"], match={"prefix": "/1"}, destinations=[{"service": "b"}]
+    )
+    second = mesh(*items, routes[0], changed, routes[2])
+    memo.advance()
+    after = gateway_route_configuration(second, "edge", memo)
+    assert memo.route("r0", second.routes["r0"], second) is kept["r0"]  # same spec: reused
+    assert memo.route("r1", second.routes["r1"], second) is not kept["r1"]
+    assert after != before
+    assert after == gateway_route_configuration(second, "edge")  # the same as without a memo
+
+    without_b = mesh(*[i for i in items if i[1] != "b"], routes[0], changed, routes[2])
+    assert memo.route("r1", without_b.routes["r1"], without_b).direct_response.status == 503

@@ -153,3 +153,14 @@ def test_an_updated_eds_cluster_gets_its_unchanged_load_assignment_again() -> No
     assert [r.type_url for r in responses] == [CLUSTER, ENDPOINT]
     assert [r.name for r in responses[1].resources] == ["a"]  # only the updated cluster's
     assert envoy.pump() == []
+
+
+def test_a_wildcard_proxy_holds_the_snapshots_mapping_and_unsubscribing_leaves_it_whole() -> None:
+    state, _ = connected()
+    assert state.snapshot is not None
+    snapshot = state.snapshot
+    assert state.types[CLUSTER].acked is snapshot.of(CLUSTER)  # held, not copied
+    assert state.responses() == []  # the same mapping: nothing to compare, nothing due
+    state.on_request(DeltaDiscoveryRequest(type_url=ENDPOINT, resource_names_unsubscribe=["b"]))
+    assert "b" not in state.types[ENDPOINT].acked
+    assert set(snapshot.of(ENDPOINT)) == {"a", "b"}  # the snapshot is not changed in place
