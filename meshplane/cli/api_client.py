@@ -33,6 +33,9 @@ __all__ = [
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 _PREFIX = "/api/v1"
+# How long `apply` waits for its answer: a whole mesh is one transaction (30,000 documents take
+# seconds to tens of seconds, by machine and database), far beyond one resource's write.
+APPLY_TIMEOUT_S = 600.0
 # Where a FastAPI error location points; the first part only says which part of the request.
 _REQUEST_PARTS = ("body", "query", "path", "header")
 
@@ -47,13 +50,17 @@ class Bootstrap:
 
 class ApiError(Exception):
     """The API refused a request (`status` is its HTTP status) or could not be reached (0).
-    `detail` is the answer's detail: a message, or a 422's list of errors."""
+    `detail` is the answer's detail: a message, or a 422's list of errors. `unanswered`: the
+    request was sent but no answer came in time, so it may have taken effect."""
 
-    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+    def __init__(
+        self, status: int, message: str, detail: Any = None, *, unanswered: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail
+        self.unanswered = unanswered
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -177,9 +184,20 @@ class ApiClient:
         json: Any = None,
         params: Mapping[str, str | int | bool | builtins.list[str]] | None = None,
         headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> httpx.Response:
+        timeout = self._http.timeout
+        if read_timeout is not None:
+            timeout = httpx.Timeout(timeout.connect, read=read_timeout, write=timeout.write)
         try:
-            response = self._http.request(method, path, json=json, params=params, headers=headers)
+            response = self._http.request(
+                method, path, json=json, params=params, headers=headers, timeout=timeout
+            )
+        except httpx.ReadTimeout as exc:
+            waited = timeout.read
+            message = f"meshplane at {self.base_url} did not answer within {waited:g}s; "
+            message += "the request was sent and may still take effect"
+            raise ApiError(0, message, unanswered=True) from exc
         except httpx.HTTPError as exc:
             raise ApiError(0, f"cannot reach meshplane at {self.base_url}: {exc}") from exc
         if response.is_error:
@@ -294,7 +312,8 @@ class ApiClient:
     def apply(self, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Write `documents` ({kind, name, spec[, version]}) in one transaction: the revision
         and, per document, its outcome (created, configured, unchanged) and version."""
-        return self._object("POST", "/apply", json={"documents": list(documents)})
+        body = {"documents": list(documents)}
+        return self._object("POST", "/apply", json=body, read_timeout=APPLY_TIMEOUT_S)
 
     def changes(self, **filters: str | int) -> dict[str, Any]:
         """A page of the history, newest first (filters: kind, name, by, before, limit)."""

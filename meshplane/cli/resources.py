@@ -200,6 +200,8 @@ def apply(
         try:
             applied = client.apply(batch)
         except ApiError as exc:
+            if exc.unanswered:  # sent: the server may have applied it, or may still
+                _fail(f"{exc.message}: see `meshplane history` for what was applied")
             _fail("nothing applied:\n  " + _refusal(exc, documents))
     for doc, result in zip(documents, applied["documents"], strict=True):
         typer.echo(f"{doc.kind.singular}/{doc.name} {result['outcome']}")

@@ -102,3 +102,20 @@ def test_unknown_kind_is_refused_before_any_request():
     with pytest.raises(ValueError, match="unknown kind"):
         client_answering(200, {}, seen).get("widget", "w")
     assert seen == []
+
+
+def test_an_unanswered_request_may_have_taken_effect_and_apply_waits_longer():
+    timeouts: list[dict[str, float | None]] = []
+
+    def silent(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"])
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client = ApiClient("http://meshplane", transport=httpx.MockTransport(silent))
+    with pytest.raises(ApiError, match="did not answer within 600s") as caught:
+        client.apply([{"kind": "services", "name": "a", "spec": {}}])
+    assert caught.value.unanswered
+    assert caught.value.status == 0
+    with pytest.raises(ApiError, match="may still take effect"):
+        client.list("routes")
+    assert [t["read"] for t in timeouts] == [600.0, 10.0]  # a batch is one long transaction
