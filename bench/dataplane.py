@@ -89,6 +89,24 @@ class Envoy:
                 time.sleep(0.02)
         raise RuntimeError(f"Envoy not ready within {_START_TIMEOUT:g}s\n{self.log_tail()}")
 
+    def settle(self, timeout: float) -> bool:
+        """Wait until Envoy finished taking its configuration: initialized (`/ready`) and no
+        cluster warming. A gateway that just received 10,000 clusters spends seconds on its own
+        main thread warming them; a change timed meanwhile would time Envoy's start-up."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    ready = client.get(self.admin_url + "/ready").status_code == 200
+                    stats = client.get(
+                        self.admin_url + "/stats",
+                        params={"filter": "^cluster_manager.warming_clusters$"},
+                    ).text
+                    if ready and stats.strip().endswith(": 0"):
+                        return True
+                time.sleep(0.1)
+        return False
+
     def stop(self) -> None:
         process, self._process = self._process, None
         stop_process(process, _STOP_TIMEOUT)

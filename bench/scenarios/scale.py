@@ -215,17 +215,32 @@ def _time_writes(
     bootstrap = api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=admin_port)
     with (
         Envoy(backends_bootstrap(ports), workdir / "backends"),
-        Envoy(bootstrap, workdir / "gateway", wait_ready=False),
+        Envoy(bootstrap, workdir / "gateway", wait_ready=False) as gateway,
     ):
         timer = ChangeTimer(gateway_port)
         try:
             if not serving(timer, timeout=300):
                 raise RuntimeError("the gateway Envoy never served the flip route")
+            if not gateway.settle(timeout=300) or not _all_acked(api, timeout=300):
+                raise RuntimeError("the proxies did not take the mesh's configuration in 300 s")
             write = lambda service: api.put("routes", ROUTE, flip_route(service))  # noqa: E731
             latencies: list[float | None] = flips(timer, write, changes, timeout=60)["latencies_s"]
         finally:
             timer.close()
     return latencies
+
+
+def _all_acked(api: Api, timeout: float) -> bool:
+    """Wait until every connected proxy acknowledged all it was sent. Adding the flip's
+    services sends every proxy all 10,000 clusters again (state of the world): writes timed
+    before that settles would time the simulated proxies' catching up, not the write."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        types = [t for proxy in api.proxies() for t in proxy["types"]]
+        if all(t["sent_version"] == t["acked_version"] for t in types):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 ROWS: list[Row] = [reads_under_rebuilds, writes_served]
