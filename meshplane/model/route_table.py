@@ -37,6 +37,7 @@ __all__ = [
     "gateway_table",
     "path_condition",
     "precedence",
+    "rank",
     "route_slots",
     "sidecar_table",
 ]
@@ -81,12 +82,17 @@ def conditions(match: RouteMatch) -> int:
     return len(match.headers) + len(match.query) + (1 if match.methods else 0)
 
 
+def rank(spec: RouteSpec) -> tuple[int, int, int]:
+    """Rules 1 and 2 of the precedence for one route (the spec keeps it: `RouteSpec.rank`)."""
+    kind, value = path_condition(spec.match)
+    length = len(value) if kind == "prefix" else 0
+    return (_PATH_ORDER[kind], -length, -conditions(spec.match))
+
+
 def precedence(route: NamedRoute) -> tuple[int, int, int, str]:
     """Sort key putting the route Envoy should try first first (see the module docstring)."""
     name, spec = route
-    kind, value = path_condition(spec.match)
-    length = len(value) if kind == "prefix" else 0
-    return (_PATH_ORDER[kind], -length, -conditions(spec.match), name)
+    return (*spec.rank, name)
 
 
 def gateway_table(mesh: Mesh, gateway: str) -> dict[str, list[NamedRoute]] | None:

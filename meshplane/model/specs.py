@@ -6,7 +6,9 @@ setting that silently does nothing. Later issues add fields with defaults; store
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self, TypeVar
+import functools
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -278,6 +280,20 @@ class RouteSpec(Spec):
         if path_rewrite is not None and self.match.regex is not None:
             raise ValueError("a prefix rewrite needs a 'prefix' or 'path' match, not 'regex'")
         return self
+
+    @functools.cached_property
+    def rank(self) -> tuple[int, int, int]:
+        """Where the route sorts among the routes of its host, its name aside (the rule is
+        `route_table.rank`); kept, since every build sorts every route of a host by it."""
+        from meshplane.model.route_table import rank  # the rule's home imports this module
+
+        return rank(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the kept rank: `update` may change what it derives from."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("rank", None)
+        return copy
 
 
 def _check_forwarding(route: RouteSpec) -> None:

@@ -254,14 +254,20 @@ class BuildState:
         what this build produced replaces it, so nothing outlives the build after it.
         """
         out: list[CachedResource] = []
+        # A hook may have changed what the memo assembled: then read the clusters again.
+        assembled = self._routes.clusters if self._hook is None else _unknown
         for type_url, messages in by_type.items():
             for message in messages:
-                resource = pack(type_url, message)
+                resource = pack(type_url, message, assembled(message))
                 key = (type_url, resource.name, resource.version)
                 resource = self._interned.get(key) or previous.get(key) or resource
                 self._interned[key] = resource
                 out.append(resource)
         return out
+
+
+def _unknown(message: object) -> None:
+    return None
 
 
 def _swapped(

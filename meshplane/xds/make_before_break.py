@@ -11,7 +11,7 @@ Pure: works on immutable snapshots and the per-stream record of what was ACKed a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from meshplane.xds.resources import CachedResource, Snapshot, warm_clusters
@@ -21,6 +21,10 @@ __all__ = ["Held", "desired_view"]
 
 Held = Mapping[str, Mapping[str, CachedResource]]  # type URL -> name -> resource
 _NOTHING: Mapping[str, CachedResource] = MappingProxyType({})
+Holding = Mapping[str, CachedResource]
+# Answers a snapshot remembers for proxies holding other mappings than its own (a few earlier
+# snapshots' while proxies catch up; a delta stream's own mappings are not shared).
+_MEMO_SIZE = 32
 
 
 def _of(held: Held, type_url: str) -> Mapping[str, CachedResource]:
@@ -39,8 +43,34 @@ def _cold(snapshot: Snapshot, acked: Held) -> frozenset[str]:
         return snapshot.cold
     if not snapshot.needs:
         return frozenset()
+    return _remembered(snapshot, "cold", clusters, endpoints, _cold_on)
+
+
+def _cold_on(snapshot: Snapshot, clusters: Holding, endpoints: Holding) -> frozenset[str]:
     held = {name: clusters[name] for name in snapshot.needs if name in clusters}
     return snapshot.needs - warm_clusters(held, endpoints)
+
+
+def _dropped(snapshot: Snapshot, held: Holding, _: Holding) -> frozenset[str]:
+    return frozenset(held.keys() - snapshot.of(CLUSTER).keys())
+
+
+def _remembered(
+    snapshot: Snapshot,
+    what: str,
+    first: Holding,
+    second: Holding,
+    work: Callable[[Snapshot, Holding, Holding], frozenset[str]],
+) -> frozenset[str]:
+    """`work(snapshot, first, second)`, remembered by the snapshot for these mappings."""
+    key = (what, id(first), id(second))
+    known = snapshot.memo.get(key)
+    if known is not None and known[0] is first and known[1] is second:
+        return known[2]
+    answer = work(snapshot, first, second)
+    if len(snapshot.memo) < _MEMO_SIZE:
+        snapshot.memo[key] = (first, second, answer)
+    return answer
 
 
 def _gated(
@@ -99,7 +129,7 @@ def _kept_clusters(
     dropped: set[str] = set()
     for held in held_clusters:
         if held is not clusters:
-            dropped |= held.keys() - clusters.keys()
+            dropped |= _remembered(snapshot, "dropped", held, _NOTHING, _dropped)
     if not dropped:
         return {}
     in_use: set[str] = set()

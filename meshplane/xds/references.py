@@ -17,7 +17,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.message import Message
 
-__all__ = ["referenced_clusters"]
+__all__ = ["referenced_clusters", "route_clusters"]
 
 
 def referenced_clusters(message: Message) -> frozenset[str]:
@@ -32,6 +32,14 @@ def referenced_clusters(message: Message) -> frozenset[str]:
     if isinstance(message, listener_pb2.Listener):
         return frozenset(_listener_clusters(message))
     return frozenset()
+
+
+def route_clusters(route: Any) -> frozenset[str]:
+    """The clusters one Route of a route configuration sends traffic to (route_configs keeps
+    them with each translated route, so a configuration's are a union, not a walk)."""
+    if route.WhichOneof("action") != "route":
+        return frozenset()
+    return frozenset(_route_action_clusters(route.route))
 
 
 def _route_configuration_clusters(config: Any) -> Iterator[str]:

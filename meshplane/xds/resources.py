@@ -61,17 +61,22 @@ def _warm_deps(message: Message) -> frozenset[str]:
     return frozenset()
 
 
-def pack(type_url: str, message: Message) -> CachedResource:
-    """Serialize `message` deterministically, once, and version it by its content hash."""
+def pack(type_url: str, message: Message, clusters: frozenset[str] | None = None) -> CachedResource:
+    """Serialize `message` deterministically, once, and version it by its content hash.
+
+    `clusters`: the clusters it sends traffic to, when the caller knows them already (a route
+    configuration assembled from translated routes); otherwise they are read from `message`.
+    """
     value = message.SerializeToString(deterministic=True)
     name: str = message.name if type_url != type_urls.ENDPOINT else message.cluster_name  # type: ignore[attr-defined]
     version = hashlib.sha256(value).hexdigest()[:20]
     packed = wire.any_bytes(type_url, value)
-    clusters = (
-        referenced_clusters(message)
-        if type_url in (type_urls.LISTENER, type_urls.ROUTE)
-        else frozenset()
-    )
+    if clusters is None:
+        clusters = (
+            referenced_clusters(message)
+            if type_url in (type_urls.LISTENER, type_urls.ROUTE)
+            else frozenset()
+        )
     warm = _warm_deps(message) if type_url == type_urls.CLUSTER else frozenset()
     delta = wire.delta_resource_bytes(name, version, packed)
     return CachedResource(
@@ -144,6 +149,13 @@ class Snapshot:
     digests: Mapping[str, int] = field(default_factory=dict)  # per type, see set_digest
     needs: frozenset[str] = frozenset()
     cold: frozenset[str] = frozenset()
+    # Streams' memo (make_before_break): what it works out for a proxy holding other mappings
+    # than these (its cold clusters, the clusters it holds that these dropped), by what and by
+    # those mappings' identity. Proxies catching up hold the same earlier mappings, so one
+    # answer serves them all. Only the event loop touches it.
+    memo: dict[tuple[str, int, int], tuple[object, object, frozenset[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -168,7 +180,12 @@ class Snapshot:
         versions = {t: version_of(d) for t, d in digests.items()}
         same = {t for t in (CLUSTER, ENDPOINT, LISTENER, ROUTE) if like and _same(by_type, like, t)}
         needs = like.needs if like and {LISTENER, ROUTE} <= same else _needs(by_type)
-        cold = like.cold if like and len(same) == 4 else _cold(needs, by_type)
+        if like and len(same) == 4:
+            cold = like.cold
+        elif like and {CLUSTER, ENDPOINT} <= same:  # warmth is like's: only new needs to check
+            cold = (like.cold & needs) | _cold(needs - like.needs, by_type)
+        else:
+            cold = _cold(needs, by_type)
         return cls(revision, by_type, versions, identity_version, changed_at, digests, needs, cold)
 
     def replacing(

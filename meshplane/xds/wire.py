@@ -18,6 +18,7 @@ __all__ = [
     "delta_resource_bytes",
     "delta_response",
     "delta_with_body",
+    "field",
     "frame",
     "sotw_framed",
     "sotw_response",
@@ -44,11 +45,18 @@ def _varint(value: int) -> bytes:
 
 
 _ONE_BYTE = [bytes((n,)) for n in range(0x80)]
-_TAGS = [_varint(number << 3 | _LEN) for number in range(16)]  # the field numbers used here
+_TAGS = [_varint(number << 3 | _LEN) for number in range(16)]  # field numbers 0 to 15
 
 
 def _field(number: int, payload: bytes) -> bytes:
     return b"".join((_TAGS[number], _varint(len(payload)), payload))
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (a message, bytes or a string) of any message, ready to
+    concatenate with the others in field-number order (route configurations are assembled from
+    their routes' bytes this way, see translate/route_configs.py)."""
+    return _field(number, payload)
 
 
 @functools.lru_cache(maxsize=64)

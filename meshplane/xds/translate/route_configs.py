@@ -20,8 +20,9 @@ write translates the routes it changed, not every route of the host beside them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 
@@ -34,6 +35,8 @@ from meshplane.model import (
     precedence,
     sidecar_table,
 )
+from meshplane.xds import wire
+from meshplane.xds.references import route_clusters
 from meshplane.xds.translate.http_filters import (
     FAULT_FILTER,
     RATE_LIMIT_FILTER,
@@ -69,47 +72,100 @@ _NO_DESTINATION_STATUS = 503
 
 @dataclass
 class RouteMemo:
-    """Envoy routes translated by earlier builds, by route name, with what they were made from.
+    """Envoy routes translated by earlier builds, by route name, with what they were made from,
+    their serialized bytes and the clusters they send traffic to; and, for the route
+    configurations assembled from them, those configurations' clusters.
 
-    Entries last one generation: `advance` at the start of a build drops what the build before
-    it did not use, so deleted routes do not stay. Entries never change once made; a copy
-    (`fork`) can be used by another thread while this one is.
+    A configuration is assembled from its routes' bytes (protobuf's wire format is the
+    concatenation of fields) and parsed once, rather than built by copying each route into it:
+    at 10,000 routes the copies were most of a write's build. Entries last one generation:
+    `advance` at the start of a build drops what the build before it did not use, so deleted
+    routes do not stay. Entries never change once made; a copy (`fork`) can be used by another
+    thread while this one is.
     """
 
     _current: dict[str, _Memoized] = field(default_factory=dict)
     _previous: dict[str, _Memoized] = field(default_factory=dict)
+    # id of a configuration this memo assembled -> (it, its clusters); it is held, so the id
+    # stays its own.
+    _assembled: dict[int, tuple[route_pb2.RouteConfiguration, frozenset[str]]] = field(
+        default_factory=dict
+    )
 
     def advance(self) -> None:
         self._previous, self._current = self._current, {}
+        self._assembled = {}
 
     def fork(self) -> RouteMemo:
-        return RouteMemo(dict(self._current), dict(self._previous))
+        return RouteMemo(dict(self._current), dict(self._previous), dict(self._assembled))
 
     def route(self, name: str, spec: RouteSpec, mesh: Mesh) -> route_components_pb2.Route:
         """`envoy_route(name, spec, mesh)`, translated again only if its inputs changed."""
-        present = _present(spec, mesh)
+        return self._entry(name, spec, mesh).route
+
+    def clusters(self, config: object) -> frozenset[str] | None:
+        """The clusters of a route configuration this memo assembled in this generation (the
+        object itself), else None."""
+        assembled = self._assembled.get(id(config))
+        return assembled[1] if assembled is not None and assembled[0] is config else None
+
+    def _entry(self, name: str, spec: RouteSpec, mesh: Mesh) -> _Memoized:
         entry = self._current.get(name) or self._previous.get(name)
-        if entry is None or entry.spec is not spec or entry.present != present:
-            entry = _Memoized(spec, present, envoy_route(name, spec, mesh))
+        if entry is None or entry.spec is not spec or entry.present != entry.now(mesh):
+            route = envoy_route(name, spec, mesh)
+            data = route.SerializeToString(deterministic=True)
+            services = _services(spec)
+            entry = _Memoized(spec, services, (), route, data, route_clusters(route))
+            entry = replace(entry, present=entry.now(mesh))
         self._current[name] = entry
-        return entry.route
+        return entry
+
+    def _virtual_host(
+        self, host: str, routes: Sequence[NamedRoute], mesh: Mesh, last: Sequence[_Memoized] = ()
+    ) -> _Host:
+        """A virtual host (name = the host, domains = [host]) of `routes`, in their order (route
+        table precedence), then `last`."""
+        entries = [*(self._entry(name, spec, mesh) for name, spec in routes), *last]
+        name = host.encode()
+        parts = [wire.field(1, name), wire.field(2, name)]
+        parts += [wire.field(3, entry.data) for entry in entries]
+        clusters = frozenset().union(*(entry.clusters for entry in entries))
+        return _Host(host, b"".join(parts), clusters)
+
+    def _configuration(self, name: str, hosts: Iterable[_Host]) -> route_pb2.RouteConfiguration:
+        """The configuration `name` of `hosts`, sorted by host name."""
+        ordered = sorted(hosts, key=lambda h: h.name)
+        data = b"".join((wire.field(1, name.encode()), *(wire.field(2, h.data) for h in ordered)))
+        config = route_pb2.RouteConfiguration.FromString(data)
+        clusters = frozenset().union(*(h.clusters for h in ordered))
+        self._assembled[id(config)] = (config, clusters)
+        return config
 
 
 @dataclass(frozen=True, slots=True)
 class _Memoized:
-    spec: RouteSpec  # held, so its identity cannot be reused by another spec
-    present: tuple[bool, ...]
+    spec: RouteSpec | None  # held, so its identity cannot be reused by another spec
+    services: tuple[str, ...]  # the services it sends or mirrors traffic to
+    present: tuple[bool, ...]  # which of them existed when it was translated
     route: route_components_pb2.Route
+    data: bytes  # the route, serialized deterministically
+    clusters: frozenset[str]
+
+    def now(self, mesh: Mesh) -> tuple[bool, ...]:
+        """Which of its services exist in `mesh`: all a route's translation reads of the mesh
+        besides its spec (see route_actions)."""
+        return tuple(map(mesh.services.__contains__, self.services))
 
 
-def _present(spec: RouteSpec, mesh: Mesh) -> tuple[bool, ...]:
-    """Which of the services the route sends or mirrors traffic to exist: all it reads of the
-    mesh (see route_actions)."""
-    services = mesh.services
-    return (
-        *(d.service in services for d in spec.destinations),
-        *(m.service in services for m in spec.mirrors),
-    )
+@dataclass(frozen=True, slots=True)
+class _Host:
+    name: str
+    data: bytes  # the VirtualHost, serialized
+    clusters: frozenset[str]
+
+
+def _services(spec: RouteSpec) -> tuple[str, ...]:
+    return (*(d.service for d in spec.destinations), *(m.service for m in spec.mirrors))
 
 
 def gateway_route_configuration(
@@ -120,8 +176,8 @@ def gateway_route_configuration(
     if table is None:
         return None
     memo = memo or RouteMemo()
-    virtual_hosts = [_virtual_host(host, routes, mesh, memo) for host, routes in table.items()]
-    return _route_configuration(gateway_route_name(gateway), virtual_hosts)
+    hosts = [memo._virtual_host(host, routes, mesh) for host, routes in table.items()]
+    return memo._configuration(gateway_route_name(gateway), hosts)
 
 
 def outbound_route_configuration(
@@ -130,14 +186,12 @@ def outbound_route_configuration(
     """Build the sidecars' `outbound` configuration: a virtual host per HTTP service and per
     other host a sidecar route names."""
     memo = memo or RouteMemo()
-    virtual_hosts = []
+    hosts = []
     for host, routes in sidecar_table(mesh).items():
-        virtual_host = _virtual_host(host, routes, mesh, memo)
         service = default_service(mesh, host)
-        if service is not None:
-            virtual_host.routes.append(_default_route(service))
-        virtual_hosts.append(virtual_host)
-    return _route_configuration(OUTBOUND, virtual_hosts)
+        last = [_default_entry(service)] if service is not None else []
+        hosts.append(memo._virtual_host(host, routes, mesh, last))
+    return memo._configuration(OUTBOUND, hosts)
 
 
 def envoy_route(name: str, spec: RouteSpec, mesh: Mesh) -> route_components_pb2.Route:
@@ -168,26 +222,13 @@ def envoy_route(name: str, spec: RouteSpec, mesh: Mesh) -> route_components_pb2.
     return route
 
 
-def _route_configuration(
-    name: str, virtual_hosts: Iterable[route_components_pb2.VirtualHost]
-) -> route_pb2.RouteConfiguration:
-    return route_pb2.RouteConfiguration(
-        name=name, virtual_hosts=sorted(virtual_hosts, key=lambda vhost: str(vhost.name))
-    )
-
-
-def _virtual_host(
-    host: str, routes: Sequence[NamedRoute], mesh: Mesh, memo: RouteMemo
-) -> route_components_pb2.VirtualHost:
-    """`routes` come in precedence order already (route_table sorts them)."""
-    return route_components_pb2.VirtualHost(
-        name=host, domains=[host], routes=[memo.route(name, spec, mesh) for name, spec in routes]
-    )
-
-
-def _default_route(service: str) -> route_components_pb2.Route:
-    return route_components_pb2.Route(
+@functools.lru_cache(maxsize=65536)
+def _default_entry(service: str) -> _Memoized:
+    """The catch-all route of a sidecar's virtual host for `service`, translated once."""
+    route = route_components_pb2.Route(
         name=default_route_name(service),
         match=route_components_pb2.RouteMatch(prefix="/"),
         route=route_components_pb2.RouteAction(cluster=cluster_name(service)),
     )
+    data = route.SerializeToString(deterministic=True)
+    return _Memoized(None, (), (), route, data, frozenset({cluster_name(service)}))

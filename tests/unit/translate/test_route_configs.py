@@ -196,3 +196,42 @@ def test_a_route_memo_translates_again_only_what_changed() -> None:
 
     without_b = mesh(*[i for i in items if i[1] != "b"], routes[0], changed, routes[2])
     assert memo.route("r1", without_b.routes["r1"], without_b).direct_response.status == 503
+
+
+def test_assembled_configurations_equal_the_messages_built_route_by_route() -> None:
+    from envoy.config.route.v3 import route_pb2
+
+    from meshplane.model import gateway_table, sidecar_table
+    from meshplane.xds.references import referenced_clusters
+    from meshplane.xds.translate import RouteMemo
+    from meshplane.xds.translate.route_configs import (
+        envoy_route,
+        gateway_route_configuration,
+        outbound_route_configuration,
+    )
+
+    example = mesh(
+        gateway("edge", 10000, hosts=["a.example", "b.example"]),
+        service("a"),
+        service("b"),
+        route("r1", gateways=["edge"], match={"prefix": "/one"}, destinations=[{"service": "a"}]),
+        route("r2", gateways=["edge"], hosts=["b.example"], match={"path": "/two"},
+              destinations=[{"service": "a", "weight": 1}, {"service": "b", "weight": 3}]),
+        route("s1", hosts=["a"], match={"prefix": "/x"}, destinations=[{"service": "b"}]),
+    )  # fmt: skip
+    memo = RouteMemo()
+    built = gateway_route_configuration(example, "edge", memo)
+    table = gateway_table(example, "edge")
+    assert built is not None
+    assert table is not None
+    expected = route_pb2.RouteConfiguration(name=built.name)
+    for host in sorted(table):
+        vhost = expected.virtual_hosts.add(name=host, domains=[host])
+        vhost.routes.extend(envoy_route(name, spec, example) for name, spec in table[host])
+    assert built == expected
+    assert memo.clusters(built) == referenced_clusters(built) == {"a", "b"}
+
+    outbound = outbound_route_configuration(example, memo)
+    assert [v.name for v in outbound.virtual_hosts] == sorted(sidecar_table(example))
+    assert [r.name for r in outbound.virtual_hosts[0].routes][-1].startswith("default")
+    assert memo.clusters(outbound) == referenced_clusters(outbound)
