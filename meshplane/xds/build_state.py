@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from meshplane.model import Change, IdentityState, Mesh, ProxyGroup
+from meshplane.model import Change, IdentityState, Mesh, ProxyGroup, RouteSpec
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.translate import (
     RouteMemo,
@@ -110,7 +110,7 @@ class BuildState:
         if (
             self.subsets is not None
             and "endpoints" not in kinds
-            and subsets_by_service(mesh) == self.subsets
+            and (_subsets_stay(before, mesh, changes) or subsets_by_service(mesh) == self.subsets)
         ):
             services = _ServiceChanges.between(before, mesh, changes)
             scope = "listeners and routes"
@@ -268,6 +268,28 @@ class BuildState:
 
 def _unknown(message: object) -> None:
     return None
+
+
+def _subsets_stay(before: Mesh, after: Mesh, changes: Iterable[Change]) -> bool:
+    """Whether the changes alone show that label subsets stay as they are, without deriving
+    them from every route: no route they touch names a labelled target, before or after, and
+    no service comes or goes (a subset exists only for a service that does). False means
+    "cannot tell", not "they changed"."""
+    for change in changes:
+        name = change.name
+        if change.kind == "routes":
+            specs = (before.routes.get(name), after.routes.get(name))
+            if any(_labelled(spec) for spec in specs):
+                return False
+        elif change.kind == "services" and (name in before.services) != (name in after.services):
+            return False
+    return True
+
+
+def _labelled(route: RouteSpec | None) -> bool:
+    if route is None:
+        return False
+    return any(d.labels for d in route.destinations) or any(m.labels for m in route.mirrors)
 
 
 def _swapped(

@@ -314,3 +314,18 @@ async def test_a_service_turning_invalid_then_fixed_matches_a_full_rebuild() -> 
         assert {"orders", "orders|version=v1", "orders|version=v2"} <= set(snapshot.of(CLUSTER))
         assert "orders" in snapshot.of(ENDPOINT)
     assert not builder.mesh.left_out
+
+
+async def test_routes_without_labels_are_told_apart_from_routes_that_drop_their_subsets() -> None:
+    source = FakeSource(_mesh())
+    cache, builder = await _started(source)
+    plain = _route({"service": "payments"})
+    source.log += [Change(7, "routes", "to-payments", plain.model_copy(update={"hosts": ["p"]}))]
+    await builder.catch_up()  # no label anywhere in the change: subsets known to stay
+    await _assert_matches_a_full_rebuild(source, cache)
+    source.log += [Change(8, "routes", "orders", _route({"service": "orders"}))]
+    await builder.catch_up()  # the labelled route loses its labels: its subsets go
+    await _assert_matches_a_full_rebuild(source, cache)
+    snapshot = cache.snapshot(GROUPS[0])
+    assert snapshot is not None
+    assert not any("v1" in name or "v2" in name for name in snapshot.resources[CLUSTER])
