@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from meshplane.xds.resources import CachedResource, Snapshot, warm_clusters
+from meshplane.xds.resources import CachedResource, Snapshot, cold_clusters
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 __all__ = ["Held", "desired_view"]
@@ -47,8 +47,7 @@ def _cold(snapshot: Snapshot, acked: Held) -> frozenset[str]:
 
 
 def _cold_on(snapshot: Snapshot, clusters: Holding, endpoints: Holding) -> frozenset[str]:
-    held = {name: clusters[name] for name in snapshot.needs if name in clusters}
-    return snapshot.needs - warm_clusters(held, endpoints)
+    return cold_clusters(snapshot.needs, clusters, endpoints)
 
 
 def _dropped(snapshot: Snapshot, held: Holding, _: Holding) -> frozenset[str]:

@@ -20,13 +20,13 @@ from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 __all__ = [
     "CachedResource",
     "Snapshot",
+    "cold_clusters",
     "item_digest",
     "pack",
     "placeholder",
     "set_digest",
     "set_version",
     "version_of",
-    "warm_clusters",
 ]
 
 
@@ -229,15 +229,19 @@ class Snapshot:
         return self.resources.get(type_url, _NOTHING)
 
 
-def warm_clusters(
-    clusters: Mapping[str, CachedResource], endpoints: Mapping[str, CachedResource]
+def cold_clusters(
+    needed: frozenset[str],
+    clusters: Mapping[str, CachedResource],
+    endpoints: Mapping[str, CachedResource],
 ) -> frozenset[str]:
-    """The clusters warm on a proxy holding `clusters` and `endpoints`: a cluster is warm once
-    the proxy holds it and every load assignment it waits for (its `warm_deps`)."""
+    """Those of the `needed` clusters not warm on a proxy holding `clusters` and `endpoints`: a
+    cluster is warm once the proxy holds it and every load assignment it waits for (its
+    `warm_deps`)."""
     return frozenset(
         name
-        for name, cluster in clusters.items()
-        if all(dep in endpoints for dep in cluster.warm_deps)
+        for name in needed
+        if (cluster := clusters.get(name)) is None
+        or not all(dep in endpoints for dep in cluster.warm_deps)
     )
 
 
@@ -252,9 +256,7 @@ def _needs(resources: Mapping[str, Mapping[str, CachedResource]]) -> frozenset[s
 def _cold(
     needs: frozenset[str], resources: Mapping[str, Mapping[str, CachedResource]]
 ) -> frozenset[str]:
-    clusters = resources.get(CLUSTER, _NOTHING)
-    held = {name: clusters[name] for name in needs if name in clusters}
-    return needs - warm_clusters(held, resources.get(ENDPOINT, _NOTHING))
+    return cold_clusters(needs, resources.get(CLUSTER, _NOTHING), resources.get(ENDPOINT, _NOTHING))
 
 
 def _same(
