@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import httpx
 import uvicorn
 
 from meshplane.api.http_server import ApiServer
+from tests.support.api_server import start
 
 
 async def _app(scope: dict[str, object], receive: object, send: object) -> None:
@@ -27,15 +27,10 @@ class _CountingServer(ApiServer):
 
 
 async def test_serves_with_a_date_ticks_once_a_second_and_stops_at_once() -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     server = _CountingServer(uvicorn.Config(_app, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    sock, task = await start(server)
+    port = sock.getsockname()[1]
     try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
         async with httpx.AsyncClient(trust_env=False) as client:
             response = await client.get(f"http://127.0.0.1:{port}/")
         assert response.text == "ok"
