@@ -12,9 +12,10 @@ whatever it held out comes back. While nothing is invalid this costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from meshplane.model.kinds import KINDS
 from meshplane.model.policies import MESH_SETTINGS_NAME, AuthorizationPolicySpec, MeshSettingsSpec
@@ -23,6 +24,7 @@ from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceS
 __all__ = ["Change", "Key", "Mesh"]
 
 _EMPTY: Mapping[str, EndpointSpec] = MappingProxyType({})
+_NO_ROUTES: Mapping[str, RouteSpec] = MappingProxyType({})
 _DEFAULT_SETTINGS = MeshSettingsSpec()
 
 Key = tuple[str, str]
@@ -47,7 +49,8 @@ class Change:
 @dataclass(frozen=True, slots=True)
 class Mesh:
     """Every usable resource at `revision`, by kind and name, with endpoints also indexed by
-    service; `invalid` and `left_out` hold what is stored but kept out of the tables."""
+    service and routes by gateway; `invalid` and `left_out` hold what is stored but kept out of
+    the tables."""
 
     revision: int = 0
     services: Mapping[str, ServiceSpec] = field(default_factory=dict)
@@ -55,6 +58,7 @@ class Mesh:
     gateways: Mapping[str, GatewaySpec] = field(default_factory=dict)
     routes: Mapping[str, RouteSpec] = field(default_factory=dict)
     by_service: Mapping[str, Mapping[str, EndpointSpec]] = field(default_factory=dict)
+    by_gateway: Mapping[str, Mapping[str, RouteSpec]] = field(default_factory=dict)
     authorization_policies: Mapping[str, AuthorizationPolicySpec] = field(default_factory=dict)
     meshes: Mapping[str, MeshSettingsSpec] = field(default_factory=dict)
     trust_domain: str = "meshplane.local"  # set by the control plane from its settings
@@ -86,6 +90,10 @@ class Mesh:
         """Endpoints of `service` by endpoint name (empty when it has none)."""
         return self.by_service.get(service, _EMPTY)
 
+    def routes_of(self, gateway: str) -> Mapping[str, RouteSpec]:
+        """Routes attached to `gateway` by route name (empty when it has none)."""
+        return self.by_gateway.get(gateway, _NO_ROUTES)
+
     def with_changes(self, changes: Iterable[Change]) -> Mesh:
         """Return the mesh after applying `changes` in order; the revision is the last change's."""
         edit = _Edit(self)
@@ -107,7 +115,10 @@ class _Edit:
     def __init__(self, mesh: Mesh) -> None:
         self._mesh = mesh
         self._tables: dict[str, dict[str, Spec]] = {}
-        self._by_service: dict[str, dict[str, EndpointSpec]] | None = None
+        self._indexes = {
+            "endpoints": _IndexEdit(mesh.by_service, _endpoint_service),
+            "routes": _IndexEdit(mesh.by_gateway, _route_gateways),
+        }
         self._invalid: dict[Key, str] | None = None
         self._left_out: dict[Key, Spec] | None = None
         self._quiet = not mesh.invalid and not mesh.left_out  # nothing held out (the usual case)
@@ -138,14 +149,10 @@ class _Edit:
 
     def updates(self) -> dict[str, object]:
         updates: dict[str, object] = {k.replace("-", "_"): t for k, t in self._tables.items()}
-        if self._by_service is not None:
-            merged = dict(self._mesh.by_service)
-            for service, members in self._by_service.items():
-                if members:
-                    merged[service] = members
-                else:
-                    merged.pop(service, None)
-            updates["by_service"] = merged
+        for field_name, index in (("by_service", "endpoints"), ("by_gateway", "routes")):
+            merged = self._indexes[index].merged()
+            if merged is not None:
+                updates[field_name] = merged
         if self._invalid is not None:
             updates["invalid"] = self._invalid
         if self._left_out is not None:
@@ -183,10 +190,9 @@ class _Edit:
 
     def _set(self, kind: str, name: str, spec: Spec | None) -> None:
         table = self._tables.get(kind) or self._table(kind)
-        if kind == "endpoints":
-            if self._by_service is None:
-                self._by_service = {}
-            _reindex(self._mesh, self._by_service, table, name, spec)
+        index = self._indexes.get(kind)
+        if index is not None:
+            index.move(name, table.get(name), spec)
         if spec is None:
             table.pop(name, None)
         else:
@@ -219,22 +225,46 @@ class _Edit:
                     blocking.discard((kind, name))
 
 
-def _reindex(
-    mesh: Mesh,
-    by_service: dict[str, dict[str, EndpointSpec]],
-    endpoints: Mapping[str, Spec],
-    name: str,
-    spec: Spec | None,
-) -> None:
-    """Move endpoint `name` between per-service indexes, copying each index once."""
+def _endpoint_service(spec: Spec) -> Iterable[str]:
+    return (spec.service,) if isinstance(spec, EndpointSpec) else ()
 
-    def members(service: str) -> dict[str, EndpointSpec]:
-        if service not in by_service:
-            by_service[service] = dict(mesh.by_service.get(service, {}))
-        return by_service[service]
 
-    old = endpoints.get(name)
-    if isinstance(old, EndpointSpec):
-        members(old.service).pop(name, None)
-    if isinstance(spec, EndpointSpec):
-        members(spec.service)[name] = spec
+def _route_gateways(spec: Spec) -> Iterable[str]:
+    return spec.gateways if isinstance(spec, RouteSpec) else ()
+
+
+class _IndexEdit:
+    """The edits of one secondary index (key -> name -> spec): each key's members are copied
+    once, on first touch, so a change costs the members of the keys it moves between."""
+
+    def __init__(
+        self, current: Mapping[str, Mapping[str, Any]], keys: Callable[[Spec], Iterable[str]]
+    ):
+        self._current = current
+        self._keys = keys
+        self._edited: dict[str, dict[str, Any]] = {}
+
+    def move(self, name: str, old: Spec | None, new: Spec | None) -> None:
+        """Move `name` from the keys of its `old` spec to those of its `new` one."""
+        for key in self._keys(old) if old is not None else ():
+            self._members(key).pop(name, None)
+        for key in self._keys(new) if new is not None else ():
+            self._members(key)[name] = new
+
+    def merged(self) -> dict[str, Mapping[str, Any]] | None:
+        """The whole index after the edits; None when nothing was edited."""
+        if not self._edited:
+            return None
+        merged = dict(self._current)
+        for key, members in self._edited.items():
+            if members:
+                merged[key] = members
+            else:
+                merged.pop(key, None)
+        return merged
+
+    def _members(self, key: str) -> dict[str, Any]:
+        members = self._edited.get(key)
+        if members is None:
+            members = self._edited[key] = dict(self._current.get(key, {}))
+        return members

@@ -98,17 +98,18 @@ def precedence(route: NamedRoute) -> tuple[int, int, int, str]:
 def gateway_table(mesh: Mesh, gateway: str) -> dict[str, list[NamedRoute]] | None:
     """The routes attached to `gateway` by host; None if the gateway is not in the mesh.
 
-    A route without `hosts` serves every host of the gateway.
+    A route without `hosts` serves every host of the gateway. Reads only the gateway's own
+    routes (`Mesh.routes_of`); sorted once, so each host's list is in order and the hosts come
+    in the order of their first route.
     """
     spec = mesh.gateways.get(gateway)
     if spec is None:
         return None
     hosts: dict[str, list[NamedRoute]] = {}
-    for name, route in mesh.routes.items():
-        if gateway in route.gateways:
-            for host in dict.fromkeys(route.hosts or spec.hosts):
-                hosts.setdefault(host, []).append((name, route))
-    return {host: sorted(routes, key=precedence) for host, routes in hosts.items()}
+    for name, route in sorted(mesh.routes_of(gateway).items(), key=precedence):
+        for host in dict.fromkeys(route.hosts or spec.hosts):
+            hosts.setdefault(host, []).append((name, route))
+    return hosts
 
 
 def sidecar_table(mesh: Mesh) -> dict[str, list[NamedRoute]]:

@@ -13,13 +13,13 @@ made, so a fork shares them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
 from meshplane.model import Change, IdentityState, Mesh, ProxyGroup, RouteSpec
-from meshplane.xds.resources import CachedResource, Snapshot, pack
+from meshplane.xds.resources import CachedResource, ResourceSet, Snapshot, pack
 from meshplane.xds.translate import (
     RouteMemo,
     Subset,
@@ -68,6 +68,9 @@ class BuildState:
         self._pending: dict[str | None, dict[str, CachedResource]] = {}
         self._shared: list[CachedResource] = []
         self._zoned: dict[str, list[CachedResource]] = {}  # zone -> its shared resources
+        # zone -> (the list `_shared_for` gave, that list as a set): grouped and hashed once per
+        # list, not per group and build; a list is replaced, never changed, when they change.
+        self._sets: dict[str | None, tuple[list[CachedResource], ResourceSet]] = {}
         self._interned: _Interned = {}
         self._routes = RouteMemo()  # Envoy routes of earlier builds (a route write translates one)
 
@@ -78,6 +81,7 @@ class BuildState:
         fork._pending = {zone: dict(updates) for zone, updates in self._pending.items()}
         fork._shared = self._shared  # likewise
         fork._zoned = dict(self._zoned)
+        fork._sets = dict(self._sets)
         fork._interned = dict(self._interned)
         fork._routes = self._routes.fork()
         return fork
@@ -101,8 +105,9 @@ class BuildState:
     ) -> Built:
         """Move to `mesh` (the current one after `changes`) and build what the changes need:
         when endpoints and label subsets stay, the groups' listeners and routes, and the clusters
-        of the services the changes touch (load assignments too, for added ones); otherwise, or
-        when `everything` (more moved than the changes name), all of it."""
+        of the services the changes touch (load assignments too, for added ones), or, when only
+        routes of some gateways changed, just those gateways' groups; otherwise, or when
+        `everything` (more moved than the changes name), all of it."""
         before, self.mesh = self.mesh, mesh
         if everything:
             self.subsets = None
@@ -113,6 +118,10 @@ class BuildState:
             and (_subsets_stay(before, mesh, changes) or subsets_by_service(mesh) == self.subsets)
         ):
             services = _ServiceChanges.between(before, mesh, changes)
+            gateways = None if services else _gateways_reached(before, mesh, changes)
+            if gateways is not None:
+                built = self.rebuild(groups, identities, at, shared=False, gateways=gateways)
+                return Built(built.snapshots, f"routes of gateways {', '.join(sorted(gateways))}")
             scope = "listeners and routes"
             if services:
                 self._update_services(services)
@@ -128,11 +137,14 @@ class BuildState:
         at: float | None,
         *,
         shared: bool = True,
+        gateways: Set[str] | None = None,
     ) -> Built:
         """Build every group's snapshot; `shared` False keeps the clusters and load assignments
-        of the last build (the caller knows nothing they depend on changed)."""
+        of the last build (the caller knows nothing they depend on changed). With `gateways`,
+        only their groups (and groups never built) are built: the others are served as they
+        are, at the new revision (the caller knows the change reaches no other group)."""
         previous, self._interned = self._interned, {}
-        self._routes.advance()
+        self._routes.advance(keep=gateways is not None)
         if shared:
             by_type = shared_resources(self.mesh)
             if self._hook is not None:
@@ -141,11 +153,14 @@ class BuildState:
             self._zoned = {}
             self._pending = {}
             self.subsets = subsets_by_service(self.mesh)
-        else:  # keep them interned, so the next build still finds them
-            for resource in (*self._shared, *(r for z in self._zoned.values() for r in z)):
-                self._interned[(resource.type_url, resource.name, resource.version)] = resource
+        revision = self.mesh.revision
         return Built(
-            [(g, self.snapshot(g, identities, at, previous, like)) for g, like in groups.items()]
+            [
+                (g, like.at_revision(revision))
+                if like is not None and gateways is not None and g.gateway not in gateways
+                else (g, self.snapshot(g, identities, at, previous, like))
+                for g, like in groups.items()
+            ]
         )
 
     def snapshots(self, groups: Groups, identities: IdentityState, at: float | None) -> Built:
@@ -169,10 +184,11 @@ class BuildState:
         packed = self._pack_all(own, previous or {})
         return Snapshot.build(
             self.mesh.revision,
-            [*self._shared_for(group.zone, previous or {}), *packed],
+            packed,
             identities.version,
             at,
             like=like,
+            shared=self._shared_set(group.zone, previous or {}),
         )
 
     def endpoints(self, services: Iterable[str]) -> dict[str | None, dict[str, CachedResource]]:
@@ -245,13 +261,29 @@ class BuildState:
             self._zoned[zone] = [*clusters, *self._pack_all(zoned, previous)]
         return self._zoned[zone]
 
+    def _shared_set(self, zone: str | None, previous: _Interned) -> ResourceSet:
+        """`_shared_for(zone)` as a set, made once per list."""
+        resources = self._shared_for(zone, previous)
+        held = self._sets.get(zone)
+        if held is None or held[0] is not resources:
+            held = self._sets[zone] = (resources, ResourceSet.of(resources))
+        return held[1]
+
+    def _held(self, key: tuple[str, str, str]) -> CachedResource | None:
+        """The shared resource of that type, name and version that a group is served now."""
+        for _, held in self._sets.values():
+            if (resource := held.get(*key)) is not None:
+                return resource
+        return None
+
     def _pack_all(
         self, by_type: dict[str, list[Message]], previous: _Interned
     ) -> list[CachedResource]:
         """Pack messages; equal content (also across groups) yields one shared object.
 
-        `previous` holds the last build's objects, so unchanged resources keep their identity;
-        what this build produced replaces it, so nothing outlives the build after it.
+        `previous` holds the last build's objects and the shared sets the objects served now,
+        so unchanged resources keep their identity; what this build produced replaces
+        `previous`, so nothing outlives the build after it.
         """
         out: list[CachedResource] = []
         # A hook may have changed what the memo assembled: then read the clusters again.
@@ -260,7 +292,9 @@ class BuildState:
             for message in messages:
                 resource = pack(type_url, message, assembled(message))
                 key = (type_url, resource.name, resource.version)
-                resource = self._interned.get(key) or previous.get(key) or resource
+                resource = (
+                    self._interned.get(key) or previous.get(key) or self._held(key) or resource
+                )
                 self._interned[key] = resource
                 out.append(resource)
         return out
@@ -284,6 +318,21 @@ def _subsets_stay(before: Mesh, after: Mesh, changes: Iterable[Change]) -> bool:
         elif change.kind == "services" and (name in before.services) != (name in after.services):
             return False
     return True
+
+
+def _gateways_reached(before: Mesh, after: Mesh, changes: Iterable[Change]) -> set[str] | None:
+    """The gateways whose groups alone the changes reach: every change is to a route attached
+    to gateways (before and after), so sidecars and other gateways see nothing new. None when
+    a change may reach further."""
+    gateways: set[str] = set()
+    for change in changes:
+        if change.kind != "routes":
+            return None
+        for spec in (before.routes.get(change.name), after.routes.get(change.name)):
+            if spec is not None and not spec.gateways:
+                return None
+            gateways.update(spec.gateways if spec is not None else ())
+    return gateways
 
 
 def _labelled(route: RouteSpec | None) -> bool:

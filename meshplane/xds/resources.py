@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from google.protobuf.message import Message
@@ -19,6 +19,7 @@ from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 __all__ = [
     "CachedResource",
+    "ResourceSet",
     "Snapshot",
     "cold_clusters",
     "item_digest",
@@ -130,6 +131,48 @@ _NOTHING: Mapping[str, CachedResource] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceSet:
+    """Resources by type and name, with each type's set digest. The part of a snapshot that
+    many share (every proxy's clusters and load assignments) is grouped and hashed once as a
+    set, not again for each group and build: at 10,000 services that was most of a route
+    write's build."""
+
+    by_type: Mapping[str, Mapping[str, CachedResource]]
+    digests: Mapping[str, int]
+
+    @classmethod
+    def of(cls, resources: Iterable[CachedResource]) -> ResourceSet:
+        by_type: dict[str, dict[str, CachedResource]] = {}
+        for resource in resources:
+            by_type.setdefault(resource.type_url, {})[resource.name] = resource
+        return cls(by_type, {t: set_digest(rs.values()) for t, rs in by_type.items()})
+
+    def joined(self, other: ResourceSet) -> ResourceSet:
+        """This set with `other`'s members added (`other`'s win where both name one); a type
+        only one of them has keeps that one's mapping, the same object."""
+        by_type, digests = dict(self.by_type), dict(self.digests)
+        for type_url, members in other.by_type.items():
+            mine = self.by_type.get(type_url)
+            if mine is None:
+                by_type[type_url], digests[type_url] = members, other.digests[type_url]
+                continue
+            merged = {**mine, **members}
+            by_type[type_url] = merged
+            disjoint = len(merged) == len(mine) + len(members)
+            digests[type_url] = (
+                self.digests[type_url] ^ other.digests[type_url]
+                if disjoint
+                else set_digest(merged.values())
+            )
+        return ResourceSet(by_type, digests)
+
+    def get(self, type_url: str, name: str, version: str) -> CachedResource | None:
+        """The member of that type, name and content version, if it holds it."""
+        resource = self.by_type.get(type_url, _NOTHING).get(name)
+        return resource if resource is not None and resource.version == version else None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one proxy group is to be served at one mesh revision. Never changes once built.
 
@@ -166,12 +209,13 @@ class Snapshot:
         changed_at: float | None = None,
         *,
         like: Snapshot | None = None,
+        shared: ResourceSet | None = None,
     ) -> Snapshot:
-        """A snapshot of `resources`, keeping the mappings of `like` whose content is equal."""
-        fresh: dict[str, dict[str, CachedResource]] = {}
-        for resource in resources:
-            fresh.setdefault(resource.type_url, {})[resource.name] = resource
-        digests = {t: set_digest(rs.values()) for t, rs in fresh.items()}
+        """A snapshot of `resources` and the `shared` set, keeping the mappings of `like` whose
+        content is equal."""
+        own = ResourceSet.of(resources)
+        whole = shared.joined(own) if shared is not None else own
+        fresh, digests = whole.by_type, dict(whole.digests)
         by_type: dict[str, Mapping[str, CachedResource]] = dict(fresh)
         if like is not None:
             for t, digest in digests.items():
@@ -224,6 +268,11 @@ class Snapshot:
             needs,
             cold,
         )
+
+    def at_revision(self, revision: int) -> Snapshot:
+        """This snapshot's content at a later `revision`, for a group the change does not
+        reach: every mapping (and the streams' memo) is this one's, so no stream sends."""
+        return replace(self, revision=revision)
 
     def of(self, type_url: str) -> Mapping[str, CachedResource]:
         return self.resources.get(type_url, _NOTHING)

@@ -80,8 +80,8 @@ class RouteMemo:
     concatenation of fields) and parsed once, rather than built by copying each route into it:
     at 10,000 routes the copies were most of a write's build. Entries last one generation:
     `advance` at the start of a build drops what the build before it did not use, so deleted
-    routes do not stay. Entries never change once made; a copy (`fork`) can be used by another
-    thread while this one is.
+    routes do not stay (a build of some groups keeps them until the next whole one). Entries
+    never change once made; a copy (`fork`) can be used by another thread while this one is.
     """
 
     _current: dict[str, _Memoized] = field(default_factory=dict)
@@ -92,8 +92,11 @@ class RouteMemo:
         default_factory=dict
     )
 
-    def advance(self) -> None:
-        self._previous, self._current = self._current, {}
+    def advance(self, *, keep: bool = False) -> None:
+        """Start a build: drop the entries the build before did not use, unless `keep` (a
+        build of some groups only, which leaves the routes of the others unused but current)."""
+        if not keep:
+            self._previous, self._current = self._current, {}
         self._assembled = {}
 
     def fork(self) -> RouteMemo:

@@ -11,7 +11,16 @@ from collections.abc import Mapping
 
 import pytest
 
-from meshplane.model import Change, EndpointSpec, Mesh, ProxyGroup, Role, RouteSpec, ServiceSpec
+from meshplane.model import (
+    Change,
+    EndpointSpec,
+    GatewaySpec,
+    Mesh,
+    ProxyGroup,
+    Role,
+    RouteSpec,
+    ServiceSpec,
+)
 from meshplane.xds.builder import SnapshotBuilder
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import Snapshot
@@ -140,9 +149,11 @@ def _route(*destinations: Mapping[str, object], timeout: str | None = None) -> R
     return RouteSpec.model_validate(spec)
 
 
-async def _assert_matches_a_full_rebuild(source: FakeSource, cache: ResourceCache) -> None:
-    fresh_cache = await _rebuilt_from_scratch(source)
-    for group in GROUPS:
+async def _assert_matches_a_full_rebuild(
+    source: FakeSource, cache: ResourceCache, groups: list[ProxyGroup] = GROUPS
+) -> None:
+    fresh_cache = await _rebuilt_from_scratch(source, groups)
+    for group in groups:
         updated, rebuilt = cache.snapshot(group), fresh_cache.snapshot(group)
         assert updated is not None
         assert rebuilt is not None
@@ -152,6 +163,7 @@ async def _assert_matches_a_full_rebuild(source: FakeSource, cache: ResourceCach
 
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 
 
 async def test_a_route_change_keeping_the_subsets_reuses_clusters_and_endpoints() -> None:
@@ -329,3 +341,76 @@ async def test_routes_without_labels_are_told_apart_from_routes_that_drop_their_
     snapshot = cache.snapshot(GROUPS[0])
     assert snapshot is not None
     assert not any("v1" in name or "v2" in name for name in snapshot.resources[CLUSTER])
+
+
+def _gateway_route(gateways: list[str], service: str = "orders") -> RouteSpec:
+    return RouteSpec.model_validate(
+        {
+            "gateways": gateways,
+            "match": {"prefix": f"/{service}/"},
+            "destinations": [{"service": service}],
+        }
+    )
+
+
+_GATEWAYS = [
+    *GROUPS,
+    ProxyGroup(Role.GATEWAY, gateway="edge"),
+    ProxyGroup(Role.GATEWAY, gateway="admin"),
+]
+
+
+async def _gateway_mesh() -> tuple[FakeSource, ResourceCache, SnapshotBuilder]:
+    source = FakeSource(_mesh())
+    source.log += [
+        Change(7, "gateways", "edge", GatewaySpec(port=8080)),
+        Change(7, "gateways", "admin", GatewaySpec(port=8081)),
+        Change(7, "routes", "edge-orders", _gateway_route(["edge"])),
+        Change(7, "routes", "admin-orders", _gateway_route(["admin"])),
+    ]
+    cache, builder = await _started(source, _GATEWAYS)
+    return source, cache, builder
+
+
+async def test_a_gateway_route_change_builds_only_that_gateways_group() -> None:
+    source, cache, builder = await _gateway_mesh()
+    before = {g: cache.snapshot(g) for g in _GATEWAYS}
+    source.log += [Change(8, "routes", "edge-payments", _gateway_route(["edge"], "payments"))]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache, _GATEWAYS)
+    edge = _GATEWAYS[2]
+    for group in _GATEWAYS:
+        snapshot, old = cache.snapshot(group), before[group]
+        assert snapshot is not None
+        assert old is not None
+        assert snapshot.revision == 8
+        # The other groups are served the very mappings they had: no stream has work.
+        assert (snapshot.resources is old.resources) is (group != edge)
+    served = cache.snapshot(edge)
+    assert served is not None
+    assert "edge-payments" in str(served.of(ROUTE)["gateway:edge"].message)
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [
+        pytest.param(["admin"], id="to-another-gateway"),
+        pytest.param(["edge", "admin"], id="to-both"),
+        pytest.param(None, id="to-the-sidecars"),
+    ],
+)
+async def test_a_gateway_route_moving_elsewhere_rebuilds_where_it_goes(
+    moved: list[str] | None,
+) -> None:
+    source, cache, builder = await _gateway_mesh()
+    spec = (
+        RouteSpec.model_validate({"hosts": ["payments"], "destinations": [{"service": "orders"}]})
+        if moved is None
+        else _gateway_route(moved)
+    )
+    source.log += [Change(8, "routes", "edge-orders", spec)]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache, _GATEWAYS)
+    source.log += [Change(9, "routes", "edge-orders", None)]
+    await builder.catch_up()
+    await _assert_matches_a_full_rebuild(source, cache, _GATEWAYS)
