@@ -13,6 +13,8 @@ import contextlib
 import http.client
 import json
 import multiprocessing
+import re
+import statistics
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +32,7 @@ __all__ = ["ChangeTimer", "Envoy"]
 _START_TIMEOUT = 30.0
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _STOP_TIMEOUT = 5.0
+_STATS_FLUSH_S = 5.0  # Envoy's default stats_flush_interval (histograms show flushed values)
 
 
 class Envoy:
@@ -106,6 +109,17 @@ class Envoy:
                         return True
                 time.sleep(0.1)
         return False
+
+    def update_ms(self, subscription: str) -> float | None:
+        """Envoy's own median time to apply an update of the xDS subscriptions whose stat names
+        match the regex `subscription` (their `update_duration` histograms, all updates so
+        far), in ms; None if none was recorded. Waits for a stats flush (every
+        `_STATS_FLUSH_S`) first, so that the latest updates count."""
+        time.sleep(_STATS_FLUSH_S + 0.5)
+        params = {"filter": f"{subscription}.*update_duration$"}
+        text = httpx.get(self.admin_url + "/stats", params=params, trust_env=False).text
+        cumulative = re.findall(r"P50\([^,]*,([\d.]+)\)", text)
+        return statistics.median(map(float, cumulative)) if cumulative else None
 
     def stop(self) -> None:
         process, self._process = self._process, None

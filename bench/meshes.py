@@ -17,6 +17,7 @@ __all__ = [
     "GATEWAY",
     "ROUTE",
     "flip_route",
+    "gateway_name",
     "service_name",
     "synthetic_items",
     "synthetic_mesh",
@@ -32,6 +33,11 @@ def service_name(index: int) -> str:
     return f"svc-{index:05d}"
 
 
+def gateway_name(index: int) -> str:
+    """The synthetic meshes' gateways: `GATEWAY` first (the one scenarios measure)."""
+    return GATEWAY if index == 0 else f"{GATEWAY}-{index}"
+
+
 def flip_route(service: str, *, gateway: str = GATEWAY) -> dict[str, Any]:
     """The route spec the propagation and fan-out scenarios flip between two services."""
     return {"gateways": [gateway], "match": {"prefix": "/"}, "destinations": [{"service": service}]}
@@ -43,15 +49,18 @@ def synthetic_items(
     endpoints_per_service: int = 2,
     routes: int | None = None,
     gateway_port: int = 10000,
+    gateways: int = 1,
 ) -> Iterator[Item]:
-    """REST items (kind, name, spec) for a mesh of `services` services, their endpoints, one
-    gateway and gateway routes to the first `routes` services (None: one per service).
+    """REST items (kind, name, spec) for a mesh of `services` services, their endpoints,
+    `gateways` gateways (`gateway_name`, ports from `gateway_port` up) and gateway routes to the
+    first `routes` services (None: one per service), route i on gateway i % `gateways`.
 
     Every 10th route splits traffic 90/10 between the service's v1 and v2 endpoints (label
     subsets), every 7th has a timeout; endpoint addresses are distinct 10.x.y.z addresses (never
     contacted: these meshes are only translated and served, not sent traffic).
     """
-    yield ("gateways", GATEWAY, {"port": gateway_port, "address": "127.0.0.1"})
+    for g in range(gateways):
+        yield ("gateways", gateway_name(g), {"port": gateway_port + g, "address": "127.0.0.1"})
     for i in range(services):
         name = service_name(i)
         protocol = "http2" if i % 5 == 0 else "http"
@@ -64,7 +73,8 @@ def synthetic_items(
             yield ("endpoints", f"{name}-{e}", spec)
     for i in range(services if routes is None else min(routes, services)):
         name = service_name(i)
-        route: dict[str, Any] = {"gateways": [GATEWAY], "match": {"prefix": f"/{name}/"}}
+        gateway = gateway_name(i % gateways)
+        route: dict[str, Any] = {"gateways": [gateway], "match": {"prefix": f"/{name}/"}}
         if i % 10 == 0 and endpoints_per_service >= 2:
             route["destinations"] = [
                 {"service": name, "labels": {"version": "v1"}, "weight": 90},

@@ -2,10 +2,11 @@
 
 Each row is a function of the context that adds its measures to the result (`ROWS`; more join
 as they are measured); rows share one `meshplane serve` process (bench/controlplane.py) with
-`scale_services` synthetic services (bench/meshes.py; `_ROUTES` gateway routes) preloaded
-through the Store and one gateway proxy connected (a simulated ADS stream, bench/adsload.py),
-so every build translates the shared resources and the gateway's routes, and pushes them to a
-stream, as a real deployment would.
+`scale_services` synthetic services (bench/meshes.py) and `_ROUTES` gateway routes over
+`_GATEWAYS` gateways (the issue's geometry: 1,000 routes on the measured gateway's host)
+preloaded through the Store, and one proxy of each gateway connected (simulated ADS streams,
+bench/adsload.py), so every build translates the shared resources and the gateways' routes, and
+pushes them to streams, as a real deployment would.
 
 Rows:
 - A whole mesh applied: `meshplane apply -f` of a file holding `scale_services` services, an
@@ -14,8 +15,10 @@ Rows:
   command's start until the gateway answers on the probe route (and the command's own time).
 - Writes served: an API write (a route flipped between two services) until a real Envoy
   gateway serves it, with `_PROXIES` simulated proxies of the gateway connected, p50 and p99;
-  then the same write on a control plane whose gateway has `_FEW_ROUTES` routes, and the ratio
-  of the two medians (the write's cost must not grow with the routes beside it).
+  beside it, Envoy's own median time to apply the gateway's route configuration (its RDS
+  `update_duration`), the floor of that write; then the same write on a control plane whose
+  gateway has `_FEW_ROUTES` routes, and the ratio of the two medians (the write's cost must not
+  grow with the routes beside it).
 - API reads under rebuilds: GET /api/v1/services/<name> latency while full rebuilds run back to
   back. A writer flips a route between a service and one of its label subsets (the subsets
   change, so each build is a full one) every `_WRITE_EVERY_S`, faster than a build, so one is
@@ -46,7 +49,14 @@ from bench.adsload import LoadPool, LoadSpec
 from bench.context import Context
 from bench.controlplane import Api, ControlPlaneProcess
 from bench.dataplane import ChangeTimer, Envoy, backends_bootstrap
-from bench.meshes import GATEWAY, ROUTE, flip_route, service_name, synthetic_items
+from bench.meshes import (
+    GATEWAY,
+    ROUTE,
+    flip_route,
+    gateway_name,
+    service_name,
+    synthetic_items,
+)
 from bench.results import Measure, ScenarioResult
 from bench.scenarios.propagation import SERVICES, flips, serving, summarize_latencies
 from bench.stats import percentile
@@ -66,8 +76,10 @@ _READ_EVERY_S = (0.005, 0.015)  # uniform: a random phase against the builds
 _IDLE_READ_S = 3.0
 _FLIP = "rebuilds"  # the gateway and route the writer flips
 # Gateway routes preloaded, one per service up to this many (the issue's 10,000 services and
-# 10,000 routes); the preload is one batch apply.
+# 10,000 routes), spread over this many gateways, so 1,000 are on the measured one's host; the
+# preload is one batch apply.
 _ROUTES = 10_000
+_GATEWAYS = 10
 # A build's log line (meshplane/xds/builder.py); a scope in parentheses marks a partial one.
 _BUILD_LINE = re.compile(r"built revision=(\d+) groups=(\d+) .*?ms=([\d.]+)( \(.*\))?$")
 
@@ -90,14 +102,16 @@ def run(ctx: Context) -> ScenarioResult:
     services = ctx.sizes.scale_services
     started = time.monotonic()
     (gateway_port,) = free_ports(1)
-    items = synthetic_items(services, routes=_ROUTES, gateway_port=gateway_port)
+    items = synthetic_items(services, routes=_ROUTES, gateways=_GATEWAYS, gateway_port=gateway_port)
     with ControlPlaneProcess(ctx.scratch("scale"), preload=items) as plane:
         assert plane.api is not None
         result.note(
             f"preloaded {plane.preloaded:,} resources ({services:,} services) through the Store "
             f"and started the control plane in {time.monotonic() - started:.1f}s"
         )
-        with _proxies(plane, 1) as pool:
+        with contextlib.ExitStack() as others, _proxies(plane, 1) as pool:
+            for g in range(1, _GATEWAYS):
+                others.enter_context(_proxies(plane, 1, gateway_name(g)))
             for row in ROWS:
                 row(ctx, Scale(plane, pool, gateway_port), result)
     return result
@@ -154,17 +168,28 @@ def writes_served(ctx: Context, scale: Scale, result: ScenarioResult) -> None:
         raise RuntimeError(f"not every simulated proxy got its configuration: {state}")
     services, changes = ctx.sizes.scale_services, _changes(ctx)
     routes = min(_ROUTES, services)
-    many = _time_writes(scale.plane, scale.gateway_port, ctx.scratch("scale-writes"), changes)
+    on_host = len(range(0, routes, _GATEWAYS))
+    many, envoy_ms = _time_writes(
+        scale.plane, scale.gateway_port, ctx.scratch("scale-writes"), changes
+    )
     label = f"API write -> a real Envoy serves it at {services:,} services + {routes:,} routes"
-    label += f", {_PROXIES} simulated proxies,"
+    label += f" ({on_host:,} on its host), {_PROXIES} simulated proxies,"
     big = summarize_latencies(result, label, many, targets=services >= TARGET_SIZE)
+    result.add(
+        Measure(
+            f"Envoy's own time to apply that gateway's route configuration ({on_host:,} routes)",
+            envoy_ms,
+            "ms",
+            note="median RDS update_duration: the floor of the write above",
+        )
+    )
     (few_port,) = free_ports(1)
     small = synthetic_items(_FEW_ROUTES, endpoints_per_service=1, gateway_port=few_port)
     with (
         ControlPlaneProcess(ctx.scratch("scale-few"), preload=small) as plane,
         _proxies(plane, _PROXIES),
     ):
-        few = _time_writes(plane, few_port, ctx.scratch("scale-writes-few"), changes)
+        few, _ = _time_writes(plane, few_port, ctx.scratch("scale-writes-few"), changes)
     little = summarize_latencies(
         result, f"the same write at {_FEW_ROUTES} routes,", few, targets=False
     )
@@ -184,10 +209,10 @@ def writes_served(ctx: Context, scale: Scale, result: ScenarioResult) -> None:
 
 
 @contextlib.contextmanager
-def _proxies(plane: ControlPlaneProcess, count: int) -> Iterator[LoadPool]:
-    """`count` simulated proxies of the gateway, connected and configured, until the block ends."""
+def _proxies(plane: ControlPlaneProcess, count: int, gateway: str = GATEWAY) -> Iterator[LoadPool]:
+    """`count` simulated proxies of `gateway`, connected and configured, until the block ends."""
     assert plane.api is not None
-    bootstrap = plane.api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=9901)
+    bootstrap = plane.api.bootstrap(role="gateway", gateway=gateway, admin_port=9901)
     spec = LoadSpec(plane.xds_port, bootstrap["node"]["metadata"]["meshplane"])
     with LoadPool(spec, workers=1) as pool:
         state = pool.grow(count, timeout=600)
@@ -202,8 +227,9 @@ def _changes(ctx: Context) -> int:
 
 def _time_writes(
     plane: ControlPlaneProcess, gateway_port: int, workdir: Path, changes: int
-) -> list[float | None]:
-    """Seconds from each route flip's PUT until a real Envoy gateway serves it (None: never)."""
+) -> tuple[list[float | None], float | None]:
+    """Seconds from each route flip's PUT until a real Envoy gateway serves it (None: never),
+    and that Envoy's median time to apply its route configuration (ms, see Envoy.update_ms)."""
     assert plane.api is not None
     api = plane.api
     ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
@@ -227,7 +253,8 @@ def _time_writes(
             latencies: list[float | None] = flips(timer, write, changes, timeout=60)["latencies_s"]
         finally:
             timer.close()
-    return latencies
+        envoy_ms = gateway.update_ms(r"\.rds\.")
+    return latencies, envoy_ms
 
 
 def _all_acked(api: Api, timeout: float) -> bool:

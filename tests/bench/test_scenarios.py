@@ -80,6 +80,11 @@ def test_scale_smoke_times_reads_under_full_builds(ctx: Context) -> None:
     builds = result.series["reads_under_rebuilds"]["builds"]
     assert any(not scope for _, scope in builds)  # full builds ran while reads were timed
     assert values["that write's median at 20 routes / at 10"]  # a real Envoy served each write
+    # Envoy's own route configuration updates were read off its stats (2 routes on its host).
+    assert (
+        values["Envoy's own time to apply that gateway's route configuration (2 routes)"]
+        is not None
+    )
     applied = "meshplane apply -f of 64 documents -> the gateway serves the last route"
     assert (
         values[applied] or 0
