@@ -34,6 +34,7 @@ from meshplane.model.route_table import (
     gateway_table,
     path_condition,
     precedence,
+    route_hosts,
     route_slots,
     sidecar_table,
 )
@@ -139,6 +140,7 @@ __all__ = [
     "path_condition",
     "precedence",
     "proxy_from_node",
+    "route_hosts",
     "route_slots",
     "selects",
     "sidecar_table",

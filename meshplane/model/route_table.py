@@ -21,11 +21,11 @@ store indexes routes by slot and a write's rule check reads only the routes besi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from meshplane.model.mesh import Mesh
-from meshplane.model.specs import RouteMatch, RouteSpec
+from meshplane.model.specs import GatewaySpec, RouteMatch, RouteSpec
 
 __all__ = [
     "NamedRoute",
@@ -38,6 +38,7 @@ __all__ = [
     "path_condition",
     "precedence",
     "rank",
+    "route_hosts",
     "route_slots",
     "sidecar_table",
 ]
@@ -107,9 +108,14 @@ def gateway_table(mesh: Mesh, gateway: str) -> dict[str, list[NamedRoute]] | Non
         return None
     hosts: dict[str, list[NamedRoute]] = {}
     for name, route in sorted(mesh.routes_of(gateway).items(), key=precedence):
-        for host in dict.fromkeys(route.hosts or spec.hosts):
+        for host in route_hosts(route, spec):
             hosts.setdefault(host, []).append((name, route))
     return hosts
+
+
+def route_hosts(route: RouteSpec, gateway: GatewaySpec) -> Iterable[str]:
+    """The hosts of `gateway` a route attached to it serves: its own, else the gateway's."""
+    return dict.fromkeys(route.hosts or gateway.hosts)
 
 
 def sidecar_table(mesh: Mesh) -> dict[str, list[NamedRoute]]:

@@ -15,24 +15,30 @@ Envoy at a cluster it was never sent.
 
 A route's translation depends on its name, its spec and which of the services it names exist,
 nothing else; a `RouteMemo` given by the caller keeps translated routes between builds, so a
-write translates the routes it changed, not every route of the host beside them.
+write translates the routes it changed, not every route of the host beside them. It also keeps
+each gateway's virtual hosts with their routes in order, so a write re-sorts nothing and
+re-assembles only the hosts its routes are on.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 from meshplane.model import (
+    GatewaySpec,
     Mesh,
     NamedRoute,
     RouteSpec,
+    ServiceSpec,
     default_service,
     gateway_table,
     precedence,
+    route_hosts,
     sidecar_table,
 )
 from meshplane.xds import wire
@@ -91,16 +97,87 @@ class RouteMemo:
     _assembled: dict[int, tuple[route_pb2.RouteConfiguration, frozenset[str]]] = field(
         default_factory=dict
     )
+    # gateway -> its virtual hosts as last assembled (same two generations as the entries)
+    _gateways: dict[str, _GatewayHosts] = field(default_factory=dict)
+    _gateways_before: dict[str, _GatewayHosts] = field(default_factory=dict)
 
     def advance(self, *, keep: bool = False) -> None:
         """Start a build: drop the entries the build before did not use, unless `keep` (a
         build of some groups only, which leaves the routes of the others unused but current)."""
         if not keep:
             self._previous, self._current = self._current, {}
+            self._gateways_before, self._gateways = self._gateways, {}
         self._assembled = {}
 
     def fork(self) -> RouteMemo:
-        return RouteMemo(dict(self._current), dict(self._previous), dict(self._assembled))
+        return RouteMemo(
+            dict(self._current),
+            dict(self._previous),
+            dict(self._assembled),
+            dict(self._gateways),
+            dict(self._gateways_before),
+        )
+
+    def gateway_hosts(self, mesh: Mesh, gateway: str) -> list[_Host] | None:
+        """The virtual hosts of `gateway` (None if it is not in the mesh). Built whole when the
+        gateway or any service changed since the last time (a route's translation reads which
+        services exist), else from the last ones, re-assembling the hosts of changed routes."""
+        spec = mesh.gateways.get(gateway)
+        if spec is None:
+            return None
+        routes = mesh.routes_of(gateway)
+        held = self._gateways.get(gateway) or self._gateways_before.get(gateway)
+        if held is None or held.spec is not spec or held.services is not mesh.services:
+            held = self._whole_gateway(mesh, gateway, spec, routes)
+        elif held.routes is not routes:
+            held = self._changed_gateway(mesh, held, routes)
+        self._gateways[gateway] = held
+        return list(held.hosts.values())
+
+    def _whole_gateway(
+        self, mesh: Mesh, gateway: str, spec: GatewaySpec, routes: Mapping[str, RouteSpec]
+    ) -> _GatewayHosts:
+        tables: dict[str, _HostRoutes] = {}
+        for host, named in (gateway_table(mesh, gateway) or {}).items():
+            entries = [self._entry(name, route, mesh) for name, route in named]
+            tables[host] = _HostRoutes(list(map(precedence, named)), entries)
+        hosts = {host: _host_of(host, table.entries) for host, table in tables.items()}
+        return _GatewayHosts(spec, mesh.services, routes, tables, hosts)
+
+    def _changed_gateway(
+        self, mesh: Mesh, held: _GatewayHosts, routes: Mapping[str, RouteSpec]
+    ) -> _GatewayHosts:
+        """`held` after the routes that differ from `routes`: each leaves the hosts of its old
+        spec and joins those of its new one, in order; only those hosts are re-assembled."""
+        old = held.routes
+        tables = dict(held.tables)
+        copied: set[str] = set()  # tables are shared with `held`: copied before changing
+
+        def table(host: str) -> _HostRoutes:
+            if host not in copied:
+                copied.add(host)
+                tables[host] = tables[host].copy() if host in tables else _HostRoutes([], [])
+            return tables[host]
+
+        for name in old.keys() | routes.keys():
+            before, after = old.get(name), routes.get(name)
+            if before is after:
+                continue
+            if before is not None:
+                for host in route_hosts(before, held.spec):
+                    table(host).remove(precedence((name, before)))
+            if after is not None:
+                entry = self._entry(name, after, mesh)
+                for host in route_hosts(after, held.spec):
+                    table(host).insert(precedence((name, after)), entry)
+        hosts = dict(held.hosts)
+        for host in copied:
+            if tables[host].entries:
+                hosts[host] = _host_of(host, tables[host].entries)
+            else:
+                del tables[host]
+                hosts.pop(host, None)
+        return _GatewayHosts(held.spec, held.services, routes, tables, hosts)
 
     def route(self, name: str, spec: RouteSpec, mesh: Mesh) -> route_components_pb2.Route:
         """`envoy_route(name, spec, mesh)`, translated again only if its inputs changed."""
@@ -129,11 +206,7 @@ class RouteMemo:
         """A virtual host (name = the host, domains = [host]) of `routes`, in their order (route
         table precedence), then `last`."""
         entries = [*(self._entry(name, spec, mesh) for name, spec in routes), *last]
-        name = host.encode()
-        parts = [wire.field(1, name), wire.field(2, name)]
-        parts += [wire.field(3, entry.data) for entry in entries]
-        clusters = frozenset().union(*(entry.clusters for entry in entries))
-        return _Host(host, b"".join(parts), clusters)
+        return _host_of(host, entries)
 
     def _configuration(self, name: str, hosts: Iterable[_Host]) -> route_pb2.RouteConfiguration:
         """The configuration `name` of `hosts`, sorted by host name."""
@@ -167,6 +240,51 @@ class _Host:
     clusters: frozenset[str]
 
 
+def _host_of(host: str, entries: Sequence[_Memoized]) -> _Host:
+    """The virtual host `host` (name and domains) of these routes' bytes, in this order."""
+    name = host.encode()
+    parts = [wire.field(1, name), wire.field(2, name)]
+    parts += [wire.field(3, entry.data) for entry in entries]
+    clusters = frozenset().union(*(entry.clusters for entry in entries))
+    return _Host(host, b"".join(parts), clusters)
+
+
+Precedence = tuple[int, int, int, str]
+
+
+@dataclass(slots=True)
+class _HostRoutes:
+    """One virtual host's routes in precedence order: their sort keys and memo entries side
+    by side. Changed only on a copy nobody else holds (see RouteMemo._changed_gateway)."""
+
+    keys: list[Precedence]
+    entries: list[_Memoized]
+
+    def copy(self) -> _HostRoutes:
+        return _HostRoutes(list(self.keys), list(self.entries))
+
+    def remove(self, key: Precedence) -> None:
+        at = bisect.bisect_left(self.keys, key)
+        if at < len(self.keys) and self.keys[at] == key:
+            del self.keys[at], self.entries[at]
+
+    def insert(self, key: Precedence, entry: _Memoized) -> None:
+        at = bisect.bisect_left(self.keys, key)
+        self.keys.insert(at, key)
+        self.entries.insert(at, entry)
+
+
+@dataclass(frozen=True, slots=True)
+class _GatewayHosts:
+    """A gateway's virtual hosts and what they were made from (held: compared by identity)."""
+
+    spec: GatewaySpec
+    services: Mapping[str, ServiceSpec]
+    routes: Mapping[str, RouteSpec]
+    tables: dict[str, _HostRoutes]
+    hosts: dict[str, _Host]
+
+
 def _services(spec: RouteSpec) -> tuple[str, ...]:
     return (*(d.service for d in spec.destinations), *(m.service for m in spec.mirrors))
 
@@ -175,11 +293,10 @@ def gateway_route_configuration(
     mesh: Mesh, gateway: str, memo: RouteMemo | None = None
 ) -> route_pb2.RouteConfiguration | None:
     """Build `gateway:<gateway>` from the routes attached to it; None if the gateway is absent."""
-    table = gateway_table(mesh, gateway)
-    if table is None:
-        return None
     memo = memo or RouteMemo()
-    hosts = [memo._virtual_host(host, routes, mesh) for host, routes in table.items()]
+    hosts = memo.gateway_hosts(mesh, gateway)
+    if hosts is None:
+        return None
     return memo._configuration(gateway_route_name(gateway), hosts)
 
 
