@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from meshplane.xds import wire
-from meshplane.xds.resources import CachedResource, set_version
+from meshplane.xds.resources import CachedResource, set_digest, set_version, version_of
 from meshplane.xds.response_bodies import ResponseBodies
 from meshplane.xds.stream_state import StreamState, TypeRecord
 from meshplane.xds.type_urls import ENDPOINT, FULL_STATE
@@ -87,13 +87,19 @@ class SotwState(StreamState):
             scoped = wanted
             version = whole_version
         else:
-            scoped = {n: wanted[n] for n in sorted(record.names) if n in wanted}
-            if (record.names - scoped.keys()) & self.snapshot.of(record.type_url).keys():
+            if (record.names - wanted.keys()) & self.snapshot.of(record.type_url).keys():
                 # Asked for, known, but held back until its clusters are warm (see
                 # make_before_break). A response without it would tell Envoy it does not exist:
                 # a route configuration's listener would start serving with no routes.
                 return None
-            version = set_version(scoped.values())
+            scoped, unasked = _asked(wanted, record.names)
+            if scoped is wanted and whole:
+                version = whole_version
+            elif whole and unasked is not None:  # most of the snapshot's set: its digest less
+                digest = self.snapshot.digests.get(record.type_url, 0)
+                version = version_of(digest ^ set_digest(wanted[n] for n in unasked))
+            else:
+                version = set_version(scoped.values())
 
         claimed = self._claimed.pop(record.type_url, None)
         if claimed is not None and claimed == version:
@@ -122,3 +128,21 @@ class SotwState(StreamState):
 
 def _sotw_frame(resource: CachedResource) -> bytes:
     return resource.sotw_frame
+
+
+def _asked(
+    wanted: Mapping[str, CachedResource], names: set[str]
+) -> tuple[Mapping[str, CachedResource], set[str] | None]:
+    """The resources of `wanted` that `names` asks for (`wanted` itself when it asks for all),
+    and, when most are asked for, the names of those that are not (None otherwise). A gateway
+    subscribes to thousands of load assignments by name: set operations and a copy of the
+    mapping do in C what a walk of the names did in Python, for every stream on every change."""
+    unasked = wanted.keys() - names
+    if not unasked:
+        return wanted, unasked
+    if 2 * len(unasked) < len(wanted):
+        scoped = dict(wanted)
+        for name in unasked:
+            del scoped[name]
+        return scoped, unasked
+    return {n: wanted[n] for n in sorted(names) if n in wanted}, None

@@ -267,3 +267,21 @@ def test_an_unchanged_cluster_set_sends_no_load_assignments() -> None:
     assert state.snapshot is not None
     state.snapshot = state.snapshot.replacing(CLUSTER, {"a": cluster("a")}, 2, None)
     assert envoy.pump() == []
+
+
+def test_endpoints_subscribed_by_most_names_are_versioned_by_what_is_sent() -> None:
+    """A subscription to most of the snapshot's load assignments (the snapshot's set less a
+    few) is versioned by what it carries, as one to a few names is."""
+    from meshplane.xds.resources import set_version
+
+    names = [f"s{i}" for i in range(6)]
+    state, envoy = connected()
+    state.snapshot = mesh_snapshot(2, clusters=tuple(names))
+    envoy.pump()
+    for asked in (names[:5], names[:2], names):
+        envoy.request(ENDPOINT, asked)
+        (eds,) = envoy.pump()
+        assert state.snapshot is not None
+        sent = [state.snapshot.of(ENDPOINT)[n] for n in asked]
+        assert eds.version_info == set_version(sent)
+        assert len(eds.resources) == len(asked)
