@@ -17,7 +17,7 @@ from types import TracebackType
 
 import uvicorn
 
-from meshplane.api import ApiServer, create_app
+from meshplane.api import ApiServer, ApiThread, CoreLoop, create_app
 from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secret
 from meshplane.errors import Conflict
 from meshplane.gc_tuning import tune_for_a_server
@@ -147,7 +147,7 @@ class ControlPlane:
         self.xds_port = settings.xds_port
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
-        self._api: uvicorn.Server | None = None
+        self._api: ApiThread | None = None
         self.box: SecretBox | None = None
         self.metrics: Metrics | None = None
         self.authority: CertificateAuthority | None = None
@@ -246,17 +246,17 @@ class ControlPlane:
             settings=settings,
             authority=authority,
             metrics=metrics,
+            core=CoreLoop(asyncio.get_running_loop()),
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         config.load()
         config.ssl = await api_ssl_context(self.settings, authority)
         warn_if_clear(self.settings)
-        self._api = ApiServer(config)
-        self._tasks.append(
-            asyncio.create_task(self._api.serve(sockets=[sock]), name="meshplane-api")
-        )
+        self._api = ApiThread(ApiServer(config), [sock])
+        self._api.start()
+        self._tasks.append(asyncio.create_task(self._api.wait(), name="meshplane-api"))
         async with asyncio.timeout(30):
-            while not self._api.started:
+            while not self._api.server.started:
                 if self._tasks[-1].done():
                     self._tasks[-1].result()
                 await asyncio.sleep(0.01)
@@ -291,7 +291,7 @@ class ControlPlane:
         for task in self._background:
             task.cancel()
         if self._api is not None:
-            self._api.should_exit = True
+            self._api.stop()
         for task in self._tasks:
             if task.get_name() == "meshplane-api":
                 with contextlib.suppress(Exception):

@@ -1,6 +1,7 @@
 """The REST API (FastAPI) under /api/v1, with its OpenAPI document at /docs."""
 
 from meshplane.api.app import API_PREFIX, create_app
-from meshplane.api.http_server import ApiServer
+from meshplane.api.core_loop import CoreLoop
+from meshplane.api.http_server import ApiServer, ApiThread
 
-__all__ = ["API_PREFIX", "ApiServer", "create_app"]
+__all__ = ["API_PREFIX", "ApiServer", "ApiThread", "CoreLoop", "create_app"]

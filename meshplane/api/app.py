@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from meshplane.api.auth import Authenticator
 from meshplane.api.browser_guard import answered_hosts
+from meshplane.api.core_loop import CoreLoop
 from meshplane.api.errors import install_error_handlers
 from meshplane.api.openapi import include_routers
 from meshplane.api.request_checks import RequestChecks
@@ -37,10 +38,12 @@ def create_app(
     authority: CertificateAuthority | None = None,
     metrics: Metrics | None = None,
     authenticator: Authenticator | None = None,
+    core: CoreLoop | None = None,
 ) -> FastAPI:
     """Build the API over `store` (resources), `status` (connected proxies) and `settings`;
     `authority` serves the certificate routes; node tokens for bootstraps are issued in the
-    token table, as API tokens are.
+    token table, as API tokens are. `core`: the loop `status` and `authority` live on, when the
+    app is served on another (see api/core_loop.py).
     Every operation but the allowlisted ones (the dashboard's files, /api/v1/server, the
     health checks, /metrics, the OpenAPI document) needs an API token from `store`'s table.
 
@@ -57,6 +60,7 @@ def create_app(
     )
     app.state.store = store
     app.state.status = status
+    app.state.core = core or CoreLoop()
     app.state.settings = settings
     app.state.authority = authority
     app.state.metrics = metrics

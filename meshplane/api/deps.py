@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from meshplane.api.auth import Authenticator
+from meshplane.api.core_loop import CoreLoop
 from meshplane.certs import CertificateAuthority
 from meshplane.errors import Unauthenticated
 from meshplane.settings import Settings
@@ -28,6 +29,7 @@ __all__ = [
     "AuthorityDep",
     "BootstrapperDep",
     "CallerDep",
+    "CoreDep",
     "EditorDep",
     "IfMatchDep",
     "MaybeAuthorityDep",
@@ -57,6 +59,7 @@ _store = _state("store")
 # declares no 503).
 _store_or_memory = _state("store")
 _status = _state("status")
+_core = _state("core")
 _maybe_authority = _state("authority")
 _settings = _state("settings")
 _authenticator = _state("authenticator")
@@ -186,6 +189,8 @@ ANSWERS: dict[Callable[..., Any], dict[int, str]] = {
 StoreDep = Annotated[Store, Depends(_store)]
 StoreOrMemoryDep = Annotated[Store, Depends(_store_or_memory)]
 StatusDep = Annotated[StatusSource, Depends(_status)]
+CoreDep = Annotated[CoreLoop, Depends(_core)]
+"""The control plane's loop, where the proxy table and the CA live (see api/core_loop.py)."""
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
 MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]

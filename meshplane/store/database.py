@@ -23,6 +23,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -99,7 +100,7 @@ class Database:
 
     async def _run(self, executor: Executor, call: Callable[[], T]) -> T:
         """Run `call` on `executor`, mapping connectivity errors to Unavailable and telling
-        `_reachability` how it went (on the event loop, so it needs no lock). Any other error
+        `_reachability` how it went. Any other error
         came after a connection was had: the database answered, if only to refuse."""
         started = time.monotonic()
         try:
@@ -178,17 +179,20 @@ class Reachability:
 
     Each report carries when its transaction started: one that began before the latest change
     of state says nothing about the database now (it ran on an old connection, or the outage
-    began after it), so it changes nothing.
+    began after it), so it changes nothing. Reports come from the API's loop and the control
+    plane's (api/core_loop.py): a lock keeps each whole.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._down_since: float | None = None  # time.monotonic() of the first failure
         self._changed = float("-inf")
 
     def failed(self, started: float, reason: str) -> None:
-        if self._down_since is not None or started < self._changed:
-            return
-        self._down_since = self._changed = time.monotonic()
+        with self._lock:
+            if self._down_since is not None or started < self._changed:
+                return
+            self._down_since = self._changed = time.monotonic()
         log.warning(
             "database unreachable since %s; answering 503 until it is back reason=%s",
             datetime.now(UTC).isoformat(timespec="seconds"),
@@ -196,11 +200,12 @@ class Reachability:
         )
 
     def answered(self, started: float) -> None:
-        if self._down_since is None or started < self._changed:
-            return
-        now = time.monotonic()
-        log.info("database reachable again after %.0f s", now - self._down_since)
-        self._down_since, self._changed = None, now
+        with self._lock:
+            if self._down_since is None or started < self._changed:
+                return
+            now = time.monotonic()
+            down_since, self._down_since, self._changed = self._down_since, None, now
+        log.info("database reachable again after %.0f s", now - down_since)
 
 
 def open_database(url: str, *, connect_args: Mapping[str, Any] | None = None) -> Database:

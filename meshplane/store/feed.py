@@ -31,14 +31,19 @@ RECENT = 1024
 class ChangeFeed:
     """The newest committed revision, and a way to wait until it passes a given one.
 
-    Use from one event loop: `publish` is not thread-safe (call it through
-    `loop.call_soon_threadsafe` from another thread).
+    It belongs to the event loop it was made on (the control plane's, where the builder
+    waits); `publish` from another thread (the API's loop, see api/core_loop.py) is handed to
+    that loop, so the feed's state only ever changes there.
     """
 
     def __init__(self, latest: int = 0) -> None:
         self._latest = latest
         self._moved = asyncio.Event()
         self._recent: OrderedDict[int, Sequence[Change]] = OrderedDict()
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # made outside a loop: the first one to publish or wait owns it
+            self._loop = None
 
     @property
     def latest(self) -> int:
@@ -52,6 +57,10 @@ class ChangeFeed:
         Revisions may arrive out of order (concurrent commits notify after their own commits);
         an older one than `latest` wakes nobody.
         """
+        if not self._owned():
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.publish, revision, changes)
+            return
         if changes is not None:
             self._recent[revision] = changes
             while len(self._recent) > RECENT:
@@ -63,6 +72,16 @@ class ChangeFeed:
         # on the new one instead of spinning on an event that stays set.
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()
+
+    def _owned(self) -> bool:
+        """Whether the running loop (if any) is the feed's own, taking it if it has none."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop is None
+        if self._loop is None or self._loop.is_closed():
+            self._loop = running
+        return running is self._loop
 
     def changes_after(self, revision: int) -> list[Change] | None:
         """The changes after `revision` up to `latest`, oldest first, if every one of them is
@@ -79,6 +98,7 @@ class ChangeFeed:
 
         Returns at once if it already is. Cancel it (or wrap it in `asyncio.timeout`) to stop.
         """
+        self._owned()
         while self._latest <= revision:
             await self._moved.wait()
         return self._latest

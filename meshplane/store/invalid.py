@@ -11,6 +11,7 @@ Mesh keeps them, and whatever refers to them, out of the translation (see `model
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -107,10 +108,12 @@ class InvalidResources:
 
     Reads race with writes (a read may return a row a commit has since replaced), so each name
     written valid or deleted remembers the revision that did it, and a sighting of an older
-    version is ignored. Use from the event loop only (the Store's side of its database threads).
+    version is ignored. The API's loop and the control plane's both use it (api/core_loop.py):
+    a lock keeps each method whole.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.RLock()
         self._known: dict[Key, InvalidResource] = {}
         self._cleared: dict[Key, int] = {}  # key -> revision that wrote it valid or deleted it
         self.loaded = False  # a full load has run, so every stored one is known
@@ -120,13 +123,19 @@ class InvalidResources:
 
     def by_key(self) -> dict[Key, InvalidResource]:
         """A copy, safe to hand to a database thread."""
-        return dict(self._known)
+        with self._lock:
+            return dict(self._known)
 
     def all(self) -> list[InvalidResource]:
-        return sorted(self._known.values(), key=lambda r: r.key)
+        with self._lock:
+            return sorted(self._known.values(), key=lambda r: r.key)
 
     def found(self, resources: Iterable[InvalidResource]) -> None:
         """A read met these (each at the version that wrote it)."""
+        with self._lock:
+            self._found(resources)
+
+    def _found(self, resources: Iterable[InvalidResource]) -> None:
         for resource in resources:
             if resource.version < self._cleared.get(resource.key, 0):
                 continue  # a read from before the write that fixed it
@@ -144,16 +153,18 @@ class InvalidResources:
     def reloaded(self, revision: int, resources: Iterable[InvalidResource]) -> None:
         """A full load at `revision` found exactly these: forget any other it saw valid."""
         fresh = {r.key: r for r in resources}
-        for key, known in list(self._known.items()):
-            if key not in fresh and known.version <= revision:
-                del self._known[key]
-        self.found(fresh.values())
-        self.loaded = True
+        with self._lock:
+            for key, known in list(self._known.items()):
+                if key not in fresh and known.version <= revision:
+                    del self._known[key]
+            self._found(fresh.values())
+            self.loaded = True
 
     def cleared(self, key: Key, revision: int) -> None:
         """`key` was written valid, or deleted, at `revision`."""
-        was = self._known.pop(key, None)
-        if was is not None or key in self._cleared:
-            self._cleared[key] = revision
+        with self._lock:
+            was = self._known.pop(key, None)
+            if was is not None or key in self._cleared:
+                self._cleared[key] = revision
         if was is not None:
             log.info("stored resource fixed kind=%s name=%s revision=%d", *key, revision)

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from meshplane.api.deps import AdminDep, AuthorityDep, EditorDep, ViewerDep
+from meshplane.api.deps import AdminDep, AuthorityDep, CoreDep, EditorDep, ViewerDep
 from meshplane.api.schemas import ErrorOut
 from meshplane.certs import MAX_OVERLAP, Authority, CaStatus, UnusableAuthority, load_authority
 from meshplane.errors import InvalidRequest
@@ -130,9 +130,11 @@ def _ca(status: CaStatus) -> CaOut:
 
 
 @router.get("/certificates", response_model=CertificateList)
-async def list_certificates(_caller: ViewerDep, authority: AuthorityDep) -> CertificateList:
+async def list_certificates(
+    _caller: ViewerDep, authority: AuthorityDep, core: CoreDep
+) -> CertificateList:
     """Every identity's current certificate: serial, issuer, validity and next renewal."""
-    return CertificateList(items=[_out(leaf) for leaf in authority.leaves()])
+    return CertificateList(items=[_out(leaf) for leaf in await core.call(authority.leaves)])
 
 
 @router.post(
@@ -141,25 +143,26 @@ async def list_certificates(_caller: ViewerDep, authority: AuthorityDep) -> Cert
     responses={404: {"model": ErrorOut, "description": "No such certificate."}},
 )
 async def rotate_certificates(
-    body: RotateLeaves, caller: EditorDep, authority: AuthorityDep
+    body: RotateLeaves, caller: EditorDep, authority: AuthorityDep, core: CoreDep
 ) -> CertificateList:
     """Issue new leaves now (one identity or all); Envoy swaps them over SDS without restart."""
     subject = body.subject()
     if subject is None:
         subjects = None
     else:
-        known = {leaf.subject for leaf in authority.leaves()}
+        known = {leaf.subject for leaf in await core.call(authority.leaves)}
         if subject not in known:
             raise HTTPException(404, f"no certificate for {subject} (no proxy of it connected yet)")
         subjects = [subject]
     log.info("leaf rotation asked subject=%s by=%s", subject or "all", caller.name)
-    return CertificateList(items=[_out(leaf) for leaf in await authority.rotate_leaves(subjects)])
+    rotated = await core.run(lambda: authority.rotate_leaves(subjects))
+    return CertificateList(items=[_out(leaf) for leaf in rotated])
 
 
 @router.get("/ca", response_model=CaOut)
-async def ca_status(_caller: ViewerDep, authority: AuthorityDep) -> CaOut:
+async def ca_status(_caller: ViewerDep, authority: AuthorityDep, core: CoreDep) -> CaOut:
     """The trust domain, the roots and their states, and the phase of a root rotation."""
-    return _ca(authority.status())
+    return _ca(await core.call(authority.status))
 
 
 def _imported(body: RotateRoot) -> Authority | None:
@@ -176,7 +179,9 @@ def _imported(body: RotateRoot) -> Authority | None:
 
 
 @router.post("/ca/rotate", response_model=CaOut, status_code=202, responses=_CONFLICT)
-async def rotate_root(body: RotateRoot, caller: AdminDep, authority: AuthorityDep) -> CaOut:
+async def rotate_root(
+    body: RotateRoot, caller: AdminDep, authority: AuthorityDep, core: CoreDep
+) -> CaOut:
     """Start a root rotation; follow its phases with GET /ca.
 
     422 names the field of an imported CA the mesh cannot use, and why; 409 if a rotation is under
@@ -188,24 +193,25 @@ async def rotate_root(body: RotateRoot, caller: AdminDep, authority: AuthorityDe
     )
     log.info("root rotation asked imported=%s by=%s", body.certificate is not None, caller.name)
     try:
-        return _ca(await authority.start_root_rotation(_imported(body), overlap))
+        imported = _imported(body)
+        return _ca(await core.run(lambda: authority.start_root_rotation(imported, overlap)))
     except UnusableAuthority as exc:
         raise InvalidRequest(str(exc), loc=("body", exc.field)) from None
 
 
 @router.post("/ca/finish", response_model=CaOut, responses=_CONFLICT)
-async def finish_rotation(caller: AdminDep, authority: AuthorityDep) -> CaOut:
+async def finish_rotation(caller: AdminDep, authority: AuthorityDep, core: CoreDep) -> CaOut:
     """End the overlap now: the old root leaves the trust bundle once every leaf is re-issued.
 
     A rotation that stopped on an error goes on from where it stopped. 409 if no rotation is
     waiting to finish (none under way, or it is being aborted).
     """
     log.info("root rotation finish asked by=%s", caller.name)
-    return _ca(await authority.finish_rotation())
+    return _ca(await core.run(authority.finish_rotation))
 
 
 @router.post("/ca/abort", response_model=CaOut, responses=_CONFLICT)
-async def abort_rotation(caller: AdminDep, authority: AuthorityDep) -> CaOut:
+async def abort_rotation(caller: AdminDep, authority: AuthorityDep, core: CoreDep) -> CaOut:
     """Abort a root rotation (under way or stopped on an error): go back to the previous root.
 
     - adding-root: the new root leaves the trust bundle at once (it has signed nothing yet);
@@ -218,4 +224,4 @@ async def abort_rotation(caller: AdminDep, authority: AuthorityDep) -> CaOut:
     longer sign leaves (expired, or expiring within a leaf lifetime): finish the rotation then.
     """
     log.info("root rotation abort asked by=%s", caller.name)
-    return _ca(await authority.abort_rotation())
+    return _ca(await core.run(authority.abort_rotation))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from meshplane.api.core_loop import CoreLoop
 from meshplane.api.http_middleware import HttpMiddleware
 from meshplane.api.schemas import ErrorOut
 from meshplane.errors import NotFound, Unauthenticated
@@ -46,7 +47,9 @@ async def metrics(request: Request) -> Response:
     registry: Metrics | None = request.app.state.metrics
     if registry is None:
         raise NotFound("metrics are not enabled on this control plane")
-    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
+    # Rendered where its gauges' owners live (the proxy table, the cache, the CA).
+    core: CoreLoop = request.app.state.core
+    return Response(await core.call(registry.render), media_type=CONTENT_TYPE_LATEST)
 
 
 def install_metrics(app: FastAPI, metrics: Metrics) -> None:

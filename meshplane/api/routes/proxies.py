@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from meshplane.api.deps import StatusDep, ViewerDep
+from meshplane.api.deps import CoreDep, StatusDep, ViewerDep
 from meshplane.api.schemas import ErrorOut, ProxyConfig, ProxyList, ProxyStatusOut
 from meshplane.errors import NotFound, excerpt
 
@@ -16,10 +16,11 @@ router = APIRouter(prefix="/proxies", tags=["proxies"])
 
 
 @router.get("", response_model=ProxyList, operation_id="list_proxies")
-async def list_proxies(status: StatusDep, _caller: ViewerDep) -> ProxyList:
+async def list_proxies(status: StatusDep, core: CoreDep, _caller: ViewerDep) -> ProxyList:
     """Every open xDS stream: per type, the version sent, the version ACKed, and the last NACK."""
+    proxies = await core.call(status.proxies)
     return ProxyList(
-        items=[ProxyStatusOut.model_validate(p, from_attributes=True) for p in status.proxies()]
+        items=[ProxyStatusOut.model_validate(p, from_attributes=True) for p in proxies]
     )
 
 
@@ -32,10 +33,11 @@ async def list_proxies(status: StatusDep, _caller: ViewerDep) -> ProxyList:
 async def proxy_config(
     node_id: Annotated[str, Path(description="The proxy's node id.")],
     status: StatusDep,
+    core: CoreDep,
     _caller: ViewerDep,
 ) -> ProxyConfig:
     """The resources currently served to a proxy, by type, as JSON."""
-    config = status.proxy_config(node_id)
+    config = await core.call(lambda: status.proxy_config(node_id))
     if config is None:
         raise NotFound(f"no proxy with node id {excerpt(node_id)!r} is connected")
     return dict(config)

@@ -9,8 +9,10 @@ happen until it was released.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
+import httpx
 from envoy.config.cluster.v3 import cluster_pb2
 
 from meshplane.serve import ControlPlane
@@ -63,3 +65,31 @@ async def test_the_api_and_streams_are_served_while_a_build_runs(tmp_path: Path)
                 held.released.set()
                 assert await _clusters(web) == {"web", "api", "billing"}
                 assert await _clusters(api) == {"web", "api", "billing"}
+
+
+async def test_the_api_answers_while_the_control_planes_loop_is_busy(tmp_path: Path) -> None:
+    """Pushes to many streams after a full rebuild keep the control plane's loop busy; the API
+    has a loop of its own. Here the control plane's loop is blocked outright until a read made
+    from another thread has its answer: on a shared loop that answer could never come."""
+    async with running_mesh(make_settings(tmp_path)) as mesh:
+        assert (await mesh.http.put("/api/v1/services/web", json={"spec": {}})).is_success
+        answers: list[int] = []
+        answered = threading.Event()
+
+        def read() -> None:
+            headers = dict(mesh.http.headers)
+            with httpx.Client(base_url=str(mesh.http.base_url), headers=headers) as client:
+                answers.append(client.get("/api/v1/services/web", timeout=10).status_code)
+                answered.set()
+                # These two wait for the control plane's loop (see api/core_loop.py): they are
+                # answered once it is free again.
+                for path in ("/api/v1/proxies", "/metrics"):
+                    answers.append(client.get(path, timeout=10).status_code)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        # Blocks this loop, the control plane's: no await until the reader has its answer.
+        on_time = answered.wait(timeout=30)
+        await asyncio.to_thread(reader.join, 30)
+        assert on_time, "the API did not answer while the control plane's loop was busy"
+        assert answers == [200, 200, 200]
