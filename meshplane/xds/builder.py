@@ -8,9 +8,12 @@ and shared by all groups; only listeners and route configurations are built per 
 follows the change: an endpoint-only change rebuilds just the load assignments it touches; a
 change that leaves endpoints and label subsets alone (a route's weights, matches, timeouts; a
 gateway; a policy; a service added, removed or with new settings) rebuilds the groups' listeners
-and routes, and the clusters (and, for an added service, load assignments) of those services.
+and routes, and the clusters (and, for an added service, load assignments) of those services; a
+change to routes attached to gateways only rebuilds those gateways' groups (the others are served
+their snapshot as it is, at the new revision).
 
-Builds run off the event loop, so the API and every xDS stream keep being served meanwhile:
+Builds run off the event loop, so every xDS stream keeps being served meanwhile (the API has a
+loop of its own, see api/core_loop.py):
 translation and packing run in a worker thread on a fork of the build state (build_state.py),
 and the loop adopts the fork and publishes to the cache when the build ends (the cache is only
 written on the loop). One build runs at a time. A stream whose group was not built yet is
