@@ -25,7 +25,15 @@ from meshplane.metrics import Metrics
 from meshplane.model import XDS_SERVER
 from meshplane.private_files import write_private
 from meshplane.settings import Settings
-from meshplane.store import IdentityRepo, Store, TokenRepo, open_store
+from meshplane.store import (
+    IdentityRepo,
+    RevisionListener,
+    Store,
+    TokenRepo,
+    follow_revisions,
+    one_server,
+    open_store,
+)
 from meshplane.store_bridge import StoreMeshSource, StoreNodeTokens, StoreRegistrar
 from meshplane.tls import api_ssl_context, warn_if_clear
 from meshplane.xds import (
@@ -177,6 +185,7 @@ class ControlPlane:
 
     async def _start(self) -> None:
         settings = self.settings
+        self._stack.enter_context(one_server(settings.database_url))
         store = self.store = await open_store(settings.database_url)
         self._stack.push_async_callback(store.close)
         await first_admin_token(TokenRepo(store.database), settings)
@@ -207,6 +216,8 @@ class ControlPlane:
         authority.subscribe(builder.set_identities)
         await builder.load()
         _export_state(metrics, registry, cache, authority)
+        if store.database.postgres:
+            self._follow_other_replicas(store)
 
         tokens = None
         if settings.require_node_token:
@@ -261,6 +272,15 @@ class ControlPlane:
                     self._tasks[-1].result()
                 await asyncio.sleep(0.01)
         log.info("api listening url=%s", self.api_url)
+
+    def _follow_other_replicas(self, store: Store) -> None:
+        """Wake the builder on other replicas' commits: their notices, and a periodic read of
+        the newest revision for notices missed (see store/replica_feed.py)."""
+        listener = RevisionListener(store.database, store.feed.publish, asyncio.get_running_loop())
+        listener.start()
+        self._stack.push_async_callback(asyncio.to_thread, listener.stop)
+        follow = follow_revisions(store.revision, store.feed.publish)
+        self._tasks.append(asyncio.create_task(follow, name="meshplane-revisions"))
 
     def _issue_later(self, subject: str) -> None:
         """Ask the CA for an identity a newly connected proxy needs (once until it is issued)."""

@@ -132,6 +132,7 @@ def serve(
     # Imported here: only serve needs gRPC, uvicorn and the xDS machinery.
     from meshplane.serve import serve as run
     from meshplane.settings import Settings
+    from meshplane.store import DatabaseInUse
 
     given: dict[str, Any] = {
         "database_url": database_url,
@@ -155,8 +156,11 @@ def serve(
     if log_format not in ("text", "json"):
         fail(f"--log-format must be text or json, not {log_format!r}")
     configure_logging(log_level, log_format)
-    with suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+    try:
+        with suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except DatabaseInUse as exc:
+        fail(str(exc))
 
 
 for command in (serve, apply, get, delete, history, status, bootstrap):

@@ -6,6 +6,8 @@ reading `changes_since` (or `load_mesh` when the log no longer reaches back). Tr
 whole on database threads (`Database`), never on the event loop. A stored resource whose spec
 no longer validates never breaks a read: it is reported (`Store.invalid_resources`), refused
 by name (`StoredInvalid`, a 409), and kept out of the Mesh until written valid or deleted.
+On PostgreSQL every replica's feed also hears the others' commits (replica_feed.py); a SQLite
+file serves one server (server_lock.py).
 """
 
 from meshplane.store.batch import Document
@@ -15,7 +17,9 @@ from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
+from meshplane.store.replica_feed import RevisionListener, follow_revisions
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
+from meshplane.store.server_lock import DatabaseInUse, one_server
 from meshplane.store.store import Applied, InvalidReport, Store, open_store
 from meshplane.store.tokens import (
     API_ROLES,
@@ -37,12 +41,14 @@ __all__ = [
     "CaLeafRow",
     "ChangeFeed",
     "Database",
+    "DatabaseInUse",
     "Document",
     "HistoryEntry",
     "IdentityRepo",
     "IfMatch",
     "InvalidReport",
     "InvalidResource",
+    "RevisionListener",
     "Role",
     "Source",
     "Store",
@@ -51,9 +57,11 @@ __all__ = [
     "TokenRepo",
     "canonical",
     "create_engine",
+    "follow_revisions",
     "hash_token",
     "migrate",
     "normalise_url",
+    "one_server",
     "open_database",
     "open_store",
 ]

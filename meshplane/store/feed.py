@@ -6,12 +6,10 @@ newest revision, never a queue. The feed also remembers the last few changes thi
 committed, so that question is usually answered from memory rather than by re-reading the
 change log just written (a gap, e.g. a commit made elsewhere, falls back to the log).
 
-Between replicas (several `meshplane serve` on one PostgreSQL) this in-process feed is not
-enough: a commit on replica A must wake replica B. That plugs in here without changing callers:
-the Store would `NOTIFY meshplane_revision, '<revision>'` in the committing transaction, and
-each replica would hold one connection LISTENing on that channel (psycopg's `notifies()` on a
-thread of its own) whose handler calls `publish(int(payload))` through the event loop, plus a
-periodic `publish(await store.revision())` to cover notifications lost while it was down.
+Between replicas (several `meshplane serve` on one PostgreSQL) a commit on replica A must wake
+replica B: each commit notifies in its transaction and each replica listens, handing the
+revision to its own feed (replica_feed.py), with a periodic read of the newest revision for
+notices lost while it was not listening.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from meshplane.store.invalid import (
     parse_stored,
 )
 from meshplane.store.mesh_rules import check_mesh_rules
+from meshplane.store.replica_feed import notify_revision
 from meshplane.store.route_slots import SLOTS_DELETE, SLOTS_INSERT, slot_rows
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
@@ -177,9 +178,13 @@ def bump_revision(connection: Connection) -> int:
     """Take the writers' lock and return the next revision.
 
     The UPDATE locks the single mesh_state row on PostgreSQL (and takes SQLite's write lock),
-    so concurrent writers queue here; rolling back gives the number back.
+    so concurrent writers queue here; rolling back gives the number back. On PostgreSQL the
+    other replicas are told at commit (replica_feed.py).
     """
-    return connection.execute(_BUMP).scalar_one()
+    revision: int = connection.execute(_BUMP).scalar_one()
+    if connection.dialect.name == "postgresql":
+        notify_revision(connection, revision)
+    return revision
 
 
 def _find(connection: Connection, kind: str, name: str) -> Row[Any] | None:

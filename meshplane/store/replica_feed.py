@@ -1,0 +1,133 @@
+"""The change feed between replicas: several `meshplane serve` on one PostgreSQL database.
+
+A commit notifies in its own transaction (`notify_revision`, run by `repo.bump_revision`):
+PostgreSQL delivers the notice at commit, and never for a write rolled back. Each replica
+listens on a connection of its own (`RevisionListener`, a thread: psycopg waits for notices
+synchronously) and hands each revision to its change feed on the control plane's loop, which
+wakes the builder at once; the builder reads what changed from the change log. A notice is a
+hint, not the truth: one sent while the listening connection was down is lost, so the control
+plane also publishes the newest stored revision every `CHECK_EVERY_S` (`follow_revisions`), and
+after a reconnect the next check catches up.
+
+Notices are database-wide while a mesh lives in one schema (the tests give each its own), so a
+notice names its schema and a listener takes only its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from meshplane.store.database import Database, unreachable_reason
+
+__all__ = ["CHECK_EVERY_S", "RevisionListener", "follow_revisions", "notify_revision"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "meshplane_revision"
+# How often each replica reads the newest revision, for notices it may have missed.
+CHECK_EVERY_S = 1.0
+_RECONNECT_S = (0.1, 5.0)  # first and longest wait before listening again after a failure
+_NOTIFY = text("SELECT pg_notify(:channel, current_schema() || ' ' || :revision)")
+
+
+def notify_revision(connection: Connection, revision: int) -> None:
+    """Tell every replica, once this transaction commits, that `revision` is committed."""
+    connection.execute(_NOTIFY, {"channel": CHANNEL, "revision": str(revision)})
+
+
+def _revision(payload: str, schema: str) -> int | None:
+    """The revision a notice announces, if it is for `schema`."""
+    where, _, revision = payload.rpartition(" ")
+    return int(revision) if where == schema and revision.isdigit() else None
+
+
+class RevisionListener:
+    """A thread listening for other replicas' commits; `publish(revision)` is called on `loop`
+    for each (the change feed's, which wakes the builder)."""
+
+    def __init__(
+        self, database: Database, publish: Callable[[int], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._database = database
+        self._publish = publish
+        self._loop = loop
+        self._stopping = threading.Event()
+        self.listening = threading.Event()  # set while a connection listens (tests wait on it)
+        self.backend_pid: int | None = None  # the listening connection's server process
+        self._failing = False  # since the last failure, not listening (logged once)
+        self._wait = _RECONNECT_S[0]
+        self._thread = threading.Thread(target=self._main, name="meshplane-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop within about `CHECK_EVERY_S` (the thread wakes that often to look)."""
+        self._stopping.set()
+        self._thread.join(CHECK_EVERY_S * 3)
+
+    def _main(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+                return
+            except Exception as exc:  # the connection broke, or never came: listen again
+                self.listening.clear()
+                if not self._failing:  # once per outage, as the store reports its own
+                    # Never the driver's text: it may name the host or the URL's credentials.
+                    reason = unreachable_reason(exc) or type(exc).__name__
+                    log.warning("not hearing other replicas' commits, retrying reason=%s", reason)
+                    self._failing = True
+            self._stopping.wait(self._wait)
+            self._wait = min(self._wait * 2, _RECONNECT_S[1])
+
+    def _listen(self) -> None:
+        connection = self._connect()
+        try:
+            connection.execute(f"LISTEN {CHANNEL}")
+            schema = connection.execute("SELECT current_schema()").fetchone()[0]
+            self.backend_pid = connection.info.backend_pid
+            self.listening.set()
+            if self._failing:
+                log.info("hearing other replicas' commits again")
+            self._failing, self._wait = False, _RECONNECT_S[0]
+            while not self._stopping.is_set():
+                for notice in connection.notifies(timeout=CHECK_EVERY_S):
+                    revision = _revision(notice.payload, schema)
+                    if revision is not None:
+                        self._hand_over(revision)
+        finally:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def _connect(self) -> Any:
+        """A psycopg connection made as the pool makes them (same URL and options), but out
+        of the pool: it is held for as long as it listens."""
+        pooled = self._database.engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()
+        assert connection is not None
+        connection.autocommit = True
+        return connection
+
+    def _hand_over(self, revision: int) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the control plane stopped
+            self._loop.call_soon_threadsafe(self._publish, revision)
+
+
+async def follow_revisions(
+    newest: Callable[[], Any], publish: Callable[[int], None], every: float = CHECK_EVERY_S
+) -> None:
+    """Publish the newest stored revision every `every` seconds (forever, until cancelled), for
+    the notices a listener missed; a failed read is tried again at the next tick."""
+    while True:
+        await asyncio.sleep(every)
+        with contextlib.suppress(Exception):
+            publish(await newest())
