@@ -27,10 +27,14 @@ from meshplane.private_files import write_private
 from meshplane.settings import Settings
 from meshplane.store import (
     IdentityRepo,
+    Replica,
+    ReplicaRepo,
     RevisionListener,
     Store,
     TokenRepo,
     follow_revisions,
+    keep_alive,
+    new_replica_id,
     one_server,
     open_store,
 )
@@ -161,6 +165,7 @@ class ControlPlane:
         self.authority: CertificateAuthority | None = None
         self._pending_identities: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self.replica: Replica | None = None  # this one, once registered
 
     @property
     def api_url(self) -> str:
@@ -272,6 +277,26 @@ class ControlPlane:
                     self._tasks[-1].result()
                 await asyncio.sleep(0.01)
         log.info("api listening url=%s", self.api_url)
+        await self._register(store)
+
+    async def _register(self, store: Store) -> None:
+        """Join the mesh's replicas (bootstraps list every live one's xDS address); beat until
+        stopped, then leave."""
+        now = dt.datetime.now(dt.UTC)
+        self.replica = Replica(
+            new_replica_id(),
+            self.settings.advertise_address,
+            self.xds_port,
+            self.api_url,
+            now,
+            now,
+        )
+        replicas = ReplicaRepo(store.database)
+        await replicas.register(self.replica)
+        self._stack.push_async_callback(_leave, replicas, self.replica.id)
+        beating = keep_alive(replicas, self.replica)
+        self._tasks.append(asyncio.create_task(beating, name="meshplane-heartbeat"))
+        log.info("replica registered id=%s", self.replica.id)
 
     def _follow_other_replicas(self, store: Store) -> None:
         """Wake the builder on other replicas' commits: their notices, and a periodic read of
@@ -322,6 +347,12 @@ class ControlPlane:
                 await task
         self._tasks.clear()
         await self._stack.aclose()
+
+
+async def _leave(replicas: ReplicaRepo, replica_id: str) -> None:
+    """Leave the replicas at a clean stop (a killed one ages out instead)."""
+    with contextlib.suppress(Exception):
+        await replicas.leave(replica_id)
 
 
 async def serve(settings: Settings) -> None:

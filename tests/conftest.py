@@ -50,13 +50,27 @@ def _postgres_schema(url: str) -> Iterator[str]:
 @asynccontextmanager
 async def _postgres_store(url: str) -> AsyncIterator[Store]:
     with _postgres_schema(url) as schema:
-        database = open_database(url, connect_args={"options": f"-c search_path={schema}"})
-        store = Store(database, ChangeFeed())
-        try:
-            await database.migrate()
+        async with schema_store(url, schema) as store:
             yield store
-        finally:
-            await store.close()
+
+
+@asynccontextmanager
+async def schema_store(url: str, schema: str) -> AsyncIterator[Store]:
+    """A migrated Store of its own (engine, pool, feed) on `schema`: one replica's, when several
+    share a schema."""
+    database = open_database(url, connect_args={"options": f"-c search_path={schema}"})
+    store = Store(database, ChangeFeed())
+    try:
+        await database.migrate()
+        yield store
+    finally:
+        await store.close()
+
+
+def schema_url(url: str, schema: str) -> str:
+    """`url` with `schema` first on its search path (a URL for `meshplane serve`)."""
+    with_schema = make_url(url).update_query_dict({"options": f"-c search_path={schema}"})
+    return with_schema.render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -67,8 +81,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url = postgres_url()
     with _postgres_schema(url) as schema:
-        with_schema = make_url(url).update_query_dict({"options": f"-c search_path={schema}"})
-        yield with_schema.render_as_string(hide_password=False)
+        yield schema_url(url, schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

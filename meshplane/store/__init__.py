@@ -18,6 +18,7 @@ from meshplane.store.history import HistoryEntry
 from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.replica_feed import RevisionListener, follow_revisions
+from meshplane.store.replicas import Replica, ReplicaRepo, keep_alive, new_replica_id
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
 from meshplane.store.server_lock import DatabaseInUse, one_server
 from meshplane.store.store import Applied, InvalidReport, Store, open_store
@@ -48,6 +49,8 @@ __all__ = [
     "IfMatch",
     "InvalidReport",
     "InvalidResource",
+    "Replica",
+    "ReplicaRepo",
     "RevisionListener",
     "Role",
     "Source",
@@ -59,7 +62,9 @@ __all__ = [
     "create_engine",
     "follow_revisions",
     "hash_token",
+    "keep_alive",
     "migrate",
+    "new_replica_id",
     "normalise_url",
     "one_server",
     "open_database",

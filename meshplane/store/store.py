@@ -81,10 +81,11 @@ class Store:
         if revision % repo.PRUNE_EVERY == 0:
             log.info("pruned change log revision=%d keep=%d", revision, repo.CHANGE_LOG_KEEP)
         self._feed.publish(revision, changes)
-        # Let the push go before this writer's HTTP answer: it is what the user waits for. The
-        # first yield runs the snapshot builder the publish woke; the builder wakes the xDS
-        # streams, and the second yield lets them send before the caller goes on. Ordering
-        # only: nothing waits here if no builder is listening.
+        # When the writer runs on the feed's own loop (an app served in place, as tests do), let
+        # the push go before its answer: the first yield runs the snapshot builder the publish
+        # woke, the second lets the streams send. Ordering only: nothing waits here if no
+        # builder is listening. `meshplane serve` runs the API on a loop of its own (see
+        # api/core_loop.py): there the feed's loop takes the publish as soon as it is free.
         for _ in range(_YIELDS_FOR_THE_PUSH):
             await asyncio.sleep(0)
 

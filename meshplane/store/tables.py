@@ -35,6 +35,7 @@ __all__ = [
     "ChangeRow",
     "MeshStateRow",
     "RefRow",
+    "ReplicaRow",
     "ResourceRow",
     "RouteSlotRow",
     "TokenRevocationRow",
@@ -253,3 +254,18 @@ class TokenRevocationRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     identity: Mapped[str] = mapped_column(String(80))
     revoked_at: Mapped[datetime]
+
+
+class ReplicaRow(Base):
+    """A running `meshplane serve`: where proxies and clients reach it, and its last heartbeat.
+    A replica whose heartbeat stopped is dead (`meshplane.store.replicas`)."""
+
+    __tablename__ = "replicas"
+    __table_args__ = (Index("ix_replicas_heartbeat_at", "heartbeat_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    xds_host: Mapped[str] = mapped_column(_HOST)
+    xds_port: Mapped[int] = mapped_column(Integer)
+    api_url: Mapped[str] = mapped_column(String(512))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]

@@ -8,6 +8,7 @@ comes from `model.node.node_metadata`, which sits beside `proxy_from_node` that 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,11 @@ XDS_CLUSTER = "meshplane-xds"
 # Reconnect quickly after a control-plane restart, without hammering one that stays down.
 _RETRY_BASE = "0.25s"
 _RETRY_MAX = "5s"
+# HTTP/2 pings on the xDS connection: a replica that vanished without closing it (cut network) is
+# noticed within interval + timeout, and Envoy moves to another. No shorter than the gRPC
+# server's min_ping_interval_without_data_ms (xds/server.py), or it would answer GOAWAY.
+_KEEPALIVE_INTERVAL = "10s"
+_KEEPALIVE_TIMEOUT = "5s"
 # Envoy warns at start-up when no downstream connection limit is configured. Envoy 1.40 also warns
 # that the older runtime key (overload.global_downstream_max_connections) is deprecated, so the
 # limit is set through the overload manager's resource monitor instead.
@@ -44,11 +50,17 @@ class XdsTls:
 
 
 def render_bootstrap(
-    options: NodeOptions, *, token: str | None = None, tls: XdsTls | None = None
+    options: NodeOptions,
+    *,
+    token: str | None = None,
+    tls: XdsTls | None = None,
+    replicas: Sequence[tuple[str, int]] = (),
 ) -> dict[str, Any]:
     """Return a complete Envoy bootstrap for `options` as JSON-able data.
 
-    `token` is the node token the control plane issued for the service or gateway. Raises
+    `token` is the node token the control plane issued for the service or gateway; `replicas`,
+    the xDS addresses (host, port) of the mesh's other live replicas, which Envoy reconnects to
+    when the one it holds a stream with goes away. Raises
     ValueError when `options` leaves the node id or the xDS address to a server (see
     `NodeOptions.with_server_defaults`).
     """
@@ -87,7 +99,7 @@ def render_bootstrap(
             "cds_config": _ads_source(),
             "lds_config": _ads_source(),
         },
-        "static_resources": {"clusters": [_xds_cluster(options, tls)]},
+        "static_resources": {"clusters": [_xds_cluster(options, tls, replicas)]},
         "overload_manager": {
             "resource_monitors": [
                 {
@@ -115,6 +127,14 @@ def _ads_source() -> dict[str, Any]:
     return {"ads": {}, "resource_api_version": "V3"}
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _socket_address(address: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": address, "port_value": port}}
 
@@ -135,33 +155,35 @@ def _xds_tls(tls: XdsTls) -> dict[str, Any]:
     }
 
 
-def _xds_cluster(options: NodeOptions, tls: XdsTls | None) -> dict[str, Any]:
-    """The control-plane cluster: HTTP/2 (gRPC), kept alive so a dead peer is noticed, over TLS
-    when the bootstrap carries the roots to trust."""
+def _xds_cluster(
+    options: NodeOptions, tls: XdsTls | None, replicas: Sequence[tuple[str, int]]
+) -> dict[str, Any]:
+    """The control-plane cluster: every replica's xDS address (this one first), HTTP/2 (gRPC),
+    kept alive so a dead peer is noticed within seconds, over TLS when the bootstrap carries
+    the roots to trust."""
     host, port = options.xds_host, options.xds_port
     assert host is not None  # checked by render_bootstrap
     assert port is not None
-    try:
-        ipaddress.ip_address(host)
-        discovery = "STATIC"
-    except ValueError:
-        discovery = "STRICT_DNS"
+    addresses = list(dict.fromkeys([(host, port), *replicas]))
+    discovery = "STATIC" if all(_is_ip(h) for h, _ in addresses) else "STRICT_DNS"
+    endpoints = [{"endpoint": {"address": _socket_address(h, p)}} for h, p in addresses]
     cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
         "type": discovery,
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": XDS_CLUSTER,
-            "endpoints": [
-                {"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}
-            ],
+            "endpoints": [{"lb_endpoints": endpoints}],
         },
         "typed_extension_protocol_options": {
             _HTTP_OPTIONS: {
                 "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
                 "explicit_http_config": {
                     "http2_protocol_options": {
-                        "connection_keepalive": {"interval": "30s", "timeout": "5s"}
+                        "connection_keepalive": {
+                            "interval": _KEEPALIVE_INTERVAL,
+                            "timeout": _KEEPALIVE_TIMEOUT,
+                        }
                     }
                 },
             }

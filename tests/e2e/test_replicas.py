@@ -1,23 +1,31 @@
 """Several replicas on one PostgreSQL database: a write through one reaches the proxies of
-another at once (its commit's notice wakes their builders), and a second server on one SQLite
-file is refused."""
+another at once (its commit's notice wakes their builders); an Envoy whose replica is killed
+moves to another without a failed request (its bootstrap lists every live replica); a second
+server on one SQLite file is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import make_url
 
 from meshplane.serve import ControlPlane
 from meshplane.store import DatabaseInUse
-from tests.conftest import _postgres_schema, postgres_url
+from tests.conftest import _postgres_schema, postgres_url, schema_url
 from tests.e2e.conftest import make_settings, running_mesh
 from tests.support.backends import HttpBackend
+from tests.support.control_plane import meshplane_serve
 from tests.support.envoy import EnvoyProcess
-from tests.support.ports import free_port
-from tests.support.traffic import answered_by, wait_until_served
+from tests.support.ports import free_port, free_ports
+from tests.support.tokens import bearer
+from tests.support.traffic import answered_by, client, wait_until_served
 
 pytestmark = pytest.mark.e2e
 
@@ -32,9 +40,8 @@ async def test_a_route_written_through_one_replica_is_served_by_envoy_on_another
 ) -> None:
     url = postgres_url()
     with _postgres_schema(url) as schema:
-        database = make_url(url).update_query_dict({"options": f"-c search_path={schema}"})
         # One secret key (the key file in tmp_path) and one database: two replicas.
-        settings = make_settings(tmp_path, database_url=database.render_as_string(False))
+        settings = make_settings(tmp_path, database_url=schema_url(url, schema))
         async with running_mesh(settings) as a, running_mesh(settings) as b:
             gateway = free_port()
             for name in ("blue", "green"):
@@ -44,8 +51,15 @@ async def test_a_route_written_through_one_replica_is_served_by_envoy_on_another
                 await a.put("endpoints", f"{name}-1", spec)
             await a.put("gateways", "edge", {"port": gateway, "address": "127.0.0.1"})
             await a.put("routes", "main", _route("blue"))
-            # The bootstrap B writes points Envoy at B's xDS port.
-            bootstrap = await b.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
+            # Only B's address (a bootstrap names every live replica unless told one).
+            assert b.plane is not None
+            bootstrap = await b.bootstrap(
+                role="gateway",
+                gateway="edge",
+                admin_port=free_port(),
+                xds_host="127.0.0.1",
+                xds_port=b.plane.xds_port,
+            )
             async with EnvoyProcess(bootstrap):
                 served = f"http://127.0.0.1:{gateway}/"
                 await wait_until_served(served, lambda r: answered_by(r) == "blue")
@@ -61,3 +75,94 @@ async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
         with pytest.raises(DatabaseInUse, match="another meshplane serve"):
             async with ControlPlane(settings.model_copy(update={"api_port": 0})):
                 pass
+
+
+@contextlib.asynccontextmanager
+async def _replica(database: str, workdir: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """`meshplane serve` as a process (killed at the end), and its API signed in as admin."""
+    api, xds = free_ports(2)
+    async with (
+        meshplane_serve(database, api, xds, workdir) as process,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{api}", headers=bearer(), trust_env=False, timeout=10
+        ) as http,
+    ):
+        yield process, http
+
+
+async def _holds(http: httpx.AsyncClient, node_id: str) -> bool:
+    """Whether the replica behind `http` holds a stream of `node_id`, all of it ACKed."""
+    try:
+        response = await http.get("/api/v1/proxies")
+    except httpx.TransportError:
+        return False
+    for proxy in response.json()["items"] if response.status_code == 200 else []:
+        if proxy["node_id"] == node_id:
+            return all(t["sent_version"] == t["acked_version"] for t in proxy["types"])
+    return False
+
+
+async def _put(http: httpx.AsyncClient, kind: str, name: str, spec: dict[str, Any]) -> None:
+    response = await http.put(f"/api/v1/{kind}/{name}", json={"spec": spec})
+    assert response.status_code in (200, 201), response.text
+
+
+@pytest.mark.postgres
+async def test_envoy_moves_to_another_replica_when_its_own_is_killed(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    url = postgres_url()
+    with _postgres_schema(url) as schema:
+        database = schema_url(url, schema)
+        async with _replica(database, tmp_path) as one, _replica(database, tmp_path) as two:
+            gateway = free_port()
+            http = one[1]
+            for name in ("blue", "green"):
+                await _put(http, "services", name, {})
+                spec = {"service": name, "address": "127.0.0.1", "port": backends(name).port}
+                await _put(http, "endpoints", f"{name}-1", spec)
+            await _put(http, "gateways", "edge", {"port": gateway, "address": "127.0.0.1"})
+            await _put(http, "routes", "main", _route("blue"))
+            params = {"role": "gateway", "gateway": "edge", "format": "json"}
+            params["admin_port"] = str(free_port())
+            response = await http.get("/api/v1/bootstrap", params=params)
+            bootstrap = response.json()
+            xds = bootstrap["static_resources"]["clusters"][0]["load_assignment"]["endpoints"]
+            assert len(xds[0]["lb_endpoints"]) == 2  # both replicas' xDS addresses
+            node_id = bootstrap["node"]["id"]
+            served = f"http://127.0.0.1:{gateway}/"
+            async with EnvoyProcess(bootstrap):
+                await wait_until_served(served, lambda r: answered_by(r) == "blue")
+                replicas = {id(r): r for r in (one, two)}
+                async with asyncio.timeout(20):
+                    while not (
+                        held := [r for r in replicas.values() if await _holds(r[1], node_id)]
+                    ):
+                        await asyncio.sleep(0.05)
+                (killed,) = held
+                (survivor,) = [r for r in replicas.values() if r is not killed]
+                failed: list[str] = []
+                stop = asyncio.Event()
+
+                async def requests() -> None:
+                    async with client() as traffic:
+                        while not stop.is_set():
+                            try:
+                                answer = await traffic.get(served)
+                                if answer.status_code != 200:
+                                    failed.append(answered_by(answer))
+                            except httpx.TransportError as exc:
+                                failed.append(type(exc).__name__)
+                            await asyncio.sleep(0.005)
+
+                sender = asyncio.create_task(requests())
+                await asyncio.sleep(0.3)
+                os.kill(killed[0].pid, signal.SIGKILL)
+                async with asyncio.timeout(30):  # Envoy's retry backoff is at most 5 s
+                    while not await _holds(survivor[1], node_id):
+                        await asyncio.sleep(0.05)
+                await _put(survivor[1], "routes", "main", _route("green"))
+                await wait_until_served(served, lambda r: answered_by(r) == "green")
+                stop.set()
+                await sender
+                assert failed == []

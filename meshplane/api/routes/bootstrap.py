@@ -11,7 +11,7 @@ Each bootstrap carries a node token issued for it: stored hashed, expiring, revo
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import yaml
@@ -24,8 +24,10 @@ from meshplane.api.deps import (
     BootstrapperDep,
     MaybeAuthorityDep,
     SettingsDep,
+    StoreDep,
 )
 from meshplane.model import NODE_TOKEN_HEADER, XDS_SERVER, NodeOptions
+from meshplane.store import ReplicaRepo
 from meshplane.xds import XdsTls, render_bootstrap
 
 __all__ = ["router"]
@@ -72,13 +74,16 @@ async def bootstrap(
     authority: MaybeAuthorityDep,
     query: Annotated[BootstrapQuery, Query()],
     caller: BootstrapperDep,
+    store: StoreDep,
 ) -> Response:
     """An Envoy bootstrap pointing at this control plane, as YAML (default) or JSON.
 
     422 names any parameter the role requires and that is missing, or the option that does not
     fit (e.g. a sidecar's ports colliding). A `bootstrap` token gets bootstraps only for the
     identities of its scope (403 for any other). Every call issues a new node token, valid
-    for `token_ttl_seconds`; `Meshplane-Node-Token` names it.
+    for `token_ttl_seconds`; `Meshplane-Node-Token` names it. Unless `xds_host` is given, Envoy
+    gets every live replica's xDS address, this one's first, and moves to another when its
+    replica goes away.
     """
     options = NodeOptions.model_validate(query.model_dump(exclude={"format", "token_ttl_seconds"}))
     if caller.role == "bootstrap" and options.subject.text not in caller.scope:
@@ -98,7 +103,11 @@ async def bootstrap(
     name, token = await authenticator.issue_node_token(
         options.subject.text, ttl=timedelta(seconds=ttl), created_by=caller.name
     )
-    document = render_bootstrap(options, token=token, tls=tls)
+    replicas: list[tuple[str, int]] = []
+    if query.xds_host is None:
+        live = await ReplicaRepo(store.database).live(datetime.now(UTC))
+        replicas = [(r.xds_host, r.xds_port) for r in live]
+    document = render_bootstrap(options, token=token, tls=tls, replicas=replicas)
     headers = {NODE_TOKEN_HEADER: name}
     if query.format == "json":
         return JSONResponse(document, headers=headers)

@@ -14,28 +14,18 @@ from sqlalchemy import text
 
 from meshplane.model import ServiceSpec
 from meshplane.store import (
-    ChangeFeed,
     RevisionListener,
     Store,
     create_engine,
     follow_revisions,
-    open_database,
 )
-from tests.conftest import _postgres_schema, postgres_url
+from tests.conftest import _postgres_schema, postgres_url, schema_store
 
 pytestmark = pytest.mark.postgres
 
 
-@contextlib.asynccontextmanager
-async def _replica(schema: str) -> AsyncIterator[Store]:
-    """A Store of its own (engine, pool, feed) on `schema`, as a replica has."""
-    database = open_database(postgres_url(), connect_args={"options": f"-c search_path={schema}"})
-    store = Store(database, ChangeFeed())
-    try:
-        await database.migrate()
-        yield store
-    finally:
-        await store.close()
+def _replica(schema: str) -> contextlib.AbstractAsyncContextManager[Store]:
+    return schema_store(postgres_url(), schema)
 
 
 @contextlib.asynccontextmanager

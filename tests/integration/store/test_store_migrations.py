@@ -38,6 +38,7 @@ async def test_migrations_match_the_models(store: Store):
         "api_tokens",
         "token_revocations",
         "route_slots",
+        "replicas",
     }
 
 

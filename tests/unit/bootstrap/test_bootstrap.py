@@ -50,7 +50,25 @@ VARIANTS = {
 
 
 def test_every_variant_passes_envoy_validation():
-    validate_configs([render_bootstrap(options) for options in VARIANTS.values()])
+    bootstraps = [render_bootstrap(options) for options in VARIANTS.values()]
+    replicas = [("127.0.0.1", 18000), ("10.0.0.2", 18000), ("meshplane-2.internal", 18001)]
+    bootstraps.append(render_bootstrap(GATEWAY, replicas=replicas))
+    validate_configs(bootstraps)
+
+
+def test_every_replica_is_an_xds_endpoint_this_one_first():
+    replicas = [("10.0.0.2", 18000), ("127.0.0.1", 18000), ("10.0.0.3", 18001)]
+    (cluster,) = render_bootstrap(GATEWAY, replicas=replicas)["static_resources"]["clusters"]
+    (endpoints,) = cluster["load_assignment"]["endpoints"]
+    addresses = [e["endpoint"]["address"]["socket_address"] for e in endpoints["lb_endpoints"]]
+    assert [(a["address"], a["port_value"]) for a in addresses] == [
+        ("127.0.0.1", 18000),  # this replica's (the options'), listed once
+        ("10.0.0.2", 18000),
+        ("10.0.0.3", 18001),
+    ]
+    assert cluster["type"] == "STATIC"
+    named = render_bootstrap(GATEWAY, replicas=[("meshplane-2.internal", 18000)])
+    assert named["static_resources"]["clusters"][0]["type"] == "STRICT_DNS"
 
 
 def test_yaml_is_the_same_bootstrap_in_envoy_field_order():

@@ -1,0 +1,31 @@
+"""The replicas table: a replica registers, beats, ages out when its beats stop, and leaves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from meshplane.store import Replica, ReplicaRepo, Store
+from meshplane.store.replicas import DEAD_AFTER_S
+
+
+def _replica(name: str, at: datetime, port: int = 18000) -> Replica:
+    return Replica(name, "127.0.0.1", port, f"http://127.0.0.1:{port + 1}", at, at)
+
+
+async def test_live_replicas_are_those_whose_heartbeat_is_recent(store: Store) -> None:
+    repo = ReplicaRepo(store.database)
+    start = datetime.now(UTC)
+    one, two = _replica("one", start), _replica("two", start + timedelta(seconds=1), 18002)
+    await repo.register(one)
+    await repo.register(two)
+    assert [r.id for r in await repo.live(start + timedelta(seconds=2))] == ["one", "two"]
+
+    later = start + timedelta(seconds=DEAD_AFTER_S + 5)
+    await repo.beat(two, later)  # one's beats stopped: it is dead by then
+    assert [r.id for r in await repo.live(later)] == ["two"]
+
+    await repo.leave("two")
+    assert await repo.live(later) == []
+    await repo.beat(two, later)  # a replica whose row went (a clean stop elsewhere) comes back
+    (back,) = await repo.live(later)
+    assert (back.id, back.xds_port, back.api_url) == ("two", 18002, "http://127.0.0.1:18003")
