@@ -73,8 +73,8 @@ def bootstraps(
     xds_host: Annotated[
         str | None,
         typer.Option(
-            help="The control plane's xDS address, as the Envoys reach it (default: its compose "
-            "service name)."
+            help="The control plane's xDS address, as the Envoys reach it (default: every live "
+            "replica's advertised address, which Envoy moves between)."
         ),
     ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,

@@ -65,22 +65,25 @@ INSTANCES: tuple[Instance, ...] = (
 GATEWAY = "edge"
 
 
-def node_options(instance: Instance | None, xds_host: str = COMPOSE_XDS_HOST) -> NodeOptions:
-    """The node of one sidecar (or of the gateway when `instance` is None)."""
+def node_options(instance: Instance | None, xds_host: str | None = None) -> NodeOptions:
+    """The node of one sidecar (or of the gateway when `instance` is None); `xds_host` None
+    leaves the xDS address to the control plane, whose bootstraps then name every live
+    replica's (compose runs two)."""
+    # Unset, not None: options left unset are not sent, so the control plane fills them in.
+    host = {"xds_host": xds_host} if xds_host is not None else {}
     if instance is None:
         options = NodeOptions(
             role=Role.GATEWAY,
             node_id=GATEWAY,
-            xds_host=xds_host,
             xds_port=XDS_PORT,
             admin_port=GATEWAY_ADMIN_PORT,
             gateway=GATEWAY,
+            **host,
         )
     else:
         options = NodeOptions(
             role=Role.SIDECAR,
             node_id=instance.node_id,
-            xds_host=xds_host,
             xds_port=XDS_PORT,
             admin_port=instance.admin_port,
             service=instance.service,
@@ -88,11 +91,12 @@ def node_options(instance: Instance | None, xds_host: str = COMPOSE_XDS_HOST) ->
             app_port=instance.app_port,
             outbound_port=instance.outbound_port,
             labels=(f"version={instance.version}",),
+            **host,
         )
     return options
 
 
-def demo_nodes(xds_host: str = COMPOSE_XDS_HOST) -> dict[str, NodeOptions]:
+def demo_nodes(xds_host: str | None = None) -> dict[str, NodeOptions]:
     """Bootstrap file name -> node, for the gateway and every sidecar."""
     out = {f"{GATEWAY}.yaml": node_options(None, xds_host)}
     for instance in INSTANCES:
@@ -100,9 +104,7 @@ def demo_nodes(xds_host: str = COMPOSE_XDS_HOST) -> dict[str, NodeOptions]:
     return out
 
 
-def fetch_bootstraps(
-    client: ApiClient, directory: Path, xds_host: str = COMPOSE_XDS_HOST
-) -> list[Path]:
+def fetch_bootstraps(client: ApiClient, directory: Path, xds_host: str | None = None) -> list[Path]:
     """Ask the control plane for every demo node's bootstrap and write them into `directory`
     (mode 0600: each holds a node token); returns the files written."""
     directory.mkdir(parents=True, exist_ok=True)

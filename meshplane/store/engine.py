@@ -18,7 +18,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, event, make_url
+from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError
@@ -149,11 +149,19 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
+# PostgreSQL advisory lock key held while migrating: replicas starting together migrate one
+# after the other, and the later ones find the schema current.
+_MIGRATION_LOCK = 0x6D657368_706C616E & 0x7FFFFFFF_FFFFFFFF  # "meshplan"
+
+
 def migrate(engine: Engine) -> None:
     """Upgrade the database to the newest migration, in one transaction; a no-op when current.
 
-    Blocking: from async code, use `Database.migrate`.
+    On PostgreSQL the transaction first takes an advisory lock, so replicas starting at once
+    do not run the same migration twice. Blocking: from async code, use `Database.migrate`.
     """
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         _upgrade(connection)
     log.info("migrated database=%s", engine.url.render_as_string(hide_password=True))
