@@ -16,6 +16,7 @@ from collections import Counter
 from types import TracebackType
 
 import uvicorn
+from fastapi import FastAPI
 
 from meshplane.api import ApiServer, ApiThread, CoreLoop, create_app
 from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secret
@@ -166,6 +167,7 @@ class ControlPlane:
         self._pending_identities: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
         self.replica: Replica | None = None  # this one, once registered
+        self._app: FastAPI | None = None
 
     @property
     def api_url(self) -> str:
@@ -256,7 +258,7 @@ class ControlPlane:
         settings = self.settings.model_copy(
             update={"xds_port": self.xds_port, "api_port": self.api_port}
         )
-        app = create_app(
+        app = self._app = create_app(
             store=store,
             status=registry,
             settings=settings,
@@ -293,6 +295,8 @@ class ControlPlane:
         )
         replicas = ReplicaRepo(store.database)
         await replicas.register(self.replica)
+        assert self._app is not None
+        self._app.state.replica_id = self.replica.id  # GET /replicas marks it
         self._stack.push_async_callback(_leave, replicas, self.replica.id)
         beating = keep_alive(replicas, self.replica)
         self._tasks.append(asyncio.create_task(beating, name="meshplane-heartbeat"))

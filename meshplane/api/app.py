@@ -61,6 +61,7 @@ def create_app(
     app.state.store = store
     app.state.status = status
     app.state.core = core or CoreLoop()
+    app.state.replica_id = None  # meshplane serve sets it once registered (GET /replicas)
     app.state.settings = settings
     app.state.authority = authority
     app.state.metrics = metrics

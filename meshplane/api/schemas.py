@@ -25,6 +25,8 @@ __all__ = [
     "ProxyConfig",
     "ProxyList",
     "ProxyStatusOut",
+    "ReplicaList",
+    "ReplicaOut",
     "ResourceModels",
     "ResourceOut",
     "ServerInfo",
@@ -196,6 +198,21 @@ class ProxyList(BaseModel):
 class XdsAddress(BaseModel):
     host: str = Field(description="The address generated bootstraps point Envoy at.")
     port: int
+
+
+class ReplicaOut(BaseModel):
+    """One live `meshplane serve` on this mesh's database."""
+
+    id: str
+    xds: XdsAddress = Field(description="Where its proxies reach it (bootstraps name every one).")
+    api_url: str
+    started_at: datetime
+    heartbeat_at: datetime = Field(description="Its last heartbeat (every 2 s; dead after 10 s).")
+    this: bool = Field(description="Whether it is the replica that answered.")
+
+
+class ReplicaList(BaseModel):
+    items: list[ReplicaOut]
 
 
 class ServerInfo(BaseModel):

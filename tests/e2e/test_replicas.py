@@ -67,6 +67,14 @@ async def test_a_route_written_through_one_replica_is_served_by_envoy_on_another
                 await wait_until_served(served, lambda r: answered_by(r) == "green")
                 assert [p["node_id"] for p in await b.proxies()] != []
                 assert await a.proxies() == []  # Envoy is B's
+            ids = []
+            for mesh in (a, b):
+                assert mesh.plane is not None
+                assert mesh.plane.replica is not None
+                ids.append(mesh.plane.replica.id)
+            for mesh, mine in zip((a, b), ids, strict=True):  # each lists both, marks itself
+                listed = (await mesh.http.get("/api/v1/replicas")).json()["items"]
+                assert {(r["id"], r["this"]) for r in listed} == {(i, i == mine) for i in ids}
 
 
 async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """One router per resource: the kinds' CRUD, a batch apply, the change history, proxies,
-bootstrap, server info, explain, API tokens, and the health checks."""
+replicas, bootstrap, server info, explain, API tokens, and the health checks."""
 
 from meshplane.api.routes import (
     apply,
@@ -10,6 +10,7 @@ from meshplane.api.routes import (
     health,
     metrics,
     proxies,
+    replicas,
     server,
     tokens,
     ui,
@@ -29,6 +30,7 @@ API_ROUTERS = (
     tokens.router,
     apply.router,
     changes.router,
+    replicas.router,
 )
 """Served under /api/v1, beside one `resource_router` per kind."""
 ROOT_ROUTERS = (metrics.router, ui.router, health.router)

@@ -62,6 +62,7 @@ NEEDS = {
     "DELETE /api/v1/tokens": ADMIN,
     "POST /api/v1/apply": WRITE,
     "GET /api/v1/changes": READ,
+    "GET /api/v1/replicas": READ,
 }
 ALLOWED = {
     "admin": {ANY, READ, WRITE, ADMIN, BOOT},
@@ -73,6 +74,7 @@ PLURAL_PREFIXES = (
     "/api/v1/apply",
     "/api/v1/changes",
     "/api/v1/proxies",
+    "/api/v1/replicas",
     "/api/v1/bootstrap",
     "/api/v1/certificates",
     "/api/v1/ca",
