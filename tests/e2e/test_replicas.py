@@ -19,7 +19,7 @@ import pytest
 from meshplane.serve import ControlPlane
 from meshplane.store import DatabaseInUse
 from tests.conftest import _postgres_schema, postgres_url, schema_url
-from tests.e2e.conftest import make_settings, running_mesh
+from tests.e2e.conftest import Mesh, make_settings, running_mesh
 from tests.support.backends import HttpBackend
 from tests.support.control_plane import meshplane_serve
 from tests.support.envoy import EnvoyProcess
@@ -86,7 +86,7 @@ async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
 
 
 @contextlib.asynccontextmanager
-async def _replica(database: str, workdir: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+async def _replica(database: str, workdir: Path) -> AsyncIterator[tuple[Any, Mesh]]:
     """`meshplane serve` as a process (killed at the end), and its API signed in as admin."""
     api, xds = free_ports(2)
     async with (
@@ -95,13 +95,13 @@ async def _replica(database: str, workdir: Path) -> AsyncIterator[tuple[Any, htt
             base_url=f"http://127.0.0.1:{api}", headers=bearer(), trust_env=False, timeout=10
         ) as http,
     ):
-        yield process, http
+        yield process, Mesh(None, http)
 
 
-async def _holds(http: httpx.AsyncClient, node_id: str) -> bool:
-    """Whether the replica behind `http` holds a stream of `node_id`, all of it ACKed."""
+async def _holds(mesh: Mesh, node_id: str) -> bool:
+    """Whether the replica behind `mesh` holds a stream of `node_id`, all of it ACKed."""
     try:
-        response = await http.get("/api/v1/proxies")
+        response = await mesh.http.get("/api/v1/proxies")
     except httpx.TransportError:
         return False
     for proxy in response.json()["items"] if response.status_code == 200 else []:
@@ -110,9 +110,30 @@ async def _holds(http: httpx.AsyncClient, node_id: str) -> bool:
     return False
 
 
-async def _put(http: httpx.AsyncClient, kind: str, name: str, spec: dict[str, Any]) -> None:
-    response = await http.put(f"/api/v1/{kind}/{name}", json={"spec": spec})
-    assert response.status_code in (200, 201), response.text
+@contextlib.asynccontextmanager
+async def _request_loop(url: str) -> AsyncIterator[list[str]]:
+    """GET `url` every few ms until the block ends; yields the failures seen (filled as they
+    happen: read it after the block)."""
+    failed: list[str] = []
+    stop = asyncio.Event()
+
+    async def requests() -> None:
+        async with client() as traffic:
+            while not stop.is_set():
+                try:
+                    answer = await traffic.get(url)
+                    if answer.status_code != 200:
+                        failed.append(answered_by(answer))
+                except httpx.TransportError as exc:
+                    failed.append(type(exc).__name__)
+                await asyncio.sleep(0.005)
+
+    sender = asyncio.create_task(requests())
+    try:
+        yield failed
+    finally:
+        stop.set()
+        await sender
 
 
 @pytest.mark.postgres
@@ -124,53 +145,31 @@ async def test_envoy_moves_to_another_replica_when_its_own_is_killed(
         database = schema_url(url, schema)
         async with _replica(database, tmp_path) as one, _replica(database, tmp_path) as two:
             gateway = free_port()
-            http = one[1]
+            mesh = one[1]
             for name in ("blue", "green"):
-                await _put(http, "services", name, {})
+                await mesh.put("services", name, {})
                 spec = {"service": name, "address": "127.0.0.1", "port": backends(name).port}
-                await _put(http, "endpoints", f"{name}-1", spec)
-            await _put(http, "gateways", "edge", {"port": gateway, "address": "127.0.0.1"})
-            await _put(http, "routes", "main", _route("blue"))
-            params = {"role": "gateway", "gateway": "edge", "format": "json"}
-            params["admin_port"] = str(free_port())
-            response = await http.get("/api/v1/bootstrap", params=params)
-            bootstrap = response.json()
+                await mesh.put("endpoints", f"{name}-1", spec)
+            await mesh.put("gateways", "edge", {"port": gateway, "address": "127.0.0.1"})
+            await mesh.put("routes", "main", _route("blue"))
+            bootstrap = await mesh.bootstrap(role="gateway", gateway="edge", admin_port=free_port())
             xds = bootstrap["static_resources"]["clusters"][0]["load_assignment"]["endpoints"]
             assert len(xds[0]["lb_endpoints"]) == 2  # both replicas' xDS addresses
             node_id = bootstrap["node"]["id"]
             served = f"http://127.0.0.1:{gateway}/"
             async with EnvoyProcess(bootstrap):
                 await wait_until_served(served, lambda r: answered_by(r) == "blue")
-                replicas = {id(r): r for r in (one, two)}
                 async with asyncio.timeout(20):
-                    while not (
-                        held := [r for r in replicas.values() if await _holds(r[1], node_id)]
-                    ):
+                    while not (held := [r for r in (one, two) if await _holds(r[1], node_id)]):
                         await asyncio.sleep(0.05)
                 (killed,) = held
-                (survivor,) = [r for r in replicas.values() if r is not killed]
-                failed: list[str] = []
-                stop = asyncio.Event()
-
-                async def requests() -> None:
-                    async with client() as traffic:
-                        while not stop.is_set():
-                            try:
-                                answer = await traffic.get(served)
-                                if answer.status_code != 200:
-                                    failed.append(answered_by(answer))
-                            except httpx.TransportError as exc:
-                                failed.append(type(exc).__name__)
-                            await asyncio.sleep(0.005)
-
-                sender = asyncio.create_task(requests())
-                await asyncio.sleep(0.3)
-                os.kill(killed[0].pid, signal.SIGKILL)
-                async with asyncio.timeout(30):  # Envoy's retry backoff is at most 5 s
-                    while not await _holds(survivor[1], node_id):
-                        await asyncio.sleep(0.05)
-                await _put(survivor[1], "routes", "main", _route("green"))
-                await wait_until_served(served, lambda r: answered_by(r) == "green")
-                stop.set()
-                await sender
+                survivor = two if killed is one else one
+                async with _request_loop(served) as failed:
+                    await asyncio.sleep(0.3)
+                    os.kill(killed[0].pid, signal.SIGKILL)
+                    async with asyncio.timeout(30):  # Envoy's retry backoff is at most 5 s
+                        while not await _holds(survivor[1], node_id):
+                            await asyncio.sleep(0.05)
+                    await survivor[1].put("routes", "main", _route("green"))
+                    await wait_until_served(served, lambda r: answered_by(r) == "green")
                 assert failed == []
