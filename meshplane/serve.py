@@ -13,6 +13,7 @@ import logging
 import socket
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import uvicorn
@@ -28,11 +29,15 @@ from meshplane.private_files import write_private
 from meshplane.settings import Settings
 from meshplane.store import (
     IdentityRepo,
+    Leadership,
+    LeadershipSource,
     Replica,
     ReplicaRepo,
     RevisionListener,
+    SoleLeader,
     Store,
     TokenRepo,
+    follow_identity,
     follow_revisions,
     keep_alive,
     new_replica_id,
@@ -207,7 +212,8 @@ class ControlPlane:
             IdentityRepo(store.database),
             box,
             _ca_config(settings),
-            converged=registry.secrets_converged,
+            converged=self._identity_converged,
+            leading=False,  # until this replica holds the leader's lock (_lead)
         )
         await authority.start()
         cache = ResourceCache()
@@ -224,7 +230,7 @@ class ControlPlane:
         await builder.load()
         _export_state(metrics, registry, cache, authority)
         if store.database.postgres:
-            self._follow_other_replicas(store)
+            self._follow_other_replicas(store, authority)
 
         tokens = None
         if settings.require_node_token:
@@ -280,6 +286,7 @@ class ControlPlane:
                 await asyncio.sleep(0.01)
         log.info("api listening url=%s", self.api_url)
         await self._register(store)
+        self._lead(store)
 
     async def _register(self, store: Store) -> None:
         """Join the mesh's replicas (bootstraps list every live one's xDS address); beat until
@@ -300,16 +307,60 @@ class ControlPlane:
         self._stack.push_async_callback(_leave, replicas, self.replica.id)
         beating = keep_alive(replicas, self.replica)
         self._tasks.append(asyncio.create_task(beating, name="meshplane-heartbeat"))
+        assert self.authority is not None
+        assert self.registry is not None
+        identity = follow_identity(
+            replicas,
+            self.replica.id,
+            lambda: self.authority.state.version if self.authority else 0,
+            self.registry.secrets_converged,
+        )
+        self._tasks.append(asyncio.create_task(identity, name="meshplane-identity-report"))
         log.info("replica registered id=%s", self.replica.id)
 
-    def _follow_other_replicas(self, store: Store) -> None:
-        """Wake the builder on other replicas' commits: their notices, and a periodic read of
-        the newest revision for notices missed (see store/replica_feed.py)."""
-        listener = RevisionListener(store.database, store.feed.publish, asyncio.get_running_loop())
+    def _lead(self, store: Store) -> None:
+        """Run the singleton jobs while this replica holds the leader's lock (store/leader.py):
+        on PostgreSQL whichever replica takes it, on SQLite this one."""
+        loop = asyncio.get_running_loop()
+        leadership: LeadershipSource
+        if store.database.postgres:
+            leadership = Leadership(store.database, self._on_leadership, loop)
+        else:
+            leadership = SoleLeader(self._on_leadership)
+        leadership.start()
+        self._stack.push_async_callback(asyncio.to_thread, leadership.stop)
+
+    def _on_leadership(self, leading: bool) -> None:
+        if self.authority is not None:
+            self.authority.set_leading(leading)
+        if leading and self.replica is not None and self.store is not None:
+            replicas, me = ReplicaRepo(self.store.database), self.replica.id
+            task = asyncio.create_task(_quietly(lambda: replicas.lead(me)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _identity_converged(self, version: int) -> bool:
+        """Whether every proxy, of every live replica, holds the CA's state `version` (what
+        each root rotation step waits for)."""
+        assert self.registry is not None
+        if not await self.registry.secrets_converged(version):
+            return False
+        if self.replica is None or self.store is None:
+            return True  # not registered yet: no other replica can be waited for
+        others = ReplicaRepo(self.store.database)
+        return not await others.behind(version, dt.datetime.now(dt.UTC), self.replica.id)
+
+    def _follow_other_replicas(self, store: Store, authority: CertificateAuthority) -> None:
+        """Wake the builder on other replicas' commits, and the CA on their CA writes: their
+        notices, and a periodic read of the newest revision and CA generation for notices
+        missed (see store/replica_feed.py)."""
+        loop = asyncio.get_running_loop()
+        listener = RevisionListener(store.database, store.feed.publish, loop, authority.hear)
         listener.start()
         self._stack.push_async_callback(asyncio.to_thread, listener.stop)
         follow = follow_revisions(store.revision, store.feed.publish)
         self._tasks.append(asyncio.create_task(follow, name="meshplane-revisions"))
+        self._tasks.append(asyncio.create_task(authority.watch(), name="meshplane-ca-watch"))
 
     def _issue_later(self, subject: str) -> None:
         """Ask the CA for an identity a newly connected proxy needs (once until it is issued)."""
@@ -351,6 +402,12 @@ class ControlPlane:
                 await task
         self._tasks.clear()
         await self._stack.aclose()
+
+
+async def _quietly(work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work`, which may fail while the database is away (it reports the outage)."""
+    with contextlib.suppress(Exception):
+        await work()
 
 
 async def _leave(replicas: ReplicaRepo, replica_id: str) -> None:

@@ -209,6 +209,14 @@ class ReplicaOut(BaseModel):
     started_at: datetime
     heartbeat_at: datetime = Field(description="Its last heartbeat (every 2 s; dead after 10 s).")
     this: bool = Field(description="Whether it is the replica that answered.")
+    leader: bool = Field(
+        description="Whether it runs the singleton jobs (certificate renewals, root rotation "
+        "steps): the replica holding the leader's lock; another takes over within seconds."
+    )
+    identity_generation: int | None = Field(
+        description="The certificate authority's generation that every proxy of this replica "
+        "holds (a root rotation step waits for every replica); null until it reported."
+    )
 
 
 class ReplicaList(BaseModel):

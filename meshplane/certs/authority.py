@@ -12,7 +12,9 @@ acknowledged the previous one (`converged`):
 An abort walks back the same way (see abort_rotation): in adding-root the new root simply leaves;
 later, the previous root signs again, every leaf is re-issued from it ("aborting"), and the new
 root leaves once every proxy holds its new leaf. The database holds the roots' states after each
-step, so a restart resumes a rotation, or an abort, where it stood.
+step, and the phase is read from them, so a restart resumes a rotation, or an abort, where it
+stood, and on several replicas any of them takes a command while the leader runs the steps,
+each a compare-and-set on the stored states; "every connected proxy" is every replica's.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _RETRY_SECONDS = 30.0  # the longest the renewal loop sleeps, and its pause afte
 # Seconds between renewal attempts while the store is unreachable (the store logs the outage).
 _RENEW_RETRY_SECONDS = 1.0
 _MOVING = ("incoming", "outgoing")  # root states that exist only during a rotation
+_CONVERGED_POLL_S = 0.05  # how often a rotation step asks whether every proxy caught up
 
 Clock = Callable[[], dt.datetime]
 Converged = Callable[[int], Awaitable[bool]]  # version -> every proxy holds at least it
@@ -97,7 +100,15 @@ class CaStatus:
 
 
 class CertificateAuthority:
-    """Issues leaves per identity, renews them before expiry, and rotates roots in phases."""
+    """Issues leaves per identity, renews them before expiry, and rotates roots in phases.
+
+    Every replica runs one over the shared database: the database holds the CA's state, and
+    each reads what the others wrote (`hear`, `watch`). Any replica issues a new identity's
+    first leaf (two at once converge on the first stored) and takes the operator's rotation
+    commands (stored as states); only the leader (`set_leading`) renews leaves and runs the
+    rotation's steps. Leaves that name this server's host names (`ensure_server`) are its own:
+    never stored, renewed and re-issued by the replica that uses them.
+    """
 
     def __init__(
         self,
@@ -108,6 +119,7 @@ class CertificateAuthority:
         clock: Clock = _utc_now,
         rng: random.Random | None = None,
         converged: Converged = _always,
+        leading: bool = True,
     ) -> None:
         """`converged(version)` tells whether every proxy holds the identity state of at least
         `version`; each rotation step waits on it (default: no proxies to wait for)."""
@@ -120,14 +132,17 @@ class CertificateAuthority:
         self._cas: dict[int, Authority] = {}
         self._leaves: dict[str, Leaf] = {}
         self._host_names: dict[str, tuple[str, ...]] = {}  # subject -> DNS names and IPs to add
+        self._loaded = 0  # the CA generation the state holds everything of
         self._state = IdentityState(config.trust_domain)
         self._subscribers: list[Callable[[IdentityState], None]] = []
         self._lock = asyncio.Lock()
         self._rotation: asyncio.Task[None] | None = None
-        self._finish = asyncio.Event()
-        self._phase = "idle"
+        self._changed = asyncio.Event()  # the stored state changed: rotation steps look again
+        self._renewals = asyncio.Event()  # wakes the renewal loop (leadership, new issuer)
+        self._heard = asyncio.Event()  # another replica wrote (see `hear`)
+        self._leading = leading
         self._detail = ""
-        self._undoing = False  # the rotation task goes back to the previous root (abort)
+        self._failed = ""  # why the rotation task stopped, until a command or step changes it
         self.converged = converged
 
     # -- state ---------------------------------------------------------------------------
@@ -136,10 +151,16 @@ class CertificateAuthority:
     def state(self) -> IdentityState:
         return self._state
 
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
     def subscribe(self, subscriber: Callable[[IdentityState], None]) -> None:
         self._subscribers.append(subscriber)
 
     def _publish(self) -> None:
+        """Announce the state: its version is the CA generation it holds everything of, so
+        versions compare across replicas (a rotation step waits for every replica's proxies)."""
         bundle: list[str] = []
         for row in self._rows.values():
             if row.state != "retired":
@@ -147,53 +168,117 @@ class CertificateAuthority:
                 if pem not in bundle:
                     bundle.append(pem)
         self._state = IdentityState(
-            self.config.trust_domain, self._state.version + 1, tuple(bundle), dict(self._leaves)
+            self.config.trust_domain, self._loaded, tuple(bundle), dict(self._leaves)
         )
         for subscriber in self._subscribers:
             subscriber(self._state)
 
-    def _issuing(self) -> tuple[int, Authority]:
-        for row in self._rows.values():
-            if row.state == "issuing":
-                return row.id, self._cas[row.id]
-        raise RuntimeError("no issuing CA")
+    def _issuing_row(self) -> CaAuthorityRow | None:
+        return next((r for r in self._rows.values() if r.state == "issuing"), None)
 
-    # -- start-up ------------------------------------------------------------------------
+    def _issuing(self) -> tuple[int, Authority]:
+        row = self._issuing_row()
+        if row is None:
+            raise RuntimeError("no issuing CA")
+        return row.id, self._cas[row.id]
+
+    async def _reload(self) -> bool:
+        """Read what was stored since the state's generation (every replica's writes, this
+        one's too); True if anything was. Called under the lock."""
+        changes = await self._repo.changes_since(self._loaded)
+        if changes.generation <= self._loaded:
+            return False
+        before = {r.id: _rotation_fields(r) for r in self._rows.values()}
+        for row in changes.authorities:
+            if row.id not in self._cas:
+                key = self._box.open(row.key_sealed)
+                self._cas[row.id] = load_authority(row.cert_pem, key, row.chain_pem)
+        self._rows = {row.id: row for row in changes.authorities}
+        for leaf_row in changes.leaves:
+            held = self._leaves.get(leaf_row.subject)
+            if leaf_row.subject in self._host_names:
+                continue  # this server's own leaf: never the one stored
+            if held is None or held.serial != leaf_row.serial:
+                self._leaves[leaf_row.subject] = self._leaf_from_row(leaf_row)
+        self._loaded = changes.generation
+        if before != {r.id: _rotation_fields(r) for r in self._rows.values()}:
+            self._failed = ""  # a command (or a step) moved the rotation: it may run again
+            self._renewals.set()  # the issuer may have changed: own leaves follow it
+        self._changed.set()
+        return True
+
+    async def _commit(self) -> None:
+        """After a write: hold what is stored now (with every other replica's writes before
+        it) and announce it."""
+        await self._reload()
+        self._publish()
+
+    # -- start-up and following other replicas -------------------------------------------
 
     async def start(self) -> None:
         """Load the CA from the database, creating a root on first start; resume a rotation."""
-        for row in await self._repo.authorities():
-            self._rows[row.id] = row
-            self._cas[row.id] = load_authority(
-                row.cert_pem, self._box.open(row.key_sealed), row.chain_pem
-            )
-        if not any(r.state == "issuing" for r in self._rows.values()):
-            root = await self._new_root()
-            await self._add(root, "issuing")
-            log.info(
-                "created root CA serial=%x trust_domain=%s",
-                root.cert.serial_number,
-                self.config.trust_domain,
-            )
-        for leaf_row in await self._repo.leaves():
-            self._leaves[leaf_row.subject] = self._leaf_from_row(leaf_row)
-        self._publish()
-        if self._unfinished():
-            self._start_rotation(None)
+        async with self._lock:
+            await self._reload()
+            if self._issuing_row() is None:
+                root = await self._new_root()
+                if await self._repo.add_authority(self._row(root, "issuing"), unless=("issuing",)):
+                    log.info(
+                        "created root CA serial=%x trust_domain=%s",
+                        root.cert.serial_number,
+                        self.config.trust_domain,
+                    )
+                await self._reload()  # or the root another replica created at the same time
+            self._publish()
+        self._kick()
 
-    async def _add(self, authority: Authority, state: str) -> int:
-        row = await self._repo.add_authority(
-            CaAuthorityRow(
-                cert_pem=authority.cert_pem(),
-                chain_pem=authority.chain_pem(),
-                key_sealed=self._box.seal(authority.key_pem()),
-                state=state,
-                created_at=self._clock(),
-            )
+    def hear(self, generation: int) -> None:
+        """A CA write was committed (told by the revision listener, on the loop): `watch`
+        reads it unless the state holds it already."""
+        if generation > self._loaded:
+            self._heard.set()
+
+    async def watch(self, every: float = 1.0) -> None:
+        """Follow the writes of other replicas, at each notice and every `every` seconds (for
+        notices missed), forever; a failed read is tried again at the next one."""
+        while True:
+            await _wait(self._heard, every)
+            self._heard.clear()
+            try:
+                if await self._repo.generation() > self._loaded:
+                    await self.follow()
+            except Exception as exc:  # the store reports its outages; anything else is logged
+                if not isinstance(exc, Unavailable):
+                    log.warning("reading the CA's changes failed error=%s; retrying", exc)
+
+    async def follow(self) -> None:
+        """Read and announce what other replicas stored; the leader's rotation looks again."""
+        async with self._lock:
+            if await self._reload():
+                self._publish()
+        self._kick()
+
+    def set_leading(self, leading: bool) -> None:
+        """This replica became (or stopped being) the leader: it runs renewals and rotation
+        steps only while leading (store/leader.py)."""
+        self._leading = leading
+        self._renewals.set()
+        if leading:
+            self._kick()
+        elif self._rotation is not None:
+            self._rotation.cancel()  # the new leader goes on from the stored state
+            self._rotation = None
+
+    def _row(
+        self, authority: Authority, state: str, overlap: float | None = None
+    ) -> CaAuthorityRow:
+        return CaAuthorityRow(
+            cert_pem=authority.cert_pem(),
+            chain_pem=authority.chain_pem(),
+            key_sealed=self._box.seal(authority.key_pem()),
+            state=state,
+            created_at=self._clock(),
+            overlap_seconds=overlap,
         )
-        self._rows[row.id] = row
-        self._cas[row.id] = authority
-        return row.id
 
     def _leaf_from_row(self, row: CaLeafRow) -> Leaf:
         cert = x509.load_pem_x509_certificate(row.cert_chain_pem.encode())
@@ -218,12 +303,16 @@ class CertificateAuthority:
         async with self._lock:
             missing = [s for s in dict.fromkeys(subjects) if s not in self._leaves]
             if missing:
-                await self._issue(missing)
-                self._publish()
+                await self._reload()  # another replica may have issued them
+                missing = [s for s in missing if s not in self._leaves]
+            if missing:
+                await self._issue(missing, replace=False)
+                await self._commit()
 
     async def ensure_server(self, subject: str, host_names: Iterable[str]) -> None:
         """Issue `subject` a fresh leaf that also names `host_names` (DNS names or IP addresses),
-        for a server that clients check by host name; its renewals keep naming them."""
+        for a server that clients check by host name; its renewals keep naming them. Such a
+        leaf is this replica's own: not stored, renewed and re-issued here."""
         self._host_names[subject] = tuple(dict.fromkeys(host_names))
         await self.rotate_leaves([subject])
 
@@ -231,12 +320,14 @@ class CertificateAuthority:
         """Re-issue leaves now (all when `subjects` is None); Envoy swaps them over SDS."""
         async with self._lock:
             chosen = list(self._leaves) if subjects is None else list(dict.fromkeys(subjects))
-            issued = await self._issue(chosen)
-            self._publish()
+            issued = await self._issue(chosen, replace=True)
+            await self._commit()
         log.info("rotated leaves count=%d", len(issued))
         return issued
 
-    async def _issue(self, subjects: list[str]) -> list[Leaf]:
+    async def _issue(self, subjects: list[str], *, replace: bool) -> list[Leaf]:
+        """Issue a leaf to each subject from the issuing root and store the shared ones
+        (`replace` False keeps a leaf stored meanwhile); the caller commits."""
         authority_id, authority = self._issuing()
         now = self._clock()
         rows: list[CaLeafRow] = []
@@ -257,18 +348,6 @@ class CertificateAuthority:
                 1 + self._rng.uniform(-self.config.jitter, self.config.jitter)
             )
             renew_at = made.not_before + lifetime * share
-            rows.append(
-                CaLeafRow(
-                    subject=subject,
-                    cert_chain_pem=made.cert_chain_pem,
-                    key_sealed=self._box.seal(made.key_pem),
-                    serial=made.serial,
-                    authority_id=authority_id,
-                    not_before=made.not_before,
-                    not_after=made.not_after,
-                    renew_at=renew_at,
-                )
-            )
             leaf = Leaf(
                 subject,
                 identity,
@@ -281,13 +360,36 @@ class CertificateAuthority:
                 renew_at,
             )
             issued.append(leaf)
-        await self._repo.save_leaves(rows)
-        for leaf in issued:
-            self._leaves[leaf.subject] = leaf
+            if subject in self._host_names:
+                self._leaves[subject] = leaf
+                continue
+            rows.append(
+                CaLeafRow(
+                    subject=subject,
+                    cert_chain_pem=made.cert_chain_pem,
+                    key_sealed=self._box.seal(made.key_pem),
+                    serial=made.serial,
+                    authority_id=authority_id,
+                    not_before=made.not_before,
+                    not_after=made.not_after,
+                    renew_at=renew_at,
+                )
+            )
+        if rows:
+            await self._repo.save_leaves(rows, replace=replace)
         return issued
 
     def leaves(self) -> list[Leaf]:
         return [self._leaves[s] for s in sorted(self._leaves)]
+
+    def _renews(self, subject: str, leaf: Leaf, now: dt.datetime) -> bool:
+        """Whether this replica renews `leaf` now: the leader the stored ones when due; each
+        replica its own when due or signed by a root that no longer issues."""
+        if subject in self._host_names:
+            row = self._issuing_row()
+            issuer = format(self._cas[row.id].cert.serial_number, "x") if row else ""
+            return leaf.renew_at <= now or leaf.issuer_serial != issuer
+        return self._leading and leaf.renew_at <= now
 
     async def run(self) -> None:
         """Renew leaves at their renewal time, forever (until cancelled).
@@ -298,13 +400,14 @@ class CertificateAuthority:
         """
         retry = _RETRY_SECONDS
         while True:
+            self._renewals.clear()
             now = self._clock()
-            due = [leaf.subject for leaf in self._leaves.values() if leaf.renew_at <= now]
+            due = [s for s, leaf in self._leaves.items() if self._renews(s, leaf, now)]
             if due:
                 try:
                     async with self._lock:
-                        await self._issue(due)
-                        self._publish()
+                        await self._issue(due, replace=True)
+                        await self._commit()
                 except Unavailable:
                     # Nothing was saved or published, and the leaves stay valid long past their
                     # renewal time: try again shortly.
@@ -317,7 +420,7 @@ class CertificateAuthority:
                 log.info("renewed leaves count=%d", len(due))
             upcoming = [leaf.renew_at for leaf in self._leaves.values()]
             wait = min([(t - self._clock()).total_seconds() for t in upcoming] + [retry])
-            await asyncio.sleep(max(wait, 0.05))
+            await _wait(self._renewals, max(wait, 0.05))
 
     async def _new_root(self) -> Authority:
         """A fresh self-signed root of the configured key type and lifetime (generating the
@@ -330,7 +433,7 @@ class CertificateAuthority:
             key_type=self.config.key_type,
         )
 
-    # -- root rotation -------------------------------------------------------------------
+    # -- root rotation: commands (any replica) -------------------------------------------
 
     async def start_root_rotation(
         self, new: Authority | None = None, overlap: dt.timedelta | None = None
@@ -341,6 +444,7 @@ class CertificateAuthority:
         Conflict if a rotation is under way, stopped on an error, or `new` is already trusted.
         """
         async with self._lock:
+            await self._reload()
             self._refuse_if_rotating()
             if new is None:
                 new = await self._new_root()
@@ -353,12 +457,13 @@ class CertificateAuthority:
                     min_lifetime=self.config.leaf_ttl,
                 )
                 self._refuse_if_trusted(new)
-            await self._add(new, "incoming")
-            self._finish.clear()
-            self._undoing = False
-            self._phase, self._detail = "adding-root", "new root added to the trust bundle"
-            self._publish()
-            self._start_rotation(self.config.overlap if overlap is None else overlap)
+            seconds = (self.config.overlap if overlap is None else overlap).total_seconds()
+            row = self._row(new, "incoming", seconds)
+            if not await self._repo.add_authority(row, unless=_MOVING):
+                raise Conflict("a root rotation was started at the same time (another replica)")
+            self._detail = "new root added to the trust bundle"
+            await self._commit()
+        self._kick()
         return self.status()
 
     async def finish_rotation(self) -> CaStatus:
@@ -368,11 +473,13 @@ class CertificateAuthority:
         Conflict if no rotation is under way, or it is being aborted.
         """
         async with self._lock:
-            if self._undoing or not self._unfinished():
+            await self._reload()
+            if self._phase() in ("idle", "aborting"):
                 raise Conflict("no root rotation is waiting to finish")
-            self._finish.set()
-            if self._rotation is None or self._rotation.done():
-                self._start_rotation(dt.timedelta(0))
+            await self._repo.finish(self._clock())
+            self._failed = ""
+            await self._commit()
+        self._kick()
         return self.status()
 
     async def abort_rotation(self) -> CaStatus:
@@ -386,31 +493,38 @@ class CertificateAuthority:
         longer sign leaves (expired, or expiring within a leaf lifetime): finish instead.
         """
         async with self._lock:
-            if not self._unfinished():
+            await self._reload()
+            phase = self._phase()
+            if phase == "idle":
                 raise Conflict("no root rotation to abort")
-            if self._undoing and self._rotation is not None and not self._rotation.done():
-                raise Conflict("the root rotation is being aborted already")
-            if not self._undoing:
-                previous = await self._previous_root()
-                await self._stop_rotation()
-                incoming = [r.id for r in self._rows.values() if r.state == "incoming"]
-                if incoming:
-                    await self._set_states({i: ("retired", None) for i in incoming})
-                    self._publish()
-                    self._phase = "idle"
-                    self._detail = "rotation aborted: the new root left the trust bundle"
-                    log.info("ca rotation aborted phase=adding-root")
-                    return self.status()
-                now = self._clock()
-                trusted = [r.id for r in self._rows.values() if r.state != "retired"]
-                states = {i: ("outgoing", now) for i in trusted if i != previous}
-                await self._set_states({**states, previous: ("issuing", None)})
-                self._undoing = True
-            self._finish.set()
-            self._phase, self._detail = "aborting", "going back to the previous root"
-            log.info("ca rotation aborting: back to root id=%d", self._issuing()[0])
-            self._start_rotation(dt.timedelta(0))
+            if phase == "aborting":
+                if not self._failed:
+                    raise Conflict("the root rotation is being aborted already")
+            else:
+                await self._go_back()
+            self._failed = ""
+            await self._commit()
+        self._kick()
         return self.status()
+
+    async def _go_back(self) -> None:
+        """Store the abort: the new root retires at once if it signed nothing yet; else the
+        previous root issues again with no overlap and the others are outgoing now."""
+        previous = await self._previous_root()
+        expect = {r.id: r.state for r in self._rows.values() if r.state != "retired"}
+        incoming = [i for i, state in expect.items() if state == "incoming"]
+        if incoming:
+            await self._repo.set_states({i: ("retired", None) for i in incoming}, expect=expect)
+            self._detail = "rotation aborted: the new root left the trust bundle"
+            log.info("ca rotation aborted phase=adding-root")
+            return
+        now = self._clock()
+        states = {i: ("outgoing", now) for i in expect if i != previous}
+        await self._repo.set_states(
+            {**states, previous: ("issuing", None)}, overlap={previous: 0.0}, expect=expect
+        )
+        self._detail = "going back to the previous root"
+        log.info("ca rotation aborting: back to root id=%d", previous)
 
     async def wait_rotation(self) -> None:
         """Wait until the rotation task ends: finished, or stopped on an error (see status())."""
@@ -421,14 +535,28 @@ class CertificateAuthority:
         """A rotation has begun and not ended (running, or stopped on an error)."""
         return any(r.state in _MOVING for r in self._rows.values())
 
+    def _phase(self) -> str:
+        """The rotation's phase, read from the roots' states (the same on every replica)."""
+        rows = list(self._rows.values())
+        if any(r.state == "incoming" for r in rows):
+            return "adding-root"
+        outgoing = [r for r in rows if r.state == "outgoing"]
+        issuing = self._issuing_row()
+        if not outgoing or issuing is None:
+            return "idle"
+        if any(r.id > issuing.id for r in outgoing):  # an older root issues again
+            return "aborting"
+        return "reissuing" if issuing.overlap_seconds is not None else "overlap"
+
     def _refuse_if_rotating(self) -> None:
-        if self._rotation is not None and not self._rotation.done():
-            raise Conflict(f"a root rotation is already in phase {self._phase!r}")
-        if self._unfinished():
+        if not self._unfinished():
+            return
+        if self._failed:
             raise Conflict(
-                f"the last root rotation stopped on an error in phase {self._phase!r}: "
+                f"the last root rotation stopped on an error in phase {self._phase()!r}: "
                 "abort it (`meshplane ca abort`) or finish it (`meshplane ca finish`) first"
             )
+        raise Conflict(f"a root rotation is already in phase {self._phase()!r}")
 
     def _refuse_if_trusted(self, new: Authority) -> None:
         for row in self._rows.values():
@@ -456,102 +584,147 @@ class CertificateAuthority:
             ) from None
         return row.id
 
-    def _start_rotation(self, overlap: dt.timedelta | None) -> None:
-        self._rotation = asyncio.create_task(self._rotate(overlap), name="meshplane-ca-rotation")
+    # -- root rotation: the steps (the leader) -------------------------------------------
+
+    def _kick(self) -> None:
+        """On the leader, make the rotation task look at the stored state: start it when a
+        rotation is unfinished and it is not running (unless it stopped on an error nothing
+        has changed since), else wake it."""
+        if not self._leading or not self._unfinished():
+            return
+        if self._rotation is not None and not self._rotation.done():
+            self._changed.set()
+        elif not self._failed:
+            self._rotation = asyncio.create_task(self._rotate(), name="meshplane-ca-rotation")
 
     async def _stop_rotation(self) -> None:
-        """Cancel the rotation task; called under the lock, so it waits outside every write."""
+        """Cancel the rotation task (a stop, or leadership lost); the stored state remains."""
         task, self._rotation = self._rotation, None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _set_states(self, states: dict[int, tuple[str, dt.datetime | None]]) -> None:
-        """Move CAs to new states, in the database (one transaction) and then in memory."""
-        await self._repo.set_states(states)
-        for row_id, (state, retire_at) in states.items():
-            self._rows[row_id] = replace_row(self._rows[row_id], state, retire_at)
-
-    async def _wait_converged(self, what: str) -> None:
-        version = self._state.version
-        deadline = asyncio.get_running_loop().time() + self.config.convergence_timeout
-        while not await self.converged(version):
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning(
-                    "ca rotation phase=%s: not every proxy acknowledged; going on", self._phase
-                )
-                return
-            self._detail = f"waiting for every proxy to acknowledge {what}"
-            await asyncio.sleep(0.02)
-
-    async def _rotate(self, overlap: dt.timedelta | None = None) -> None:
-        """Run the remaining steps; `overlap` None (resumed at start-up) keeps the stored one."""
+    async def _rotate(self) -> None:
+        """Take the step the stored state calls for, and again, until the rotation ended.
+        Every step is a compare-and-set on the roots' states: one that finds them changed (a
+        command, another leader) stores nothing, and the next look decides anew."""
         try:
-            await self._rotation_steps(overlap)
+            while self._unfinished():
+                self._changed.clear()
+                try:
+                    await self._step()
+                except Conflict:
+                    async with self._lock:
+                        await self._commit()
         except Exception as exc:
-            log.exception("ca rotation failed phase=%s", self._phase)
-            self._detail = (
+            log.exception("ca rotation failed phase=%s", self._phase())
+            self._failed = (
                 f"failed ({type(exc).__name__}; see the control plane's log): "
                 "`meshplane ca abort` goes back to the previous root, `meshplane ca finish` retries"
             )
+            return
+        log.info("ca rotation finished")
 
-    async def _rotation_steps(self, overlap: dt.timedelta | None) -> None:
+    async def _step(self) -> None:
+        issuing = self._issuing_row()
+        assert issuing is not None
         if any(r.state == "incoming" for r in self._rows.values()):
-            self._phase = "adding-root"
-            await self._wait_converged("the new trust bundle")
-            async with self._lock:
-                old_id, _ = self._issuing()
-                new_id = next(r.id for r in self._rows.values() if r.state == "incoming")
-                retire_at = self._clock() + (self.config.overlap if overlap is None else overlap)
-                await self._set_states({old_id: ("outgoing", retire_at), new_id: ("issuing", None)})
-        which = "previous" if self._undoing else "new"
-        self._phase = "aborting" if self._undoing else "reissuing"
-        self._detail = f"re-issuing every leaf from the {which} root"
+            if await self._wait_converged("the new trust bundle"):
+                await self._promote()
+        elif issuing.overlap_seconds is not None:
+            await self._reissue()
+            if await self._wait_converged(f"leaves from the {self._which()} root"):
+                await self._begin_overlap()
+        else:
+            await self._retire_when_due()
+
+    def _which(self) -> str:
+        return "previous" if self._phase() == "aborting" else "new"
+
+    async def _promote(self) -> None:
+        """adding-root -> reissuing: the new root signs; the old one stays trusted."""
+        async with self._lock:
+            old = self._issuing_row()
+            new = next(r for r in self._rows.values() if r.state == "incoming")
+            assert old is not None
+            retire_at = self._clock() + dt.timedelta(seconds=new.overlap_seconds or 0.0)
+            await self._repo.set_states(
+                {old.id: ("outgoing", retire_at), new.id: ("issuing", None)},
+                expect={old.id: "issuing", new.id: "incoming"},
+            )
+            await self._commit()
+
+    async def _reissue(self) -> None:
+        """Re-issue every stored leaf the issuing root did not sign."""
+        self._detail = f"re-issuing every leaf from the {self._which()} root"
         async with self._lock:
             _, authority = self._issuing()
             serial = format(authority.cert.serial_number, "x")
-            stale = [s for s, leaf in self._leaves.items() if leaf.issuer_serial != serial]
+            stale = [
+                s
+                for s, leaf in self._leaves.items()
+                if leaf.issuer_serial != serial and s not in self._host_names
+            ]
             if stale:
-                await self._issue(stale)
-            self._publish()
-        await self._wait_converged(f"leaves from the {which} root")
-        retire_at = await self._begin_overlap(overlap)
-        if not self._undoing:
-            self._phase = "overlap"
+                await self._issue(stale, replace=True)
+                await self._commit()
+
+    async def _begin_overlap(self) -> None:
+        """reissuing -> overlap: every outgoing root retires the rotation's overlap from now."""
+        async with self._lock:
+            issuing = self._issuing_row()
+            assert issuing is not None
+            assert issuing.overlap_seconds is not None
+            retire_at = self._clock() + dt.timedelta(seconds=issuing.overlap_seconds)
+            outgoing = [r.id for r in self._rows.values() if r.state == "outgoing"]
+            await self._repo.set_states(
+                {i: ("outgoing", retire_at) for i in outgoing},
+                overlap={issuing.id: None},
+                expect={issuing.id: "issuing"} | {i: "outgoing" for i in outgoing},
+            )
+            await self._commit()
+        if self._phase() == "overlap":
             self._detail = (
                 f"both roots trusted until {retire_at.isoformat()} or `meshplane ca finish`"
             )
-        delay = max((retire_at - self._clock()).total_seconds(), 0.0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._finish.wait(), timeout=delay)
+
+    async def _retire_when_due(self) -> None:
+        """overlap -> idle: the outgoing roots leave the trust bundle at their time (sooner
+        when a command changes the stored state)."""
+        outgoing = [r for r in self._rows.values() if r.state == "outgoing"]
+        retire_at = max((r.retire_at for r in outgoing if r.retire_at), default=self._clock())
+        delay = (retire_at - self._clock()).total_seconds()
+        if delay > 0 and await _wait(self._changed, delay):
+            return  # the stored state changed: look again
+        aborted = self._phase() == "aborting"
         async with self._lock:
-            outgoing = [r.id for r in self._rows.values() if r.state == "outgoing"]
-            await self._set_states({i: ("retired", None) for i in outgoing})
-            self._publish()
-        self._phase = "idle"
-        if self._undoing:
+            await self._repo.set_states(
+                {r.id: ("retired", None) for r in outgoing},
+                expect={r.id: "outgoing" for r in outgoing},
+            )
+            await self._commit()
+        if aborted:
             self._detail = "rotation aborted: the previous root issues again, the new one left"
         else:
             self._detail = "rotation finished; only the new root is trusted"
-        self._undoing = False
-        log.info("ca rotation finished")
 
-    async def _begin_overlap(self, overlap: dt.timedelta | None) -> dt.datetime:
-        """Every outgoing root retires `overlap` from now (the overlap follows re-issuing).
-
-        Resumed at start-up (`overlap` None), the latest stored retirement time holds for all.
-        """
-        async with self._lock:
-            outgoing = [r for r in self._rows.values() if r.state == "outgoing"]
-            now = self._clock()
-            if overlap is not None:
-                retire_at = now + overlap
-            else:
-                retire_at = max((r.retire_at for r in outgoing if r.retire_at), default=now)
-            if any(r.retire_at != retire_at for r in outgoing):
-                await self._set_states({r.id: ("outgoing", retire_at) for r in outgoing})
-            return retire_at
+    async def _wait_converged(self, what: str) -> bool:
+        """Wait until every proxy holds the current state: True then (or after the timeout,
+        logged), False as soon as the stored state changed (the step looks again)."""
+        version = self._state.version
+        deadline = asyncio.get_running_loop().time() + self.config.convergence_timeout
+        while not await self.converged(version):
+            if self._changed.is_set():
+                return False
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning(
+                    "ca rotation phase=%s: not every proxy acknowledged; going on", self._phase()
+                )
+                return True
+            self._detail = f"waiting for every proxy to acknowledge {what}"
+            await asyncio.sleep(_CONVERGED_POLL_S)
+        return True
 
     # -- reporting -----------------------------------------------------------------------
 
@@ -570,9 +743,26 @@ class CertificateAuthority:
                     row.retire_at,
                 )
             )
-        return CaStatus(
-            self._phase, self.config.trust_domain, self._state.version, roots, self._detail
-        )
+        phase = self._phase()
+        detail = self._failed or self._detail
+        if phase != "idle" and not self._leading and not self._failed:
+            detail = f"{phase}: the leader replica runs the steps"
+        return CaStatus(phase, self.config.trust_domain, self._state.version, roots, detail)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `event`; whether it was set. (`asyncio.timeout`, not
+    `wait_for`, which on Python 3.11 can swallow a cancellation that meets the event.)"""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def _rotation_fields(row: CaAuthorityRow) -> tuple[str, dt.datetime | None, float | None]:
+    return row.state, row.retire_at, row.overlap_seconds
 
 
 def _split_host_names(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
@@ -585,16 +775,3 @@ def _split_host_names(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
         except ValueError:
             dns.append(name)
     return {"dns_names": tuple(dns), "ip_addresses": tuple(ips)}
-
-
-def replace_row(row: CaAuthorityRow, state: str, retire_at: dt.datetime | None) -> CaAuthorityRow:
-    """A detached copy of `row` with a new state (rows are plain records once loaded)."""
-    return CaAuthorityRow(
-        id=row.id,
-        cert_pem=row.cert_pem,
-        chain_pem=row.chain_pem,
-        key_sealed=row.key_sealed,
-        state=state,
-        created_at=row.created_at,
-        retire_at=retire_at,
-    )

@@ -6,8 +6,8 @@ reading `changes_since` (or `load_mesh` when the log no longer reaches back). Tr
 whole on database threads (`Database`), never on the event loop. A stored resource whose spec
 no longer validates never breaks a read: it is reported (`Store.invalid_resources`), refused
 by name (`StoredInvalid`, a 409), and kept out of the Mesh until written valid or deleted.
-On PostgreSQL every replica's feed also hears the others' commits (replica_feed.py); a SQLite
-file serves one server (server_lock.py).
+On PostgreSQL every replica's feed also hears the others' commits (replica_feed.py), and one
+replica leads the singleton jobs (leader.py); a SQLite file serves one server (server_lock.py).
 """
 
 from meshplane.store.batch import Document
@@ -15,10 +15,17 @@ from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry
-from meshplane.store.identity import CaAuthorityRow, CaLeafRow, IdentityRepo
+from meshplane.store.identity import CaAuthorityRow, CaChanges, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
+from meshplane.store.leader import Leadership, LeadershipSource, SoleLeader
 from meshplane.store.replica_feed import RevisionListener, follow_revisions
-from meshplane.store.replicas import Replica, ReplicaRepo, keep_alive, new_replica_id
+from meshplane.store.replicas import (
+    Replica,
+    ReplicaRepo,
+    follow_identity,
+    keep_alive,
+    new_replica_id,
+)
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
 from meshplane.store.server_lock import DatabaseInUse, one_server
 from meshplane.store.store import Applied, InvalidReport, Store, open_store
@@ -39,6 +46,7 @@ __all__ = [
     "ApiToken",
     "Applied",
     "CaAuthorityRow",
+    "CaChanges",
     "CaLeafRow",
     "ChangeFeed",
     "Database",
@@ -49,10 +57,13 @@ __all__ = [
     "IfMatch",
     "InvalidReport",
     "InvalidResource",
+    "Leadership",
+    "LeadershipSource",
     "Replica",
     "ReplicaRepo",
     "RevisionListener",
     "Role",
+    "SoleLeader",
     "Source",
     "Store",
     "StoredInvalid",
@@ -60,6 +71,7 @@ __all__ = [
     "TokenRepo",
     "canonical",
     "create_engine",
+    "follow_identity",
     "follow_revisions",
     "hash_token",
     "keep_alive",

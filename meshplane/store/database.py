@@ -116,6 +116,17 @@ class Database:
         self._reachability.answered(started)
         return result
 
+    def session_connection(self) -> Any:
+        """A driver connection in autocommit, made as the pool makes them (same URL and
+        options) but out of the pool, for a thread that holds a session (LISTEN, a lock).
+        Blocking: call it on that thread."""
+        pooled = self.engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()
+        assert connection is not None
+        connection.autocommit = True
+        return connection
+
     async def migrate(self) -> None:
         """Bring the schema up to the newest migration (see `engine.migrate`)."""
         await asyncio.get_running_loop().run_in_executor(

@@ -9,6 +9,9 @@ hint, not the truth: one sent while the listening connection was down is lost, s
 plane also publishes the newest stored revision every `CHECK_EVERY_S` (`follow_revisions`), and
 after a reconnect the next check catches up.
 
+The certificate authority's writes notify on the same channel (`notify_ca`, payload "<schema>
+ca <generation>"), and the listener hands those to the CA, which reads what changed.
+
 Notices are database-wide while a mesh lives in one schema (the tests give each its own), so a
 notice names its schema and a listener takes only its own.
 """
@@ -26,7 +29,13 @@ from sqlalchemy import Connection, text
 
 from meshplane.store.database import Database, unreachable_reason
 
-__all__ = ["CHECK_EVERY_S", "RevisionListener", "follow_revisions", "notify_revision"]
+__all__ = [
+    "CHECK_EVERY_S",
+    "RevisionListener",
+    "follow_revisions",
+    "notify_ca",
+    "notify_revision",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +43,45 @@ CHANNEL = "meshplane_revision"
 # How often each replica reads the newest revision, for notices it may have missed.
 CHECK_EVERY_S = 1.0
 _RECONNECT_S = (0.1, 5.0)  # first and longest wait before listening again after a failure
-_NOTIFY = text("SELECT pg_notify(:channel, current_schema() || ' ' || :revision)")
+_NOTIFY = text("SELECT pg_notify(:channel, current_schema() || :what)")
+_CA = " ca"  # between the schema and the number in a CA write's notice
 
 
 def notify_revision(connection: Connection, revision: int) -> None:
     """Tell every replica, once this transaction commits, that `revision` is committed."""
-    connection.execute(_NOTIFY, {"channel": CHANNEL, "revision": str(revision)})
+    connection.execute(_NOTIFY, {"channel": CHANNEL, "what": f" {revision}"})
 
 
-def _revision(payload: str, schema: str) -> int | None:
-    """The revision a notice announces, if it is for `schema`."""
-    where, _, revision = payload.rpartition(" ")
-    return int(revision) if where == schema and revision.isdigit() else None
+def notify_ca(connection: Connection, generation: int) -> None:
+    """Tell every replica, once this transaction commits, that the CA's `generation` is."""
+    connection.execute(_NOTIFY, {"channel": CHANNEL, "what": f"{_CA} {generation}"})
+
+
+def _announced(payload: str, schema: str) -> tuple[bool, int] | None:
+    """(is a CA generation, the number) a notice announces, if it is for `schema`."""
+    where, _, number = payload.rpartition(" ")
+    if not number.isdigit():
+        return None
+    if where == schema:
+        return False, int(number)
+    return (True, int(number)) if where == schema + _CA else None
 
 
 class RevisionListener:
     """A thread listening for other replicas' commits; `publish(revision)` is called on `loop`
-    for each (the change feed's, which wakes the builder)."""
+    for each (the change feed's, which wakes the builder), and `on_ca(generation)` for each CA
+    write."""
 
     def __init__(
-        self, database: Database, publish: Callable[[int], None], loop: asyncio.AbstractEventLoop
+        self,
+        database: Database,
+        publish: Callable[[int], None],
+        loop: asyncio.AbstractEventLoop,
+        on_ca: Callable[[int], None] | None = None,
     ) -> None:
         self._database = database
         self._publish = publish
+        self._on_ca = on_ca
         self._loop = loop
         self._stopping = threading.Event()
         self.listening = threading.Event()  # set while a connection listens (tests wait on it)
@@ -89,7 +114,7 @@ class RevisionListener:
             self._wait = min(self._wait * 2, _RECONNECT_S[1])
 
     def _listen(self) -> None:
-        connection = self._connect()
+        connection = self._database.session_connection()
         try:
             connection.execute(f"LISTEN {CHANNEL}")
             schema = connection.execute("SELECT current_schema()").fetchone()[0]
@@ -100,26 +125,19 @@ class RevisionListener:
             self._failing, self._wait = False, _RECONNECT_S[0]
             while not self._stopping.is_set():
                 for notice in connection.notifies(timeout=CHECK_EVERY_S):
-                    revision = _revision(notice.payload, schema)
-                    if revision is not None:
-                        self._hand_over(revision)
+                    announced = _announced(notice.payload, schema)
+                    if announced is not None:
+                        self._hand_over(*announced)
         finally:
             with contextlib.suppress(Exception):
                 connection.close()
 
-    def _connect(self) -> Any:
-        """A psycopg connection made as the pool makes them (same URL and options), but out
-        of the pool: it is held for as long as it listens."""
-        pooled = self._database.engine.raw_connection()
-        connection = pooled.driver_connection
-        pooled.detach()
-        assert connection is not None
-        connection.autocommit = True
-        return connection
-
-    def _hand_over(self, revision: int) -> None:
+    def _hand_over(self, ca: bool, number: int) -> None:
+        target = self._on_ca if ca else self._publish
+        if target is None:
+            return
         with contextlib.suppress(RuntimeError):  # the loop closed: the control plane stopped
-            self._loop.call_soon_threadsafe(self._publish, revision)
+            self._loop.call_soon_threadsafe(target, number)
 
 
 async def follow_revisions(

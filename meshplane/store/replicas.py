@@ -2,6 +2,10 @@
 proxies and clients reach it) and beats every `HEARTBEAT_EVERY_S`; one whose heartbeat is older
 than `DEAD_AFTER_S` is dead (it was killed, or lost the database) and is left out of `live`.
 
+Each replica also reports the CA generation all its proxies hold (`report_identity`, by
+`follow_identity`), which the leader's rotation steps wait for (`behind`), and the leader marks
+itself (`lead`) so that `GET /api/v1/replicas` shows which one it is.
+
 Heartbeats are the replicas' own clocks (UTC): keep them in sync (NTP), as a few seconds of
 skew would misjudge a replica's liveness by as much. Rows of replicas dead for a long time are
 dropped by whichever replica registers next.
@@ -12,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from meshplane.store.database import Database
 from meshplane.store.tables import ReplicaRow
@@ -27,11 +31,13 @@ __all__ = [
     "HEARTBEAT_EVERY_S",
     "Replica",
     "ReplicaRepo",
+    "follow_identity",
     "keep_alive",
     "new_replica_id",
 ]
 
 HEARTBEAT_EVERY_S = 2.0
+_REPORT_EVERY_S = 0.05  # how often a replica looks whether its proxies caught up with the CA
 DEAD_AFTER_S = 10.0
 _FORGET_AFTER = timedelta(days=1)  # a dead replica's row is kept this long, for diagnosis
 _COLUMNS = (
@@ -41,6 +47,8 @@ _COLUMNS = (
     ReplicaRow.api_url,
     ReplicaRow.started_at,
     ReplicaRow.heartbeat_at,
+    ReplicaRow.identity_generation,
+    ReplicaRow.leading,
 )
 
 
@@ -56,6 +64,8 @@ class Replica:
     api_url: str
     started_at: datetime
     heartbeat_at: datetime
+    identity_generation: int | None = None  # the CA generation all its proxies hold
+    leading: bool = False
 
 
 class ReplicaRepo:
@@ -97,11 +107,55 @@ class ReplicaRepo:
         """Every replica whose last heartbeat is recent, oldest first."""
         since = now - timedelta(seconds=DEAD_AFTER_S)
 
-        def work(connection: Connection) -> Sequence[Row[str, str, int, str, datetime, datetime]]:
+        def work(connection: Connection) -> list[Replica]:
             query = select(*_COLUMNS).where(ReplicaRow.heartbeat_at >= since)
-            return connection.execute(query.order_by(ReplicaRow.started_at, ReplicaRow.id)).all()
+            rows = connection.execute(query.order_by(ReplicaRow.started_at, ReplicaRow.id))
+            return [Replica(**row._mapping) for row in rows]
 
-        return [Replica(**row._mapping) for row in await self._database.read(work)]
+        return await self._database.read(work)
+
+    async def report_identity(self, replica_id: str, generation: int) -> None:
+        """Record that every proxy of `replica_id` holds the CA's `generation` (or newer)."""
+        query = update(ReplicaRow).where(ReplicaRow.id == replica_id)
+        await self._database.write(
+            lambda connection: connection.execute(query.values(identity_generation=generation))
+        )
+
+    async def behind(self, generation: int, now: datetime, but: str) -> list[str]:
+        """The live replicas other than `but` whose proxies do not all hold `generation` yet
+        (or that have not said)."""
+        since = now - timedelta(seconds=DEAD_AFTER_S)
+        late = ReplicaRow.identity_generation.is_(None) | (
+            ReplicaRow.identity_generation < generation
+        )
+        query = select(ReplicaRow.id).where(
+            ReplicaRow.heartbeat_at >= since, ReplicaRow.id != but, late
+        )
+        return list(await self._database.read(lambda c: c.execute(query).scalars().all()))
+
+    async def lead(self, replica_id: str) -> None:
+        """Mark `replica_id` as the leader and no other (it took the leader's lock)."""
+        query = update(ReplicaRow).values(leading=ReplicaRow.id == replica_id)
+        await self._database.write(lambda connection: connection.execute(query))
+
+
+async def follow_identity(
+    repo: ReplicaRepo,
+    replica_id: str,
+    version: Callable[[], int],
+    converged: Callable[[int], Awaitable[bool]],
+    every: float = _REPORT_EVERY_S,
+) -> None:
+    """Report, each time it grows, the CA generation (`version()`, the state this replica
+    serves) that all its proxies hold (`converged`), forever; a failed write is tried again."""
+    reported = -1
+    while True:
+        current = version()
+        if current > reported and await converged(current):
+            with contextlib.suppress(Exception):
+                await repo.report_identity(replica_id, current)
+                reported = current
+        await asyncio.sleep(every)
 
 
 async def keep_alive(repo: ReplicaRepo, replica: Replica) -> None:

@@ -13,9 +13,11 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -27,11 +29,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import false
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "ApiTokenRow",
     "Base",
+    "CaStateRow",
     "ChangeRow",
     "MeshStateRow",
     "RefRow",
@@ -202,10 +206,25 @@ class CaAuthorityRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     retire_at: Mapped[datetime | None]
+    # incoming: the overlap the rotation was started with (any replica starts one, the leader
+    # runs it); 0 once `meshplane ca finish` asked for none.
+    overlap_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class CaStateRow(Base):
+    """The single row holding the CA's generation: every CA write bumps it in its transaction,
+    which orders the writes of all replicas and numbers the identity states they serve."""
+
+    __tablename__ = "ca_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class CaLeafRow(Base):
-    """The current certificate of one identity (its Subject's text); its key sealed."""
+    """The current certificate of one identity (its Subject's text); its key sealed;
+    `generation` the CA write that stored it (replicas read only what is newer than theirs)."""
 
     __tablename__ = "ca_leaves"
 
@@ -217,6 +236,7 @@ class CaLeafRow(Base):
     not_before: Mapped[datetime]
     not_after: Mapped[datetime]
     renew_at: Mapped[datetime]
+    generation: Mapped[int] = mapped_column(BigInteger, server_default="1")
 
 
 class ApiTokenRow(Base):
@@ -269,3 +289,7 @@ class ReplicaRow(Base):
     api_url: Mapped[str] = mapped_column(String(512))
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+    # The CA generation every proxy of this replica holds (NULL: not reported yet); the
+    # leader's rotation steps wait for every live replica (certs/authority.py).
+    identity_generation: Mapped[int | None] = mapped_column(BigInteger)
+    leading: Mapped[bool] = mapped_column(Boolean, server_default=false())  # see store/leader.py

@@ -1,7 +1,8 @@
 """Several replicas on one PostgreSQL database: a write through one reaches the proxies of
 another at once (its commit's notice wakes their builders); an Envoy whose replica is killed
-moves to another without a failed request (its bootstrap lists every live replica); a second
-server on one SQLite file is refused."""
+moves to another without a failed request (its bootstrap lists every live replica); a root
+rotation whose leader is killed is finished by another replica without a failed request; a
+second server on one SQLite file is refused."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from meshplane.serve import ControlPlane
 from meshplane.store import DatabaseInUse
 from tests.conftest import _postgres_schema, postgres_url, schema_url
 from tests.e2e.conftest import Mesh, make_settings, running_mesh
+from tests.e2e.identity_mesh import Load, continuous_load, leaf_serials
 from tests.support.backends import HttpBackend
 from tests.support.control_plane import meshplane_serve
 from tests.support.envoy import EnvoyProcess
@@ -86,11 +88,13 @@ async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
 
 
 @contextlib.asynccontextmanager
-async def _replica(database: str, workdir: Path) -> AsyncIterator[tuple[Any, Mesh]]:
+async def _replica(
+    database: str, workdir: Path, hook: str | None = None
+) -> AsyncIterator[tuple[Any, Mesh]]:
     """`meshplane serve` as a process (killed at the end), and its API signed in as admin."""
     api, xds = free_ports(2)
     async with (
-        meshplane_serve(database, api, xds, workdir) as process,
+        meshplane_serve(database, api, xds, workdir, hook=hook) as process,
         httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{api}", headers=bearer(), trust_env=False, timeout=10
         ) as http,
@@ -173,3 +177,97 @@ async def test_envoy_moves_to_another_replica_when_its_own_is_killed(
                     await survivor[1].put("routes", "main", _route("green"))
                     await wait_until_served(served, lambda r: answered_by(r) == "green")
                 assert failed == []
+
+
+async def _leads(mesh: Mesh) -> bool:
+    """Whether the replica behind `mesh` says it is the leader."""
+    try:
+        listed = (await mesh.http.get("/api/v1/replicas")).json()["items"]
+    except httpx.TransportError:
+        return False
+    return any(r["this"] and r["leader"] for r in listed)
+
+
+async def _phase(mesh: Mesh) -> str:
+    phase: str = (await mesh.http.get("/api/v1/ca")).json()["phase"]
+    return phase
+
+
+async def _sidecar(mesh: Mesh, service: str, app_port: int) -> tuple[dict[str, Any], int]:
+    """A sidecar bootstrap naming every replica, and its outbound port."""
+    inbound, outbound, admin = free_ports(3)
+    bootstrap = await mesh.bootstrap(
+        role="sidecar", service=service, inbound_port=inbound, app_port=app_port,
+        outbound_port=outbound, admin_port=admin, node_id=f"{service}-1",
+    )  # fmt: skip
+    return bootstrap, outbound
+
+
+@pytest.mark.postgres
+async def test_a_root_rotation_whose_leader_is_killed_is_finished_by_another_replica(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    url = postgres_url()
+    hook = "tests.e2e.identity_mesh:one_request_per_connection"  # a handshake per request
+    with _postgres_schema(url) as schema:
+        database = schema_url(url, schema)
+        async with (
+            _replica(database, tmp_path, hook) as one,
+            _replica(database, tmp_path, hook) as two,
+        ):
+            async with asyncio.timeout(10):
+                while not (leaders := [r for r in (one, two) if await _leads(r[1])]):
+                    await asyncio.sleep(0.05)
+            (leader,) = leaders
+            follower = two if leader is one else one
+            mesh = follower[1]
+            await mesh.put("services", "a", {})
+            await mesh.put("services", "b", {})
+            boot_a, outbound = await _sidecar(mesh, "a", backends("a").port)
+            boot_b, _ = await _sidecar(mesh, "b", backends("b").port)
+            old_roots = (await mesh.http.get("/api/v1/ca")).json()["roots"]
+            async with EnvoyProcess(boot_a), EnvoyProcess(boot_b) as envoy_b:
+                a_to_b = f"http://127.0.0.1:{outbound}/"
+                await wait_until_served(
+                    a_to_b, lambda r: answered_by(r) == "b", headers={"host": "b"}
+                )
+                async with continuous_load(a_to_b) as load:
+                    await _more(load, 20)
+                    body = {"overlap_seconds": 3600}
+                    started = await leader[1].http.post("/api/v1/ca/rotate", json=body)
+                    assert started.status_code == 202, started.text
+                    os.kill(leader[0].pid, signal.SIGKILL)  # its steps are left to the other
+                    async with asyncio.timeout(60):
+                        while not await _leads(mesh):
+                            await asyncio.sleep(0.05)
+                        while await _phase(mesh) != "overlap":
+                            await asyncio.sleep(0.05)
+                    await _more(load, 20)
+                    finished = await mesh.http.post("/api/v1/ca/finish")
+                    assert finished.status_code == 200, finished.text
+                    async with asyncio.timeout(30):
+                        while await _phase(mesh) != "idle":
+                            await asyncio.sleep(0.05)
+                    await _more(load, 20)
+                assert load.failures == []
+                status = (await mesh.http.get("/api/v1/ca")).json()
+                states = {r["serial"]: r["state"] for r in status["roots"]}
+                assert states[old_roots[0]["serial"]] == "retired"
+                (issuing,) = [r["serial"] for r in status["roots"] if r["state"] == "issuing"]
+                items = (await mesh.http.get("/api/v1/certificates")).json()["items"]
+                leaf = next(c for c in items if c["subject"] == "service/b")
+                assert leaf["issuer_serial"] == issuing
+
+                async def serves_it() -> bool:
+                    held = [serial.lstrip("0") for serial, _ in await leaf_serials(envoy_b)]
+                    return leaf["serial"] in held
+
+                await envoy_b.wait_for(serves_it)
+
+
+async def _more(load: Load, count: int) -> None:
+    """Until `count` more requests succeeded (or one failed)."""
+    target = load.ok + count
+    async with asyncio.timeout(30):
+        while load.ok < target and not load.failures:
+            await asyncio.sleep(0.01)

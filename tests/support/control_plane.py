@@ -18,6 +18,7 @@ from tests.support.tokens import ADMIN_TOKEN
 __all__ = ["meshplane_serve"]
 
 _CHECKOUT = str(Path(__file__).resolve().parents[2])
+_HOOKED = "tests.support.hooked_serve"
 
 
 @asynccontextmanager
@@ -30,6 +31,7 @@ async def meshplane_serve(
     log: Path | None = None,
     admin_token: str | None = ADMIN_TOKEN,
     cwd: Path | None = None,
+    hook: str | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `meshplane serve` on `database_url` until it answers; SIGKILL it (no goodbye) on exit.
 
@@ -37,7 +39,8 @@ async def meshplane_serve(
     runs in `cwd` (default: this one), with this checkout first on its import path. Its log
     (stderr) goes to `log` when given, else nowhere. It is given `admin_token` as
     MESHPLANE_ADMIN_TOKEN; None: no token in its environment at all (it writes its own beside
-    the database, as at a first start).
+    the database, as at a first start). `hook` ("module:name") is a translate hook every
+    build runs (tests/support/hooked_serve.py).
     """
     environment = {
         k: v for k, v in os.environ.items() if k not in ("MESHPLANE_ADMIN_TOKEN", "MESHPLANE_TOKEN")
@@ -46,10 +49,10 @@ async def meshplane_serve(
         environment["MESHPLANE_ADMIN_TOKEN"] = admin_token
     sink = await asyncio.to_thread(open, log, "ab") if log else None
     try:
+        program = ["-m", "meshplane"] if hook is None else ["-m", _HOOKED, hook]
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "meshplane",
+            *program,
             "serve",
             "--database-url",
             database_url,

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/replicas", tags=["replicas"])
 @router.get("", response_model=ReplicaList, operation_id="list_replicas")
 async def list_replicas(request: Request, store: StoreDep, _caller: ViewerDep) -> ReplicaList:
     """Every live replica (a heartbeat within the last 10 s), oldest first; `this` marks the
-    one that answered."""
+    one that answered, `leader` the one running the singleton jobs."""
     this: str | None = request.app.state.replica_id
     live = await ReplicaRepo(store.database).live(datetime.now(UTC))
     return ReplicaList(
@@ -31,6 +31,8 @@ async def list_replicas(request: Request, store: StoreDep, _caller: ViewerDep) -
                 started_at=r.started_at,
                 heartbeat_at=r.heartbeat_at,
                 this=r.id == this,
+                leader=r.leading,
+                identity_generation=r.identity_generation,
             )
             for r in live
         ]

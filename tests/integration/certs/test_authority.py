@@ -92,11 +92,11 @@ class UnreachableAtFirst(IdentityRepo):
 
     times = 0
 
-    async def save_leaves(self, rows: Sequence[CaLeafRow]) -> None:
+    async def save_leaves(self, rows: Sequence[CaLeafRow], *, replace: bool = True) -> None:
         if self.times > 0:
             self.times -= 1
             raise Unavailable("the database is unreachable; try again shortly")
-        await super().save_leaves(rows)
+        await super().save_leaves(rows, replace=replace)
 
 
 async def test_renewal_waits_out_an_unreachable_store(store: Store) -> None:

@@ -39,6 +39,7 @@ async def test_migrations_match_the_models(store: Store):
         "changes",
         "ca_authorities",
         "ca_leaves",
+        "ca_state",
         "api_tokens",
         "token_revocations",
         "route_slots",
