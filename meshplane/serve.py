@@ -15,11 +15,12 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
-from meshplane.api import ApiServer, ApiThread, CoreLoop, create_app
+from meshplane.api import ApiServer, ApiThread, CoreLoop, create_app, proxy_json
 from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secret
 from meshplane.errors import Conflict
 from meshplane.gc_tuning import tune_for_a_server
@@ -32,12 +33,14 @@ from meshplane.store import (
     Leadership,
     LeadershipSource,
     Replica,
+    ReplicaProxies,
     ReplicaRepo,
     RevisionListener,
     SoleLeader,
     Store,
     TokenRepo,
     follow_identity,
+    follow_proxies,
     follow_revisions,
     keep_alive,
     new_replica_id,
@@ -69,6 +72,7 @@ log = logging.getLogger(__name__)
 # stream, 2 cores): API GET p50 41 ms and p99 123 ms at 5 ms; 5-7 ms and 61-65 ms at 0.5 ms;
 # no better at 0.2 ms. The builds take longer by about the loop's share of the interpreter.
 SWITCH_INTERVAL_S = 0.0005
+ORPHANS_EVERY_S = 1.0  # how often the leader looks for endpoints a dead replica held
 
 
 def _export_state(
@@ -171,7 +175,10 @@ class ControlPlane:
         self.authority: CertificateAuthority | None = None
         self._pending_identities: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
+        self.replica_id = new_replica_id()
         self.replica: Replica | None = None  # this one, once registered
+        self._registrar: StoreRegistrar | None = None
+        self._leader_jobs: list[asyncio.Task[None]] = []
         self._app: FastAPI | None = None
 
     @property
@@ -203,8 +210,9 @@ class ControlPlane:
         await first_admin_token(TokenRepo(store.database), settings)
         metrics = self.metrics = Metrics()
         # Before the CA: each step of a root rotation waits until the streams hold the last one.
+        self._registrar = StoreRegistrar(store, self.replica_id)
         registry = self.registry = ProxyRegistry(
-            StoreRegistrar(store), settings.endpoint_grace_seconds, metrics
+            self._registrar, settings.endpoint_grace_seconds, metrics
         )
         self._stack.push_async_callback(registry.aclose)
         box = self.box = SecretBox(load_secret(settings.secret_key, settings.secret_key_file))
@@ -293,7 +301,7 @@ class ControlPlane:
         stopped, then leave."""
         now = dt.datetime.now(dt.UTC)
         self.replica = Replica(
-            new_replica_id(),
+            self.replica_id,
             self.settings.advertise_address,
             self.xds_port,
             self.api_url,
@@ -316,7 +324,24 @@ class ControlPlane:
             self.registry.secrets_converged,
         )
         self._tasks.append(asyncio.create_task(identity, name="meshplane-identity-report"))
+        if store.database.postgres:  # another replica may list them (one SQLite server)
+            views = ReplicaProxies(store.database)
+            publishing = follow_proxies(views, self.replica.id, self._stream_views)
+            self._tasks.append(asyncio.create_task(publishing, name="meshplane-proxy-views"))
+            self._stack.push_async_callback(_quietly, lambda: views.clear(self.replica_id))
         log.info("replica registered id=%s", self.replica.id)
+
+    async def _stream_views(self) -> dict[int, dict[str, Any]]:
+        """This replica's streams as the API shows them (read here, on the control plane's
+        loop; converted on a thread), for the other replicas to list: none while no other
+        replica is alive to list them."""
+        assert self.registry is not None
+        assert self.store is not None
+        live = await ReplicaRepo(self.store.database).live(dt.datetime.now(dt.UTC))
+        if [r.id for r in live] == [self.replica_id]:
+            return {}
+        proxies = self.registry.proxies()
+        return await asyncio.to_thread(lambda: {p.stream_id: proxy_json(p) for p in proxies})
 
     def _lead(self, store: Store) -> None:
         """Run the singleton jobs while this replica holds the leader's lock (store/leader.py):
@@ -331,13 +356,22 @@ class ControlPlane:
         self._stack.push_async_callback(asyncio.to_thread, leadership.stop)
 
     def _on_leadership(self, leading: bool) -> None:
+        """Start the singleton jobs when this replica leads, stop them when it no longer does:
+        the CA's renewals and rotation steps, and removing dead replicas' endpoints."""
         if self.authority is not None:
             self.authority.set_leading(leading)
-        if leading and self.replica is not None and self.store is not None:
-            replicas, me = ReplicaRepo(self.store.database), self.replica.id
-            task = asyncio.create_task(_quietly(lambda: replicas.lead(me)))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        for job in self._leader_jobs:
+            job.cancel()
+        self._leader_jobs.clear()
+        if not leading or self.store is None or self._registrar is None:
+            return
+        replicas, me = ReplicaRepo(self.store.database), self.replica_id
+        registrar, grace = self._registrar, self.settings.endpoint_grace_seconds
+        sweep = _every(ORPHANS_EVERY_S, lambda: registrar.remove_orphans(grace))
+        self._leader_jobs += [
+            asyncio.create_task(_quietly(lambda: replicas.lead(me)), name="meshplane-lead"),
+            asyncio.create_task(sweep, name="meshplane-orphans"),
+        ]
 
     async def _identity_converged(self, version: int) -> bool:
         """Whether every proxy, of every live replica, holds the CA's state `version` (what
@@ -388,7 +422,7 @@ class ControlPlane:
 
     async def stop(self) -> None:
         """Stop the API, the builder and the ADS server; close the store. Idempotent."""
-        for task in self._background:
+        for task in [*self._background, *self._leader_jobs]:
             task.cancel()
         if self._api is not None:
             self._api.stop()
@@ -404,6 +438,16 @@ class ControlPlane:
         await self._stack.aclose()
 
 
+async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run `job()` every `seconds`, forever; a failure (the database away) waits a turn."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception as exc:  # the store reports its outages
+            log.debug("a leader job failed error=%s", type(exc).__name__)
+
+
 async def _quietly(work: Callable[[], Awaitable[None]]) -> None:
     """Run `work`, which may fail while the database is away (it reports the outage)."""
     with contextlib.suppress(Exception):
@@ -413,7 +457,7 @@ async def _quietly(work: Callable[[], Awaitable[None]]) -> None:
 async def _leave(replicas: ReplicaRepo, replica_id: str) -> None:
     """Leave the replicas at a clean stop (a killed one ages out instead)."""
     with contextlib.suppress(Exception):
-        await replicas.leave(replica_id)
+        await replicas.leave(replica_id, dt.datetime.now(dt.UTC))
 
 
 async def serve(settings: Settings) -> None:

@@ -7,14 +7,17 @@ them over a Store, so neither package imports the other.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from meshplane.errors import NotFound, PreconditionFailed
+from meshplane.errors import Conflict, NotFound, PreconditionFailed
 from meshplane.model import Change, EndpointSpec, Mesh, ServiceSpec
-from meshplane.store import ApiToken, Store, TokenRepo, hash_token
+from meshplane.store import ApiToken, EndpointHolders, Store, TokenRepo, hash_token
 
 __all__ = ["StoreMeshSource", "StoreNodeTokens", "StoreRegistrar"]
+
+log = logging.getLogger(__name__)
 
 
 class StoreMeshSource:
@@ -34,10 +37,13 @@ class StoreMeshSource:
 
 
 class StoreRegistrar:
-    """Auto-registration writes: never overwrites or deletes what the API manages."""
+    """Auto-registration writes: never overwrites or deletes what the API manages, and removes
+    an endpoint only while this replica (`replica_id`) holds its sidecar (store/holders.py)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, replica_id: str) -> None:
         self._store = store
+        self._holders = EndpointHolders(store.database)
+        self._replica_id = replica_id
 
     async def register(self, name: str, spec: EndpointSpec, service: ServiceSpec) -> bool:
         try:
@@ -46,6 +52,8 @@ class StoreRegistrar:
             existing = None
         if existing is not None and existing.source != "auto":
             return False
+        # Held before written: a replica the sidecar left no longer removes it from now on.
+        await self._holders.hold(name, self._replica_id, datetime.now(UTC))
         try:
             await self._store.get("services", spec.service)
         except NotFound:
@@ -58,10 +66,32 @@ class StoreRegistrar:
             existing = await self._store.get("endpoints", name)
             if existing.source == "auto":
                 await self._store.delete(
-                    "endpoints", name, if_match=existing.version, source="auto"
+                    "endpoints",
+                    name,
+                    if_match=existing.version,
+                    source="auto",
+                    held_by=self._replica_id,
                 )
         except (NotFound, PreconditionFailed):
-            pass  # gone already, or taken over through the API meanwhile
+            pass  # gone already, taken over through the API, or its sidecar moved
+
+    async def remove_orphans(self, grace: float) -> None:
+        """The leader's job: remove the endpoints whose replica died more than `grace` seconds
+        ago and whose sidecar came back through no other replica since."""
+        for name, replica in await self._holders.orphans(datetime.now(UTC), grace):
+            try:
+                existing = await self._store.get("endpoints", name)
+                if existing.source == "auto":
+                    await self._store.delete(
+                        "endpoints", name, if_match=existing.version, source="auto", held_by=replica
+                    )
+                    log.info("removed the endpoint of a dead replica's sidecar name=%s", name)
+                else:
+                    await self._holders.forget(name, replica)
+            except NotFound:
+                await self._holders.forget(name, replica)
+            except (PreconditionFailed, Conflict):
+                pass  # held again meanwhile, or referred to: looked at again next time
 
 
 class StoreNodeTokens:

@@ -3,5 +3,6 @@
 from meshplane.api.app import API_PREFIX, create_app
 from meshplane.api.core_loop import CoreLoop
 from meshplane.api.http_server import ApiServer, ApiThread
+from meshplane.api.schemas import proxy_json
 
-__all__ = ["API_PREFIX", "ApiServer", "ApiThread", "CoreLoop", "create_app"]
+__all__ = ["API_PREFIX", "ApiServer", "ApiThread", "CoreLoop", "create_app", "proxy_json"]

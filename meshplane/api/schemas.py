@@ -189,6 +189,19 @@ class ProxyStatusOut(BaseModel):
     denied_secrets: int = Field(
         0, description="Secret names it asked for that are not its own (never served)."
     )
+    replica: str | None = Field(
+        None,
+        description="The replica holding the stream (see GET /api/v1/replicas). Another "
+        "replica's streams are as it last wrote them, at most a few seconds old.",
+    )
+
+
+def proxy_json(status: object) -> dict[str, Any]:
+    """One stream's status (an xDS ProxyStatus) as the API shows it, for the other replicas
+    to list (meshplane.store.proxy_views)."""
+    return ProxyStatusOut.model_validate(status, from_attributes=True).model_dump(
+        mode="json", exclude={"replica"}
+    )
 
 
 class ProxyList(BaseModel):

@@ -363,7 +363,7 @@ def _type_cell(status: dict[str, Any]) -> str:
 def status(
     api_url: ApiUrl = DEFAULT_API_URL, ca_file: CaFile = None, token: ApiToken = None
 ) -> None:
-    """List connected proxies and where each resource type stands on each.
+    """List the proxies connected to every replica, and where each resource type stands on each.
 
     Per type: the version sent, then "/" and the version ACKed when they differ (first 8
     characters each), and NACK when Envoy rejected a version; the NACK errors follow the table.
@@ -391,7 +391,8 @@ def _proxies_table(proxies: list[dict[str, Any]]) -> None:
         typer.echo("no proxies connected")
         return
     types = sorted({t["type"] for p in proxies for t in p["types"]}, key=_type_order)
-    headers = ["NODE", "ROLE", "FOR", "TRANSPORT", "CONNECTED", *(t.upper() for t in types)]
+    headers = ["NODE", "ROLE", "FOR", "TRANSPORT", "REPLICA", "CONNECTED"]
+    headers += [t.upper() for t in types]
     rows = []
     nacks = []
     for proxy in proxies:
@@ -404,6 +405,7 @@ def _proxies_table(proxies: list[dict[str, Any]]) -> None:
                 proxy["role"] or "-",
                 target,
                 proxy["transport"],
+                proxy.get("replica") or "-",
                 proxy["connected_since"],
                 *cells,
             ]

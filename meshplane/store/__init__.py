@@ -15,9 +15,11 @@ from meshplane.store.database import Database, open_database
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry
+from meshplane.store.holders import EndpointHolders
 from meshplane.store.identity import CaAuthorityRow, CaChanges, CaLeafRow, IdentityRepo
 from meshplane.store.invalid import InvalidResource, StoredInvalid
 from meshplane.store.leader import Leadership, LeadershipSource, SoleLeader
+from meshplane.store.proxy_views import ReplicaProxies, follow_proxies
 from meshplane.store.replica_feed import RevisionListener, follow_revisions
 from meshplane.store.replicas import (
     Replica,
@@ -52,6 +54,7 @@ __all__ = [
     "Database",
     "DatabaseInUse",
     "Document",
+    "EndpointHolders",
     "HistoryEntry",
     "IdentityRepo",
     "IfMatch",
@@ -60,6 +63,7 @@ __all__ = [
     "Leadership",
     "LeadershipSource",
     "Replica",
+    "ReplicaProxies",
     "ReplicaRepo",
     "RevisionListener",
     "Role",
@@ -72,6 +76,7 @@ __all__ = [
     "canonical",
     "create_engine",
     "follow_identity",
+    "follow_proxies",
     "follow_revisions",
     "hash_token",
     "keep_alive",

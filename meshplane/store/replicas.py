@@ -96,11 +96,13 @@ class ReplicaRepo:
 
         await self._database.write(work)
 
-    async def leave(self, replica_id: str) -> None:
+    async def leave(self, replica_id: str, now: datetime) -> None:
+        """A clean stop: the replica is dead from `now` (its row stays a while: the leader
+        removes the endpoints it held once their grace period passed)."""
+        dead = now - timedelta(seconds=DEAD_AFTER_S + 1)
+        query = update(ReplicaRow).where(ReplicaRow.id == replica_id)
         await self._database.write(
-            lambda connection: connection.execute(
-                delete(ReplicaRow).where(ReplicaRow.id == replica_id)
-            )
+            lambda connection: connection.execute(query.values(heartbeat_at=dead, leading=False))
         )
 
     async def live(self, now: datetime) -> list[Replica]:
@@ -151,8 +153,8 @@ async def follow_identity(
     reported = -1
     while True:
         current = version()
-        if current > reported and await converged(current):
-            with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the store reports its outages
+            if current > reported and await converged(current):
                 await repo.report_identity(replica_id, current)
                 reported = current
         await asyncio.sleep(every)

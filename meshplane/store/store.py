@@ -27,6 +27,7 @@ from meshplane.store.batch import Document, write_batch
 from meshplane.store.database import Database, open_database
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry, history
+from meshplane.store.holders import release
 from meshplane.store.invalid import InvalidResource, InvalidResources, StoredInvalid
 from meshplane.store.repo import IfMatch, Source, StoredResource, WriteOutcome
 
@@ -249,11 +250,13 @@ class Store:
         if_match: IfMatch = None,
         source: Source = "api",
         by: str | None = None,
+        held_by: str | None = None,
     ) -> None:
-        """Delete a resource (`by` as for `put`).
+        """Delete a resource (`by` as for `put`); `held_by` (an auto-registered endpoint's)
+        deletes it only if that replica still holds its sidecar (store/holders.py).
 
-        Raises NotFound, PreconditionFailed (stale `if_match`), or Conflict naming every
-        resource that still refers to it.
+        Raises NotFound, PreconditionFailed (stale `if_match`, or held by another replica), or
+        Conflict naming every resource that still refers to it.
         """
 
         by = _who(source, by)
@@ -261,6 +264,8 @@ class Store:
 
         def work(connection: Connection) -> int:
             revision = repo.bump_revision(connection)
+            if held_by is not None:
+                release(connection, name, held_by)
             repo.delete_resource(
                 connection,
                 kind,

@@ -37,8 +37,10 @@ __all__ = [
     "Base",
     "CaStateRow",
     "ChangeRow",
+    "EndpointHolderRow",
     "MeshStateRow",
     "RefRow",
+    "ReplicaProxyRow",
     "ReplicaRow",
     "ResourceRow",
     "RouteSlotRow",
@@ -293,3 +295,25 @@ class ReplicaRow(Base):
     # leader's rotation steps wait for every live replica (certs/authority.py).
     identity_generation: Mapped[int | None] = mapped_column(BigInteger)
     leading: Mapped[bool] = mapped_column(Boolean, server_default=false())  # see store/leader.py
+
+
+class EndpointHolderRow(Base):
+    """The replica holding the stream of an auto-registered sidecar (`name`: its endpoint), so
+    that only it removes the endpoint (meshplane.store.holders)."""
+
+    __tablename__ = "endpoint_holders"
+
+    name: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    replica_id: Mapped[str] = mapped_column(String(32))
+    held_at: Mapped[datetime]
+
+
+class ReplicaProxyRow(Base):
+    """One open xDS stream of a replica, as `GET /api/v1/proxies` shows it (JSON), so that
+    every replica lists every replica's proxies (meshplane.store.proxy_views)."""
+
+    __tablename__ = "replica_proxies"
+
+    replica_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stream_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    status: Mapped[dict[str, Any]]

@@ -19,6 +19,7 @@ import pytest
 
 from meshplane.serve import ControlPlane
 from meshplane.store import DatabaseInUse
+from meshplane.store.replicas import DEAD_AFTER_S
 from tests.conftest import _postgres_schema, postgres_url, schema_url
 from tests.e2e.conftest import Mesh, make_settings, running_mesh
 from tests.e2e.identity_mesh import Load, continuous_load, leaf_serials
@@ -67,8 +68,13 @@ async def test_a_route_written_through_one_replica_is_served_by_envoy_on_another
                 await wait_until_served(served, lambda r: answered_by(r) == "blue")
                 await a.put("routes", "main", _route("green"))
                 await wait_until_served(served, lambda r: answered_by(r) == "green")
-                assert [p["node_id"] for p in await b.proxies()] != []
-                assert await a.proxies() == []  # Envoy is B's
+                assert b.plane is not None
+                assert b.plane.replica is not None
+                held_by_b = [p for p in await b.proxies() if p["replica"] == b.plane.replica.id]
+                assert held_by_b != []
+                async with asyncio.timeout(10):  # A lists B's proxy too, as B last wrote it
+                    while [p["replica"] for p in await a.proxies()] != [b.plane.replica.id]:
+                        await asyncio.sleep(0.1)
             ids = []
             for mesh in (a, b):
                 assert mesh.plane is not None
@@ -89,12 +95,12 @@ async def test_a_second_server_on_one_sqlite_file_is_refused(tmp_path: Path) -> 
 
 @contextlib.asynccontextmanager
 async def _replica(
-    database: str, workdir: Path, hook: str | None = None
+    database: str, workdir: Path, hook: str | None = None, grace: float = 30.0
 ) -> AsyncIterator[tuple[Any, Mesh]]:
     """`meshplane serve` as a process (killed at the end), and its API signed in as admin."""
     api, xds = free_ports(2)
     async with (
-        meshplane_serve(database, api, xds, workdir, hook=hook) as process,
+        meshplane_serve(database, api, xds, workdir, hook=hook, grace_seconds=grace) as process,
         httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{api}", headers=bearer(), trust_env=False, timeout=10
         ) as http,
@@ -105,11 +111,13 @@ async def _replica(
 async def _holds(mesh: Mesh, node_id: str) -> bool:
     """Whether the replica behind `mesh` holds a stream of `node_id`, all of it ACKed."""
     try:
+        replicas = (await mesh.http.get("/api/v1/replicas")).json()["items"]
         response = await mesh.http.get("/api/v1/proxies")
     except httpx.TransportError:
         return False
+    this = next(r["id"] for r in replicas if r["this"])
     for proxy in response.json()["items"] if response.status_code == 200 else []:
-        if proxy["node_id"] == node_id:
+        if proxy["node_id"] == node_id and proxy["replica"] == this:
             return all(t["sent_version"] == t["acked_version"] for t in proxy["types"])
     return False
 
@@ -193,14 +201,77 @@ async def _phase(mesh: Mesh) -> str:
     return phase
 
 
-async def _sidecar(mesh: Mesh, service: str, app_port: int) -> tuple[dict[str, Any], int]:
-    """A sidecar bootstrap naming every replica, and its outbound port."""
+async def _sidecar(
+    mesh: Mesh, service: str, app_port: int, **only: Any
+) -> tuple[dict[str, Any], int]:
+    """A sidecar bootstrap naming every replica (or `only` xds_host and xds_port), and its
+    outbound port."""
     inbound, outbound, admin = free_ports(3)
     bootstrap = await mesh.bootstrap(
         role="sidecar", service=service, inbound_port=inbound, app_port=app_port,
-        outbound_port=outbound, admin_port=admin, node_id=f"{service}-1",
+        outbound_port=outbound, admin_port=admin, node_id=f"{service}-1", **only,
     )  # fmt: skip
     return bootstrap, outbound
+
+
+async def _xds_port(mesh: Mesh) -> int:
+    listed = (await mesh.http.get("/api/v1/replicas")).json()["items"]
+    port: int = next(r["xds"]["port"] for r in listed if r["this"])
+    return port
+
+
+async def _endpoint_exists(mesh: Mesh, name: str) -> bool:
+    return (await mesh.http.get(f"/api/v1/endpoints/{name}")).status_code == 200
+
+
+@pytest.mark.postgres
+async def test_a_sidecar_keeps_its_endpoint_when_its_replica_is_killed(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    """b's sidecar moves to the surviving replica, which then holds its endpoint: traffic to b
+    never fails, and the endpoint outlives the dead replica's grace period; c's sidecar could
+    only reach the killed replica, so its endpoint goes once that grace period passed."""
+    url = postgres_url()
+    grace = 1.0
+    with _postgres_schema(url) as schema:
+        database = schema_url(url, schema)
+        async with (
+            _replica(database, tmp_path, grace=grace) as one,
+            _replica(database, tmp_path, grace=grace) as two,
+        ):
+            mesh = one[1]
+            for service in ("a", "b", "c"):
+                await mesh.put("services", service, {})
+            boot_a, outbound = await _sidecar(mesh, "a", backends("a").port)
+            boot_b, _ = await _sidecar(mesh, "b", backends("b").port)
+            async with EnvoyProcess(boot_a), EnvoyProcess(boot_b):
+                a_to_b = f"http://127.0.0.1:{outbound}/"
+                await wait_until_served(
+                    a_to_b, lambda r: answered_by(r) == "b", headers={"host": "b"}
+                )
+                async with asyncio.timeout(20):
+                    while not (held := [r for r in (one, two) if await _holds(r[1], "b-1")]):
+                        await asyncio.sleep(0.05)
+                (killed,) = held
+                survivor = two if killed is one else one
+                only = {"xds_host": "127.0.0.1", "xds_port": await _xds_port(killed[1])}
+                boot_c, _ = await _sidecar(mesh, "c", backends("c").port, **only)
+                async with EnvoyProcess(boot_c), continuous_load(a_to_b) as load:
+                    async with asyncio.timeout(20):
+                        while not await _endpoint_exists(survivor[1], "c-1"):
+                            await asyncio.sleep(0.05)
+                    await _more(load, 20)
+                    os.kill(killed[0].pid, signal.SIGKILL)
+                    async with asyncio.timeout(30):
+                        while not await _holds(survivor[1], "b-1"):
+                            await asyncio.sleep(0.05)
+                    # The dead replica's heartbeat ages out, then its grace period passes.
+                    async with asyncio.timeout(DEAD_AFTER_S + grace + 20):
+                        while await _endpoint_exists(survivor[1], "c-1"):
+                            await asyncio.sleep(0.1)
+                    await _more(load, 20)
+                assert load.failures == []
+                assert await _endpoint_exists(survivor[1], "b-1")
 
 
 @pytest.mark.postgres

@@ -32,6 +32,7 @@ async def meshplane_serve(
     admin_token: str | None = ADMIN_TOKEN,
     cwd: Path | None = None,
     hook: str | None = None,
+    grace_seconds: float = 30.0,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `meshplane serve` on `database_url` until it answers; SIGKILL it (no goodbye) on exit.
 
@@ -40,7 +41,8 @@ async def meshplane_serve(
     (stderr) goes to `log` when given, else nowhere. It is given `admin_token` as
     MESHPLANE_ADMIN_TOKEN; None: no token in its environment at all (it writes its own beside
     the database, as at a first start). `hook` ("module:name") is a translate hook every
-    build runs (tests/support/hooked_serve.py).
+    build runs (tests/support/hooked_serve.py). `grace_seconds`: how long a sidecar's endpoint
+    outlives its stream.
     """
     environment = {
         k: v for k, v in os.environ.items() if k not in ("MESHPLANE_ADMIN_TOKEN", "MESHPLANE_TOKEN")
@@ -70,7 +72,7 @@ async def meshplane_serve(
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [_CHECKOUT, os.environ.get("PYTHONPATH")])
                 ),
-                "MESHPLANE_ENDPOINT_GRACE_SECONDS": "30",
+                "MESHPLANE_ENDPOINT_GRACE_SECONDS": str(grace_seconds),
                 "MESHPLANE_SECRET_KEY_FILE": str(workdir / "meshplane.key"),
             },
         )

@@ -347,7 +347,7 @@ function proxies(now) {
   const list = [...items("proxies")].sort((a, b) => a.node_id.localeCompare(b.node_id));
   if (!list.length) return '<p class="empty">No proxy is connected.</p>';
   const columns = typeColumns(list);
-  const width = 6 + columns.length;
+  const width = 7 + columns.length;
   const body = list
     .map((p) => {
       const byType = new Map((p.types ?? []).map((t) => [t.type, t]));
@@ -371,13 +371,14 @@ function proxies(now) {
           <td>${esc(proxyLabel(p))}</td>
           <td class="mono">${esc(p.address ?? "-")}</td>
           <td>${esc(p.transport)}</td>
+          <td class="mono">${esc(p.replica ?? "-")}</td>
           <td>${when(p.connected_since, now)}</td>
           ${columns.map((c) => typeCell(byType.get(c))).join("")}
         </tr>${nacks}`;
     })
     .join("");
   return `<table><thead><tr><th>State</th><th>Node</th><th>Role</th><th>Address</th>
-    <th>Transport</th><th>Connected</th>${columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead>
+    <th>Transport</th><th>Replica</th><th>Connected</th>${columns.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead>
     <tbody>${body}</tbody></table>`;
 }
 

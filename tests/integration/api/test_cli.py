@@ -235,12 +235,15 @@ def test_status_shows_versions_and_nacks(server: RunningApi):
     result = meshplane(server, "status")
     assert result.exit_code == 0, result.stderr
     header, row, nack_line = result.stdout.splitlines()
-    assert header.split() == ["NODE", "ROLE", "FOR", "TRANSPORT", "CONNECTED", "CLUSTERS", "ROUTES"]
+    assert header.split() == [
+        "NODE", "ROLE", "FOR", "TRANSPORT", "REPLICA", "CONNECTED", "CLUSTERS", "ROUTES"
+    ]  # fmt: skip
     assert row.split() == [
         "sidecar-b-9901",
         "sidecar",
         "b",
         "sotw",
+        "-",
         "2026-01-02T03:04:05Z",
         "aaaaaaaa",
         "bbbbbbbb/cccccccc",

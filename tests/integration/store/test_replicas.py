@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from meshplane.store import Replica, ReplicaRepo, Store
+from meshplane.store import Replica, ReplicaProxies, ReplicaRepo, Store
 from meshplane.store.replicas import DEAD_AFTER_S
 
 
@@ -24,8 +24,25 @@ async def test_live_replicas_are_those_whose_heartbeat_is_recent(store: Store) -
     await repo.beat(two, later)  # one's beats stopped: it is dead by then
     assert [r.id for r in await repo.live(later)] == ["two"]
 
-    await repo.leave("two")
+    await repo.leave("two", later)
     assert await repo.live(later) == []
-    await repo.beat(two, later)  # a replica whose row went (a clean stop elsewhere) comes back
+    await repo.beat(two, later)  # a replica that left (a clean stop elsewhere) comes back
     (back,) = await repo.live(later)
     assert (back.id, back.xds_port, back.api_url) == ("two", 18002, "http://127.0.0.1:18003")
+
+
+async def test_the_proxies_of_other_live_replicas_are_listed(store: Store) -> None:
+    now = datetime.now(UTC)
+    repo, views = ReplicaRepo(store.database), ReplicaProxies(store.database)
+    await repo.register(_replica("me", now))
+    await repo.register(_replica("other", now, 18002))
+    await repo.register(_replica("dead", now - timedelta(seconds=DEAD_AFTER_S + 1), 18004))
+    for replica in ("me", "other", "dead"):
+        await views.write(replica, {1: {"node_id": f"{replica}-1"}}, [])
+    await views.write("other", {2: {"node_id": "other-2"}, 1: {"node_id": "other-1b"}}, [])
+    listed = sorted(await views.of_others("me", now), key=lambda r: r[1]["node_id"])
+    assert listed == [("other", {"node_id": "other-1b"}), ("other", {"node_id": "other-2"})]
+    await views.write("other", {}, [1])
+    assert await views.of_others("me", now) == [("other", {"node_id": "other-2"})]
+    await views.clear("other")
+    assert await views.of_others("me", now) == []

@@ -40,9 +40,11 @@ async def test_migrations_match_the_models(store: Store):
         "ca_authorities",
         "ca_leaves",
         "ca_state",
+        "endpoint_holders",
         "api_tokens",
         "token_revocations",
         "route_slots",
+        "replica_proxies",
         "replicas",
     }
 

@@ -29,7 +29,7 @@ async def xds(tmp_path: Path) -> AsyncIterator[XdsPlane]:
     cache = ResourceCache()
     builder = SnapshotBuilder(StoreMeshSource(store), cache)
     await builder.load()
-    registry = ProxyRegistry(StoreRegistrar(store), grace_seconds=0.2)
+    registry = ProxyRegistry(StoreRegistrar(store, "test-replica"), grace_seconds=0.2)
     server, port = await start_xds_server(AdsServer(builder, cache, registry), "127.0.0.1", 0)
     task = asyncio.create_task(builder.run())
     try:

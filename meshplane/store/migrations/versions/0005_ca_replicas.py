@@ -2,7 +2,9 @@
 that orders their states), the generation of each leaf (so a replica reads only what changed),
 the overlap a rotation was started with (any replica may start one; the leader runs it), and
 the identity generation each replica's proxies all hold (a rotation step waits for every one),
-and which replica leads.
+which replica leads, and which replica holds each auto-registered sidecar's stream (only it
+removes the endpoint; the leader removes those of dead replicas), and the status of every
+replica's xDS streams (any replica lists them all).
 
 Revision ID: 0005
 Revises: 0004
@@ -37,6 +39,20 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("ca_authorities") as batch:
         batch.add_column(sa.Column("overlap_seconds", sa.Float(), nullable=True))
+    op.create_table(
+        "endpoint_holders",
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("replica_id", sa.String(length=32), nullable=False),
+        sa.Column("held_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_endpoint_holders")),
+    )
+    op.create_table(
+        "replica_proxies",
+        sa.Column("replica_id", sa.String(length=32), nullable=False),
+        sa.Column("stream_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("status", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("replica_id", "stream_id", name=op.f("pk_replica_proxies")),
+    )
     with op.batch_alter_table("replicas") as batch:
         batch.add_column(sa.Column("identity_generation", sa.BigInteger(), nullable=True))
         batch.add_column(
@@ -45,6 +61,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("replica_proxies")
+    op.drop_table("endpoint_holders")
     with op.batch_alter_table("replicas") as batch:
         batch.drop_column("leading")
         batch.drop_column("identity_generation")
