@@ -134,11 +134,12 @@ class _NoDelayConnection(http.client.HTTPConnection):
 
 
 class ControlPlaneProcess:
-    """`python -m meshplane serve` on free loopback ports with a fresh SQLite database.
+    """`python -m meshplane serve` on free loopback ports with a fresh SQLite database (or
+    `database_url`: replicas share one PostgreSQL database).
 
-    `preload` items are committed through the Store before the process starts (see `_preload`).
-    Use as a context manager; `api` is ready once it is entered. `log_level` defaults to what a
-    user runs (info); the log goes to `workdir/meshplane.log`.
+        `preload` items are committed through the Store before the process starts (see `_preload`).
+        Use as a context manager; `api` is ready once it is entered. `log_level` defaults to what a
+        user runs (info); the log goes to `workdir/meshplane.log`.
     """
 
     def __init__(
@@ -148,6 +149,7 @@ class ControlPlaneProcess:
         log_level: str = "info",
         env: Mapping[str, str] | None = None,
         preload: Iterable[tuple[str, str, Mapping[str, Any]]] = (),
+        database_url: str | None = None,
     ) -> None:
         self.token = secrets.token_urlsafe(32)  # the server's admin token (MESHPLANE_ADMIN_TOKEN)
         self.workdir = workdir
@@ -159,6 +161,7 @@ class ControlPlaneProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.api: Api | None = None
+        self._database_url = database_url
 
     @property
     def pid(self) -> int:
@@ -188,7 +191,13 @@ class ControlPlaneProcess:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'mesh.db'}"
+        return self._database_url or f"sqlite:///{self.workdir / 'mesh.db'}"
+
+    def kill(self) -> None:
+        """SIGKILL by pid (no goodbye), as when a machine dies; `stop` afterwards is a no-op."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
     def start(self) -> ControlPlaneProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,9 @@ class Sizes:
     codec_repeats: int
     scale_services: int  # the mesh the scale scenario's rows run on
     scale_seconds: float  # how long each row's reads are timed under load
+    replica_changes: int  # route flips through one replica timed at an Envoy on the other
+    replica_proxies: int  # simulated proxies a change reaches, over two replicas then one
+    failover_proxies: int  # simulated proxies of a replica that is killed
 
 
 FULL = Sizes(
@@ -49,6 +52,9 @@ FULL = Sizes(
     codec_repeats=5,
     scale_services=10000,
     scale_seconds=20.0,
+    replica_changes=100,
+    replica_proxies=10000,
+    failover_proxies=1000,
 )
 
 QUICK = Sizes(
@@ -68,6 +74,9 @@ QUICK = Sizes(
     codec_repeats=3,
     scale_services=10000,
     scale_seconds=8.0,
+    replica_changes=30,
+    replica_proxies=2000,
+    failover_proxies=1000,
 )
 
 SMOKE = Sizes(
@@ -87,4 +96,7 @@ SMOKE = Sizes(
     codec_repeats=1,
     scale_services=20,
     scale_seconds=1.0,
+    replica_changes=3,
+    replica_proxies=10,
+    failover_proxies=5,
 )

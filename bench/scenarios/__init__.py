@@ -16,6 +16,7 @@ from bench.scenarios import (
     fanout,
     propagation,
     rebuild,
+    replicas,
     scale,
     sovereign,
 )
@@ -31,5 +32,6 @@ SCENARIOS: dict[str, Scenario] = {
     "propagation": propagation.run,
     "fanout": fanout.run,
     "scale": scale.run,
+    "replicas": replicas.run,
     "sovereign": sovereign.run,
 }

@@ -19,7 +19,16 @@ from bench.meshes import synthetic_mesh
 from bench.peers import sovereign_templates
 from bench.results import ScenarioResult
 from bench.sampling import PySpy, summarize
-from bench.scenarios import codec, cold_connect, fanout, propagation, rebuild, scale, sovereign
+from bench.scenarios import (
+    codec,
+    cold_connect,
+    fanout,
+    propagation,
+    rebuild,
+    replicas,
+    scale,
+    sovereign,
+)
 from bench.stats import linear_fit, percentile
 from tests.support.ports import free_ports
 
@@ -89,6 +98,17 @@ def test_scale_smoke_times_reads_under_full_builds(ctx: Context) -> None:
     assert (
         values[applied] or 0
     ) > 0  # 20 services, an endpoint and a route each, a gateway, a probe
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_replicas_smoke(ctx: Context) -> None:
+    values = _values(replicas.run(ctx))
+    assert values["write through replica A -> Envoy on replica B serves it p50"]
+    n, f = ctx.sizes.replica_proxies, ctx.sizes.failover_proxies
+    assert values[f"one change -> {n} proxies over 2 replicas all ACKed"]
+    assert values[f"one change -> {n} proxies on 1 replica all ACKed (same run)"]
+    assert values[f"SIGKILL of a replica -> its {f} proxies all served again by the other"]
 
 
 @pytest.mark.e2e
