@@ -313,7 +313,8 @@ class ControlPlane:
         assert self._app is not None
         self._app.state.replica_id = self.replica.id  # GET /replicas marks it
         self._stack.push_async_callback(_leave, replicas, self.replica.id)
-        beating = keep_alive(replicas, self.replica)
+        assert self.registry is not None
+        beating = keep_alive(replicas, self.replica, self.registry.register_again)
         self._tasks.append(asyncio.create_task(beating, name="meshplane-heartbeat"))
         assert self.authority is not None
         assert self.registry is not None

@@ -160,13 +160,21 @@ async def follow_identity(
         await asyncio.sleep(every)
 
 
-async def keep_alive(repo: ReplicaRepo, replica: Replica) -> None:
+async def keep_alive(
+    repo: ReplicaRepo, replica: Replica, back: Callable[[], None] = lambda: None
+) -> None:
     """Beat every `HEARTBEAT_EVERY_S` until cancelled; a beat that fails (the database is
-    down) is tried at the next tick: the replica counts as dead meanwhile, as it should."""
+    down) is tried at the next tick: the replica counts as dead meanwhile, as it should. When
+    a beat succeeds after the replica was dead to the others, `back()` is called."""
+    last = datetime.now(UTC)
     while True:
         await asyncio.sleep(HEARTBEAT_EVERY_S)
+        now = datetime.now(UTC)
         with contextlib.suppress(Exception):
-            await repo.beat(replica, datetime.now(UTC))
+            await repo.beat(replica, now)
+            if now - last > timedelta(seconds=DEAD_AFTER_S):
+                back()
+            last = now
 
 
 def _values(replica: Replica) -> dict[str, Any]:

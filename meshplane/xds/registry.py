@@ -53,6 +53,13 @@ class ProxyRegistry:
         self.streams.close(handle)
         self.registration.closed(handle)
 
+    def register_again(self) -> None:
+        """Register every connected sidecar again (writes that change nothing stored, unless
+        something was lost): after this replica was cut off from the database long enough to
+        count as dead, the leader may have removed their endpoints."""
+        for handle in self.streams:
+            self.registration.opened(handle)
+
     async def aclose(self) -> None:
         """Cancel pending removals and wait for registration writes in flight."""
         await self.registration.aclose()

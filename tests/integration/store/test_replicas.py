@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-from meshplane.store import Replica, ReplicaProxies, ReplicaRepo, Store
+import pytest
+
+from meshplane.errors import Unavailable
+from meshplane.store import Replica, ReplicaProxies, ReplicaRepo, Store, keep_alive
+from meshplane.store import replicas as replicas_module
 from meshplane.store.replicas import DEAD_AFTER_S
 
 
@@ -46,3 +51,35 @@ async def test_the_proxies_of_other_live_replicas_are_listed(store: Store) -> No
     assert await views.of_others("me", now) == [("other", {"node_id": "other-2"})]
     await views.clear("other")
     assert await views.of_others("me", now) == []
+
+
+class Flaky(ReplicaRepo):
+    """A replica repo whose beats fail while `failing`."""
+
+    failing = True
+
+    async def beat(self, replica: Replica, now: datetime) -> None:
+        if self.failing:
+            raise Unavailable("the database is unreachable; try again shortly")
+        await super().beat(replica, now)
+
+
+async def test_a_replica_dead_to_the_others_is_told_when_it_beats_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replicas_module, "HEARTBEAT_EVERY_S", 0.01)
+    monkeypatch.setattr(replicas_module, "DEAD_AFTER_S", 0.1)
+    repo, back = Flaky(store.database), []
+    beating = asyncio.create_task(
+        keep_alive(repo, _replica("me", datetime.now(UTC)), lambda: back.append(1))
+    )
+    try:
+        await asyncio.sleep(0.3)  # no beat for longer than DEAD_AFTER_S: the others see it dead
+        repo.failing = False
+        async with asyncio.timeout(5):
+            while not back:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert back == [1]  # once per return, not at every beat
+    finally:
+        beating.cancel()

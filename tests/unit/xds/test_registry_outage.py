@@ -99,3 +99,19 @@ async def test_a_refused_registration_is_one_warning_without_a_traceback(
     assert len(refused) == 1
     assert refused[0].exc_info is None
     assert "no longer validates" in refused[0].getMessage()
+
+
+async def test_every_connected_sidecar_is_registered_again_on_request() -> None:
+    """After this replica was dead to the others (the leader may have removed its sidecars'
+    endpoints), each sidecar still connected is registered again."""
+    registrar = FlakyRegistrar(down=0)
+    registry = ProxyRegistry(registrar, grace_seconds=3600)
+    try:
+        for node in ("orders-1", "orders-2"):
+            registry.open(_sidecar(node), node, "sotw", StreamState())
+        await _until(lambda: sorted(registrar.registered) == ["orders-1", "orders-2"])
+        registry.register_again()
+        await _until(lambda: len(registrar.registered) == 4)
+        assert sorted(registrar.registered) == ["orders-1", "orders-1", "orders-2", "orders-2"]
+    finally:
+        await registry.aclose()
