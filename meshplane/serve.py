@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 # no better at 0.2 ms. The builds take longer by about the loop's share of the interpreter.
 SWITCH_INTERVAL_S = 0.0005
 ORPHANS_EVERY_S = 1.0  # how often the leader looks for endpoints a dead replica held
+FORGET_EVERY_S = 30.0  # how often the leader drops the proxy rows of dead replicas
 
 
 def _export_state(
@@ -358,7 +359,8 @@ class ControlPlane:
 
     def _on_leadership(self, leading: bool) -> None:
         """Start the singleton jobs when this replica leads, stop them when it no longer does:
-        the CA's renewals and rotation steps, and removing dead replicas' endpoints."""
+        the CA's renewals and rotation steps, removing dead replicas' endpoints and the
+        proxy rows they left."""
         if self.authority is not None:
             self.authority.set_leading(leading)
         for job in self._leader_jobs:
@@ -369,9 +371,12 @@ class ControlPlane:
         replicas, me = ReplicaRepo(self.store.database), self.replica_id
         registrar, grace = self._registrar, self.settings.endpoint_grace_seconds
         sweep = _every(ORPHANS_EVERY_S, lambda: registrar.remove_orphans(grace))
+        views = ReplicaProxies(self.store.database)
+        forget = _every(FORGET_EVERY_S, lambda: views.forget_dead(dt.datetime.now(dt.UTC)))
         self._leader_jobs += [
             asyncio.create_task(_quietly(lambda: replicas.lead(me)), name="meshplane-lead"),
             asyncio.create_task(sweep, name="meshplane-orphans"),
+            asyncio.create_task(forget, name="meshplane-forget-dead"),
         ]
 
     async def _identity_converged(self, version: int) -> bool:

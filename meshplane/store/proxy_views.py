@@ -3,7 +3,8 @@
 Each replica writes the status of its open xDS streams (what was sent, ACKed, NACKed) every
 `PUBLISH_EVERY_S`, only the streams that changed (`follow_proxies`); `GET /api/v1/proxies` on
 any replica lists its own streams as they are and the other live replicas' as last written.
-A replica that dies stops writing and its rows leave the view with its heartbeat.
+A replica that dies stops writing and its rows leave the view with its heartbeat (the leader
+deletes them, `forget_dead`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ class ReplicaProxies:
     async def clear(self, replica_id: str) -> None:
         """Drop every stream of `replica_id` (at its start, and at a clean stop)."""
         query = delete(ReplicaProxyRow).where(ReplicaProxyRow.replica_id == replica_id)
+        await self._database.write(lambda connection: connection.execute(query))
+
+    async def forget_dead(self, now: datetime) -> None:
+        """The leader's job: drop the streams of replicas no longer alive (killed ones never
+        cleared their own)."""
+        since = now - timedelta(seconds=DEAD_AFTER_S)
+        alive = select(ReplicaRow.id).where(ReplicaRow.heartbeat_at >= since)
+        query = delete(ReplicaProxyRow).where(ReplicaProxyRow.replica_id.not_in(alive))
         await self._database.write(lambda connection: connection.execute(query))
 
     async def of_others(self, replica_id: str, now: datetime) -> list[tuple[str, Status]]:

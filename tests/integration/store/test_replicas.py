@@ -6,11 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from meshplane.errors import Unavailable
 from meshplane.store import Replica, ReplicaProxies, ReplicaRepo, Store, keep_alive
 from meshplane.store import replicas as replicas_module
 from meshplane.store.replicas import DEAD_AFTER_S
+from meshplane.store.tables import ReplicaProxyRow
 
 
 def _replica(name: str, at: datetime, port: int = 18000) -> Replica:
@@ -49,6 +51,10 @@ async def test_the_proxies_of_other_live_replicas_are_listed(store: Store) -> No
     assert listed == [("other", {"node_id": "other-1b"}), ("other", {"node_id": "other-2"})]
     await views.write("other", {}, [1])
     assert await views.of_others("me", now) == [("other", {"node_id": "other-2"})]
+    await views.forget_dead(now)  # the leader drops what the dead replica left
+    query = select(ReplicaProxyRow.replica_id).distinct()
+    stored = await store.database.read(lambda c: c.execute(query).scalars().all())
+    assert sorted(stored) == ["me", "other"]
     await views.clear("other")
     assert await views.of_others("me", now) == []
 
