@@ -14,18 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-from meshplane.store.database import Database, unreachable_reason
+from meshplane.store.database import Database
+from meshplane.store.session_thread import SessionThread
 
 __all__ = ["TRY_EVERY_S", "Leadership", "LeadershipSource", "SoleLeader"]
 
 log = logging.getLogger(__name__)
 
 TRY_EVERY_S = 0.5  # how often a follower tries the lock, and the leader checks its session
-_RECONNECT_S = (0.1, 5.0)  # first and longest wait before connecting again after a failure
 _LOCK_CLASS = 0x6D70  # "mp": the advisory lock's first key; the second is the schema's hash
 _TRY = "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))"
 
@@ -54,9 +53,12 @@ class SoleLeader:
         self.leading = False
 
 
-class Leadership:
+class Leadership(SessionThread):
     """A thread holding (or trying every `TRY_EVERY_S` to take) the leader's lock; calls
     `on_change(leading)` on `loop` each time this replica becomes or stops being the leader."""
+
+    lost_message = "leader lock: session lost"
+    back_message = "leader lock: session back"
 
     def __init__(
         self,
@@ -64,60 +66,35 @@ class Leadership:
         on_change: Callable[[bool], None],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self._database = database
+        super().__init__(database, "meshplane-leader")
         self._on_change = on_change
         self._loop = loop
-        self._stopping = threading.Event()
         self.leading = False
-        self.backend_pid: int | None = None  # the session holding or trying the lock
-        self._failing = False
-        self._wait = _RECONNECT_S[0]
-        self._thread = threading.Thread(target=self._main, name="meshplane-leader", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
+    def stop(self, within: float = TRY_EVERY_S * 6) -> None:
         """Stop trying; a leader's session ends, which hands the lock to another replica."""
-        self._stopping.set()
-        self._thread.join(TRY_EVERY_S * 6)
+        super().stop(within)
         self._set(False)
 
-    def _main(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._hold()
-                return
-            except Exception as exc:
-                self._set(False)  # the lock may be gone with the session: step down first
-                if not self._failing:
-                    reason = unreachable_reason(exc) or type(exc).__name__
-                    log.warning("leader lock: session lost, retrying reason=%s", reason)
-                    self._failing = True
-            self._stopping.wait(self._wait)
-            self._wait = min(self._wait * 2, _RECONNECT_S[1])
+    def lost(self) -> None:
+        self._set(False)  # the lock may be gone with the session: step down first
 
-    def _hold(self) -> None:
-        connection = self._database.session_connection()
-        try:
-            self.backend_pid = connection.info.backend_pid
-            self._failing, self._wait = False, _RECONNECT_S[0]
-            while not self._stopping.is_set():
-                if self.leading:
-                    connection.execute("SELECT 1")  # the session (and so the lock) still lives
-                elif connection.execute(_TRY, (_LOCK_CLASS,)).fetchone()[0]:
-                    self._set(True)
-                self._stopping.wait(TRY_EVERY_S)
-        finally:
-            with contextlib.suppress(Exception):
-                connection.close()
+    def hold(self, connection: Any) -> None:
+        self.established()
+        while not self.stopping.is_set():
+            if self.leading:
+                connection.execute("SELECT 1")  # the session (and so the lock) still lives
+            elif connection.execute(_TRY, (_LOCK_CLASS,)).fetchone()[0]:
+                self._set(True)
+            self.stopping.wait(TRY_EVERY_S)
 
     def _set(self, leading: bool) -> None:
         if leading == self.leading:
             return
         self.leading = leading
-        log.info(
-            "leader %s", "elected: this replica runs the singleton jobs" if leading else "no longer"
-        )
+        if leading:
+            log.info("leader: this replica runs the singleton jobs (renewals, rotations)")
+        else:
+            log.info("leader: no longer this replica")
         with contextlib.suppress(RuntimeError):  # the loop closed: the control plane stopped
             self._loop.call_soon_threadsafe(self._on_change, leading)

@@ -27,7 +27,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from meshplane.store.database import Database, unreachable_reason
+from meshplane.store.database import Database
+from meshplane.store.session_thread import SessionThread
 
 __all__ = [
     "CHECK_EVERY_S",
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "meshplane_revision"
 # How often each replica reads the newest revision, for notices it may have missed.
 CHECK_EVERY_S = 1.0
-_RECONNECT_S = (0.1, 5.0)  # first and longest wait before listening again after a failure
 _NOTIFY = text("SELECT pg_notify(:channel, current_schema() || :what)")
 _CA = " ca"  # between the schema and the number in a CA write's notice
 
@@ -67,10 +67,13 @@ def _announced(payload: str, schema: str) -> tuple[bool, int] | None:
     return (True, int(number)) if where == schema + _CA else None
 
 
-class RevisionListener:
+class RevisionListener(SessionThread):
     """A thread listening for other replicas' commits; `publish(revision)` is called on `loop`
     for each (the change feed's, which wakes the builder), and `on_ca(generation)` for each CA
     write."""
+
+    lost_message = "not hearing other replicas' commits"
+    back_message = "hearing other replicas' commits again"
 
     def __init__(
         self,
@@ -79,58 +82,29 @@ class RevisionListener:
         loop: asyncio.AbstractEventLoop,
         on_ca: Callable[[int], None] | None = None,
     ) -> None:
-        self._database = database
+        super().__init__(database, "meshplane-listen")
         self._publish = publish
         self._on_ca = on_ca
         self._loop = loop
-        self._stopping = threading.Event()
         self.listening = threading.Event()  # set while a connection listens (tests wait on it)
-        self.backend_pid: int | None = None  # the listening connection's server process
-        self._failing = False  # since the last failure, not listening (logged once)
-        self._wait = _RECONNECT_S[0]
-        self._thread = threading.Thread(target=self._main, name="meshplane-listen", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
+    def stop(self, within: float = CHECK_EVERY_S * 3) -> None:
         """Stop within about `CHECK_EVERY_S` (the thread wakes that often to look)."""
-        self._stopping.set()
-        self._thread.join(CHECK_EVERY_S * 3)
+        super().stop(within)
 
-    def _main(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._listen()
-                return
-            except Exception as exc:  # the connection broke, or never came: listen again
-                self.listening.clear()
-                if not self._failing:  # once per outage, as the store reports its own
-                    # Never the driver's text: it may name the host or the URL's credentials.
-                    reason = unreachable_reason(exc) or type(exc).__name__
-                    log.warning("not hearing other replicas' commits, retrying reason=%s", reason)
-                    self._failing = True
-            self._stopping.wait(self._wait)
-            self._wait = min(self._wait * 2, _RECONNECT_S[1])
+    def lost(self) -> None:
+        self.listening.clear()
 
-    def _listen(self) -> None:
-        connection = self._database.session_connection()
-        try:
-            connection.execute(f"LISTEN {CHANNEL}")
-            schema = connection.execute("SELECT current_schema()").fetchone()[0]
-            self.backend_pid = connection.info.backend_pid
-            self.listening.set()
-            if self._failing:
-                log.info("hearing other replicas' commits again")
-            self._failing, self._wait = False, _RECONNECT_S[0]
-            while not self._stopping.is_set():
-                for notice in connection.notifies(timeout=CHECK_EVERY_S):
-                    announced = _announced(notice.payload, schema)
-                    if announced is not None:
-                        self._hand_over(*announced)
-        finally:
-            with contextlib.suppress(Exception):
-                connection.close()
+    def hold(self, connection: Any) -> None:
+        connection.execute(f"LISTEN {CHANNEL}")
+        schema = connection.execute("SELECT current_schema()").fetchone()[0]
+        self.listening.set()
+        self.established()
+        while not self.stopping.is_set():
+            for notice in connection.notifies(timeout=CHECK_EVERY_S):
+                announced = _announced(notice.payload, schema)
+                if announced is not None:
+                    self._hand_over(*announced)
 
     def _hand_over(self, ca: bool, number: int) -> None:
         target = self._on_ca if ca else self._publish
