@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from meshplane.errors import Unavailable
-from meshplane.store import Replica, ReplicaProxies, ReplicaRepo, Store, keep_alive
+from meshplane.store import (
+    Replica,
+    ReplicaProxies,
+    ReplicaRepo,
+    Store,
+    follow_identity,
+    keep_alive,
+)
 from meshplane.store import replicas as replicas_module
 from meshplane.store.replicas import DEAD_AFTER_S
 from meshplane.store.tables import ReplicaProxyRow
@@ -89,3 +96,31 @@ async def test_a_replica_dead_to_the_others_is_told_when_it_beats_again(
         assert back == [1]  # once per return, not at every beat
     finally:
         beating.cancel()
+
+
+async def test_a_rotation_step_waits_for_the_replicas_whose_proxies_are_behind(
+    store: Store,
+) -> None:
+    now = datetime.now(UTC)
+    repo = ReplicaRepo(store.database)
+    for name, port in (("leader", 18000), ("caught-up", 18002), ("behind", 18004)):
+        await repo.register(_replica(name, now, port))
+    await repo.register(_replica("dead", now - timedelta(seconds=DEAD_AFTER_S + 1), 18006))
+    await repo.report_identity("caught-up", 7)
+    await repo.report_identity("behind", 6)
+    assert await repo.behind(7, now, but="leader") == ["behind"]  # the dead one is not waited for
+
+    async def converged(version: int) -> bool:
+        return version <= 7  # this replica's proxies hold 7
+
+    reporting = asyncio.create_task(
+        follow_identity(repo, "behind", lambda: 7, converged, every=0.01)
+    )
+    try:
+        async with asyncio.timeout(5):
+            while await repo.behind(7, now, but="leader"):
+                await asyncio.sleep(0.01)
+    finally:
+        reporting.cancel()
+    (behind,) = [r for r in await repo.live(now) if r.id == "behind"]
+    assert behind.identity_generation == 7
