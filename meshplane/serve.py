@@ -299,7 +299,9 @@ class ControlPlane:
 
     async def _register(self, store: Store) -> None:
         """Join the mesh's replicas (bootstraps list every live one's xDS address); beat until
-        stopped, then leave."""
+        stopped, then leave. Meanwhile report the CA generation all this replica's proxies
+        hold (rotation steps wait on it) and, on PostgreSQL, its streams' status (every
+        replica lists every replica's proxies)."""
         now = dt.datetime.now(dt.UTC)
         self.replica = Replica(
             self.replica_id,
@@ -315,10 +317,9 @@ class ControlPlane:
         self._app.state.replica_id = self.replica.id  # GET /replicas marks it
         self._stack.push_async_callback(_leave, replicas, self.replica.id)
         assert self.registry is not None
+        assert self.authority is not None
         beating = keep_alive(replicas, self.replica, self.registry.register_again)
         self._tasks.append(asyncio.create_task(beating, name="meshplane-heartbeat"))
-        assert self.authority is not None
-        assert self.registry is not None
         identity = follow_identity(
             replicas,
             self.replica.id,
