@@ -320,10 +320,11 @@ class ControlPlane:
         assert self.authority is not None
         beating = keep_alive(replicas, self.replica, self.registry.register_again)
         self._tasks.append(asyncio.create_task(beating, name="meshplane-heartbeat"))
+        authority = self.authority
         identity = follow_identity(
             replicas,
             self.replica.id,
-            lambda: self.authority.state.version if self.authority else 0,
+            lambda: authority.state.version,
             self.registry.secrets_converged,
         )
         self._tasks.append(asyncio.create_task(identity, name="meshplane-identity-report"))

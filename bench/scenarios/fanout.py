@@ -25,7 +25,7 @@ from bench.results import Measure, ScenarioResult
 from bench.sampling import PySpy
 from bench.stats import linear_fit, percentile
 
-__all__ = ["run"]
+__all__ = ["ramp", "run", "wait_idle"]
 
 TARGETS_S = {1000: 0.5, 5000: 2.0}  # N -> seconds until all N ACKed
 MEMORY_TARGET_KB = 100.0
@@ -67,7 +67,7 @@ def _flip(plane: ControlPlaneProcess, pool: LoadPool, service: str) -> dict[str,
     }
 
 
-def _wait_idle(plane: ControlPlaneProcess, timeout: float = 10.0) -> None:
+def wait_idle(plane: ControlPlaneProcess, timeout: float = 10.0) -> None:
     """Wait until the control plane uses < 5% of a core over 100 ms (bounded)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,7 +85,7 @@ def run(ctx: Context) -> ScenarioResult:
         _mesh(plane.api)
         bootstrap = plane.api.bootstrap(role="gateway", gateway=GATEWAY, admin_port=9901)
         metadata = bootstrap["node"]["metadata"]["meshplane"]
-        _wait_idle(plane)
+        wait_idle(plane)
         time.sleep(_SETTLE_S)
         memory: list[tuple[int, int]] = [(0, plane.rss_bytes())]
         result.note(f"control plane RSS with no proxy: {memory[0][1] / 2**20:.1f} MiB")
@@ -96,7 +96,7 @@ def run(ctx: Context) -> ScenarioResult:
             for level in sizes.fanout_levels:
                 started = time.monotonic()
                 state: dict[str, Any] = {"ready": pool.size}
-                for size in _ramp(pool.size, level, sizes.fanout_step):
+                for size in ramp(pool.size, level, sizes.fanout_step):
                     state = pool.grow(size)
                 if state["ready"] != level:
                     result.note(
@@ -104,7 +104,7 @@ def run(ctx: Context) -> ScenarioResult:
                         f"(errors: {state['errors']}, first: {state['first_error']})"
                     )
                 connect_s = time.monotonic() - started
-                _wait_idle(plane)
+                wait_idle(plane)
                 time.sleep(_SETTLE_S)
                 rss = plane.rss_bytes()
                 memory.append((level, rss))
@@ -117,7 +117,7 @@ def run(ctx: Context) -> ScenarioResult:
                 for _ in range(sizes.fanout_repeats):
                     flips += 1
                     runs.append(_flip(plane, pool, _SERVICES[flips % 2]))
-                    _wait_idle(plane)
+                    wait_idle(plane)
                 levels.append({"n": level, "rss_bytes": rss, "connect_s": connect_s, "runs": runs})
                 _report_level(result, level, runs)
             _report_memory(result, memory)
@@ -128,7 +128,7 @@ def run(ctx: Context) -> ScenarioResult:
     return result
 
 
-def _ramp(current: int, level: int, step: int) -> list[int]:
+def ramp(current: int, level: int, step: int) -> list[int]:
     """Sizes to grow through from `current` to `level`: multiples of `step`, then `level`.
 
     Opening thousands of streams at once makes grpc's client fail some of them; real fleets
@@ -193,7 +193,7 @@ def _profile(
     with PySpy(plane.pid, output, title) as spy:
         for i in range(2):
             _flip(plane, pool, _SERVICES[(flips + 1 + i) % 2])
-            _wait_idle(plane)
+            wait_idle(plane)
     if spy.profile is not None:
         result.profiles.append(spy.profile)
     else:

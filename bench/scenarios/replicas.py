@@ -27,8 +27,14 @@ from bench.controlplane import ControlPlaneProcess
 from bench.dataplane import ChangeTimer, Envoy, backends_bootstrap
 from bench.meshes import GATEWAY, ROUTE, flip_route
 from bench.results import Measure, ScenarioResult
-from bench.scenarios.fanout import _ramp, _wait_idle
-from bench.scenarios.propagation import SERVICES, flips, serving
+from bench.scenarios.fanout import ramp, wait_idle
+from bench.scenarios.propagation import (
+    SERVICES,
+    backends_mesh,
+    flips,
+    serving,
+    summarize_latencies,
+)
 from bench.stats import percentile
 from tests.conftest import _postgres_schema, schema_url
 from tests.support.ports import free_ports
@@ -61,19 +67,11 @@ def run(ctx: Context) -> ScenarioResult:
             b,
         ):
             assert a.api is not None
-            _mesh(a.api, backend_ports, gateway_port)
+            backends_mesh(a.api, backend_ports, gateway_port)
             _propagation(ctx, result, a, b, gateway_port, admin_port)
             _fanout(ctx, result, a, b)
             _failover(ctx, result, a, b)
     return result
-
-
-def _mesh(api: Any, backend_ports: dict[str, int], gateway_port: int) -> None:
-    for name, port in backend_ports.items():
-        api.put("services", name, {"protocol": "http"})
-        api.put("endpoints", f"{name}-0", {"service": name, "address": "127.0.0.1", "port": port})
-    api.put("gateways", GATEWAY, {"port": gateway_port, "address": "127.0.0.1"})
-    api.put("routes", ROUTE, flip_route(SERVICES[0]))
 
 
 def _propagation(
@@ -107,14 +105,9 @@ def _propagation(
             )
         finally:
             timer.close()
-    seen = [x * 1000 for x in runs["latencies_s"] if x is not None]
-    missed = len(runs["latencies_s"]) - len(seen)
-    note = f"{len(seen)} changes" + (f"; {missed} NOT observed" if missed else "")
     label = "write through replica A -> Envoy on replica B serves it"
-    p50 = percentile(seen, 50) if seen else None
-    p99 = percentile(seen, 99) if seen else None
-    result.add(Measure(f"{label} p50", p50, "ms", TARGET_P50_MS, note))
-    result.add(Measure(f"{label} p99", p99, "ms", TARGET_P99_MS, note))
+    limits = (TARGET_P50_MS, TARGET_P99_MS)
+    summarize_latencies(result, label, runs["latencies_s"], targets=True, limits=limits)
     result.series["propagation"] = runs
 
 
@@ -130,7 +123,7 @@ def _spec(plane: ControlPlaneProcess, prefix: str) -> LoadSpec:
 
 def _grow(pool: LoadPool, total: int, step: int) -> dict[str, Any]:
     state: dict[str, Any] = {"ready": pool.size}
-    for size in _ramp(pool.size, total, step):
+    for size in ramp(pool.size, total, step):
         state = pool.grow(size)
     return state
 
@@ -170,12 +163,12 @@ def _fanout(
                     result.note(f"only {state['ready']} of {count} streams were ready")
             print(f"  [replicas] {n} proxies over 2 replicas connected", flush=True)
             for _ in range(_FANOUT_REPEATS):
-                _wait_idle(a)
+                wait_idle(a)
                 spread.append(_change(a, [on_a, on_b]))
         state = _grow(on_a, n, step)  # the same fleet on one replica
         print(f"  [replicas] {state['ready']} proxies on 1 replica connected", flush=True)
         for _ in range(_FANOUT_REPEATS):
-            _wait_idle(a)
+            wait_idle(a)
             alone.append(_change(a, [on_a]))
     for label, runs, target in (
         (f"one change -> {n} proxies over 2 replicas all ACKed", spread, TARGET_FANOUT_S),

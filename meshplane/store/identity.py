@@ -90,7 +90,11 @@ class IdentityRepo:
         return await self._database.read(work, snapshot=True)
 
     async def authorities(self) -> Sequence[CaAuthorityRow]:
-        return (await self.changes_since(2**62)).authorities
+        def work(connection: Connection) -> Sequence[CaAuthorityRow]:
+            with _session(connection) as session:
+                return session.scalars(select(CaAuthorityRow).order_by(CaAuthorityRow.id)).all()
+
+        return await self._database.read(work)
 
     async def add_authority(self, row: CaAuthorityRow, *, unless: Sequence[str] = ()) -> bool:
         """Insert a new CA's row (its id assigned into `row`), unless a CA is in one of the

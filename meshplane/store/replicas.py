@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 HEARTBEAT_EVERY_S = 2.0
-_REPORT_EVERY_S = 0.05  # how often a replica looks whether its proxies caught up with the CA
+# How often a replica looks whether its proxies caught up with the CA: each look walks every
+# stream's secrets, so not at the event loop's pace while one proxy lags.
+_REPORT_EVERY_S = 0.2
 DEAD_AFTER_S = 10.0
 _FORGET_AFTER = timedelta(days=1)  # a dead replica's row is kept this long, for diagnosis
 _COLUMNS = (
