@@ -206,7 +206,9 @@ class ControlPlane:
     async def _start(self) -> None:
         settings = self.settings
         self._stack.enter_context(one_server(settings.database_url))
-        store = self.store = await open_store(settings.database_url)
+        store = self.store = await open_store(
+            settings.database_url, history_revisions=settings.history_revisions
+        )
         self._stack.push_async_callback(store.close)
         await first_admin_token(TokenRepo(store.database), settings)
         metrics = self.metrics = Metrics()

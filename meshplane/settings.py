@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meshplane.certs import MAX_OVERLAP
 from meshplane.host_names import is_loopback, parse_host
+from meshplane.store import DEFAULT_HISTORY_REVISIONS, PRUNE_EVERY
 
 __all__ = ["ADMIN_TOKEN_FILE", "Settings"]
 
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
         ge=0,
         le=MAX_OVERLAP.total_seconds(),
         description="Root rotation: how long both roots stay trusted (at most 365 days).",
+    )
+    history_revisions: int = Field(
+        DEFAULT_HISTORY_REVISIONS,
+        ge=PRUNE_EVERY,
+        description="How many revisions of history the change log keeps (every one of them "
+        "can be listed, diffed and rolled back to); older ones are pruned.",
     )
     max_body_bytes: int = Field(
         1024 * 1024,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -24,12 +24,15 @@ from meshplane.xds import StatusSource
 
 __all__ = [
     "ANSWERS",
+    "MAX_MESSAGE",
     "AdminDep",
     "AuthenticatorDep",
     "AuthorityDep",
     "BootstrapperDep",
     "CallerDep",
+    "ChangeMessageDep",
     "CoreDep",
+    "DryRun",
     "EditorDep",
     "IfMatchDep",
     "MaybeAuthorityDep",
@@ -162,6 +165,25 @@ async def _if_match(
         ) from None
 
 
+MAX_MESSAGE = 1000  # characters of a change's message
+
+
+async def _change_message(
+    message: Annotated[
+        str | None,
+        Header(
+            alias="X-Change-Message",
+            max_length=MAX_MESSAGE,
+            description="Why this change is made: kept with its revision in the history "
+            "(`GET /api/v1/changes`).",
+        ),
+    ] = None,
+) -> str | None:
+    if message is None or not message.strip():
+        return None
+    return message.strip()
+
+
 ANSWERS: dict[Callable[..., Any], dict[int, str]] = {
     _store: {
         503: "The database is unreachable; nothing was half-written. Try again after the "
@@ -195,6 +217,12 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
 MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]
+ChangeMessageDep = Annotated[str | None, Depends(_change_message)]
+"""Why a write is made (X-Change-Message), kept in the history."""
+DryRun = Annotated[
+    bool, Query(description="Check everything as the real write would; write nothing.")
+]
+"""`?dry_run=true` on a batch write (apply, rollback)."""
 AuthenticatorDep = Annotated[Authenticator, Depends(_token_table)]
 CallerDep = Annotated[ApiToken, Depends(_caller)]
 """The caller, whatever its role."""

@@ -14,9 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from meshplane.model import KINDS, Kind, Spec
-from meshplane.store import InvalidReport, InvalidResource, Source, StoredResource
+from meshplane.store import Applied, InvalidReport, InvalidResource, Source, StoredResource
 
 __all__ = [
+    "AppliedOut",
+    "BatchOut",
     "ErrorOut",
     "Health",
     "InvalidOut",
@@ -257,3 +259,37 @@ class Health(BaseModel):
 
 
 ProxyConfig = dict[str, list[dict[str, Any]]]
+
+
+class AppliedOut(BaseModel):
+    """What a batch (apply, rollback) did, or would do, to one resource."""
+
+    kind: str = Field(description="The kind, plural.")
+    name: str
+    outcome: Literal["created", "configured", "unchanged", "deleted"]
+    version: int = Field(description="Its version now: the batch's revision unless unchanged.")
+    before: dict[str, Any] | None = Field(
+        None, description="Dry run only: the stored spec it replaces or deletes (None: none)."
+    )
+    after: dict[str, Any] | None = Field(
+        None, description="Dry run only: the spec it would store (None: deleted)."
+    )
+
+    @classmethod
+    def of(cls, applied: Applied, *, dry_run: bool) -> AppliedOut:
+        a = applied
+        out = cls(kind=a.kind, name=a.name, outcome=a.outcome, version=a.version)
+        if dry_run and applied.outcome != "unchanged":
+            out.before, out.after = applied.before, applied.after
+        return out
+
+
+class BatchOut(BaseModel):
+    revision: int = Field(
+        description="The mesh's revision after the batch (for a dry run: the one it would "
+        "make, or the current one if it changes nothing)."
+    )
+    dry_run: bool = Field(False, description="True: nothing was written.")
+    documents: list[AppliedOut] = Field(
+        description="One per document, in their order, then one per deleted resource."
+    )

@@ -309,15 +309,55 @@ class ApiClient:
         """Go back to the root that issued before the rotation (see POST /ca/abort)."""
         return self._object("POST", "/ca/abort")
 
-    def apply(self, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Write `documents` ({kind, name, spec[, version]}) in one transaction: the revision
-        and, per document, its outcome (created, configured, unchanged) and version."""
-        body = {"documents": list(documents)}
-        return self._object("POST", "/apply", json=body, read_timeout=APPLY_TIMEOUT_S)
+    def apply(
+        self,
+        documents: Sequence[Mapping[str, Any]],
+        *,
+        message: str | None = None,
+        prune: Sequence[str] = (),
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Write `documents` ({kind, name, spec[, version]}) in one transaction, deleting what
+        operators wrote of the `prune` kinds that they do not name: the revision and, per
+        document then per deletion, its outcome and version (and with `dry_run`, which writes
+        nothing, each changed spec before and after)."""
+        body = {"documents": list(documents), "prune": list(prune), "message": message}
+        params = {"dry_run": True} if dry_run else None
+        return self._object(
+            "POST", "/apply", json=body, params=params, read_timeout=APPLY_TIMEOUT_S
+        )
 
     def changes(self, **filters: str | int) -> dict[str, Any]:
-        """A page of the history, newest first (filters: kind, name, by, before, limit)."""
+        """A page of the history, newest first (filters: kind, name, by, before, since,
+        until, limit)."""
         return self._object("GET", "/changes", params=filters)
+
+    def revision(
+        self, revision: int, *, kind: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """The resources (of `kind`, named `name`) as they were at `revision`."""
+        params = {k: v for k, v in (("kind", kind), ("name", name)) if v is not None}
+        return self._object("GET", f"/revisions/{revision}", params=params)
+
+    def diff(self, older: int | None = None, newer: int | None = None) -> dict[str, Any]:
+        """What differs between two revisions (default: what the last change did)."""
+        params = {k: v for k, v in (("from", older), ("to", newer)) if v is not None}
+        return self._object("GET", "/diff", params=params)
+
+    def rollback(
+        self,
+        revision: int,
+        *,
+        cascade: bool = False,
+        message: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Make the mesh what it was at `revision`, as a new revision (see POST /rollback)."""
+        body = {"revision": revision, "cascade": cascade, "message": message}
+        params = {"dry_run": True} if dry_run else None
+        return self._object(
+            "POST", "/rollback", json=body, params=params, read_timeout=APPLY_TIMEOUT_S
+        )
 
     def create_token(
         self,

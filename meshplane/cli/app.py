@@ -21,9 +21,10 @@ from meshplane.cli.bootstrap import bootstrap
 from meshplane.cli.certs import ca_app, certs_app
 from meshplane.cli.demo import demo_app
 from meshplane.cli.explain import explain
+from meshplane.cli.history import diff, history, rollback
 from meshplane.cli.output import fail
 from meshplane.cli.proxy import proxy
-from meshplane.cli.resources import apply, delete, get, history, status
+from meshplane.cli.resources import apply, delete, get, status
 from meshplane.cli.tokens import tokens_app
 from meshplane.logs import configure_logging
 
@@ -163,7 +164,7 @@ def serve(
         fail(str(exc))
 
 
-for command in (serve, apply, get, delete, history, status, bootstrap):
+for command in (serve, apply, get, delete, history, diff, rollback, status, bootstrap):
     app.command()(command)
 app.add_typer(certs_app, name="certs")
 app.add_typer(ca_app, name="ca")

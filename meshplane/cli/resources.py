@@ -19,13 +19,14 @@ import yaml
 from pydantic import ValidationError
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient, ApiError, describe, format_loc
+from meshplane.cli.history import print_batch
 from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
-__all__ = ["apply", "delete", "get", "history", "status"]
+__all__ = ["apply", "delete", "get", "status"]
 
 
 # Fields `get -o yaml` prints that apply accepts back and ignores: the server owns them.
@@ -183,6 +184,29 @@ def apply(
             "for stdin; repeat for more.",
         ),
     ],
+    message: Annotated[
+        str | None,
+        typer.Option("-m", "--message", help="Why: kept with the revision in the history."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check everything as a real apply would; show the diff; write nothing.",
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also delete what operators wrote of the kinds in the files (or of "
+            "--prune-kinds) that the files no longer hold, in the same transaction.",
+        ),
+    ] = False,
+    prune_kinds: Annotated[
+        list[str] | None,
+        typer.Option("--prune-kinds", help="With --prune: the kinds to prune (repeat, or k1,k2)."),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
     token: ApiToken = None,
@@ -192,19 +216,32 @@ def apply(
     All documents are checked here first, then sent together; the server checks them against
     the mesh as it will be after the whole batch (so their order does not matter) and writes
     them at one revision, or refuses them all, naming the document. Each is printed as
-    created, configured or unchanged.
+    created, configured or unchanged (deleted, for what --prune removes). With --prune the
+    mesh becomes equal to the files, kind by kind (auto-registered endpoints are never
+    pruned): what GitOps runs on every merge.
     """
     documents = _all_documents(filenames)
+    kinds = _prune_kinds(documents, prune_kinds) if prune else []
+    if prune_kinds and not prune:
+        _fail("--prune-kinds needs --prune")
     batch = [{"kind": d.kind.plural, "name": d.name, "spec": d.spec} for d in documents]
     with ApiClient(api_url, ca_file=ca_file, token=token) as client:
         try:
-            applied = client.apply(batch)
+            answer = client.apply(batch, message=message, prune=kinds, dry_run=dry_run)
         except ApiError as exc:
             if exc.unanswered:  # sent: the server may have applied it, or may still
                 _fail(f"{exc.message}: see `meshplane history` for what was applied")
             _fail("nothing applied:\n  " + _refusal(exc, documents))
-    for doc, result in zip(documents, applied["documents"], strict=True):
-        typer.echo(f"{doc.kind.singular}/{doc.name} {result['outcome']}")
+    print_batch(answer, dry_run=dry_run)
+
+
+def _prune_kinds(documents: Sequence[_Document], given: list[str] | None) -> list[str]:
+    """The kinds --prune makes equal to the files: those named, else those the files hold."""
+    if not given:
+        if not documents:
+            _fail("--prune with no documents needs --prune-kinds (it would delete everything)")
+        return sorted({d.kind.plural for d in documents})
+    return sorted({_kind(word.strip()).plural for words in given for word in words.split(",")})
 
 
 def _join(values: Iterable[object]) -> str:
@@ -274,19 +311,28 @@ def get(
         str | None, typer.Argument(help="One resource's name; all when left out.")
     ] = None,
     output: Annotated[Output, typer.Option("-o", "--output", help="Output format.")] = Output.TABLE,
+    revision: Annotated[
+        int | None,
+        typer.Option(
+            "--revision", min=0, help="As it was at this revision (see `meshplane history`)."
+        ),
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
     token: ApiToken = None,
 ) -> None:
-    """Show one resource or every resource of a kind.
+    """Show one resource or every resource of a kind, now or at an earlier revision.
 
-    `-o yaml` prints documents that `meshplane apply -f` accepts back. A stored resource whose
-    spec no longer validates is not shown; an INVALID line on stderr names it and says why.
+    `-o yaml` prints documents that `meshplane apply -f` accepts back (so `get --revision N
+    -o yaml` restores one resource as it was). A stored resource whose spec no longer
+    validates is not shown; an INVALID line on stderr names it and says why.
     """
     resolved = _kind(kind)
     invalid: list[dict[str, Any]] = []
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
-        if name:
+        if revision is not None:
+            items = _at_revision(client, revision, resolved, name)
+        elif name:
             items = [client.get(resolved.plural, name)]
         else:
             listing = client.listing(resolved.plural)
@@ -303,6 +349,25 @@ def get(
         typer.echo(f"no {resolved.plural}", err=True)
 
 
+def _at_revision(
+    client: ApiClient, revision: int, kind: Kind, name: str | None
+) -> list[dict[str, Any]]:
+    """The resources as `get` shows them, as they were at `revision`."""
+    states = client.revision(revision, kind=kind.plural, name=name)["resources"]
+    if name and not states:
+        _fail(f"{kind.singular} {name!r} did not exist at revision {revision}")
+    return [
+        {
+            "kind": kind.singular,
+            "name": s["name"],
+            "spec": s["spec"],
+            "version": f"@{revision}",
+            "source": s["source"],
+        }
+        for s in states
+    ]
+
+
 def delete(
     kind: Annotated[str, typer.Argument(help=f"Kind, singular or plural: {', '.join(KINDS)}.")],
     name: Annotated[str, typer.Argument(help="The resource's name.")],
@@ -315,39 +380,6 @@ def delete(
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         client.delete(resolved.plural, name)
     typer.echo(f"{resolved.singular}/{name} deleted")
-
-
-def history(
-    kind: Annotated[str | None, typer.Argument(help=f"Only this kind: {', '.join(KINDS)}.")] = None,
-    name: Annotated[str | None, typer.Argument(help="Only this resource.")] = None,
-    by: Annotated[str | None, typer.Option(help="Only the changes of this token.")] = None,
-    limit: Annotated[int, typer.Option(help="How many changes at most.", min=1, max=1000)] = 50,
-    api_url: ApiUrl = DEFAULT_API_URL,
-    ca_file: CaFile = None,
-    token: ApiToken = None,
-) -> None:
-    """What changed, newest first: per resource each revision changed, when, and who (the API
-    token that wrote it; auto: auto-registration)."""
-    filters: dict[str, str | int] = {"limit": limit}
-    if kind is not None:
-        filters["kind"] = _kind(kind).plural
-    if name is not None:
-        filters["name"] = name
-    if by is not None:
-        filters["by"] = by
-    with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
-        items = client.changes(**filters)["items"]
-    rows = (
-        (
-            str(c["revision"]),
-            (c["at"] or "-").replace("T", " ")[:19],
-            c["by"] or "-",
-            c["op"],
-            f"{kind_named(c['kind']).singular}/{c['name']}",
-        )
-        for c in items
-    )
-    typer.echo(_table(("REVISION", "AT", "BY", "OP", "RESOURCE"), rows))
 
 
 def _short(version: str | None) -> str:

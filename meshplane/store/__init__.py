@@ -29,6 +29,12 @@ from meshplane.store.replicas import (
     new_replica_id,
 )
 from meshplane.store.repo import IfMatch, Source, StoredResource, canonical
+from meshplane.store.revisions import (
+    DEFAULT_HISTORY_REVISIONS,
+    PRUNE_EVERY,
+    Difference,
+    StateAt,
+)
 from meshplane.store.server_lock import DatabaseInUse, one_server
 from meshplane.store.store import Applied, InvalidReport, Store, open_store
 from meshplane.store.tokens import (
@@ -43,7 +49,9 @@ from meshplane.store.tokens import (
 
 __all__ = [
     "API_ROLES",
+    "DEFAULT_HISTORY_REVISIONS",
     "NODE_ROLE",
+    "PRUNE_EVERY",
     "ROLES",
     "ApiToken",
     "Applied",
@@ -53,6 +61,7 @@ __all__ = [
     "ChangeFeed",
     "Database",
     "DatabaseInUse",
+    "Difference",
     "Document",
     "EndpointHolders",
     "HistoryEntry",
@@ -69,6 +78,7 @@ __all__ = [
     "Role",
     "SoleLeader",
     "Source",
+    "StateAt",
     "Store",
     "StoredInvalid",
     "StoredResource",

@@ -1,5 +1,8 @@
 """A batch of puts in one transaction, checked against the mesh as it will be after all of them.
 
+A batch may also delete resources (`deletes`: what a prune or a rollback removes); each is
+checked to exist and, once everything is written, that nothing left refers to it.
+
 Three passes over one connection, after the caller's `bump_revision`:
 1. read what each document replaces (every row in a few statements) and check what it alone
    decides (name, If-Match); its references may point at what is stored or at another
@@ -16,13 +19,14 @@ Every refusal names its document (`MeshplaneError.document`); the caller rolls b
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
-from meshplane.errors import DocumentRef, InvalidMesh, MeshplaneError
+from meshplane.errors import DocumentRef, InvalidMesh, MeshplaneError, NotFound
 from meshplane.model import KINDS, Key, Mesh, Spec
 from meshplane.store.invalid import InvalidResource
 from meshplane.store.mesh_rules import refuse_problems, rule_neighbourhood
@@ -35,11 +39,13 @@ from meshplane.store.repo import (
     check_references,
     commit_write,
     find_rows,
+    gather_delete,
     prepare_write,
-    prune_changes,
+    referrers_of,
+    refuse_referred,
 )
 
-__all__ = ["Document", "write_batch"]
+__all__ = ["BatchResult", "Document", "write_batch"]
 
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 
@@ -55,6 +61,16 @@ class Document:
     if_match: IfMatch = None
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a batch did: each document's outcome, the stored spec each replaced (None for a
+    create), and the spec each deletion removed."""
+
+    outcomes: list[WriteOutcome]
+    replaced: list[dict[str, Any] | None]
+    deleted: list[dict[str, Any]]
+
+
 def write_batch(
     connection: Connection,
     documents: Sequence[Document],
@@ -64,15 +80,21 @@ def write_batch(
     now: datetime,
     by: str | None,
     invalid: Mapping[Key, InvalidResource],
-) -> list[WriteOutcome]:
-    """Write every changed document at `revision`, or raise naming the first refused one;
-    returns each document's outcome, in their order."""
-    _refuse_duplicates(documents)
+    deletes: Sequence[Key] = (),
+) -> BatchResult:
+    """Write every changed document and delete every one of `deletes` at `revision`, or raise
+    naming the first refused one (a deletion by its place after the documents)."""
+    _refuse_duplicates([*((d.kind, d.name) for d in documents), *deletes])
     order = sorted(range(len(documents)), key=lambda i: _KIND_ORDER[documents[i].kind])
     references = [list(KINDS[d.kind].references(d.spec)) for d in documents]
-    keys = {(d.kind, d.name) for d in documents}
+    keys = {(d.kind, d.name) for d in documents} | set(deletes)
     keys.update((r.kind, r.name) for refs in references for r in refs)
     rows = find_rows(connection, keys)
+    for j, key in enumerate(deletes):
+        if key not in rows:
+            raise NotFound(f"{key[0]}/{key[1]} does not exist").about(
+                DocumentRef(len(documents) + j, *key)
+            )
     prepared: dict[int, PreparedWrite] = {}
     for i in order:
         with _about(documents, i):
@@ -89,7 +111,7 @@ def write_batch(
             )
     changed = [i for i in order if prepared[i].unchanged is None]
     batch = {(d.kind, d.name) for d in documents}
-    known_invalid = {k: r for k, r in invalid.items() if k not in batch}
+    known_invalid = {k: r for k, r in invalid.items() if k not in batch and k not in deletes}
     before: dict[int, Mesh] = {}
     hosts: dict[str, list[str] | None] = {}  # the gateways' hosts before the batch
     for i in changed:
@@ -104,7 +126,7 @@ def write_batch(
             connection, prepared[i], revision=revision, now=now, by=by, pending=pending
         )
     pending.flush(connection)
-    prune_changes(connection, revision)
+    _delete(connection, documents, deletes, rows, revision, source, now, by)
     hosts = {}  # and after it
     for i, was in before.items():
         with _about(documents, i):
@@ -112,7 +134,36 @@ def write_batch(
             now_seen = _neighbourhood(connection, write, hosts, written=True)
             assert now_seen is not None
             refuse_problems(was, now_seen, write.plural, write.name, write.spec)
-    return [outcomes[i] for i in range(len(documents))]
+    return BatchResult(
+        [outcomes[i] for i in range(len(documents))],
+        [None if (row := prepared[i].row) is None else row.spec for i in range(len(documents))],
+        [rows[key].spec for key in deletes],
+    )
+
+
+def _delete(
+    connection: Connection,
+    documents: Sequence[Document],
+    deletes: Sequence[Key],
+    rows: Mapping[Key, Row[Any]],
+    revision: int,
+    source: Source,
+    now: datetime,
+    by: str | None,
+) -> None:
+    """Delete `deletes` once the documents are written (their references as they will be),
+    refusing the first that something left in the mesh still refers to."""
+    gone = set(deletes)
+    referrers = {
+        key: [r for r in found if r not in gone]
+        for key, found in referrers_of(connection, deletes).items()
+    }
+    pending = PendingWrites()
+    for j, key in enumerate(deletes):
+        with _about_index(len(documents) + j, key):
+            refuse_referred([key], referrers)
+        gather_delete(pending, rows[key], revision=revision, source=source, now=now, by=by)
+    pending.flush(connection)
 
 
 def _neighbourhood(
@@ -134,22 +185,23 @@ def _neighbourhood(
     )
 
 
-@contextmanager
-def _about(documents: Sequence[Document], index: int) -> Iterator[None]:
+def _about(documents: Sequence[Document], index: int) -> AbstractContextManager[None]:
     """Name document `index` in whatever refusal the block raises."""
+    return _about_index(index, (documents[index].kind, documents[index].name))
+
+
+@contextmanager
+def _about_index(index: int, key: Key) -> Iterator[None]:
+    """Name the batch's entry `index`, `key`, in whatever refusal the block raises."""
     try:
         yield
     except MeshplaneError as exc:
-        d = documents[index]
-        raise exc.about(DocumentRef(index, d.kind, d.name)) from None
+        raise exc.about(DocumentRef(index, *key)) from None
 
 
-def _refuse_duplicates(documents: Sequence[Document]) -> None:
-    seen: set[tuple[str, str]] = set()
-    for i, document in enumerate(documents):
-        key = (document.kind, document.name)
+def _refuse_duplicates(keys: Sequence[Key]) -> None:
+    seen: set[Key] = set()
+    for i, key in enumerate(keys):
         if key in seen:
-            raise InvalidMesh(f"{document.kind}/{document.name} appears twice").about(
-                DocumentRef(i, document.kind, document.name)
-            )
+            raise InvalidMesh(f"{key[0]}/{key[1]} appears twice").about(DocumentRef(i, *key))
         seen.add(key)

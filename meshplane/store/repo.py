@@ -33,8 +33,7 @@ from meshplane.store.route_slots import SLOTS_DELETE, SLOTS_INSERT, slot_rows
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
 __all__ = [
-    "CHANGE_LOG_KEEP",
-    "PRUNE_EVERY",
+    "ChangeOp",
     "IfMatch",
     "PendingWrites",
     "PreparedWrite",
@@ -50,21 +49,22 @@ __all__ = [
     "current_revision",
     "delete_resource",
     "find_rows",
+    "gather_delete",
     "get_resource",
     "kind_of",
     "list_resources",
     "prepare_write",
-    "prune_changes",
     "put_resource",
     "referrers_of",
+    "refuse_referred",
 ]
 
 Source = Literal["api", "auto"]
+# What a change did to its resource, as the change log says (`ChangeRow.op`).
+ChangeOp = Literal["created", "configured", "deleted"]
 # A version number, or "*" for "any version, but it must exist" (HTTP If-Match semantics).
 IfMatch = int | Literal["*"] | None
 
-CHANGE_LOG_KEEP = 10_000
-PRUNE_EVERY = 1_000
 _NAME = re.compile(NAME_PATTERN)
 
 
@@ -138,7 +138,11 @@ _INSERT_REFS = insert(RefRow)
 _DELETE_REFS = delete(RefRow).where(
     RefRow.from_kind == bindparam("kind"), RefRow.from_name == bindparam("name")
 )
+_DELETE_ROW = delete(ResourceRow).where(ResourceRow.id == bindparam("row_id"))
 _INSERT_CHANGE = insert(ChangeRow)
+_HISTORY_RANGE = select(MeshStateRow.history_start, MeshStateRow.revision).where(
+    MeshStateRow.id == 1
+)
 
 
 def _record(row: Row[Any]) -> StoredResource | InvalidResource:
@@ -330,6 +334,7 @@ def _change_row(
     source: Source,
     by: str | None,
     now: datetime,
+    op: ChangeOp,
 ) -> dict[str, Any]:
     return {
         "revision": revision,
@@ -339,15 +344,8 @@ def _change_row(
         "source": source,
         "by": by,
         "at": now,
+        "op": op,
     }
-
-
-def prune_changes(connection: Connection, revision: int) -> None:
-    """Every PRUNE_EVERY revisions, drop the change log's rows older than CHANGE_LOG_KEEP."""
-    if revision % PRUNE_EVERY == 0:
-        connection.execute(
-            delete(ChangeRow).where(ChangeRow.revision <= revision - CHANGE_LOG_KEEP)
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +430,7 @@ class PendingWrites:
 
     deleted_refs: list[dict[str, Any]] = field(default_factory=list)
     deleted_slots: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
     inserted: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
     refs: list[dict[str, Any]] = field(default_factory=list)
@@ -443,6 +442,7 @@ class PendingWrites:
         statements = (
             (_DELETE_REFS, self.deleted_refs),
             (SLOTS_DELETE, self.deleted_slots),
+            (_DELETE_ROW, self.deleted),
             (_INSERT, self.inserted),
             (_UPDATE, self.updated),
             (_INSERT_REFS, self.refs),
@@ -491,10 +491,12 @@ def commit_write(
             drop, rows = slots
             gathered.deleted_slots += [{"name": name}] if drop else []
             gathered.slots += rows
-    gathered.changes.append(_change_row(revision, plural, name, write.data, write.source, by, now))
+    op: ChangeOp = "created" if row is None else "configured"
+    gathered.changes.append(
+        _change_row(revision, plural, name, write.data, write.source, by, now, op)
+    )
     if own:
         gathered.flush(connection)
-        prune_changes(connection, revision)
     stored = StoredResource(plural, name, spec, revision, write.source, created_at, now, by)
     return WriteOutcome(stored, created=row is None, changed=True)
 
@@ -550,39 +552,53 @@ def delete_resource(
     if row is None:
         raise NotFound(f"{_label(plural, name)} not found")
     _check_if_match(row, plural, name, if_match)
-    referrers = (
-        connection.execute(
-            select(RefRow.from_kind, RefRow.from_name)
-            .where(RefRow.to_kind == plural, RefRow.to_name == name)
-            .order_by(RefRow.from_kind, RefRow.from_name)
-        )
-    ).all()
-    if referrers:
-        listed = ", ".join(f"{k}/{n}" for k, n in referrers)
-        raise Conflict(f"{_label(plural, name)} is still referenced by {listed}")
-    connection.execute(delete(RefRow).where(RefRow.from_kind == plural, RefRow.from_name == name))
-    connection.execute(delete(ResourceRow).where(ResourceRow.id == row.id))
-    connection.execute(_INSERT_CHANGE, _change_row(revision, plural, name, None, source, by, now))
-    prune_changes(connection, revision)
+    refuse_referred([(plural, name)], referrers_of(connection, [(plural, name)]))
+    pending = PendingWrites()
+    gather_delete(pending, row, revision=revision, source=source, now=now, by=by)
+    pending.flush(connection)
+
+
+def gather_delete(
+    pending: PendingWrites,
+    row: Row[Any],
+    *,
+    revision: int,
+    source: Source,
+    now: datetime,
+    by: str | None,
+) -> None:
+    """Gather the statements that delete the resource of `row` (its references and route slots
+    go with it) and log the deletion. Check first that nothing else still refers to it."""
+    pending.deleted_refs.append({"kind": row.kind, "name": row.name})
+    pending.deleted.append({"row_id": row.id})
+    change = _change_row(revision, row.kind, row.name, None, source, by, now, "deleted")
+    pending.changes.append(change)
+
+
+def refuse_referred(deleted: Iterable[Key], referrers: Mapping[Key, Sequence[Key]]) -> None:
+    """Conflict naming every resource that still refers to one of `deleted`."""
+    for key in deleted:
+        if found := referrers.get(key):
+            listed = ", ".join(f"{k}/{n}" for k, n in found)
+            raise Conflict(f"{_label(*key)} is still referenced by {listed}")
 
 
 def changes_after(connection: Connection, revision: int) -> list[Change] | None:
     """Every change with a revision above `revision`, oldest first (a spec that no longer
     validates comes as a Change with `invalid` set).
 
-    None when the log cannot answer: its oldest kept row is past `revision + 1` (pruned), or
-    `revision` is ahead of the mesh (a client that saw another database); either way the caller
-    must reload the whole mesh. Call inside one snapshot so the log and the revision agree.
+    None when the log cannot answer: `revision` is below where its history starts (pruned),
+    or ahead of the mesh (a client that saw another database); either way the caller must
+    reload the whole mesh. Call inside one snapshot so the log and the revision agree.
     """
+    start, current = connection.execute(_HISTORY_RANGE).one()
+    if not start <= revision <= current:
+        return None
     rows: Sequence[Row[Any]] = connection.execute(
         select(ChangeRow.revision, ChangeRow.kind, ChangeRow.name, ChangeRow.spec)
         .where(ChangeRow.revision > revision)
         .order_by(ChangeRow.revision)
     ).all()
-    if not rows:
-        return [] if current_revision(connection) == revision else None
-    if rows[0].revision != revision + 1:
-        return None
     return [_change(row.revision, row.kind, row.name, row.spec) for row in rows]
 
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -23,13 +23,24 @@ from sqlalchemy.exc import IntegrityError
 from meshplane.errors import Conflict
 from meshplane.model import Change, Key, Mesh, Spec
 from meshplane.store import repo
-from meshplane.store.batch import Document, write_batch
+from meshplane.store.batch import BatchResult, Document, write_batch
 from meshplane.store.database import Database, open_database
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry, history
 from meshplane.store.holders import release
 from meshplane.store.invalid import InvalidResource, InvalidResources, StoredInvalid
+from meshplane.store.reconcile import Plan, prune_deletes, rollback_plan
 from meshplane.store.repo import IfMatch, Source, StoredResource, WriteOutcome
+from meshplane.store.revisions import (
+    DEFAULT_HISTORY_REVISIONS,
+    Difference,
+    StateAt,
+    differences,
+    history_range,
+    mesh_at,
+    prune_history,
+    save_message,
+)
 
 __all__ = ["Applied", "Document", "InvalidReport", "Store", "open_store"]
 
@@ -52,10 +63,17 @@ class InvalidReport:
 class Store:
     """The mesh's resources in SQL, with a global revision bumped once per committed write."""
 
-    def __init__(self, database: Database, feed: ChangeFeed) -> None:
+    def __init__(
+        self,
+        database: Database,
+        feed: ChangeFeed,
+        *,
+        history_revisions: int = DEFAULT_HISTORY_REVISIONS,
+    ) -> None:
         self._database = database
         self._feed = feed
         self._invalid = InvalidResources()
+        self._history_revisions = history_revisions
 
     @property
     def feed(self) -> ChangeFeed:
@@ -78,9 +96,14 @@ class Store:
             # take the revision lock; the database refused, so nothing changed.
             raise Conflict(f"the write conflicts with another one: {exc.orig}") from exc
 
+    def _logged(self, connection: Connection, revision: int, message: str | None) -> None:
+        """In a write's transaction, after its changes: keep its message, prune the history."""
+        if message:
+            save_message(connection, revision, message)
+        if (start := prune_history(connection, revision, self._history_revisions)) is not None:
+            log.info("pruned history revision=%d history_start=%d", revision, start)
+
     async def _committed(self, revision: int, changes: Sequence[Change]) -> None:
-        if revision % repo.PRUNE_EVERY == 0:
-            log.info("pruned change log revision=%d keep=%d", revision, repo.CHANGE_LOG_KEEP)
         self._feed.publish(revision, changes)
         # When the writer runs on the feed's own loop (an app served in place, as tests do), let
         # the push go before its answer: the first yield runs the snapshot builder the publish
@@ -143,6 +166,7 @@ class Store:
         if_match: IfMatch = None,
         source: Source = "api",
         by: str | None = None,
+        message: str | None = None,
     ) -> tuple[StoredResource, bool]:
         """Create or replace a resource; return it and whether it was created.
 
@@ -151,7 +175,7 @@ class Store:
         reference to a missing resource, or to one whose stored spec no longer validates;
         `field` names it), NotFound (unknown kind). A put over a stored spec that no longer
         validates fixes it. `by` says who writes (an API token's name; "auto" when `source`
-        is); it is kept on the resource and in the change log.
+        is); it is kept on the resource and in the change log, with `message` (why).
         """
         now = datetime.now(UTC)
         by = _who(source, by)
@@ -173,6 +197,8 @@ class Store:
             )
             if not outcome.changed:
                 connection.rollback()  # gives the revision number back
+            else:
+                self._logged(connection, revision, message)
             return outcome
 
         outcome = await self._write(work)
@@ -192,55 +218,132 @@ class Store:
         return stored, outcome.created
 
     async def apply(
-        self, documents: Sequence[Document], *, source: Source = "api", by: str | None = None
+        self,
+        documents: Sequence[Document],
+        *,
+        source: Source = "api",
+        by: str | None = None,
+        message: str | None = None,
+        prune: Sequence[str] = (),
+        dry_run: bool = False,
     ) -> tuple[int, builtins.list[Applied]]:
         """Create or replace every document in one transaction, at one revision: all or none.
 
         Each document is checked as a put is (If-Match, references, the mesh rules), but
         against the mesh as it will be after the whole batch (`batch.py`), so the order of the
-        documents never matters. The first refusal raises, naming its document
-        (`MeshplaneError.document`), and nothing is written. Returns the revision (the current
-        one when nothing changed) and each document's outcome, in their order.
+        documents never matters. `prune` (kind plurals) also deletes what operators wrote of
+        those kinds that the documents do not name (never an auto-registered endpoint). The
+        first refusal raises, naming its document (`MeshplaneError.document`; a deletion by
+        its place after the documents), and nothing is written. `dry_run` checks everything
+        the same way and writes nothing. Returns the revision (the current one when nothing
+        changed; the one it would have been, for a dry run that changes something) and each
+        document's outcome, in their order, then each deletion's.
         """
+        keep = [(d.kind, d.name) for d in documents]
+
+        def plan(connection: Connection) -> Plan:
+            deletes = prune_deletes(connection, prune, keep) if prune else []
+            return Plan(list(documents), deletes)
+
+        return await self._batch(plan, source=source, by=by, message=message, dry_run=dry_run)
+
+    async def rollback(
+        self,
+        revision: int,
+        *,
+        cascade: bool = False,
+        by: str | None = None,
+        message: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[int, builtins.list[Applied]]:
+        """Make what operators wrote equal to what it was at `revision`, as one new revision
+        (the history is never rewritten), checked as any batch is (`reconcile.py` says what
+        is and is not rolled back). NotFound if `revision` is not retained; Conflict if it
+        would leave auto-registered endpoints referring to nothing, unless `cascade` removes
+        them. Returns as `apply` does (nothing to do: the current revision, no outcome)."""
+        message = message or f"rollback to revision {revision}"
+        return await self._batch(
+            functools.partial(rollback_plan, revision=revision, cascade=cascade),
+            source="api",
+            by=by,
+            message=message,
+            dry_run=dry_run,
+        )
+
+    async def _batch(
+        self,
+        plan: Callable[[Connection], Plan],
+        *,
+        source: Source,
+        by: str | None,
+        message: str | None,
+        dry_run: bool,
+    ) -> tuple[int, builtins.list[Applied]]:
+        """Write, in one transaction at one revision, the batch `plan` makes in it."""
         now = datetime.now(UTC)
         by = _who(source, by)
         invalid = self._invalid.by_key()
 
-        def work(connection: Connection) -> tuple[int, builtins.list[WriteOutcome]]:
+        def work(connection: Connection) -> tuple[int, Plan, BatchResult]:
             revision = repo.bump_revision(connection)
-            outcomes = write_batch(
+            batch = plan(connection)
+            result = write_batch(
                 connection,
-                documents,
+                batch.documents,
                 revision=revision,
                 source=source,
                 now=now,
                 by=by,
                 invalid=invalid,
+                deletes=batch.deletes,
             )
-            if not any(o.changed for o in outcomes):
-                connection.rollback()  # gives the revision number back
-                revision -= 1
-            return revision, outcomes
+            changed = bool(batch.deletes) or any(o.changed for o in result.outcomes)
+            if dry_run or not changed:
+                connection.rollback()  # writes nothing, and gives the revision number back
+                revision -= 0 if dry_run and changed else 1
+            else:
+                self._logged(connection, revision, message)
+            return revision, batch, result
 
-        revision, outcomes = await self._write(work)
+        revision, batch, result = await self._write(work)
+        applied = _applied(batch, result, revision)
         changes = [
-            Change(revision, o.resource.kind, o.resource.name, o.resource.spec)
-            for o in outcomes
-            if o.changed
+            Change(revision, a.kind, a.name, None if a.resource is None else a.resource.spec)
+            for a in applied
+            if a.outcome != "unchanged"
         ]
-        if changes:
-            for o in outcomes:
-                if o.changed:
-                    self._invalid.cleared((o.resource.kind, o.resource.name), revision)
+        if changes and not dry_run:
+            for change in changes:
+                self._invalid.cleared((change.kind, change.name), revision)
             await self._committed(revision, changes)
             log.info(
-                "apply documents=%d changed=%d revision=%d by=%s",
-                len(documents),
+                "apply documents=%d deleted=%d changed=%d revision=%d by=%s",
+                len(batch.documents),
+                len(batch.deletes),
                 len(changes),
                 revision,
                 by,
             )
-        return revision, [Applied(o.resource, _outcome(o)) for o in outcomes]
+        return revision, applied
+
+    async def mesh_at(
+        self, revision: int, *, kind: str | None = None, name: str | None = None
+    ) -> builtins.list[StateAt]:
+        """Every resource (of `kind`, named `name`) as it was at `revision`; NotFound if that
+        revision is not in the retained history."""
+        return await self._database.read(
+            functools.partial(mesh_at, revision=revision, kind=kind, name=name), snapshot=True
+        )
+
+    async def differences(self, older: int, newer: int) -> builtins.list[Difference]:
+        """What differs between two retained revisions (older < newer)."""
+        return await self._database.read(
+            functools.partial(differences, older=older, newer=newer), snapshot=True
+        )
+
+    async def history_range(self) -> tuple[int, int]:
+        """The oldest revision the history can rebuild, and the current one."""
+        return await self._database.read(history_range)
 
     async def delete(
         self,
@@ -251,9 +354,10 @@ class Store:
         source: Source = "api",
         by: str | None = None,
         held_by: str | None = None,
+        message: str | None = None,
     ) -> None:
-        """Delete a resource (`by` as for `put`); `held_by` (an auto-registered endpoint's)
-        deletes it only if that replica still holds its sidecar (store/holders.py).
+        """Delete a resource (`by` and `message` as for `put`); `held_by` (an auto-registered
+        endpoint's) deletes it only if that replica still holds its sidecar (holders.py).
 
         Raises NotFound, PreconditionFailed (stale `if_match`, or held by another replica), or
         Conflict naming every resource that still refers to it.
@@ -276,6 +380,7 @@ class Store:
                 now=now,
                 by=by,
             )
+            self._logged(connection, revision, message)
             return revision
 
         revision = await self._write(work)
@@ -292,11 +397,23 @@ class Store:
         name: str | None = None,
         by: str | None = None,
         before: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 100,
     ) -> builtins.list[HistoryEntry]:
-        """What changed, newest first: per resource each revision changed, when and who."""
+        """What changed, newest first: per resource each revision changed, when, who, what it
+        did and why (the message given with it)."""
         return await self._database.read(
-            functools.partial(history, kind=kind, name=name, by=by, before=before, limit=limit)
+            functools.partial(
+                history,
+                kind=kind,
+                name=name,
+                by=by,
+                before=before,
+                since=since,
+                until=until,
+                limit=limit,
+            )
         )
 
     async def load_mesh(self) -> Mesh:
@@ -339,10 +456,34 @@ class Store:
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What a batch did to one of its documents."""
+    """What a batch did to one of its documents, or to a resource it deleted: `before` is the
+    stored spec it replaced or deleted (None for a create), `resource` what is stored now
+    (None for a deletion)."""
 
-    resource: StoredResource
-    outcome: Literal["created", "configured", "unchanged"]
+    kind: str
+    name: str
+    outcome: Literal["created", "configured", "unchanged", "deleted"]
+    version: int  # the batch's revision, unless unchanged
+    before: dict[str, Any] | None
+    resource: StoredResource | None
+
+    @property
+    def after(self) -> dict[str, Any] | None:
+        return None if self.resource is None else repo.canonical(self.resource.spec)
+
+
+def _applied(batch: Plan, result: BatchResult, revision: int) -> builtins.list[Applied]:
+    applied = [
+        Applied(
+            o.resource.kind, o.resource.name, _outcome(o), o.resource.version, before, o.resource
+        )
+        for o, before in zip(result.outcomes, result.replaced, strict=True)
+    ]
+    applied += [
+        Applied(kind, name, "deleted", revision, spec, None)
+        for (kind, name), spec in zip(batch.deletes, result.deleted, strict=True)
+    ]
+    return applied
 
 
 def _outcome(outcome: WriteOutcome) -> Literal["created", "configured", "unchanged"]:
@@ -356,15 +497,16 @@ def _who(source: Source, by: str | None) -> str | None:
     return by if by is not None else ("auto" if source == "auto" else None)
 
 
-async def open_store(url: str) -> Store:
-    """Connect to `url`, bring its schema up to date, and return a Store with a primed feed.
+async def open_store(url: str, *, history_revisions: int = DEFAULT_HISTORY_REVISIONS) -> Store:
+    """Connect to `url`, bring its schema up to date, and return a Store with a primed feed
+    that keeps `history_revisions` revisions of history.
 
     The caller owns the result and must `await store.close()`.
     """
     database = open_database(url)
     try:
         await database.migrate()
-        store = Store(database, ChangeFeed())
+        store = Store(database, ChangeFeed(), history_revisions=history_revisions)
         store.feed.publish(await store.revision())
     except BaseException:
         await database.dispose()

@@ -43,6 +43,7 @@ __all__ = [
     "ReplicaProxyRow",
     "ReplicaRow",
     "ResourceRow",
+    "RevisionMessageRow",
     "RouteSlotRow",
     "TokenRevocationRow",
     "UtcDateTime",
@@ -170,18 +171,24 @@ class MeshStateRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(BigInteger)
+    # The oldest revision whose mesh the change log can rebuild (see ChangeRow).
+    history_start: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class ChangeRow(Base):
     """One resource a committed write changed, keyed by the revision it produced and the
-    resource; `spec` NULL means deleted.
+    resource; `spec` NULL (JSON null) means deleted, and `op` says so too: created,
+    configured or deleted (NULL: a write logged before this was kept, whose effect is unknown).
 
     Revisions are contiguous: every bump of `mesh_state.revision` writes at least one row in
-    the same transaction (one per resource; a batch apply writes several), so a gap can only
-    come from pruning the oldest rows.
+    the same transaction (one per resource; a batch apply writes several). Pruning drops the
+    rows at and below a revision, `mesh_state.history_start`, but keeps there each resource's
+    newest write if it was not a deletion: so the mesh at any revision from `history_start`
+    on can be rebuilt from the log and the resources (`store/revisions.py`).
     """
 
     __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_key", "kind", "name", "revision"),)
 
     revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(_KIND, primary_key=True)
@@ -190,6 +197,17 @@ class ChangeRow(Base):
     source: Mapped[str] = mapped_column(_SOURCE)
     by: Mapped[str | None] = mapped_column(_WHO)  # NULL: written before it was kept
     at: Mapped[datetime | None]  # when it was committed; NULL: written before it was kept
+    op: Mapped[str | None] = mapped_column(String(10))
+
+
+class RevisionMessageRow(Base):
+    """The message given with the write that made a revision (`X-Change-Message`, `meshplane
+    apply -m`); pruned with the change log."""
+
+    __tablename__ = "revision_messages"
+
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message: Mapped[str] = mapped_column(Text)
 
 
 class CaAuthorityRow(Base):

@@ -1,5 +1,6 @@
-"""One router per resource: the kinds' CRUD, a batch apply, the change history, proxies,
-replicas, bootstrap, server info, explain, API tokens, and the health checks."""
+"""One router per resource: the kinds' CRUD, a batch apply, the change history, the mesh at a
+revision and rollback, proxies, replicas, bootstrap, server info, explain, API tokens, and
+the health checks."""
 
 from meshplane.api.routes import (
     apply,
@@ -11,6 +12,8 @@ from meshplane.api.routes import (
     metrics,
     proxies,
     replicas,
+    revisions,
+    rollback,
     server,
     tokens,
     ui,
@@ -30,6 +33,8 @@ API_ROUTERS = (
     tokens.router,
     apply.router,
     changes.router,
+    revisions.router,
+    rollback.router,
     replicas.router,
 )
 """Served under /api/v1, beside one `resource_router` per kind."""

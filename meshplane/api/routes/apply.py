@@ -3,19 +3,21 @@
 What `meshplane apply -f` sends: every document is validated first (a bad spec is a 422 whose
 `loc` is the document's place in the body and the field, and whose `ctx` names the document's
 index, kind and name), then all are written together in dependency order, so their order in the
-file does not matter, or none is. Proxies see one change.
+file does not matter, or none is. Proxies see one change. With `prune`, what operators wrote
+of the named kinds and the documents do not hold is deleted in the same transaction (a GitOps
+sync); with `dry_run`, everything is checked the same way and nothing is written.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meshplane.api.deps import EditorDep, StoreDep
-from meshplane.api.schemas import ErrorOut
+from meshplane.api.deps import MAX_MESSAGE, ChangeMessageDep, DryRun, EditorDep, StoreDep
+from meshplane.api.schemas import AppliedOut, BatchOut, ErrorOut
 from meshplane.model import NAME_PATTERN, Kind, kind_named
 from meshplane.store import Document
 
@@ -48,56 +50,65 @@ class ApplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     documents: list[DocumentIn] = Field(max_length=MAX_DOCUMENTS)
-
-
-class AppliedOut(BaseModel):
-    kind: str = Field(description="The kind, plural.")
-    name: str
-    outcome: Literal["created", "configured", "unchanged"]
-    version: int = Field(description="Its version now: the batch's revision unless unchanged.")
-
-
-class ApplyOut(BaseModel):
-    revision: int = Field(description="The mesh's revision after the batch.")
-    documents: list[AppliedOut] = Field(description="One per document, in their order.")
+    prune: list[str] = Field(
+        [],
+        description="Kinds (singular or plural) to make equal to the documents: whatever an "
+        "operator wrote of these kinds that no document names is deleted in the same "
+        "transaction (auto-registered endpoints never are). A deletion that would leave a "
+        "reference dangling refuses the whole batch (409).",
+    )
+    message: str | None = Field(
+        None,
+        max_length=MAX_MESSAGE,
+        description="Why: kept with the revision in the history (the X-Change-Message header "
+        "says the same; this wins).",
+    )
 
 
 @router.post(
     "/apply",
-    response_model=ApplyOut,
+    response_model=BatchOut,
     operation_id="apply",
     summary="Create or replace many resources in one transaction",
     responses={
+        404: {"model": ErrorOut, "description": "A pruned resource vanished meanwhile"},
         409: {
             "model": ErrorOut,
-            "description": "A document breaks a mesh rule (another route hides it); the "
-            "message names the document; nothing changed",
+            "description": "A document breaks a mesh rule (another route hides it), or a "
+            "pruned resource is still referred to; the message names it; nothing changed",
         },
         412: {"model": ErrorOut, "description": "A document's version is stale; nothing changed"},
     },
 )
-async def apply(body: ApplyIn, store: StoreDep, caller: EditorDep) -> ApplyOut:
+async def apply(
+    body: ApplyIn,
+    store: StoreDep,
+    caller: EditorDep,
+    header_message: ChangeMessageDep,
+    dry_run: DryRun = False,
+) -> BatchOut:
     """Create or replace every document in one transaction, at one revision: all or nothing.
 
     Documents may refer to each other in any order. A document that is invalid, refers to
     what neither the mesh nor the batch holds, or breaks a mesh rule refuses the whole batch
     (422, 409 or 412, naming the document by index, kind and name); nothing is written.
     A document equal to what is stored is `unchanged`; a batch that changes nothing makes no
-    revision.
+    revision. Deletions (`prune`) follow the documents in the answer; a dry run also answers
+    each changed resource's spec before and after.
     """
     documents = _documents(body.documents)
-    revision, applied = await store.apply(documents, by=caller.name)
-    return ApplyOut(
+    prune = [_prune_kind(word, i) for i, word in enumerate(body.prune)]
+    revision, applied = await store.apply(
+        documents,
+        by=caller.name,
+        message=body.message or header_message,
+        prune=prune,
+        dry_run=dry_run,
+    )
+    return BatchOut(
         revision=revision,
-        documents=[
-            AppliedOut(
-                kind=a.resource.kind,
-                name=a.resource.name,
-                outcome=a.outcome,
-                version=a.resource.version,
-            )
-            for a in applied
-        ],
+        dry_run=dry_run,
+        documents=[AppliedOut.of(a, dry_run=dry_run) for a in applied],
     )
 
 
@@ -126,6 +137,15 @@ def _documents(documents: list[DocumentIn]) -> list[Document]:
     if errors:
         raise RequestValidationError(errors)
     return parsed
+
+
+def _prune_kind(word: str, index: int) -> str:
+    kind = _kind(word)
+    if kind is None:
+        loc = ("body", "prune", index)
+        error = {"loc": loc, "msg": f"unknown kind {word!r}", "type": "value_error"}
+        raise RequestValidationError([error])
+    return kind.plural
 
 
 def _kind(word: str) -> Kind | None:

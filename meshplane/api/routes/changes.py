@@ -1,8 +1,10 @@
 """GET /api/v1/changes: the mesh's history, from the change log: per resource each revision
-changed, when, who (the API token's name) and whether it was written or deleted."""
+changed, when, who (the API token's name), what it did (created, configured, deleted) and the
+message given with it."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.api.deps import StoreDep, ViewerDep
 from meshplane.errors import InvalidRequest
-from meshplane.model import kind_named
+from meshplane.model import NAME_PATTERN, kind_named
 
 __all__ = ["router"]
 
@@ -30,11 +32,17 @@ class ChangeOut(BaseModel):
     kind: str = Field(description="The kind, plural.")
     name: str
     op: Literal["put", "delete"]
+    outcome: Literal["created", "configured", "deleted"] | None = Field(
+        description="What it did to the resource (None: logged before this was kept)."
+    )
     by: str | None = Field(
         description="The API token that wrote it ('auto': auto-registration; None: before "
         "this was kept)."
     )
     source: str
+    message: str | None = Field(
+        description="Why, as given with the write (X-Change-Message, `meshplane apply -m`)."
+    )
 
 
 class ChangeList(BaseModel):
@@ -49,25 +57,38 @@ async def list_changes(
     store: StoreDep,
     _caller: ViewerDep,
     kind: Annotated[str | None, Query(description="Only this kind (singular or plural).")] = None,
-    name: Annotated[str | None, Query(max_length=63, description="Only this name.")] = None,
-    by: Annotated[str | None, Query(max_length=63, description="Only this token's.")] = None,
+    name: Annotated[
+        str | None, Query(pattern=NAME_PATTERN, max_length=63, description="Only this name.")
+    ] = None,
+    by: Annotated[
+        str | None, Query(pattern=NAME_PATTERN, max_length=63, description="Only this token's.")
+    ] = None,
     before: Annotated[int | None, Query(ge=1, description="Only revisions below this.")] = None,
+    since: Annotated[
+        datetime | None, Query(description="Only changes committed at or after this time.")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Only changes committed at or before this time.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangeList:
     """What changed, newest first: per resource each revision changed (a batch apply changes
-    several at one revision), when, and the token that did it. The log keeps the newest
-    10,000 revisions. A page holds whole revisions: one that alone changed more than `limit`
-    resources comes whole in a page of its own (up to 100,000)."""
+    several at one revision), when, the token that did it, what it did and the message
+    given with it. The log keeps the newest MESHPLANE_HISTORY_REVISIONS revisions. A page
+    holds whole revisions: one that alone changed more than `limit` resources comes whole in
+    a page of its own (up to 100,000)."""
     plural = _plural(kind) if kind is not None else None
-    entries = await store.history(kind=plural, name=name, by=by, before=before, limit=limit + 1)
+    since, until = _aware(since, "since"), _aware(until, "until")
+    history = functools.partial(
+        store.history, kind=plural, name=name, by=by, since=since, until=until
+    )
+    entries = await history(before=before, limit=limit + 1)
     if len(entries) <= limit:
         return ChangeList(items=[ChangeOut.model_validate(e) for e in entries], next_before=None)
     cut = entries[limit].revision
     page = [e for e in entries[:limit] if e.revision != cut]  # never split a revision...
     if not page:  # ...one that alone holds more than `limit` comes whole (up to a cap)
-        page = await store.history(
-            kind=plural, name=name, by=by, before=cut + 1, limit=_WHOLE_REVISION
-        )
+        page = await history(before=cut + 1, limit=_WHOLE_REVISION)
         page = [e for e in page if e.revision == cut]
     return ChangeList(
         items=[ChangeOut.model_validate(e) for e in page], next_before=page[-1].revision
@@ -79,3 +100,12 @@ def _plural(kind: str) -> str:
         return kind_named(kind).plural
     except KeyError as exc:
         raise InvalidRequest(exc.args[0], loc=("query", "kind")) from None
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    """A time with its zone; a time without one is refused rather than guessed."""
+    if value is not None and value.tzinfo is None:
+        raise InvalidRequest(
+            "give a time zone (2026-11-30T10:00:00Z, or +01:00)", loc=("query", field)
+        )
+    return value

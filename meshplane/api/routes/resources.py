@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
-from meshplane.api.deps import EditorDep, IfMatchDep, StoreDep, ViewerDep
+from meshplane.api.deps import ChangeMessageDep, EditorDep, IfMatchDep, StoreDep, ViewerDep
 from meshplane.api.schemas import ErrorOut, resource_models
 from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN, Kind, Spec
@@ -108,6 +108,7 @@ def resource_router(kind: Kind) -> APIRouter:
         if_match: IfMatchDep,
         response: Response,
         caller: EditorDep,
+        message: ChangeMessageDep,
     ) -> Any:
         """Create (201) or replace (200) a resource.
 
@@ -119,7 +120,9 @@ def resource_router(kind: Kind) -> APIRouter:
             raise InvalidRequest(
                 f"there is one {singular} resource, named {kind.only_name!r}", loc=("path", "name")
             )
-        stored, created = await store.put(plural, name, spec, if_match=if_match, by=caller.name)
+        stored, created = await store.put(
+            plural, name, spec, if_match=if_match, by=caller.name, message=message
+        )
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         response.headers["ETag"] = _etag(stored)
         return models.out_of(stored, singular)
@@ -137,9 +140,13 @@ def resource_router(kind: Kind) -> APIRouter:
         },
     )
     async def delete_resource(
-        name: Name, store: StoreDep, if_match: IfMatchDep, caller: EditorDep
+        name: Name,
+        store: StoreDep,
+        if_match: IfMatchDep,
+        caller: EditorDep,
+        message: ChangeMessageDep,
     ) -> None:
         """Delete a resource; 409 lists whatever still refers to it."""
-        await store.delete(plural, name, if_match=if_match, by=caller.name)
+        await store.delete(plural, name, if_match=if_match, by=caller.name, message=message)
 
     return router

@@ -62,6 +62,9 @@ NEEDS = {
     "DELETE /api/v1/tokens": ADMIN,
     "POST /api/v1/apply": WRITE,
     "GET /api/v1/changes": READ,
+    "GET /api/v1/revisions/{revision}": READ,
+    "GET /api/v1/diff": READ,
+    "POST /api/v1/rollback": WRITE,
     "GET /api/v1/replicas": READ,
 }
 ALLOWED = {
@@ -73,6 +76,9 @@ ALLOWED = {
 PLURAL_PREFIXES = (
     "/api/v1/apply",
     "/api/v1/changes",
+    "/api/v1/revisions",
+    "/api/v1/diff",
+    "/api/v1/rollback",
     "/api/v1/proxies",
     "/api/v1/replicas",
     "/api/v1/bootstrap",
@@ -105,7 +111,7 @@ def _routes(api: httpx.AsyncClient) -> list[tuple[str, str, str]]:
     return [
         (
             method,
-            path.replace("{name}", "x").replace("{node_id}", "x"),
+            path.replace("{name}", "x").replace("{node_id}", "x").replace("{revision}", "0"),
             f"{method} {_template(path)}",
         )
         for method, path in sorted(operations)

@@ -73,3 +73,71 @@ async def test_an_unknown_kind_is_named(api: httpx.AsyncClient) -> None:
     refused = await api.get("/api/v1/changes", params={"kind": "widget"})
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["query", "kind"]
+
+
+async def test_the_history_keeps_why_and_the_mesh_at_each_revision(
+    api: httpx.AsyncClient,
+) -> None:
+    why = {"X-Change-Message": "new shop"}
+    assert (await api.put("/api/v1/services/a", json={"spec": {}}, headers=why)).status_code == 201
+    body = {"documents": [{"kind": "service", "name": "a", "spec": {"protocol": "http2"}}]}
+    applied = await api.post("/api/v1/apply", json={**body, "message": "h2"}, headers=why)
+    assert applied.status_code == 200, applied.text
+    items = (await api.get("/api/v1/changes")).json()["items"]
+    assert [(i["revision"], i["outcome"], i["message"]) for i in items] == [
+        (2, "configured", "h2"),  # the body's message wins over the header
+        (1, "created", "new shop"),
+    ]
+    since = items[0]["at"]
+    assert len((await api.get("/api/v1/changes", params={"since": since})).json()["items"]) == 1
+    naive = await api.get("/api/v1/changes", params={"since": since[:19]})
+    assert naive.status_code == 422
+    assert naive.json()["detail"][0]["loc"] == ["query", "since"]
+
+    then = await api.get("/api/v1/revisions/1", params={"kind": "service"})
+    assert then.status_code == 200, then.text
+    assert then.json()["history_start"] == 0
+    assert [(r["name"], r["spec"]["protocol"]) for r in then.json()["resources"]] == [("a", "http")]
+    assert (await api.get("/api/v1/revisions/3")).status_code == 404
+
+    last = (await api.get("/api/v1/diff")).json()
+    assert (last["from_revision"], last["to_revision"]) == (1, 2)
+    (change,) = last["changes"]
+    assert (change["op"], change["before"]["spec"]["protocol"]) == ("configured", "http")
+    backwards = await api.get("/api/v1/diff", params={"from": 2, "to": 1})
+    assert backwards.status_code == 422
+
+
+async def test_rollback_and_dry_runs_over_the_api(api: httpx.AsyncClient) -> None:
+    assert (await api.put("/api/v1/services/a", json={"spec": {}})).status_code == 201
+    documents = [{"kind": "service", "name": "b", "spec": {}}]
+    dry = await api.post("/api/v1/apply", params={"dry_run": True}, json={"documents": documents})
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["dry_run"] is True
+    (b,) = dry.json()["documents"]
+    assert (b["outcome"], b["before"], b["after"]["protocol"]) == ("created", None, "http")
+    pruned = await api.post(
+        "/api/v1/apply", json={"documents": documents, "prune": ["service"], "message": "sync"}
+    )
+    assert [(d["name"], d["outcome"]) for d in pruned.json()["documents"]] == [
+        ("b", "created"),
+        ("a", "deleted"),
+    ]
+    unknown = await api.post("/api/v1/apply", json={"documents": [], "prune": ["nope"]})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "prune", 0]
+
+    rolled = await api.post("/api/v1/rollback", json={"revision": 1})
+    assert rolled.status_code == 200, rolled.text
+    answer = rolled.json()
+    assert answer["revision"] == 3
+    assert [(d["name"], d["outcome"]) for d in answer["documents"]] == [
+        ("a", "created"),
+        ("b", "deleted"),
+    ]
+    assert "auto-registered endpoints are not rolled back" in answer["not_rolled_back"]
+    history = (await api.get("/api/v1/changes", params={"limit": 2})).json()["items"]
+    assert {i["message"] for i in history} == {"rollback to revision 1"}
+    too_old = await api.post("/api/v1/rollback", json={"revision": 9})
+    assert too_old.status_code == 422
+    assert too_old.json()["detail"][0]["loc"] == ["body", "revision"]

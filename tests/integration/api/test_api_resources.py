@@ -180,7 +180,8 @@ async def test_openapi_lists_every_path_and_docs_answer(api: httpx.AsyncClient):
     expected |= {"/api/v1/server", "/api/v1/certificates", "/api/v1/certificates/rotate"}
     expected |= {"/api/v1/ca", "/api/v1/ca/rotate", "/api/v1/ca/finish", "/api/v1/ca/abort"}
     expected |= {"/api/v1/tokens", "/api/v1/tokens/me", "/api/v1/tokens/{name}"}
-    expected |= {"/api/v1/apply", "/api/v1/changes", "/api/v1/replicas"}
+    expected |= {"/api/v1/apply", "/api/v1/changes", "/api/v1/replicas", "/api/v1/rollback"}
+    expected |= {"/api/v1/revisions/{revision}", "/api/v1/diff"}
     expected |= {"/api/v1/explain", "/metrics", "/healthz", "/readyz"}
     for plural in KINDS:
         expected |= {f"/api/v1/{plural}", f"/api/v1/{plural}/{{name}}"}

@@ -386,13 +386,100 @@ def test_apply_takes_directories_and_files_as_one_batch(server: RunningApi, tmp_
         assert client.server()["revision"] == 1
 
 
-def test_history_shows_who_changed_what(server: RunningApi):
-    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+def test_history_shows_who_changed_what_and_why(server: RunningApi):
+    applied = meshplane(server, "apply", "-f", "-", "-m", "first mesh", input=MANIFEST)
+    assert applied.exit_code == 0, applied.stderr
+    assert applied.stderr == "revision 1\n"
     assert meshplane(server, "delete", "route", "to-b").exit_code == 0
-    shown = meshplane(server, "history", "route")
+    shown = meshplane(server, "history")
     assert shown.exit_code == 0, shown.stderr
     header, deleted, created = shown.stdout.splitlines()
-    assert header.split() == ["REVISION", "AT", "BY", "OP", "RESOURCE"]
+    assert header.split() == ["REVISION", "AT", "BY", "CHANGES", "MESSAGE"]
     assert deleted.split()[0] == "2"
-    assert deleted.split()[-3:] == ["admin", "delete", "route/to-b"]
-    assert created.split()[-3:] == ["admin", "put", "route/to-b"]
+    assert deleted.split()[-3:] == ["admin", "deleted", "route/to-b"]
+    assert created.split()[0] == "1"
+    assert "created endpoint/b-1, created gateway/edge, created route/to-b, +2 more" in created
+    assert created.endswith("first mesh")
+    only = meshplane(server, "history", "service", "c")
+    assert (
+        only.stdout.splitlines()[1].split()[-2:] == ["service/c", "first"]
+        or "service/c" in only.stdout
+    )
+
+
+def test_diff_get_at_a_revision_and_rollback(server: RunningApi):
+    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+    canary = MANIFEST.replace("weight: 3}, {service: c}", "weight: 1}, {service: c, weight: 9}")
+    assert meshplane(server, "apply", "-f", "-", "-m", "canary", input=canary).exit_code == 0
+    shown = meshplane(server, "diff")
+    assert shown.exit_code == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[:2] == ["--- route/to-b (revision 1)", "+++ route/to-b (revision 2)"]
+    changed = [line for line in lines[2:] if line[:1] in "+-"]
+    assert changed == ["-    weight: 3", "+    weight: 1", "-    weight: 1", "+    weight: 9"]
+    as_json = json.loads(meshplane(server, "diff", "0", "2", "-o", "json").stdout)
+    assert {(c["kind"], c["name"], c["op"]) for c in as_json["changes"]} == {
+        (kind, name, "created")
+        for kind, name in [
+            ("routes", "to-b"),
+            ("endpoints", "b-1"),
+            ("gateways", "edge"),
+            ("services", "b"),
+            ("services", "c"),
+        ]
+    }
+
+    then = meshplane(server, "get", "route", "to-b", "--revision", "1", "-o", "yaml")
+    assert then.exit_code == 0, then.stderr
+    (document,) = yaml.safe_load_all(then.stdout)
+    assert [d["weight"] for d in document["spec"]["destinations"]] == [3, 1]
+    missing = meshplane(server, "get", "route", "to-b", "--revision", "0")
+    assert missing.stderr == "error: route 'to-b' did not exist at revision 0\n"
+
+    dry = meshplane(server, "rollback", "1", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "route/to-b configured (dry run)" in dry.stdout
+    assert dry.stdout.startswith("--- route/to-b (now)\n+++ route/to-b (after)\n")
+    assert "+    weight: 3\n" in dry.stdout
+    rolled = meshplane(server, "rollback", "1")
+    assert rolled.exit_code == 0, rolled.stderr
+    assert rolled.stdout.splitlines()[0] == "route/to-b configured"
+    assert "auto-registered endpoints are not rolled back" in rolled.stdout
+    assert rolled.stderr == "revision 3\n"
+    with server.client() as client:
+        weights = [d["weight"] for d in client.get("routes", "to-b")["spec"]["destinations"]]
+    assert weights == [3, 1]
+    again = meshplane(server, "rollback", "1")
+    assert again.stdout == "nothing to do: the mesh is as it was at revision 1\n"
+    gone = meshplane(server, "rollback", "7")
+    assert gone.exit_code == 1
+    assert "revision 7 does not exist yet" in gone.stderr
+
+
+def test_apply_prune_makes_the_mesh_equal_to_the_files(server: RunningApi, tmp_path: Path):
+    assert meshplane(server, "apply", "-f", "-", input=MANIFEST).exit_code == 0
+    without_c = MANIFEST.replace("weight: 3}, {service: c}]", "weight: 3}]")
+    without_c = without_c[: without_c.index("---\nkind: Service\nname: c")]
+    dry = meshplane(server, "apply", "-f", "-", "--prune", "--dry-run", input=without_c)
+    assert dry.exit_code == 0, dry.stderr
+    assert "service/c deleted (dry run)" in dry.stdout
+    assert "--- service/c (now)" in dry.stdout
+    with server.client() as client:
+        assert client.server()["revision"] == 1
+    refused = meshplane(
+        server,
+        "apply",
+        "-f",
+        "-",
+        "--prune-kinds",
+        "service",
+        "--prune",
+        input=MANIFEST.split("---\n")[3],
+    )
+    assert refused.exit_code == 1
+    assert "is still referenced by" in refused.stderr
+    pruned = meshplane(server, "apply", "-f", "-", "--prune", input=without_c)
+    assert pruned.exit_code == 0, pruned.stderr
+    assert pruned.stdout.splitlines()[-1] == "service/c deleted"
+    with server.client() as client:
+        assert [s["name"] for s in client.list("services")] == ["b"]

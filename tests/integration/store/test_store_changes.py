@@ -6,7 +6,7 @@ import pytest
 
 from meshplane.errors import NotFound
 from meshplane.model import Change, EndpointSpec, Mesh, RouteSpec, ServiceSpec
-from meshplane.store import ChangeFeed, Store, repo
+from meshplane.store import ChangeFeed, Store, revisions
 
 SVC = ServiceSpec()
 
@@ -51,8 +51,8 @@ async def test_changes_since_a_future_revision_asks_for_a_reload(store: Store):
 
 
 async def test_changes_since_returns_none_once_pruned(store: Store, monkeypatch):
-    monkeypatch.setattr(repo, "CHANGE_LOG_KEEP", 5)
-    monkeypatch.setattr(repo, "PRUNE_EVERY", 3)
+    monkeypatch.setattr(revisions, "PRUNE_EVERY", 3)
+    store = Store(store.database, store.feed, history_revisions=5)
     for i in range(9):
         await store.put("services", f"s{i}", SVC)
     # Pruned at revisions 3, 6 and 9, keeping the 5 newest: 5..9 remain.

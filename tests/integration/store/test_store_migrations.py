@@ -46,6 +46,7 @@ async def test_migrations_match_the_models(store: Store):
         "route_slots",
         "replica_proxies",
         "replicas",
+        "revision_messages",
     }
 
 

@@ -1,0 +1,111 @@
+"""The mesh's history through a real Envoy: a canary applied, seen in the history and the
+diff, then rolled back until Envoy serves only v1 again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from meshplane.store import TokenRepo
+from tests.e2e.conftest import Mesh
+from tests.e2e.edge import EDGE, answered_only_by, gateway
+from tests.support.backends import HttpBackend
+from tests.support.envoy import EnvoyProcess
+from tests.support.tokens import bearer
+from tests.support.traffic import hits, wait_until_served
+
+pytestmark = pytest.mark.e2e
+
+
+def _documents(port: int, v1: HttpBackend, v2: HttpBackend, v2_weight: int) -> list[dict[str, Any]]:
+    """The whole mesh as a file holds it: the shop, its two versions, the edge and its route."""
+    endpoints = [
+        {
+            "kind": "endpoint",
+            "name": backend.name,
+            "spec": {
+                "service": "shop",
+                "address": backend.address,
+                "port": backend.port,
+                "labels": {"version": backend.name},
+            },
+        }
+        for backend in (v1, v2)
+    ]
+    destinations = [
+        {"service": "shop", "labels": {"version": "v1"}, "weight": 100 - v2_weight},
+        {"service": "shop", "labels": {"version": "v2"}, "weight": v2_weight},
+    ]
+    return [
+        {"kind": "service", "name": "shop", "spec": {}},
+        *endpoints,
+        {"kind": "gateway", "name": "edge", "spec": {"port": port, "address": "127.0.0.1"}},
+        {
+            "kind": "route",
+            "name": "shop",
+            "spec": {
+                "gateways": ["edge"],
+                "match": {"prefix": "/shop"},
+                "destinations": destinations,
+            },
+        },
+    ]
+
+
+async def test_a_canary_is_in_the_history_and_the_diff_and_rolls_back(
+    mesh: Mesh, backends: Callable[[str], HttpBackend]
+) -> None:
+    assert mesh.plane is not None
+    assert mesh.plane.store is not None
+    deploy = bearer(
+        await TokenRepo(mesh.plane.store.database).create(
+            "deploy", "editor", expires_at=None, created_by="test", now=datetime.now(UTC)
+        )
+    )
+    v1, v2 = backends("v1"), backends("v2")
+    bootstrap, url = await gateway(mesh)
+    port = int(url.rsplit(":", 1)[1])
+
+    async def apply(v2_weight: int, message: str, **headers: str) -> int:
+        body = {"documents": _documents(port, v1, v2, v2_weight), "message": message}
+        answer = await mesh.http.post("/api/v1/apply", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        revision: int = answer.json()["revision"]
+        return revision
+
+    a = await apply(0, "shop v1")
+    async with EnvoyProcess(bootstrap):
+        await wait_until_served(url + "/shop", lambda r: r.status_code == 200)
+        await answered_only_by(url + "/shop", {"v1"})
+        b = await apply(50, "canary v2 at half", **deploy)
+        assert b == a + 1
+        await answered_only_by(url + "/shop", {"v1", "v2"})
+        assert set(await hits(url + "/shop", 100)) == {"v1", "v2"}
+
+        changes = (await mesh.http.get("/api/v1/changes")).json()["items"]
+        by_revision = {c["revision"]: (c["by"], c["message"]) for c in changes}
+        assert by_revision[b] == ("deploy", "canary v2 at half")
+        assert by_revision[a] == ("admin", "shop v1")
+
+        diff = (await mesh.http.get("/api/v1/diff", params={"from": a, "to": b})).json()
+        (change,) = diff["changes"]
+        assert (change["kind"], change["name"], change["op"]) == ("routes", "shop", "configured")
+        before, after = change["before"]["spec"], change["after"]["spec"]
+        assert [d["weight"] for d in before["destinations"]] == [100, 0]
+        assert [d["weight"] for d in after["destinations"]] == [50, 50]
+        assert {k: v for k, v in before.items() if k != "destinations"} == {
+            k: v for k, v in after.items() if k != "destinations"
+        }
+
+        rolled = await mesh.http.post("/api/v1/rollback", json={"revision": a})
+        assert rolled.status_code == 200, rolled.text
+        assert rolled.json()["revision"] == b + 1
+        assert [(d["name"], d["outcome"]) for d in rolled.json()["documents"]] == [
+            ("shop", "configured")
+        ]
+        await answered_only_by(url + "/shop", {"v1"})
+        assert set(await hits(url + "/shop", 100)) == {"v1"}
+    await mesh.validate_served(EDGE)
