@@ -52,6 +52,7 @@ from meshplane.tls import api_ssl_context, warn_if_clear
 from meshplane.xds import (
     SHORT_NAMES,
     AdsServer,
+    ChangePreview,
     NodeTokens,
     ProxyRegistry,
     ResourceCache,
@@ -282,6 +283,7 @@ class ControlPlane:
             authority=authority,
             metrics=metrics,
             core=CoreLoop(asyncio.get_running_loop()),
+            preview=ChangePreview(builder, registry.streams),
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         config.load()

@@ -22,7 +22,7 @@ from meshplane.metrics import Metrics
 from meshplane.model import KINDS
 from meshplane.settings import Settings
 from meshplane.store import Store, TokenRepo
-from meshplane.xds import StatusSource
+from meshplane.xds import ChangePreview, StatusSource
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -39,11 +39,13 @@ def create_app(
     metrics: Metrics | None = None,
     authenticator: Authenticator | None = None,
     core: CoreLoop | None = None,
+    preview: ChangePreview | None = None,
 ) -> FastAPI:
     """Build the API over `store` (resources), `status` (connected proxies) and `settings`;
     `authority` serves the certificate routes; node tokens for bootstraps are issued in the
     token table, as API tokens are. `core`: the loop `status` and `authority` live on, when the
-    app is served on another (see api/core_loop.py).
+    app is served on another (see api/core_loop.py); `preview` (on that loop too) tells a dry
+    run what it would change on the connected proxies.
     Every operation but the allowlisted ones (the dashboard's files, /api/v1/server, the
     health checks, /metrics, the OpenAPI document) needs an API token from `store`'s table.
 
@@ -61,6 +63,7 @@ def create_app(
     app.state.store = store
     app.state.status = status
     app.state.core = core or CoreLoop()
+    app.state.preview = preview
     app.state.replica_id = None  # meshplane serve sets it once registered (GET /replicas)
     app.state.settings = settings
     app.state.authority = authority

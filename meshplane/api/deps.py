@@ -20,7 +20,7 @@ from meshplane.certs import CertificateAuthority
 from meshplane.errors import Unauthenticated
 from meshplane.settings import Settings
 from meshplane.store import ApiToken, IfMatch, Role, Store
-from meshplane.xds import StatusSource
+from meshplane.xds import ChangePreview, StatusSource
 
 __all__ = [
     "ANSWERS",
@@ -36,6 +36,7 @@ __all__ = [
     "EditorDep",
     "IfMatchDep",
     "MaybeAuthorityDep",
+    "PreviewDep",
     "SettingsDep",
     "StatusDep",
     "StoreDep",
@@ -63,6 +64,7 @@ _store = _state("store")
 _store_or_memory = _state("store")
 _status = _state("status")
 _core = _state("core")
+_preview = _state("preview")
 _maybe_authority = _state("authority")
 _settings = _state("settings")
 _authenticator = _state("authenticator")
@@ -212,6 +214,8 @@ StoreDep = Annotated[Store, Depends(_store)]
 StoreOrMemoryDep = Annotated[Store, Depends(_store_or_memory)]
 StatusDep = Annotated[StatusSource, Depends(_status)]
 CoreDep = Annotated[CoreLoop, Depends(_core)]
+PreviewDep = Annotated[ChangePreview | None, Depends(_preview)]
+"""What a dry run would change on the connected proxies (None: an API without xDS)."""
 """The control plane's loop, where the proxy table and the CA live (see api/core_loop.py)."""
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]

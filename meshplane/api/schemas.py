@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from meshplane.model import KINDS, Kind, Spec
 from meshplane.store import Applied, InvalidReport, InvalidResource, Source, StoredResource
+from meshplane.xds import GroupPreview
 
 __all__ = [
     "AppliedOut",
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidOut",
     "InvalidResourceOut",
     "NackOut",
+    "ProxyChangesOut",
     "ProxyConfig",
     "ProxyList",
     "ProxyStatusOut",
@@ -284,6 +286,39 @@ class AppliedOut(BaseModel):
         return out
 
 
+class ResourceChangesOut(BaseModel):
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+
+class ProxyChangesOut(BaseModel):
+    """What a batch would change on the proxies of one group (those that get the same
+    configuration): by resource type (clusters, endpoints, listeners, routes, secrets)."""
+
+    role: str
+    gateway: str | None
+    service: str | None
+    zone: str | None
+    nodes: list[str] = Field(description="The node ids of its connected proxies.")
+    changes: dict[str, ResourceChangesOut]
+
+    @classmethod
+    def of(cls, preview: GroupPreview) -> ProxyChangesOut:
+        group = preview.group
+        return cls(
+            role=group.role.value,
+            gateway=group.gateway,
+            service=group.service,
+            zone=group.zone,
+            nodes=preview.nodes,
+            changes={
+                t: ResourceChangesOut(added=c.added, changed=c.changed, removed=c.removed)
+                for t, c in preview.changes.items()
+            },
+        )
+
+
 class BatchOut(BaseModel):
     revision: int = Field(
         description="The mesh's revision after the batch (for a dry run: the one it would "
@@ -292,4 +327,9 @@ class BatchOut(BaseModel):
     dry_run: bool = Field(False, description="True: nothing was written.")
     documents: list[AppliedOut] = Field(
         description="One per document, in their order, then one per deleted resource."
+    )
+    proxies: list[ProxyChangesOut] | None = Field(
+        None,
+        description="Dry run only: per group of connected proxies the batch would change "
+        "something for, the Envoy resources it would add, change and remove.",
     )

@@ -159,9 +159,37 @@ def rollback(
     typer.echo(f"note: {answer['not_rolled_back']}")
 
 
+def _print_proxies(groups: Sequence[dict[str, Any]]) -> None:
+    """Per group of connected proxies, the Envoy resources the batch would add (+), change
+    (~) and remove (-)."""
+    if not groups:
+        typer.echo("no connected proxy would get a new configuration")
+        return
+    typer.echo("the connected proxies would get:")
+    for group in groups:
+        who = f"{group['role']} {group['gateway'] or group['service'] or '-'}"
+        if group.get("zone"):
+            who += f" (zone {group['zone']})"
+        nodes = _some(group["nodes"])
+        what = "; ".join(f"{kind} {_marked(c)}" for kind, c in group["changes"].items())
+        typer.echo(f"  {who} [{nodes}]: {what}")
+
+
+def _marked(changes: dict[str, list[str]]) -> str:
+    marks = (("+", "added"), ("~", "changed"), ("-", "removed"))
+    return " ".join(f"{mark}{_some(changes[key])}" for mark, key in marks if changes[key])
+
+
+def _some(names: Sequence[str]) -> str:
+    """The first few of `names`, and how many more."""
+    shown = ",".join(names[:_NAMED])
+    return f"{shown},+{len(names) - _NAMED} more" if len(names) > _NAMED else shown
+
+
 def print_batch(answer: dict[str, Any], *, dry_run: bool) -> None:
-    """A batch's answer (apply, rollback): the diff of what it would change (dry run), then a
-    line per resource and its outcome, then (on stderr) the revision it made."""
+    """A batch's answer (apply, rollback): the diff of what it would change and on which
+    proxies (dry run), then a line per resource and its outcome, then (on stderr) the
+    revision it made."""
     documents = answer["documents"]
     if dry_run:
         changes = [
@@ -171,6 +199,8 @@ def print_batch(answer: dict[str, Any], *, dry_run: bool) -> None:
         ]
         if text := render_diff(changes, before="now", after="after"):
             typer.echo(text)
+    if dry_run and answer.get("proxies") is not None:
+        _print_proxies(answer["proxies"])
     would = " (dry run)" if dry_run else ""
     for document in documents:
         typer.echo(

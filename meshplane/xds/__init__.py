@@ -12,6 +12,7 @@ from meshplane.xds.bootstrap import XDS_CLUSTER, XdsTls, render_bootstrap, rende
 from meshplane.xds.builder import SnapshotBuilder, TranslateHook
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.node_tokens import NodeGrant, NodeTokens, NodeTokenSource, Refused
+from meshplane.xds.preview import ChangePreview, GroupPreview, ResourceChanges
 from meshplane.xds.registry import ProxyRegistry
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.server import ADS_SERVICE, SERVER_OPTIONS, AdsServer, start_xds_server
@@ -31,7 +32,9 @@ __all__ = [
     "XDS_CLUSTER",
     "AdsServer",
     "CachedResource",
+    "ChangePreview",
     "EndpointRegistrar",
+    "GroupPreview",
     "MeshSource",
     "NackRecord",
     "NodeGrant",
@@ -41,6 +44,7 @@ __all__ = [
     "ProxyStatus",
     "Refused",
     "ResourceCache",
+    "ResourceChanges",
     "Snapshot",
     "SnapshotBuilder",
     "StatusSource",

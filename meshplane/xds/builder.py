@@ -29,9 +29,10 @@ backing off, until it catches up; the store reports the outage once, so the buil
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from meshplane.metrics import Metrics
@@ -120,6 +121,26 @@ class SnapshotBuilder:
                 after, changes, groups, ids, at, everything=moved
             )
         )
+
+    async def preview(
+        self, changes: Sequence[Change]
+    ) -> list[tuple[ProxyGroup, Snapshot | None, Snapshot]]:
+        """Each watched group's snapshot now and as it would be after `changes` (a dry run's
+        uncommitted batch), built on a fork in a worker thread as a build is: nothing is
+        published, and builds go on meanwhile."""
+        after = self.mesh.with_changes(changes)
+        current = {group: self._cache.snapshot(group) for group in self._cache.watched_groups()}
+        fork = self._state.fork()
+        moved = _quarantine_moved(self.mesh, after)
+        built = await asyncio.to_thread(
+            functools.partial(fork.follow, everything=moved),
+            after,
+            changes,
+            current,
+            self._identities,
+            None,
+        )
+        return [(group, current[group], snapshot) for group, snapshot in built.snapshots]
 
     async def _reload(self) -> None:
         mesh = replace(await self._source.load_mesh(), trust_domain=self._trust_domain)

@@ -3,17 +3,22 @@ diff, then rolled back until Envoy serves only v1 again."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from meshplane.cli import app
 from meshplane.store import TokenRepo
 from tests.e2e.conftest import Mesh
 from tests.e2e.edge import EDGE, answered_only_by, gateway
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
+from tests.support.ports import free_port
 from tests.support.tokens import bearer
 from tests.support.traffic import hits, wait_until_served
 
@@ -109,3 +114,88 @@ async def test_a_canary_is_in_the_history_and_the_diff_and_rolls_back(
         await answered_only_by(url + "/shop", {"v1"})
         assert set(await hits(url + "/shop", 100)) == {"v1"}
     await mesh.validate_served(EDGE)
+
+
+async def _dry_run(mesh: Mesh, documents: list[dict[str, Any]]) -> dict[str, Any]:
+    before = (await mesh.http.get("/api/v1/server")).json()["revision"]
+    answer = await mesh.http.post(
+        "/api/v1/apply", params={"dry_run": True}, json={"documents": documents}
+    )
+    assert answer.status_code == 200, answer.text
+    assert (await mesh.http.get("/api/v1/server")).json()["revision"] == before
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+async def _connected(mesh: Mesh, count: int) -> None:
+    """Wait (bounded) until `count` proxies hold their routes."""
+    for _ in range(200):
+        proxies = await mesh.proxies()
+        held = [
+            p
+            for p in proxies
+            if any(t["type"] == "routes" and t["acked_version"] for t in p["types"])
+        ]
+        if len(held) == count:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{count} proxies never held their routes")
+
+
+def _by_gateway(answer: dict[str, Any]) -> dict[str, dict[str, dict[str, list[str]]]]:
+    return {p["gateway"]: p["changes"] for p in answer["proxies"]}
+
+
+async def test_a_dry_run_says_what_each_connected_proxy_would_get(
+    mesh: Mesh, backends: Callable[[str], HttpBackend]
+) -> None:
+    assert mesh.plane is not None
+    v1, v2 = backends("v1"), backends("v2")
+    edge_bootstrap, url = await gateway(mesh)
+    port = int(url.rsplit(":", 1)[1])
+    for document in _documents(port, v1, v2, 0):
+        await mesh.put(document["kind"] + "s", document["name"], document["spec"])
+    await mesh.put("gateways", "side", {"port": free_port(), "address": "127.0.0.1"})
+    side_bootstrap = await mesh.bootstrap(role="gateway", gateway="side", admin_port=free_port())
+    async with EnvoyProcess(edge_bootstrap), EnvoyProcess(side_bootstrap):
+        await wait_until_served(url + "/shop", lambda r: r.status_code == 200)
+        await _connected(mesh, 2)
+
+        (route,) = [d for d in _documents(port, v1, v2, 30) if d["kind"] == "route"]
+        answer = await _dry_run(mesh, [route])
+        assert [d["outcome"] for d in answer["documents"]] == ["configured"]
+        (edge,) = answer["proxies"]
+        assert (edge["role"], edge["gateway"], len(edge["nodes"])) == ("gateway", "edge", 1)
+        assert edge["changes"] == {
+            "routes": {"added": [], "changed": ["gateway:edge"], "removed": []}
+        }
+
+        service = {"kind": "service", "name": "shop", "spec": {"connect_timeout": "3s"}}
+        changes = _by_gateway(await _dry_run(mesh, [service]))
+        assert set(changes) == {"edge", "side"}
+        subsets = ["shop", "shop|version=v1", "shop|version=v2"]
+        assert changes["side"]["clusters"]["changed"] == subsets
+        assert set(changes["side"]) == {"clusters"}
+
+        moved = {
+            "kind": "endpoint",
+            "name": "v1",
+            "spec": {"service": "shop", "address": "127.0.0.1", "port": free_port()},
+        }
+        changes = _by_gateway(await _dry_run(mesh, [moved]))
+        assert set(changes) == {"edge", "side"}
+        assert set(changes["edge"]) == {"endpoints"}
+        assert "shop" in changes["edge"]["endpoints"]["changed"]
+        # `meshplane apply --dry-run` shows the same, and the diff
+        shown = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["apply", "-f", "-", "--dry-run", "--api-url", mesh.plane.api_url],
+            input=json.dumps(route),
+        )
+        assert shown.exit_code == 0, shown.output
+        assert "  gateway edge [" in shown.stdout
+        assert "]: routes ~gateway:edge\n" in shown.stdout
+        assert "+    weight: 30\n" in shown.stdout
+        # the routes still serve v1 only: nothing was written
+        assert set(await hits(url + "/shop", 20)) == {"v1"}

@@ -16,8 +16,17 @@ from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meshplane.api.deps import MAX_MESSAGE, ChangeMessageDep, DryRun, EditorDep, StoreDep
-from meshplane.api.schemas import AppliedOut, BatchOut, ErrorOut
+from meshplane.api.deps import (
+    MAX_MESSAGE,
+    ChangeMessageDep,
+    CoreDep,
+    DryRun,
+    EditorDep,
+    PreviewDep,
+    StoreDep,
+)
+from meshplane.api.dry_run import batch_answer
+from meshplane.api.schemas import BatchOut, ErrorOut
 from meshplane.model import NAME_PATTERN, Kind, kind_named
 from meshplane.store import Document
 
@@ -85,6 +94,8 @@ async def apply(
     store: StoreDep,
     caller: EditorDep,
     header_message: ChangeMessageDep,
+    preview: PreviewDep,
+    core: CoreDep,
     dry_run: DryRun = False,
 ) -> BatchOut:
     """Create or replace every document in one transaction, at one revision: all or nothing.
@@ -94,7 +105,8 @@ async def apply(
     (422, 409 or 412, naming the document by index, kind and name); nothing is written.
     A document equal to what is stored is `unchanged`; a batch that changes nothing makes no
     revision. Deletions (`prune`) follow the documents in the answer; a dry run also answers
-    each changed resource's spec before and after.
+    each changed resource's spec before and after, and per group of connected proxies the
+    Envoy resources it would add, change and remove.
     """
     documents = _documents(body.documents)
     prune = [_prune_kind(word, i) for i, word in enumerate(body.prune)]
@@ -105,10 +117,8 @@ async def apply(
         prune=prune,
         dry_run=dry_run,
     )
-    return BatchOut(
-        revision=revision,
-        dry_run=dry_run,
-        documents=[AppliedOut.of(a, dry_run=dry_run) for a in applied],
+    return await batch_answer(
+        BatchOut, revision, applied, dry_run=dry_run, preview=preview, core=core
     )
 
 

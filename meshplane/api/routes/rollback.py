@@ -5,8 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from meshplane.api.deps import MAX_MESSAGE, ChangeMessageDep, DryRun, EditorDep, StoreDep
-from meshplane.api.schemas import AppliedOut, BatchOut, ErrorOut
+from meshplane.api.deps import (
+    MAX_MESSAGE,
+    ChangeMessageDep,
+    CoreDep,
+    DryRun,
+    EditorDep,
+    PreviewDep,
+    StoreDep,
+)
+from meshplane.api.dry_run import batch_answer
+from meshplane.api.schemas import BatchOut, ErrorOut
 from meshplane.errors import InvalidRequest, NotFound
 
 __all__ = ["NOT_ROLLED_BACK", "router"]
@@ -56,6 +65,8 @@ async def rollback(
     store: StoreDep,
     caller: EditorDep,
     header_message: ChangeMessageDep,
+    preview: PreviewDep,
+    core: CoreDep,
     dry_run: DryRun = False,
 ) -> RollbackOut:
     """Make every resource operators write equal to what it was at `revision`: puts back what
@@ -74,8 +85,6 @@ async def rollback(
         if exc.document is not None:
             raise
         raise InvalidRequest(str(exc), loc=("body", "revision")) from None
-    return RollbackOut(
-        revision=revision,
-        dry_run=dry_run,
-        documents=[AppliedOut.of(a, dry_run=dry_run) for a in applied],
+    return await batch_answer(
+        RollbackOut, revision, applied, dry_run=dry_run, preview=preview, core=core
     )

@@ -1,0 +1,81 @@
+"""What a change not yet written would change on the connected proxies: per proxy group (with
+the node ids connected in it), the Envoy resources added, changed and removed, by type and name.
+
+A dry run (`POST /api/v1/apply?dry_run=true`) asks; the snapshot builder builds the groups'
+snapshots after the change on a fork (`SnapshotBuilder.preview`), and this compares them with
+the snapshots served now, resource by resource, by content version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from meshplane.model import Change, ProxyGroup
+from meshplane.xds.builder import SnapshotBuilder
+from meshplane.xds.resources import CachedResource, Snapshot
+from meshplane.xds.streams import StreamTable
+from meshplane.xds.type_urls import PUSH_ORDER, SHORT_NAMES
+
+__all__ = ["ChangePreview", "GroupPreview", "ResourceChanges"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceChanges:
+    """The names of one type's resources a change adds, changes and removes."""
+
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPreview:
+    """One proxy group the change reaches: its connected proxies and, per type (short name),
+    what changes."""
+
+    group: ProxyGroup
+    nodes: list[str]
+    changes: dict[str, ResourceChanges]
+
+
+class ChangePreview:
+    """Previews changes against the snapshots the connected proxies are served."""
+
+    def __init__(self, builder: SnapshotBuilder, streams: StreamTable) -> None:
+        self._builder = builder
+        self._streams = streams
+
+    async def preview(self, changes: Sequence[Change]) -> list[GroupPreview]:
+        """The groups `changes` would change something for, with what; call on the control
+        plane's loop."""
+        nodes: dict[ProxyGroup, set[str]] = {}
+        for handle in self._streams:
+            if handle.proxy is not None:
+                nodes.setdefault(handle.proxy.group, set()).add(handle.node_id)
+        found = []
+        for group, now, after in await self._builder.preview(changes):
+            differences = _differences(now, after)
+            if differences and group in nodes:
+                found.append(GroupPreview(group, sorted(nodes[group]), differences))
+        return sorted(found, key=lambda p: p.nodes)
+
+
+def _differences(now: Snapshot | None, after: Snapshot) -> dict[str, ResourceChanges]:
+    found = {}
+    for type_url in PUSH_ORDER:
+        was = now.of(type_url) if now is not None else {}
+        changes = _compare(was, after.of(type_url))
+        if changes.added or changes.changed or changes.removed:
+            found[SHORT_NAMES[type_url]] = changes
+    return found
+
+
+def _compare(
+    was: Mapping[str, CachedResource], now: Mapping[str, CachedResource]
+) -> ResourceChanges:
+    return ResourceChanges(
+        added=sorted(now.keys() - was.keys()),
+        changed=sorted(n for n in now.keys() & was.keys() if now[n].version != was[n].version),
+        removed=sorted(was.keys() - now.keys()),
+    )
