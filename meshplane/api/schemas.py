@@ -193,6 +193,11 @@ class ProxyStatusOut(BaseModel):
     denied_secrets: int = Field(
         0, description="Secret names it asked for that are not its own (never served)."
     )
+    revision: int | None = Field(
+        None,
+        description="The mesh revision whose configuration it holds whole: everything sent "
+        "was ACKed (a NACK leaves it at the one before). None while it takes its first.",
+    )
     replica: str | None = Field(
         None,
         description="The replica holding the stream (see GET /api/v1/replicas). Another "

@@ -20,9 +20,10 @@ from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
+from meshplane.cli.waiting import Wait, WaitTimeout, wait_until_held
 from meshplane.model import KINDS, kind_named
 
-__all__ = ["diff", "history", "print_batch", "rollback"]
+__all__ = ["changed", "diff", "history", "print_batch", "rollback"]
 
 _NAMED = 3  # changes named per revision in `history`; the rest are counted
 
@@ -142,6 +143,8 @@ def rollback(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what it would change; change nothing.")
     ] = False,
+    wait: Wait = False,
+    timeout: WaitTimeout = 60.0,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
     token: ApiToken = None,
@@ -152,11 +155,13 @@ def rollback(
     auto-registered endpoints are not rolled back."""
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
         answer = client.rollback(revision, cascade=cascade, message=message, dry_run=dry_run)
-    if not answer["documents"]:
-        typer.echo(f"nothing to do: the mesh is as it was at revision {revision}")
-        return
-    print_batch(answer, dry_run=dry_run)
-    typer.echo(f"note: {answer['not_rolled_back']}")
+        if not answer["documents"]:
+            typer.echo(f"nothing to do: the mesh is as it was at revision {revision}")
+            return
+        print_batch(answer, dry_run=dry_run)
+        typer.echo(f"note: {answer['not_rolled_back']}")
+        if wait and not dry_run:
+            wait_until_held(client, answer["revision"], timeout=timeout, rollback_on_nack=False)
 
 
 def _print_proxies(groups: Sequence[dict[str, Any]]) -> None:
@@ -186,6 +191,11 @@ def _some(names: Sequence[str]) -> str:
     return f"{shown},+{len(names) - _NAMED} more" if len(names) > _NAMED else shown
 
 
+def changed(answer: dict[str, Any]) -> bool:
+    """Whether a batch's answer changed (or would change) anything."""
+    return any(d["outcome"] != "unchanged" for d in answer["documents"])
+
+
 def print_batch(answer: dict[str, Any], *, dry_run: bool) -> None:
     """A batch's answer (apply, rollback): the diff of what it would change and on which
     proxies (dry run), then a line per resource and its outcome, then (on stderr) the
@@ -207,8 +217,8 @@ def print_batch(answer: dict[str, Any], *, dry_run: bool) -> None:
             f"{kind_named(document['kind']).singular}/{document['name']} "
             f"{document['outcome']}{would}"
         )
-    changed = any(d["outcome"] != "unchanged" for d in documents)
     if dry_run:
-        typer.echo("dry run: nothing was written" if changed else "dry run: nothing would change")
-    elif changed:
+        written = "nothing was written" if changed(answer) else "nothing would change"
+        typer.echo(f"dry run: {written}")
+    elif changed(answer):
         typer.echo(f"revision {answer['revision']}", err=True)

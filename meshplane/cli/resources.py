@@ -19,11 +19,12 @@ import yaml
 from pydantic import ValidationError
 
 from meshplane.cli.api_client import DEFAULT_API_URL, ApiClient, ApiError, describe, format_loc
-from meshplane.cli.history import print_batch
+from meshplane.cli.history import changed, print_batch
 from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
+from meshplane.cli.waiting import RollbackOnNack, Wait, WaitTimeout, wait_until_held
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
 __all__ = ["apply", "delete", "get", "status"]
@@ -207,6 +208,9 @@ def apply(
         list[str] | None,
         typer.Option("--prune-kinds", help="With --prune: the kinds to prune (repeat, or k1,k2)."),
     ] = None,
+    wait: Wait = False,
+    rollback_on_nack: RollbackOnNack = False,
+    timeout: WaitTimeout = 60.0,
     api_url: ApiUrl = DEFAULT_API_URL,
     ca_file: CaFile = None,
     token: ApiToken = None,
@@ -218,7 +222,8 @@ def apply(
     them at one revision, or refuses them all, naming the document. Each is printed as
     created, configured or unchanged (deleted, for what --prune removes). With --prune the
     mesh becomes equal to the files, kind by kind (auto-registered endpoints are never
-    pruned): what GitOps runs on every merge.
+    pruned): what GitOps runs on every merge. With --wait it returns once every connected
+    proxy holds the change, or fails on the first NACK with Envoy's reason.
     """
     documents = _all_documents(filenames)
     kinds = _prune_kinds(documents, prune_kinds) if prune else []
@@ -232,7 +237,13 @@ def apply(
             if exc.unanswered:  # sent: the server may have applied it, or may still
                 _fail(f"{exc.message}: see `meshplane history` for what was applied")
             _fail("nothing applied:\n  " + _refusal(exc, documents))
-    print_batch(answer, dry_run=dry_run)
+        print_batch(answer, dry_run=dry_run)
+        if (wait or rollback_on_nack) and not dry_run and changed(answer):
+            with _reporting():
+                revision = answer["revision"]
+                wait_until_held(
+                    client, revision, timeout=timeout, rollback_on_nack=rollback_on_nack
+                )
 
 
 def _prune_kinds(documents: Sequence[_Document], given: list[str] | None) -> list[str]:
@@ -397,7 +408,8 @@ def status(
 ) -> None:
     """List the proxies connected to every replica, and where each resource type stands on each.
 
-    Per type: the version sent, then "/" and the version ACKed when they differ (first 8
+    REVISION is the mesh revision whose configuration the proxy holds whole (see `apply
+    --wait`). Per type: the version sent, then "/" and the version ACKed when they differ (first 8
     characters each), and NACK when Envoy rejected a version; the NACK errors follow the table.
     Last, one INVALID line per stored resource whose spec no longer validates (not sent to
     proxies, with whatever refers to it, until a PUT of a valid spec or a DELETE fixes it).
@@ -423,7 +435,7 @@ def _proxies_table(proxies: list[dict[str, Any]]) -> None:
         typer.echo("no proxies connected")
         return
     types = sorted({t["type"] for p in proxies for t in p["types"]}, key=_type_order)
-    headers = ["NODE", "ROLE", "FOR", "TRANSPORT", "REPLICA", "CONNECTED"]
+    headers = ["NODE", "ROLE", "FOR", "TRANSPORT", "REPLICA", "CONNECTED", "REVISION"]
     headers += [t.upper() for t in types]
     rows = []
     nacks = []
@@ -439,6 +451,7 @@ def _proxies_table(proxies: list[dict[str, Any]]) -> None:
                 proxy["transport"],
                 proxy.get("replica") or "-",
                 proxy["connected_since"],
+                str(proxy.get("revision") or "-"),
                 *cells,
             ]
         )

@@ -236,6 +236,7 @@ class _Stream:
                     break
         finally:
             self._sending = False
+        self._state.settle()
         if self._converging is not None and self._state.idle:
             if self._metrics is not None:
                 self._metrics.convergence_seconds.observe(time.monotonic() - self._converging)

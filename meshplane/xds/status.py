@@ -47,6 +47,7 @@ class ProxyStatus:
     connected_since: datetime
     types: Sequence[TypeStatus]
     denied_secrets: int = 0  # secret names asked for that are not the proxy's own
+    revision: int | None = None  # the mesh revision whose configuration it holds whole
 
 
 class StatusSource(Protocol):

@@ -73,6 +73,8 @@ class StreamState:
     ) -> None:
         self.types: dict[str, TypeRecord] = {}
         self.snapshot: Snapshot | None = None
+        # The revision of the last snapshot the proxy held whole (see `settle`); None before.
+        self.holds_revision: int | None = None
         self._clock = clock
         self._nonces = itertools.count(1)
         # Whole-set response bodies: the server's, shared by its streams; else this stream's
@@ -114,6 +116,15 @@ class StreamState:
     def idle(self) -> bool:
         """Nothing in flight: every response sent so far has been answered."""
         return not any(record.pending for record in self.types.values())
+
+    def settle(self) -> None:
+        """Call once nothing more is due: if every response was answered and none refused,
+        the proxy holds the current snapshot (`holds_revision`), which `meshplane apply
+        --wait` waits for. A NACK leaves it at the revision it held before."""
+        if self.snapshot is not None and all(
+            not r.pending and r.sent_version == r.acked_version for r in self.types.values()
+        ):
+            self.holds_revision = self.snapshot.revision
 
     def typed_responses(self) -> list[tuple[str, bytes]]:
         """`responses`, each with its type URL (for counting pushes by type)."""

@@ -67,4 +67,5 @@ def _status(handle: StreamHandle) -> ProxyStatus:
         connected_since=handle.connected_since,
         types=handle.state.statuses(),
         denied_secrets=len(handle.denied_secrets),
+        revision=handle.state.holds_revision,
     )

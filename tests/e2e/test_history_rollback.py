@@ -7,14 +7,18 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.message import Message
 from typer.testing import CliRunner
 
 from meshplane.cli import app
+from meshplane.model import ProxyGroup
 from meshplane.store import TokenRepo
-from tests.e2e.conftest import Mesh
+from meshplane.xds import CLUSTER
+from tests.e2e.conftest import Mesh, make_settings, running_mesh
 from tests.e2e.edge import EDGE, answered_only_by, gateway
 from tests.support.backends import HttpBackend
 from tests.support.envoy import EnvoyProcess
@@ -199,3 +203,60 @@ async def test_a_dry_run_says_what_each_connected_proxy_would_get(
         assert "+    weight: 30\n" in shown.stdout
         # the routes still serve v1 only: nothing was written
         assert set(await hits(url + "/shop", 20)) == {"v1"}
+
+
+class _RefuseSlowConnect:
+    """Test hook: cluster `web` with a 7 s connect timeout gets a negative one instead, which
+    Envoy rejects (a NACK); every other setting passes."""
+
+    def __call__(self, group: ProxyGroup | None, resources: dict[str, list[Message]]) -> None:
+        for cluster in resources.get(CLUSTER, []) if group is None else []:
+            if cluster.name == "web" and cluster.connect_timeout.seconds == 7:  # type: ignore[attr-defined]
+                cluster.connect_timeout.seconds = -1  # type: ignore[attr-defined]
+
+
+def _cli(mesh: Mesh, *args: str, stdin: str = "") -> Any:
+    assert mesh.plane is not None
+    command = [*args, "--api-url", mesh.plane.api_url]
+    return asyncio.to_thread(CliRunner().invoke, app, command, input=stdin)
+
+
+async def test_apply_wait_rolls_back_a_change_envoy_refuses(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    web = backends("web")
+    async with running_mesh(make_settings(tmp_path), hook=_RefuseSlowConnect()) as mesh:
+        await mesh.put("services", "web", {"connect_timeout": "5s"})
+        await mesh.put(
+            "endpoints", "web-1", {"service": "web", "address": "127.0.0.1", "port": web.port}
+        )
+        bootstrap, url = await gateway(mesh)
+        await mesh.put(
+            "routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]}
+        )
+        async with EnvoyProcess(bootstrap) as envoy:
+            await wait_until_served(url, lambda r: r.status_code == 200)
+            fine = "kind: service\nname: web\nspec: {connect_timeout: 6s}\n"
+            waited = await _cli(mesh, "apply", "-f", "-", "--wait", stdin=fine)
+            assert waited.exit_code == 0, waited.output
+            assert "1/1 proxies hold revision 5" in waited.stderr
+
+            refused = fine.replace("6s", "7s")
+            nacked = await _cli(mesh, "apply", "-f", "-", "--rollback-on-nack", stdin=refused)
+            assert nacked.exit_code == 1, nacked.output
+            assert "positive duration" in nacked.stderr
+            assert "revision 6 was refused by a proxy: rolled back (revision 7)" in nacked.stderr
+
+            history = (await mesh.http.get("/api/v1/changes", params={"limit": 1})).json()
+            assert history["items"][0]["message"] == "revision 6 was NACKed"
+            # The proxy ends on the previous configuration, and holds the rollback.
+            await envoy.wait_for(lambda: _holds(mesh, 7), timeout=10)
+            clusters = await envoy.config_dump("dynamic_active_clusters")
+            (web_cluster,) = [c for c in clusters["configs"] if c["cluster"]["name"] == "web"]
+            assert web_cluster["cluster"]["connect_timeout"] == "6s"
+            stored = (await mesh.http.get("/api/v1/services/web")).json()["spec"]
+            assert stored["connect_timeout"] == "6s"
+
+
+async def _holds(mesh: Mesh, revision: int) -> bool:
+    return all(p["revision"] == revision for p in await mesh.proxies())

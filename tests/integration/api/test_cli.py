@@ -236,7 +236,7 @@ def test_status_shows_versions_and_nacks(server: RunningApi):
     assert result.exit_code == 0, result.stderr
     header, row, nack_line = result.stdout.splitlines()
     assert header.split() == [
-        "NODE", "ROLE", "FOR", "TRANSPORT", "REPLICA", "CONNECTED", "CLUSTERS", "ROUTES"
+        "NODE", "ROLE", "FOR", "TRANSPORT", "REPLICA", "CONNECTED", "REVISION", "CLUSTERS", "ROUTES"
     ]  # fmt: skip
     assert row.split() == [
         "sidecar-b-9901",
@@ -245,6 +245,7 @@ def test_status_shows_versions_and_nacks(server: RunningApi):
         "sotw",
         "-",
         "2026-01-02T03:04:05Z",
+        "-",
         "aaaaaaaa",
         "bbbbbbbb/cccccccc",
         "NACK",

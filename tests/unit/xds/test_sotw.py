@@ -285,3 +285,23 @@ def test_endpoints_subscribed_by_most_names_are_versioned_by_what_is_sent() -> N
         sent = [state.snapshot.of(ENDPOINT)[n] for n in asked]
         assert eds.version_info == set_version(sent)
         assert len(eds.resources) == len(asked)
+
+
+def test_the_revision_a_proxy_holds_moves_only_once_all_is_acked() -> None:
+    state, envoy = connected()
+    state.settle()
+    assert state.holds_revision == 1
+    state.snapshot = mesh_snapshot(2)  # same content: held at once
+    state.settle()
+    assert state.holds_revision == 2
+    state.snapshot = mesh_snapshot(3, routes_to="b")
+    response = sotw_response(state.responses()[0])
+    state.settle()
+    assert state.holds_revision == 2  # in flight
+    envoy.answer(response, "bad route")
+    state.settle()
+    assert state.holds_revision == 2  # refused: it still holds 2
+    state.snapshot = mesh_snapshot(4, routes_to="a", clusters=("a", "b"))
+    envoy.pump()
+    state.settle()
+    assert state.holds_revision == 4
