@@ -145,7 +145,7 @@ def _valid_name(name: str) -> bool:
     return len(name) <= 63 and re.fullmatch(NAME_PATTERN, name) is not None
 
 
-_ABOUT_DOCUMENT = re.compile(r"^document (\d+) \([^)]*\): ")
+_ABOUT_DOCUMENT = re.compile(r"^document (\d+) \(([^)]*)\): ")
 
 
 def _refusal(exc: ApiError, documents: Sequence[_Document]) -> str:
@@ -172,7 +172,9 @@ def _refusal(exc: ApiError, documents: Sequence[_Document]) -> str:
     about = _ABOUT_DOCUMENT.match(exc.message)
     if about is None:
         return exc.message
-    return f"{origin(int(about.group(1)))}: {exc.message[about.end() :]}"
+    index, what = int(about.group(1)), about.group(2)
+    where = origin(index) if index < len(documents) else f"pruning {what}"
+    return f"{where}: {exc.message[about.end() :]}"
 
 
 def apply(

@@ -484,3 +484,32 @@ def test_apply_prune_makes_the_mesh_equal_to_the_files(server: RunningApi, tmp_p
     assert pruned.stdout.splitlines()[-1] == "service/c deleted"
     with server.client() as client:
         assert [s["name"] for s in client.list("services")] == ["b"]
+
+
+def test_apply_prune_deletes_a_route_removed_from_the_directory(server: RunningApi, tmp_path: Path):
+    mesh = tmp_path / "mesh"
+    mesh.mkdir()
+    documents = MANIFEST.split("---\n")
+    for i, document in enumerate(documents):
+        (mesh / f"{i}.yaml").write_text(document)
+    (mesh / "5.yaml").write_text(
+        "kind: route\nname: to-c\nspec: {gateways: [edge], match: {prefix: /c}, "
+        "destinations: [{service: c}]}\n"
+    )
+    assert meshplane(server, "apply", "-f", str(mesh)).exit_code == 0
+    (mesh / "5.yaml").unlink()
+    synced = meshplane(server, "apply", "-f", str(mesh), "--prune", "-m", "sync")
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.stdout.splitlines()[-1] == "route/to-c deleted"
+    with server.client() as client:
+        assert [r["name"] for r in client.list("routes")] == ["to-b"]
+
+    (mesh / "3.yaml").unlink()  # service b: still referred to by route to-b and endpoint b-1
+    refused = meshplane(server, "apply", "-f", str(mesh), "--prune")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: nothing applied:\n  pruning services/b: service 'b' is still referenced by "
+        "endpoints/b-1, routes/to-b\n"
+    )
+    with server.client() as client:
+        assert [s["name"] for s in client.list("services")] == ["b", "c"]
