@@ -1,9 +1,10 @@
 """What makes the stored mesh equal to a target: the writes and deletions of a rollback to a
 retained revision, and the deletions of an apply that prunes.
 
-Both touch only what operators write: an auto-registered endpoint (source "auto") is neither
-put back nor removed, except that `cascade` removes the auto-registered endpoints of a service
-the rollback removes (else the rollback is refused: they would refer to nothing).
+Both touch only what operators write: an auto-registered endpoint (source "auto", now or at
+the revision rolled back to) is neither put back nor removed, except that `cascade` removes the
+auto-registered endpoints of a service the rollback removes (else the rollback is refused: they
+would refer to nothing).
 Certificates and tokens are not resources, so neither is ever rolled back.
 """
 
@@ -40,14 +41,16 @@ def rollback_plan(connection: Connection, revision: int, *, cascade: bool) -> Pl
     if the revision is not retained; InvalidMesh for a resource of then whose spec no longer
     validates; Conflict for a deletion that would leave auto-registered endpoints referring
     to nothing (unless `cascade`)."""
-    then = {(s.kind, s.name): s for s in mesh_at(connection, revision) if s.source == _OPERATOR}
+    at = {(s.kind, s.name): s for s in mesh_at(connection, revision)}
+    then = {key: state for key, state in at.items() if state.source == _OPERATOR}
     now = {(s.kind, s.name): s for s in _stored(connection)}
     documents = [
         _document(state, revision)
         for key, state in then.items()
         if key not in now or now[key].spec != state.spec or now[key].source != _OPERATOR
     ]
-    deletes = [key for key, s in now.items() if s.source == _OPERATOR and key not in then]
+    # What operators wrote since; one auto-registered then is no operator's to remove.
+    deletes = [key for key, s in now.items() if s.source == _OPERATOR and key not in at]
     deletes += _auto_referrers(connection, deletes, now, cascade=cascade)
     return Plan(documents, deletes)
 

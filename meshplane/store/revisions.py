@@ -140,9 +140,11 @@ def prune_history(connection: Connection, revision: int, keep: int) -> int | Non
     log's rows and messages at or below that revision, except each resource's newest write
     there when it was not a deletion (what rebuilding a later revision needs). Returns where
     history now starts, or None when nothing was pruned."""
+    if revision % PRUNE_EVERY:
+        return None
     start, _ = history_range(connection)
     cutoff = revision - keep
-    if revision % PRUNE_EVERY or cutoff <= start:
+    if cutoff <= start:
         return None
     later = aliased(ChangeRow)
     superseded = exists().where(

@@ -236,3 +236,12 @@ async def test_the_migration_fills_what_each_logged_change_did(store: Store):
     with pytest.raises(NotFound, match="what the history knows of routes/web"):
         await store.mesh_at(4)
     assert [s.name for s in await store.mesh_at(5, kind="routes")] == ["web"]
+
+
+async def test_a_rollback_leaves_what_was_auto_registered_then(store: Store):
+    await store.put("services", "web", SVC)
+    await store.put("endpoints", "web-1", _endpoint("web"), source="auto")
+    await store.put("endpoints", "web-1", _endpoint("web", 3))  # an operator takes it over
+    _, applied = await store.rollback(2)
+    assert applied == []
+    assert (await store.get("endpoints", "web-1")).spec == _endpoint("web", 3)
