@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Row
 from meshplane.errors import DocumentRef, InvalidMesh, MeshplaneError, NotFound
 from meshplane.model import KINDS, Key, Mesh, Spec
 from meshplane.store.invalid import InvalidResource
-from meshplane.store.mesh_rules import refuse_problems, rule_neighbourhood
+from meshplane.store.mesh_rules import Reads, refuse_problems, rule_neighbourhood
 from meshplane.store.repo import (
     IfMatch,
     PendingWrites,
@@ -113,11 +113,11 @@ def write_batch(
     batch = {(d.kind, d.name) for d in documents}
     known_invalid = {k: r for k, r in invalid.items() if k not in batch and k not in deletes}
     before: dict[int, Mesh] = {}
-    hosts: dict[str, list[str] | None] = {}  # the gateways' hosts before the batch
+    reads = Reads()  # before the batch
     for i in changed:
         with _about(documents, i):
             check_references(prepared[i], known_invalid, also=batch)
-            if (seen := _neighbourhood(connection, prepared[i], hosts)) is not None:
+            if (seen := _neighbourhood(connection, prepared[i], reads)) is not None:
                 before[i] = seen
     outcomes = {i: w.unchanged for i, w in prepared.items() if w.unchanged is not None}
     pending = PendingWrites()
@@ -127,11 +127,11 @@ def write_batch(
         )
     pending.flush(connection)
     _delete(connection, documents, deletes, rows, revision, source, now, by)
-    hosts = {}  # and after it
+    reads = Reads()  # and after it
     for i, was in before.items():
         with _about(documents, i):
             write = prepared[i]
-            now_seen = _neighbourhood(connection, write, hosts, written=True)
+            now_seen = _neighbourhood(connection, write, reads)
             assert now_seen is not None
             refuse_problems(was, now_seen, write.plural, write.name, write.spec)
     return BatchResult(
@@ -166,22 +166,17 @@ def _delete(
     pending.flush(connection)
 
 
-def _neighbourhood(
-    connection: Connection,
-    write: PreparedWrite,
-    hosts: dict[str, list[str] | None],
-    *,
-    written: bool = False,
-) -> Mesh | None:
-    """The rules' view around `write`, before the batch or (`written`) after it."""
+def _neighbourhood(connection: Connection, write: PreparedWrite, reads: Reads) -> Mesh | None:
+    """The rules' view around `write` (None: no rule needs one), as the database holds it
+    now: before the batch's writes, or after them."""
     return rule_neighbourhood(
         connection,
         write.plural,
         write.name,
         write.spec,
         write.old,
-        stored=written or write.row is not None,
-        gateway_hosts=hosts,
+        reads,
+        stored=write.row is not None,
     )
 
 

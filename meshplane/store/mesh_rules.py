@@ -16,6 +16,7 @@ the translation sees it: absent, with what refers to it; a write that refers to 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -42,7 +43,7 @@ from meshplane.store.route_slots import (
 )
 from meshplane.store.tables import RefRow, ResourceRow
 
-__all__ = ["check_mesh_rules", "refuse_problems", "rule_neighbourhood"]
+__all__ = ["Reads", "check_mesh_rules", "refuse_problems", "rule_neighbourhood"]
 
 _CHECKED = frozenset({"routes", "services", "gateways"})
 
@@ -54,6 +55,22 @@ def _names(param: str) -> BindParameter[str]:
 _GATEWAYS = select(ResourceRow.name, ResourceRow.spec).where(
     ResourceRow.kind == "gateways", ResourceRow.name.in_(_names("names"))
 )
+
+
+@dataclass(slots=True)
+class Reads:
+    """What neighbourhood reads that see one database state share: each gateway's hosts (None:
+    not stored, or not valid) and each stored spec parsed (or why it does not validate). A
+    batch keeps one for its reads before its writes and one for those after."""
+
+    gateway_hosts: dict[str, list[str] | None] = field(default_factory=dict)
+    parsed: dict[tuple[str, str], Spec | str] = field(default_factory=dict)
+
+    def parse(self, kind: str, name: str, data: object) -> Spec | str:
+        key = (kind, name)
+        if (known := self.parsed.get(key)) is None:
+            known = self.parsed[key] = parse_stored(kind, data)
+        return known
 
 
 def check_mesh_rules(
@@ -69,7 +86,7 @@ def check_mesh_rules(
     """
     if kind not in _CHECKED:
         return 0
-    before, routes_read = _neighbourhood(connection, kind, name, spec, old)
+    before, routes_read = _neighbourhood(connection, kind, name, spec, old, Reads())
     after = before.with_changes([Change(revision, kind, name, spec)])
     refuse_problems(before, after, kind, name, spec)
     return routes_read
@@ -81,20 +98,19 @@ def rule_neighbourhood(
     name: str,
     spec: Spec,
     old: Spec | None,
+    reads: Reads,
     *,
     stored: bool = True,
-    gateway_hosts: dict[str, list[str] | None] | None = None,
 ) -> Mesh | None:
     """What the rules of a put of `spec` over `old` look at, as the database holds it now
-    (None for a kind no rule governs). A batch reads it before its writes and again after,
+    (None when no rule needs a look). A batch reads it before its writes and again after,
     then asks `refuse_problems` about the two. `stored` False says `kind`/`name` is not in the
-    database: a service then has no neighbours yet (nothing may refer to what does not exist).
-    `gateway_hosts` keeps the gateways' hosts between calls that see the same database state."""
-    if kind not in _CHECKED:
+    database before the batch: a service created there needs no look (nothing stored refers
+    to it, and the batch's routes that send to it check the pair from their side). `reads`
+    is shared by calls that see the same database state."""
+    if kind not in _CHECKED or (kind == "services" and not stored):
         return None
-    if kind == "services" and not stored:
-        return Mesh()
-    return _neighbourhood(connection, kind, name, spec, old, gateway_hosts)[0]
+    return _neighbourhood(connection, kind, name, spec, old, reads)[0]
 
 
 def refuse_problems(before: Mesh, after: Mesh, kind: str, name: str, spec: Spec) -> None:
@@ -113,17 +129,10 @@ def refuse_problems(before: Mesh, after: Mesh, kind: str, name: str, spec: Spec)
 
 
 def _neighbourhood(
-    connection: Connection,
-    kind: str,
-    name: str,
-    spec: Spec,
-    old: Spec | None,
-    gateway_hosts: dict[str, list[str] | None] | None = None,
+    connection: Connection, kind: str, name: str, spec: Spec, old: Spec | None, reads: Reads
 ) -> tuple[Mesh, int]:
     """The mesh as far as the write can affect it, and how many routes that took."""
-    shape, params = _parameters(
-        connection, kind, spec, old, {} if gateway_hosts is None else gateway_hosts
-    )
+    shape, params = _parameters(connection, kind, spec, old, reads.gateway_hosts)
     specs: list[tuple[str, str, Spec]] = []
     invalid: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -131,7 +140,7 @@ def _neighbourhood(
         if (k, n) in seen:
             continue
         seen.add((k, n))
-        parsed = parse_stored(k, data)
+        parsed = reads.parse(k, n, data)
         if isinstance(parsed, str):
             invalid.append((k, n, parsed))
         else:
