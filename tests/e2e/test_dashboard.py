@@ -1,6 +1,7 @@
 """The dashboard at /ui, rendered by headless Chromium: proxies with their sync state, a NACK's
 error, and the services; a screenshot of what was asserted is kept as a test artifact. And the
-banner naming a stored resource that no longer validates.
+banner naming a stored resource that no longer validates, and the History section: revisions,
+a revision's diff, and the rollback button only for a token that may roll back.
 
 Chromium is Debian's `chromium` on PATH, driven through its own command line: one run with
 `--dump-dom` prints the DOM after the page's scripts ran, and `--screenshot` saves the same page
@@ -8,7 +9,8 @@ as a PNG. `--virtual-time-budget` lets the page's fetches and its first polls co
 ends the run, although the page polls forever; a subprocess timeout bounds it all the same.
 
 A missing Chromium fails the test under CI=true (`.ci/run` installs it) and skips it elsewhere.
-The screenshot goes to `$MESHPLANE_TEST_ARTIFACTS` (default: the test's tmp_path).
+The screenshots of the NACK and of the History go to `$MESHPLANE_TEST_ARTIFACTS` (default: the
+test's tmp_path).
 """
 
 from __future__ import annotations
@@ -78,13 +80,24 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def screenshot(tmp_path: Path) -> Path:
-    """The screenshot's path, under $MESHPLANE_TEST_ARTIFACTS (else tmp_path); none there yet."""
+def artifacts(tmp_path: Path) -> Callable[[str], Path]:
+    """A screenshot's path by name, under $MESHPLANE_TEST_ARTIFACTS (else tmp_path); none there
+    yet."""
     directory = Path(os.environ.get("MESHPLANE_TEST_ARTIFACTS") or tmp_path)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "dashboard-nack.png"
-    path.unlink(missing_ok=True)  # a stale one from an earlier run must not pass for this one
+
+    def path(name: str) -> Path:
+        found = directory / name
+        found.unlink(missing_ok=True)  # a stale one from an earlier run must not pass for this one
+        return found
+
     return path
+
+
+@pytest.fixture
+def screenshot(artifacts: Callable[[str], Path]) -> Path:
+    """The NACK screenshot's path (see `artifacts`)."""
+    return artifacts("dashboard-nack.png")
 
 
 async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
@@ -250,6 +263,101 @@ async def test_dashboard_asks_for_a_token_and_is_read_only_for_a_viewer(
     ]
     assert rotate == []
     assert "hidden" in _by_id(page, "api-error").attrs
+
+
+async def test_dashboard_history_lists_revisions_diffs_one_and_offers_rollback_to_editors(
+    chromium: str, artifacts: Callable[[str], Path], tmp_path: Path, mesh: Mesh
+) -> None:
+    assert mesh.plane is not None
+    route = {"hosts": ["shop"], "destinations": [{"service": "shop"}], "timeout": "15s"}
+    await mesh.put("services", "shop", {})
+    batch = [
+        {"kind": "service", "name": "cache", "spec": {}},
+        {"kind": "route", "name": "shop", "spec": route},
+    ]
+    applied = await mesh.http.post("/api/v1/apply", json={"documents": batch})
+    assert applied.status_code == 200, applied.text
+    message = "shop gets <b>5s</b> & no more"  # API text: shown as text, never as markup
+    changed = await mesh.http.put(
+        "/api/v1/routes/shop",
+        json={"spec": {**route, "timeout": "5s"}},
+        headers={"X-Change-Message": message},
+    )
+    assert changed.status_code == 200, changed.text
+    revision = changed.json()["version"]
+    assert applied.json()["revision"] == revision - 1
+    shot = artifacts("dashboard-history.png")
+
+    def diff_shown(dom: _Element) -> bool:
+        found = [e for e in dom.iter() if e.attrs.get("id") == "history-detail"]
+        return bool(found) and bool(found[0].find_all("div", "diff"))
+
+    # Opened at the newest revision (#revision=N with the token): its row chosen, its diff shown.
+    page = await _render(
+        chromium,
+        f"{mesh.plane.api_url}/ui#token={ADMIN_TOKEN}&revision={revision}",
+        profile=tmp_path / "chromium-history",
+        screenshot=shot,
+        ready=diff_shown,
+    )
+    print(f"history screenshot: {shot}")
+    rows = _history_rows(page)
+    assert [r[0] for r in rows] == [str(revision), str(revision - 1), str(revision - 2)]
+    assert rows[0][2:] == ["admin", "configured route/shop", message]
+    assert rows[1][2:] == ["admin", "created route/shop, created service/cache", "-"]
+    assert rows[2][2:] == ["admin", "created service/shop", "-"]
+    assert not page.find_all("b")  # the message's <b> stayed text
+    chosen = _table(page, "history").find_all("tr", "chosen")
+    assert [row.attrs["data-revision"] for row in chosen] == [str(revision)]
+
+    # The diff: route/shop's spec before and after, the timeout line removed and added.
+    detail = _by_id(page, "history-detail")
+    assert detail.find_all("h3")[0].text().startswith(f"Revision {revision} by admin")
+    [resource] = detail.find_all("div", "diff-resource")
+    assert resource.attrs["data-resource"] == "routes/shop"
+    assert "configured" in resource.find_all("div", "diff-head")[0].text()
+    removed = [line.raw_text() for line in resource.find_all("div", "del")]
+    added = [line.raw_text() for line in resource.find_all("div", "add")]
+    assert removed == ['-  "timeout": "15s",'], removed
+    assert added == ['+  "timeout": "5s",'], added
+    assert resource.find_all("div", "same"), "unchanged lines around the change are shown"
+
+    # An admin may roll back to the selected revision; the button is there.
+    buttons = [b for b in detail.find_all("button") if "data-rollback" in b.attrs]
+    assert [b.attrs["data-rollback"] for b in buttons] == [str(revision)]
+    assert buttons[0].text() == "Roll back to this revision"
+    assert "hidden" in _by_id(page, "api-error").attrs
+    data = await asyncio.to_thread(shot.read_bytes)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+
+    # A viewer sees the same history and diff, and no rollback button.
+    created = await mesh.http.post("/api/v1/tokens", json={"name": "eyes", "role": "viewer"})
+    viewer = created.json()["token"]
+    page = await _render(
+        chromium,
+        f"{mesh.plane.api_url}/ui#token={viewer}&revision={revision - 1}",
+        profile=tmp_path / "chromium-history-viewer",
+        screenshot=tmp_path / "dashboard-history-viewer.png",
+        ready=diff_shown,
+    )
+    assert "read only" in _by_id(page, "who").text()
+    assert _history_rows(page)[0][3:] == ["configured route/shop", message]
+    # Revision N-1 created two resources: each shown whole, as added lines.
+    detail = _by_id(page, "history-detail")
+    shown = sorted(r.attrs["data-resource"] for r in detail.find_all("div", "diff-resource"))
+    assert shown == ["routes/shop", "services/cache"]
+    assert detail.find_all("div", "add")
+    assert not detail.find_all("div", "del")
+    assert not [b for b in page.find_all("button") if "data-rollback" in b.attrs]
+    assert "hidden" in _by_id(page, "api-error").attrs
+
+
+def _history_rows(page: _Element) -> list[list[str]]:
+    """The History table's rows as their cells' text: revision, when, by, what, message."""
+    rows = _table(page, "history").find_all("tr")
+    return [
+        [td.text() for td in row.find_all("td")] for row in rows if "data-revision" in row.attrs
+    ]
 
 
 def _types(proxies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

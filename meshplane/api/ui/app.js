@@ -1,5 +1,6 @@
 // The dashboard: polls the REST API every 2 s and renders it. All data -> view decisions live in
-// view.js (pure, tested with node); this module only fetches, builds HTML and wires events.
+// view.js (pure, tested with node); this module only fetches, builds HTML and wires events. The
+// History section is history.js, handed this module's helpers.
 
 import {
   absoluteTime,
@@ -19,6 +20,7 @@ import {
   proxyLabel,
   proxyState,
   relativeTime,
+  revisionFromHash,
   rotateBody,
   servicesView,
   shortVersion,
@@ -27,6 +29,7 @@ import {
   typeColumns,
   typeState,
 } from "./view.js";
+import { historySection } from "./history.js";
 
 const API = "/api/v1";
 const POLL_MS = 2000;
@@ -114,6 +117,7 @@ async function signIn(token) {
   document.getElementById("signout").hidden = false;
   for (const b of document.querySelectorAll("button[data-rotate]")) b.hidden = !canRotate(me.role);
   rendered.clear();
+  historyPanel.reset();
   refresh();
 }
 
@@ -143,6 +147,7 @@ async function refresh() {
       state.down = state.errors.server ?? "no answer";
     }
     render();
+    await historyPanel.poll(state.data.server?.revision);
   } finally {
     state.busy = false;
     if (document.getElementById("live").checked) state.timer = setTimeout(refresh, POLL_MS);
@@ -192,6 +197,7 @@ function render() {
   put("certificates", failed("certificates", "certificates") ?? certificates(now));
   put("ca", failed("ca", "the CA") ?? ca(now));
   put("access", failed("policies", "authorization policies") ?? access());
+  historyPanel.render(now);
   explainChoices();
 }
 
@@ -638,6 +644,18 @@ async function submitExplain(event) {
   }
 }
 
+// ---- history ------------------------------------------------------------------------------------
+
+const historyPanel = historySection({
+  api: API,
+  call,
+  put,
+  pill,
+  when,
+  role: () => session.me?.role,
+  refresh,
+});
+
 // ---- wiring ------------------------------------------------------------------------------------
 
 function start() {
@@ -661,7 +679,12 @@ function start() {
   document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
   detectExplain();
   const handed = tokenFromHash(window.location.hash);
-  if (handed) history.replaceState(null, "", window.location.pathname + window.location.search);
+  if (handed) {
+    // Take the token out of the address; a revision named with it (#token=...&revision=N) stays.
+    const revision = revisionFromHash(window.location.hash);
+    const rest = revision === null ? "" : `#revision=${revision}`;
+    history.replaceState(null, "", window.location.pathname + window.location.search + rest);
+  }
   const token = handed ?? sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
   else showSignIn(null);

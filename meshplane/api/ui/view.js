@@ -345,3 +345,202 @@ export function tokenFromHash(hash) {
   const match = /(?:^#|&)token=([^&]+)/.exec(hash ?? "");
   return match ? decodeURIComponent(match[1]) : null;
 }
+
+// ---- history -----------------------------------------------------------------------------------
+
+const SINGULAR = {
+  services: "service",
+  endpoints: "endpoint",
+  gateways: "gateway",
+  routes: "route",
+  "authorization-policies": "authorization-policy",
+  meshes: "mesh",
+};
+
+/** A kind as `kind/name` texts spell it (singular), from the plural the history lists. */
+export function singularKind(kind) {
+  return SINGULAR[kind] ?? kind;
+}
+
+/** Whether a token of `role` may roll the mesh back (the API's role table: admin, editor). */
+export function canRollBack(role) {
+  return canRotate(role);
+}
+
+/**
+ * The change log's items (GET /changes: one per resource, newest first) as one row per
+ * revision, newest first: {revision, at, by, message, changes: [{kind, name, what}]}. One commit
+ * writes a revision's items, so its time, author and message are those of any of them; `what` is
+ * the outcome, or "changed"/"deleted" from the op for an item logged before outcomes were kept.
+ */
+export function historyRows(items) {
+  const rows = new Map();
+  for (const item of items) {
+    if (!rows.has(item.revision)) {
+      rows.set(item.revision, {
+        revision: item.revision,
+        at: item.at ?? null,
+        by: item.by ?? null,
+        message: item.message ?? null,
+        changes: [],
+      });
+    }
+    const what = item.outcome ?? (item.op === "delete" ? "deleted" : "changed");
+    rows.get(item.revision).changes.push({ kind: singularKind(item.kind), name: item.name, what });
+  }
+  return [...rows.values()].sort((a, b) => b.revision - a.revision);
+}
+
+/** "configured route/shop, created service/cache +2 more": a revision's first `shown` changes. */
+export function changeSummary(changes, shown = 3) {
+  const text = changes
+    .slice(0, shown)
+    .map((c) => `${c.what} ${c.kind}/${c.name}`)
+    .join(", ");
+  return changes.length > shown ? `${text} +${changes.length - shown} more` : text;
+}
+
+/**
+ * The history list after a poll: `page` is the newest page of GET /changes, `list` what is shown
+ * ({items, nextBefore}). Older pages loaded with "more" are kept when the new page reaches into
+ * them (nothing in between is missing); otherwise the list starts over from the page.
+ */
+export function mergeHistory(list, page) {
+  const oldest = page.items.at(-1)?.revision;
+  const reaches = list.items.some((i) => i.revision >= oldest);
+  const older = list.extended && reaches ? list.items.filter((i) => i.revision < oldest) : [];
+  if (!older.length) return { items: page.items, nextBefore: page.next_before, extended: false };
+  return { items: [...page.items, ...older], nextBefore: list.nextBefore, extended: true };
+}
+
+/** The revision named in the page's address (`#revision=N`, also `#token=...&revision=N`), or null. */
+export function revisionFromHash(hash) {
+  const match = /(?:^#|&)revision=(\d+)(?:&|$)/.exec(hash ?? "");
+  return match ? Number(match[1]) : null;
+}
+
+/** A spec as the diff shows it: pretty JSON, one line per value; no lines for an absent one. */
+export function specLines(spec) {
+  if (spec === null || spec === undefined) return [];
+  return JSON.stringify(spec, null, 2).split("\n");
+}
+
+const MAX_DIFF_CELLS = 4_000_000; // lines before x lines after; beyond, no common lines are looked for
+const same = (text) => ({ op: " ", text });
+const removed = (text) => ({ op: "-", text });
+const added = (text) => ({ op: "+", text });
+
+/**
+ * The line diff from `before` to `after` (arrays of lines) as [{op, text}] in order: op " " for a
+ * line in both, "-" for one only before, "+" for one only after; where lines are replaced, the
+ * removed come first. Keeps a longest common subsequence of lines, after setting the common head
+ * and tail aside; a middle larger than MAX_DIFF_CELLS is shown as all removed, then all added.
+ */
+export function lineDiff(before, after) {
+  let head = 0;
+  while (head < before.length && head < after.length && before[head] === after[head]) head += 1;
+  let tail = 0;
+  while (
+    tail < before.length - head &&
+    tail < after.length - head &&
+    before[before.length - 1 - tail] === after[after.length - 1 - tail]
+  ) {
+    tail += 1;
+  }
+  const a = before.slice(head, before.length - tail);
+  const b = after.slice(head, after.length - tail);
+  const middle = [];
+  if (a.length * b.length > MAX_DIFF_CELLS) {
+    middle.push(...a.map(removed), ...b.map(added));
+  } else {
+    // common[i][j]: the length of a longest common subsequence of a[i..] and b[j..].
+    const common = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
+    for (let i = a.length - 1; i >= 0; i -= 1) {
+      for (let j = b.length - 1; j >= 0; j -= 1) {
+        common[i][j] = a[i] === b[j] ? common[i + 1][j + 1] + 1 : Math.max(common[i + 1][j], common[i][j + 1]);
+      }
+    }
+    let i = 0;
+    let j = 0;
+    while (i < a.length && j < b.length) {
+      if (a[i] === b[j]) {
+        middle.push(same(a[i]));
+        i += 1;
+        j += 1;
+      } else if (common[i + 1][j] >= common[i][j + 1]) {
+        middle.push(removed(a[i]));
+        i += 1;
+      } else {
+        middle.push(added(b[j]));
+        j += 1;
+      }
+    }
+    middle.push(...a.slice(i).map(removed), ...b.slice(j).map(added));
+  }
+  return [...before.slice(0, head).map(same), ...middle, ...after.slice(after.length - tail).map(same)];
+}
+
+/**
+ * A line diff with long unchanged runs folded: `context` unchanged lines stay next to each
+ * change, and a run that would hide at least 3 more becomes one {op: "fold", count} entry.
+ */
+export function foldDiff(lines, context = 3) {
+  const out = [];
+  let i = 0;
+  while (i < lines.length) {
+    if (lines[i].op !== " ") {
+      out.push(lines[i]);
+      i += 1;
+      continue;
+    }
+    let j = i;
+    while (j < lines.length && lines[j].op === " ") j += 1;
+    const keepHead = i === 0 ? 0 : context; // after a change
+    const keepTail = j === lines.length ? 0 : context; // before a change
+    const hidden = j - i - keepHead - keepTail;
+    if (hidden >= 3) {
+      out.push(...lines.slice(i, i + keepHead), { op: "fold", count: hidden }, ...lines.slice(j - keepTail, j));
+    } else {
+      out.push(...lines.slice(i, j));
+    }
+    i = j;
+  }
+  return out;
+}
+
+/** The rollback request body: to `revision`, with a message that says where it came from. */
+export function rollbackBody(revision) {
+  return { revision, message: `rollback to revision ${revision} from the dashboard` };
+}
+
+/**
+ * What a rollback (or its dry run) does, from its answer: the documents it changes (unchanged
+ * ones left out) as {kind, name, outcome}, their count by outcome ("2 created, 1 deleted"), and
+ * per proxy group that gets a change {group: "gateway edge", nodes, text: "routes 1 changed"}.
+ */
+export function rollbackPlan(answer) {
+  const documents = (answer?.documents ?? [])
+    .filter((d) => d.outcome !== "unchanged")
+    .map((d) => ({ kind: singularKind(d.kind), name: d.name, outcome: d.outcome }));
+  const counts = ["created", "configured", "deleted"]
+    .map((outcome) => [outcome, documents.filter((d) => d.outcome === outcome).length])
+    .filter(([, n]) => n > 0)
+    .map(([outcome, n]) => `${n} ${outcome}`)
+    .join(", ");
+  const proxies = (answer?.proxies ?? []).map((p) => ({
+    group: proxyLabel(p) + (p.zone ? ` in ${p.zone}` : ""),
+    nodes: p.nodes ?? [],
+    text: Object.entries(p.changes ?? {})
+      .map(([type, c]) => {
+        const parts = [
+          c.added?.length ? `${c.added.length} added` : "",
+          c.changed?.length ? `${c.changed.length} changed` : "",
+          c.removed?.length ? `${c.removed.length} removed` : "",
+        ].filter(Boolean);
+        return parts.length ? `${type} ${parts.join(", ")}` : "";
+      })
+      .filter(Boolean)
+      .join("; "),
+  }));
+  return { documents, counts, proxies };
+}

@@ -15,6 +15,7 @@ import pytest
 ASSETS = {
     "index.html": "text/html",
     "app.js": "text/javascript",
+    "history.js": "text/javascript",
     "view.js": "text/javascript",
     "style.css": "text/css",
 }
@@ -70,7 +71,8 @@ def test_page_loads_nothing_from_other_hosts() -> None:
         if ref.startswith("/ui/"):
             assert ref.removeprefix("/ui/") in ASSETS, ref
     imports = re.findall(r'from\s+"([^"]+)"', _shipped("app.js"))
-    assert imports == ["./view.js"]
+    assert imports == ["./view.js", "./history.js"]
+    assert re.findall(r'from\s+"([^"]+)"', _shipped("history.js")) == ["./view.js"]
     assert "@import" not in _shipped("style.css")
     assert not re.search(r"url\((?!data:)", _shipped("style.css"))
 
@@ -83,6 +85,12 @@ async def test_page_reads_only_paths_the_api_serves(api: httpx.AsyncClient) -> N
     for path in polled:
         assert "get" in paths[f"/api/v1{path}"], path
     assert "post" in paths["/api/v1/certificates/rotate"]
+    history = _shipped("history.js")  # the History section reads these; a rollback posts
+    for path in ("/changes", "/diff"):
+        assert f"${{api}}{path}?" in history, path
+        assert "get" in paths[f"/api/v1{path}"], path
+    assert "${api}/rollback" in history
+    assert "post" in paths["/api/v1/rollback"]
 
 
 async def test_dashboard_stays_out_of_the_openapi_document(api: httpx.AsyncClient) -> None:

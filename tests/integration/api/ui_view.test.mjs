@@ -8,24 +8,35 @@ import {
   accessView,
   authMessage,
   canRead,
+  canRollBack,
   canRotate,
   certState,
+  changeSummary,
   destinationShares,
   endpointHealth,
   errorMessages,
   esc,
   explainBody,
+  foldDiff,
   hasExplain,
+  historyRows,
   invalidNotes,
   isAutoEndpointOf,
+  lineDiff,
   matchText,
+  mergeHistory,
   parseHeaderLines,
   proxyLabel,
   proxyState,
   relativeTime,
+  revisionFromHash,
+  rollbackBody,
+  rollbackPlan,
   rotateBody,
   servicesView,
   shortVersion,
+  singularKind,
+  specLines,
   stateCounts,
   typeColumns,
   tokenFromHash,
@@ -318,5 +329,140 @@ describe("signing in", () => {
     assert.equal(tokenFromHash("#x=1&token=a%2Bb"), "a+b");
     assert.equal(tokenFromHash("#services-section"), null);
     assert.equal(tokenFromHash(""), null);
+  });
+});
+
+describe("history", () => {
+  const item = (revision, kind, name, outcome, extra = {}) => ({
+    revision,
+    at: at(-60 * revision),
+    kind,
+    name,
+    op: outcome === "deleted" ? "delete" : "put",
+    outcome,
+    by: "admin",
+    source: "api",
+    message: null,
+    ...extra,
+  });
+
+  test("the change log is one row per revision, newest first", () => {
+    const rows = historyRows([
+      item(5, "routes", "shop", "configured", { message: "more timeout" }),
+      item(4, "services", "cache", "created", { by: "deploy" }),
+      item(4, "authorization-policies", "shop-in", "deleted", { by: "deploy" }),
+      item(3, "endpoints", "shop-1", null, { op: "put", by: null }),
+    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.revision, r.by, r.message, r.changes.map((c) => `${c.what} ${c.kind}/${c.name}`)]),
+      [
+        [5, "admin", "more timeout", ["configured route/shop"]],
+        [4, "deploy", null, ["created service/cache", "deleted authorization-policy/shop-in"]],
+        [3, null, null, ["changed endpoint/shop-1"]],
+      ],
+    );
+    assert.equal(rows[0].at, at(-300));
+    assert.deepEqual(historyRows([]), []);
+  });
+
+  test("a revision's changes are summed up in a few words", () => {
+    const c = (name) => ({ what: "created", kind: "service", name });
+    assert.equal(changeSummary([c("a")]), "created service/a");
+    assert.equal(changeSummary([c("a"), c("b"), c("c")]), "created service/a, created service/b, created service/c");
+    assert.equal(changeSummary([c("a"), c("b"), c("c"), c("d"), c("e")]), "created service/a, created service/b, created service/c +2 more");
+    assert.equal(changeSummary([c("a"), c("b")], 1), "created service/a +1 more");
+    assert.equal(singularKind("meshes"), "mesh");
+    assert.equal(singularKind("widgets"), "widgets");
+  });
+
+  test("a new page keeps the older pages it reaches, else starts over", () => {
+    const shown = { items: [item(5, "routes", "a", "created"), item(3, "routes", "b", "created")], nextBefore: 3, extended: true };
+    const page = { items: [item(6, "routes", "a", "configured"), item(5, "routes", "a", "created")], next_before: 5 };
+    const merged = mergeHistory(shown, page);
+    assert.deepEqual(merged.items.map((i) => i.revision), [6, 5, 3]);
+    assert.equal(merged.nextBefore, 3);
+    assert.equal(merged.extended, true);
+    // Only the first page was shown: the new first page replaces it.
+    assert.deepEqual(mergeHistory({ ...shown, extended: false }, page), { items: page.items, nextBefore: 5, extended: false });
+    // A gap (the new page does not reach what is shown): start over.
+    const far = { items: [item(9, "routes", "a", "configured")], next_before: 9 };
+    assert.deepEqual(mergeHistory(shown, far), { items: far.items, nextBefore: 9, extended: false });
+    assert.deepEqual(mergeHistory(shown, { items: [], next_before: null }).items, []);
+  });
+
+  test("a revision is read from the address", () => {
+    assert.equal(revisionFromHash("#revision=12"), 12);
+    assert.equal(revisionFromHash("#token=abc&revision=3"), 3);
+    assert.equal(revisionFromHash("#revision=3x"), null);
+    assert.equal(revisionFromHash("#history-section"), null);
+    assert.equal(revisionFromHash(""), null);
+  });
+
+  test("the line diff keeps common lines and puts removed lines before added ones", () => {
+    const show = (d) => d.map((l) => `${l.op}${l.text}`);
+    assert.deepEqual(show(lineDiff(["a", "b", "c"], ["a", "x", "c"])), [" a", "-b", "+x", " c"]);
+    assert.deepEqual(show(lineDiff(["a", "b", "c", "d"], ["b", "d", "e"])), ["-a", " b", "-c", " d", "+e"]);
+    assert.deepEqual(show(lineDiff([], ["a", "b"])), ["+a", "+b"]);
+    assert.deepEqual(show(lineDiff(["a"], [])), ["-a"]);
+    assert.deepEqual(show(lineDiff(["a", "b"], ["a", "b"])), [" a", " b"]);
+    // Longest common subsequence, not the first match: x y z stay, the moved a is removed and added.
+    assert.deepEqual(show(lineDiff(["a", "x", "y", "z"], ["x", "y", "z", "a"])), ["-a", " x", " y", " z", "+a"]);
+  });
+
+  test("a spec's pretty JSON diffs line by line", () => {
+    const before = specLines({ destinations: [{ service: "shop" }], timeout: "15s" });
+    const after = specLines({ destinations: [{ service: "shop" }], timeout: "5s" });
+    const changed = lineDiff(before, after).filter((l) => l.op !== " ");
+    assert.deepEqual(changed, [
+      { op: "-", text: '  "timeout": "15s"' },
+      { op: "+", text: '  "timeout": "5s"' },
+    ]);
+    assert.deepEqual(specLines(null), []);
+  });
+
+  test("long unchanged runs fold, keeping context next to each change", () => {
+    const lines = [..."abcdefghij"].map((t) => ({ op: " ", text: t }));
+    lines.splice(5, 0, { op: "+", text: "X" });
+    const folded = foldDiff(lines, 1).map((l) => (l.op === "fold" ? `~${l.count}` : `${l.op}${l.text}`));
+    assert.deepEqual(folded, ["~4", " e", "+X", " f", "~4"]);
+    // Fewer than 3 lines would hide: nothing folds.
+    assert.equal(foldDiff(lines, 3).length, lines.length);
+    assert.deepEqual(foldDiff([]), []);
+  });
+
+  test("a rollback says where it came from; its plan lists what changes, and for which proxies", () => {
+    assert.deepEqual(rollbackBody(7), { revision: 7, message: "rollback to revision 7 from the dashboard" });
+    assert.equal(canRollBack("editor"), true);
+    assert.equal(canRollBack("viewer"), false);
+    const plan = rollbackPlan({
+      revision: 9,
+      dry_run: true,
+      documents: [
+        { kind: "routes", name: "shop", outcome: "configured", version: 9 },
+        { kind: "services", name: "web", outcome: "unchanged", version: 2 },
+        { kind: "services", name: "cache", outcome: "deleted", version: 9 },
+      ],
+      proxies: [
+        {
+          role: "gateway",
+          gateway: "edge",
+          service: null,
+          zone: null,
+          nodes: ["edge-1"],
+          changes: {
+            clusters: { added: [], changed: [], removed: ["cache"] },
+            routes: { added: [], changed: ["edge"], removed: [] },
+            listeners: { added: [], changed: [], removed: [] },
+          },
+        },
+      ],
+    });
+    assert.deepEqual(plan.documents, [
+      { kind: "route", name: "shop", outcome: "configured" },
+      { kind: "service", name: "cache", outcome: "deleted" },
+    ]);
+    assert.equal(plan.counts, "1 configured, 1 deleted");
+    assert.deepEqual(plan.proxies, [{ group: "gateway edge", nodes: ["edge-1"], text: "clusters 1 removed; routes 1 changed" }]);
+    assert.deepEqual(rollbackPlan({ revision: 3, documents: [] }), { documents: [], counts: "", proxies: [] });
   });
 });
