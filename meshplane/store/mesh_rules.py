@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from meshplane.errors import Conflict, InvalidMesh
 from meshplane.model import KINDS, Change, GatewaySpec, Mesh, RouteSpec, Spec, check_write
+from meshplane.store.in_lists import Arities, in_list_maker, padded
 from meshplane.store.invalid import invalid_reference, parse_stored
 from meshplane.store.route_slots import (
     gateway_routes,
@@ -133,10 +134,11 @@ def _neighbourhood(
 ) -> tuple[Mesh, int]:
     """The mesh as far as the write can affect it, and how many routes that took."""
     shape, params = _parameters(connection, kind, spec, old, reads.gateway_hosts)
+    arities, flat = padded(params)
     specs: list[tuple[str, str, Spec]] = []
     invalid: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for k, n, data in connection.execute(_query(kind, shape), {"name": name, **params}):
+    for k, n, data in connection.execute(_query(kind, shape, arities), {"name": name, **flat}):
         if (k, n) in seen:
             continue
         seen.add((k, n))
@@ -194,27 +196,28 @@ def _hosts_of(
 
 
 @functools.cache
-def _query(kind: str, shape: str) -> CompoundSelect[str, str, dict[str, Any]]:
-    """The neighbourhood of a write to `kind`, built once per shape (building a statement costs
-    more than running it, and an empty list would make a planner scan); for routes the shape
+def _query(kind: str, shape: str, arities: Arities) -> CompoundSelect[str, str, dict[str, Any]]:
+    """The neighbourhood of a write to `kind`, built once per shape and length of its lists
+    (building a statement costs more than running it; see in_lists.py); for routes the shape
     says whether to read the endpoints of `labelled` services ("subsets"), for gateways which
     of its routes to read: "all", "moved" (those on the hosts it adds or drops) or "none".
 
     A union of lookups, each through an index: joined by OR in one WHERE, PostgreSQL scans
     the whole table instead. A resource may come twice (a route by name and by slot)."""
+    in_list = in_list_maker(arities)
     conditions = [and_(ResourceRow.kind == kind, ResourceRow.name == bindparam("name"))]
     if kind == "routes":
         conditions += [
-            and_(ResourceRow.kind == "gateways", ResourceRow.name.in_(_names("gateways"))),
-            and_(ResourceRow.kind == "services", ResourceRow.name.in_(_names("services"))),
-            routes_beside(),
+            and_(ResourceRow.kind == "gateways", ResourceRow.name.in_(in_list("gateways"))),
+            and_(ResourceRow.kind == "services", ResourceRow.name.in_(in_list("services"))),
+            routes_beside(in_list),
         ]
         if shape == "subsets":
-            labelled = RefRow.to_name.in_(_names("labelled"))
+            labelled = RefRow.to_name.in_(in_list("labelled"))
             conditions.append(_referring("endpoints", "services", labelled))
     elif kind == "gateways":
         if shape != "none":
-            conditions.append(gateway_routes(hosts=shape == "moved"))
+            conditions.append(gateway_routes(in_list if shape == "moved" else None))
     else:
         conditions.append(_referring("routes", kind, RefRow.to_name == bindparam("name")))
     columns = (ResourceRow.kind, ResourceRow.name, ResourceRow.spec)

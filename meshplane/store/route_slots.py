@@ -21,9 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
-    String,
     and_,
     bindparam,
     delete,
@@ -32,6 +30,7 @@ from sqlalchemy import (
 )
 
 from meshplane.model import PathCondition, RouteSpec, Slot, route_slots
+from meshplane.store.in_lists import InList
 from meshplane.store.tables import ResourceRow, RouteSlotRow
 
 __all__ = [
@@ -110,14 +109,15 @@ def slot_params(
     }
 
 
-def routes_beside() -> ColumnElement[bool]:
+def routes_beside(in_list: InList) -> ColumnElement[bool]:
     """Routes with a slot in scope `slot_scopes` and path `slot_paths`, on a host in
-    `slot_hosts` (which holds '': every host of the gateway). A superset of the routes sharing
-    a slot when several are asked for at once (each is a cross product), never less."""
+    `slot_hosts` (which holds '': every host of the gateway), those lists' parameters made by
+    `in_list`. A superset of the routes sharing a slot when several are asked for at once
+    (each is a cross product), never less."""
     slot = and_(
-        RouteSlotRow.scope.in_(_strings("slot_scopes")),
-        RouteSlotRow.path.in_(_strings("slot_paths")),
-        RouteSlotRow.host.in_(_strings("slot_hosts")),
+        RouteSlotRow.scope.in_(in_list("slot_scopes")),
+        RouteSlotRow.path.in_(in_list("slot_paths")),
+        RouteSlotRow.host.in_(in_list("slot_hosts")),
     )
     return _routes_with(slot)
 
@@ -127,16 +127,12 @@ def gateway_slot_hosts(moved: Iterable[str]) -> list[str]:
     return sorted({*moved, _EVERY_HOST})
 
 
-def gateway_routes(*, hosts: bool) -> ColumnElement[bool]:
-    """Routes on gateway `name`; if `hosts`, only those on a host in `slot_hosts`."""
+def gateway_routes(in_list: InList | None = None) -> ColumnElement[bool]:
+    """Routes on gateway `name`; with `in_list`, only those on a host in `slot_hosts`."""
     conditions = [RouteSlotRow.scope == bindparam("name")]
-    if hosts:
-        conditions.append(RouteSlotRow.host.in_(_strings("slot_hosts")))
+    if in_list is not None:
+        conditions.append(RouteSlotRow.host.in_(in_list("slot_hosts")))
     return _routes_with(and_(*conditions))
-
-
-def _strings(param: str) -> BindParameter[str]:
-    return bindparam(param, type_=String, expanding=True)
 
 
 def _routes_with(slot: ColumnElement[bool]) -> ColumnElement[bool]:
