@@ -69,6 +69,7 @@ async def test_proxies_lists_streams_with_iso_times(api: httpx.AsyncClient, stat
                 },
             ],
             "denied_secrets": 0,
+            "revision": None,  # the fake says nothing of what the proxy holds
             "replica": None,  # no replica registered (meshplane serve names its own)
         }
     ]
