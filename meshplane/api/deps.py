@@ -41,6 +41,7 @@ __all__ = [
     "StatusDep",
     "StoreDep",
     "StoreOrMemoryDep",
+    "ValidateEnvoy",
     "ViewerDep",
     "parse_if_match",
 ]
@@ -227,6 +228,15 @@ DryRun = Annotated[
     bool, Query(description="Check everything as the real write would; write nothing.")
 ]
 """`?dry_run=true` on a batch write (apply, rollback)."""
+ValidateEnvoy = Annotated[
+    bool,
+    Query(
+        description="Before anything is stored, check what every affected proxy group would "
+        "be sent with `envoy --mode validate`: a configuration Envoy would reject refuses the "
+        "write (422, with Envoy's error); with dry_run, each group says it in `envoy_error`."
+    ),
+]
+"""`?validate_envoy=true` on a batch write."""
 AuthenticatorDep = Annotated[Authenticator, Depends(_token_table)]
 CallerDep = Annotated[ApiToken, Depends(_caller)]
 """The caller, whatever its role."""

@@ -307,6 +307,11 @@ class ProxyChangesOut(BaseModel):
     zone: str | None
     nodes: list[str] = Field(description="The node ids of its connected proxies.")
     changes: dict[str, ResourceChangesOut]
+    envoy_error: str | None = Field(
+        None,
+        description="With validate_envoy: why `envoy --mode validate` refuses what the group "
+        "would be sent (None: it takes it).",
+    )
 
     @classmethod
     def of(cls, preview: GroupPreview) -> ProxyChangesOut:
@@ -317,6 +322,7 @@ class ProxyChangesOut(BaseModel):
             service=group.service,
             zone=group.zone,
             nodes=preview.nodes,
+            envoy_error=preview.envoy_error,
             changes={
                 t: ResourceChangesOut(added=c.added, changed=c.changed, removed=c.removed)
                 for t, c in preview.changes.items()

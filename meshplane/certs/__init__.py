@@ -11,7 +11,13 @@ from meshplane.certs.authority import (
     CertificateAuthority,
     RootInfo,
 )
-from meshplane.certs.ca import Authority, UnusableAuthority, load_authority
+from meshplane.certs.ca import (
+    Authority,
+    StandIn,
+    UnusableAuthority,
+    load_authority,
+    stand_in_identity,
+)
 from meshplane.certs.keystore import SecretBox, load_secret
 
 __all__ = [
@@ -22,7 +28,9 @@ __all__ = [
     "CertificateAuthority",
     "RootInfo",
     "SecretBox",
+    "StandIn",
     "UnusableAuthority",
     "load_authority",
     "load_secret",
+    "stand_in_identity",
 ]

@@ -316,3 +316,22 @@ def load_authority(cert_pem: str, key_pem: str | bytes, chain_pem: str = "") -> 
             "chain must end with the self-signed root (give an intermediate's chain up to it)",
         )
     return Authority(cert, key, chain)
+
+
+@dataclass(frozen=True, slots=True)
+class StandIn:
+    """A throwaway identity (PEM) that stands in for the real ones where a configuration is
+    only checked, never served: a key written to disk for `envoy --mode validate` is this one,
+    not a proxy's."""
+
+    cert_chain_pem: str
+    key_pem: str
+    root_pem: str
+
+
+def stand_in_identity() -> StandIn:
+    """A fresh throwaway root and leaf, valid for a day."""
+    now = dt.datetime.now(dt.UTC)
+    root = new_root("stand-in.invalid", now, ttl=dt.timedelta(days=1))
+    leaf = issue_leaf(root, "spiffe://stand-in.invalid/service/x", now, ttl=dt.timedelta(hours=1))
+    return StandIn(leaf.cert_chain_pem, leaf.key_pem.decode(), root.root_pem())

@@ -316,13 +316,15 @@ class ApiClient:
         message: str | None = None,
         prune: Sequence[str] = (),
         dry_run: bool = False,
+        validate_envoy: bool = False,
     ) -> dict[str, Any]:
         """Write `documents` ({kind, name, spec[, version]}) in one transaction, deleting what
         operators wrote of the `prune` kinds that they do not name: the revision and, per
         document then per deletion, its outcome and version (and with `dry_run`, which writes
-        nothing, each changed spec before and after)."""
+        nothing, each changed spec before and after; `validate_envoy` has Envoy check what
+        the proxies would be sent first)."""
         body = {"documents": list(documents), "prune": list(prune), "message": message}
-        params = {"dry_run": True} if dry_run else None
+        params = _batch_params(dry_run, validate_envoy)
         return self._object(
             "POST", "/apply", json=body, params=params, read_timeout=APPLY_TIMEOUT_S
         )
@@ -351,10 +353,11 @@ class ApiClient:
         cascade: bool = False,
         message: str | None = None,
         dry_run: bool = False,
+        validate_envoy: bool = False,
     ) -> dict[str, Any]:
         """Make the mesh what it was at `revision`, as a new revision (see POST /rollback)."""
         body = {"revision": revision, "cascade": cascade, "message": message}
-        params = {"dry_run": True} if dry_run else None
+        params = _batch_params(dry_run, validate_envoy)
         return self._object(
             "POST", "/rollback", json=body, params=params, read_timeout=APPLY_TIMEOUT_S
         )
@@ -384,3 +387,8 @@ class ApiClient:
             "DELETE", "/tokens", params={"identity": identity}
         )["revoked"]
         return revoked
+
+
+def _batch_params(dry_run: bool, validate_envoy: bool) -> dict[str, str | int | bool] | None:
+    given = {"dry_run": dry_run, "validate_envoy": validate_envoy}
+    return {key: True for key, on in given.items() if on} or None

@@ -20,7 +20,7 @@ from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
-from meshplane.cli.waiting import Wait, WaitTimeout, wait_until_held
+from meshplane.cli.waiting import ValidateWithEnvoy, Wait, WaitTimeout, wait_until_held
 from meshplane.model import KINDS, kind_named
 
 __all__ = ["changed", "diff", "history", "print_batch", "rollback"]
@@ -143,6 +143,7 @@ def rollback(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what it would change; change nothing.")
     ] = False,
+    validate_envoy: ValidateWithEnvoy = False,
     wait: Wait = False,
     timeout: WaitTimeout = 60.0,
     api_url: ApiUrl = DEFAULT_API_URL,
@@ -154,7 +155,13 @@ def rollback(
     (a rollback is itself a revision, and can be rolled back). Certificates, tokens and
     auto-registered endpoints are not rolled back."""
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
-        answer = client.rollback(revision, cascade=cascade, message=message, dry_run=dry_run)
+        answer = client.rollback(
+            revision,
+            cascade=cascade,
+            message=message,
+            dry_run=dry_run,
+            validate_envoy=validate_envoy,
+        )
         if not answer["documents"]:
             typer.echo(f"nothing to do: the mesh is as it was at revision {revision}")
             return
@@ -178,6 +185,8 @@ def _print_proxies(groups: Sequence[dict[str, Any]]) -> None:
         nodes = _some(group["nodes"])
         what = "; ".join(f"{kind} {_marked(c)}" for kind, c in group["changes"].items())
         typer.echo(f"  {who} [{nodes}]: {what}")
+        if group.get("envoy_error"):
+            typer.echo(f"    Envoy would reject it: {group['envoy_error']}")
 
 
 def _marked(changes: dict[str, list[str]]) -> str:

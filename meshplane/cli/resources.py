@@ -24,7 +24,13 @@ from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
-from meshplane.cli.waiting import RollbackOnNack, Wait, WaitTimeout, wait_until_held
+from meshplane.cli.waiting import (
+    RollbackOnNack,
+    ValidateWithEnvoy,
+    Wait,
+    WaitTimeout,
+    wait_until_held,
+)
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
 
 __all__ = ["apply", "delete", "get", "status"]
@@ -210,6 +216,7 @@ def apply(
         list[str] | None,
         typer.Option("--prune-kinds", help="With --prune: the kinds to prune (repeat, or k1,k2)."),
     ] = None,
+    validate_envoy: ValidateWithEnvoy = False,
     wait: Wait = False,
     rollback_on_nack: RollbackOnNack = False,
     timeout: WaitTimeout = 60.0,
@@ -234,7 +241,13 @@ def apply(
     batch = [{"kind": d.kind.plural, "name": d.name, "spec": d.spec} for d in documents]
     with ApiClient(api_url, ca_file=ca_file, token=token) as client:
         try:
-            answer = client.apply(batch, message=message, prune=kinds, dry_run=dry_run)
+            answer = client.apply(
+                batch,
+                message=message,
+                prune=kinds,
+                dry_run=dry_run,
+                validate_envoy=validate_envoy,
+            )
         except ApiError as exc:
             if exc.unanswered:  # sent: the server may have applied it, or may still
                 _fail(f"{exc.message}: see `meshplane history` for what was applied")

@@ -19,7 +19,7 @@ import typer
 from meshplane.cli.api_client import ApiClient
 from meshplane.cli.output import fail
 
-__all__ = ["RollbackOnNack", "Wait", "WaitTimeout", "wait_until_held"]
+__all__ = ["RollbackOnNack", "ValidateWithEnvoy", "Wait", "WaitTimeout", "wait_until_held"]
 
 _POLL_S = 0.2
 
@@ -32,6 +32,14 @@ RollbackOnNack = Annotated[
     typer.Option(
         "--rollback-on-nack",
         help="Wait, and if a proxy refuses the change (NACK), roll it back (implies --wait).",
+    ),
+]
+ValidateWithEnvoy = Annotated[
+    bool,
+    typer.Option(
+        "--validate-envoy",
+        help="Before anything is stored, have Envoy (envoy --mode validate, on the control "
+        "plane) check what every affected proxy group would be sent.",
     ),
 ]
 WaitTimeout = Annotated[

@@ -11,11 +11,13 @@ state machine (sotw.py or delta.py over stream_state.py) that says what to send;
 from meshplane.xds.bootstrap import XDS_CLUSTER, XdsTls, render_bootstrap, render_yaml
 from meshplane.xds.builder import SnapshotBuilder, TranslateHook
 from meshplane.xds.cache import ResourceCache
+from meshplane.xds.envoy_check import find_envoy
 from meshplane.xds.node_tokens import NodeGrant, NodeTokens, NodeTokenSource, Refused
 from meshplane.xds.preview import ChangePreview, GroupPreview, ResourceChanges
 from meshplane.xds.registry import ProxyRegistry
 from meshplane.xds.resources import CachedResource, Snapshot, pack
 from meshplane.xds.server import ADS_SERVICE, SERVER_OPTIONS, AdsServer, start_xds_server
+from meshplane.xds.static_config import Resources, static_bootstrap
 from meshplane.xds.status import NackRecord, ProxyStatus, StatusSource, TypeStatus
 from meshplane.xds.store_port import EndpointRegistrar, MeshSource, when_reachable
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, SHORT_NAMES
@@ -45,15 +47,18 @@ __all__ = [
     "Refused",
     "ResourceCache",
     "ResourceChanges",
+    "Resources",
     "Snapshot",
     "SnapshotBuilder",
     "StatusSource",
     "TranslateHook",
     "TypeStatus",
     "XdsTls",
+    "find_envoy",
     "pack",
     "render_bootstrap",
     "render_yaml",
     "start_xds_server",
+    "static_bootstrap",
     "when_reachable",
 ]

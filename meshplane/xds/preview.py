@@ -8,12 +8,15 @@ the snapshots served now, resource by resource, by content version.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from meshplane.model import Change, ProxyGroup
 from meshplane.xds.builder import SnapshotBuilder
+from meshplane.xds.envoy_check import envoy_verdict
 from meshplane.xds.resources import CachedResource, Snapshot
+from meshplane.xds.static_config import static_bootstrap
 from meshplane.xds.streams import StreamTable
 from meshplane.xds.type_urls import PUSH_ORDER, SHORT_NAMES
 
@@ -31,23 +34,32 @@ class ResourceChanges:
 
 @dataclass(frozen=True, slots=True)
 class GroupPreview:
-    """One proxy group the change reaches: its connected proxies and, per type (short name),
-    what changes."""
+    """One proxy group the change reaches: its connected proxies, per type (short name) what
+    changes, and, when Envoy was asked (`envoy_check.py`), why it would refuse it (None: it
+    would take it)."""
 
     group: ProxyGroup
     nodes: list[str]
     changes: dict[str, ResourceChanges]
+    envoy_error: str | None = None
 
 
 class ChangePreview:
-    """Previews changes against the snapshots the connected proxies are served."""
+    """Previews changes against the snapshots the connected proxies are served; `envoy` is
+    the binary that checks them, if any (see envoy_check.find_envoy)."""
 
-    def __init__(self, builder: SnapshotBuilder, streams: StreamTable) -> None:
+    def __init__(
+        self, builder: SnapshotBuilder, streams: StreamTable, envoy: str | None = None
+    ) -> None:
         self._builder = builder
         self._streams = streams
+        self.envoy = envoy
 
-    async def preview(self, changes: Sequence[Change]) -> list[GroupPreview]:
-        """The groups `changes` would change something for, with what; call on the control
+    async def preview(
+        self, changes: Sequence[Change], *, validate: bool = False
+    ) -> list[GroupPreview]:
+        """The groups `changes` would change something for, with what, and (`validate`, which
+        needs `envoy`) whether Envoy would take each one's configuration; call on the control
         plane's loop."""
         nodes: dict[ProxyGroup, set[str]] = {}
         for handle in self._streams:
@@ -57,8 +69,19 @@ class ChangePreview:
         for group, now, after in await self._builder.preview(changes):
             differences = _differences(now, after)
             if differences and group in nodes:
-                found.append(GroupPreview(group, sorted(nodes[group]), differences))
+                error = await self._verdict(after) if validate else None
+                found.append(GroupPreview(group, sorted(nodes[group]), differences, error))
         return sorted(found, key=lambda p: p.nodes)
+
+    async def _verdict(self, snapshot: Snapshot) -> str | None:
+        if self.envoy is None:
+            raise ValueError("no Envoy binary to validate with")
+        resources = {
+            type_url: [r.message for r in of_type.values() if r.message is not None]
+            for type_url, of_type in snapshot.resources.items()
+        }
+        bootstrap = await asyncio.to_thread(static_bootstrap, resources)
+        return await envoy_verdict(self.envoy, bootstrap)
 
 
 def _differences(now: Snapshot | None, after: Snapshot) -> dict[str, ResourceChanges]:

@@ -260,3 +260,42 @@ async def test_apply_wait_rolls_back_a_change_envoy_refuses(
 
 async def _holds(mesh: Mesh, revision: int) -> bool:
     return all(p["revision"] == revision for p in await mesh.proxies())
+
+
+async def test_validate_envoy_refuses_what_envoy_would_reject_before_storing_it(
+    tmp_path: Path, backends: Callable[[str], HttpBackend]
+) -> None:
+    web = backends("web")
+    async with running_mesh(make_settings(tmp_path), hook=_RefuseSlowConnect()) as mesh:
+        await mesh.put("services", "web", {"connect_timeout": "5s"})
+        endpoint = {"service": "web", "address": "127.0.0.1", "port": web.port}
+        await mesh.put("endpoints", "web-1", endpoint)
+        bootstrap, url = await gateway(mesh)
+        route = {"gateways": ["edge"], "destinations": [{"service": "web"}]}
+        await mesh.put("routes", "web", route)
+        async with EnvoyProcess(bootstrap) as envoy:
+            await wait_until_served(url, lambda r: r.status_code == 200)
+            await _connected(mesh, 1)
+            revision = (await mesh.http.get("/api/v1/server")).json()["revision"]
+            refused = "kind: service\nname: web\nspec: {connect_timeout: 7s}\n"
+
+            dry = await _cli(
+                mesh, "apply", "-f", "-", "--dry-run", "--validate-envoy", stdin=refused
+            )
+            assert dry.exit_code == 0, dry.output
+            assert "    Envoy would reject it: " in dry.stdout
+            assert "positive duration" in dry.stdout
+
+            stopped = await _cli(mesh, "apply", "-f", "-", "--validate-envoy", stdin=refused)
+            assert stopped.exit_code == 1, stopped.output
+            assert "Envoy would reject the configuration of gateway edge" in stopped.stderr
+            assert "positive duration" in stopped.stderr
+            assert "nothing was written" in stopped.stderr
+            assert (await mesh.http.get("/api/v1/server")).json()["revision"] == revision
+            stats = await envoy.stats()
+            assert stats.get("cluster_manager.cds.update_rejected", 0) == 0  # never sent
+
+            fine = refused.replace("7s", "6s")
+            taken = await _cli(mesh, "apply", "-f", "-", "--validate-envoy", "--wait", stdin=fine)
+            assert taken.exit_code == 0, taken.output
+            assert f"1/1 proxies hold revision {revision + 1}" in taken.stderr

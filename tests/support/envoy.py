@@ -27,8 +27,9 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
+from google.protobuf.message import Message
 
-from tests.support.static_config import Resources, merge_resources, static_bootstrap
+from meshplane.xds import Resources, static_bootstrap
 
 __all__ = [
     "EnvoyError",
@@ -111,6 +112,15 @@ def validate_configs(bootstraps: Sequence[Mapping[str, Any]]) -> None:
         raise EnvoyError("\n\n".join(failures))
 
 
+def merge_resources(*resource_sets: Resources) -> dict[str, list[Message]]:
+    """Concatenate resource sets by type URL, e.g. shared resources plus one group's."""
+    merged: dict[str, list[Message]] = {}
+    for resources in resource_sets:
+        for type_url, messages in resources.items():
+            merged.setdefault(type_url, []).extend(messages)
+    return merged
+
+
 def validate_resources(resources: Resources) -> None:
     """Validate translated resources (keyed by type URL) with real Envoy (see module docstring)."""
     validate_resource_sets([resources])
@@ -118,7 +128,9 @@ def validate_resources(resources: Resources) -> None:
 
 def validate_resource_sets(resource_sets: Iterable[Resources]) -> None:
     """Validate several independent resource sets, one Envoy process each, concurrently."""
-    validate_configs([static_bootstrap(resources) for resources in resource_sets])
+    validate_configs(
+        [static_bootstrap(resources, keep_secrets=True) for resources in resource_sets]
+    )
 
 
 Predicate = Callable[[], bool | Awaitable[bool]]

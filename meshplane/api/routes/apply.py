@@ -10,6 +10,7 @@ sync); with `dry_run`, everything is checked the same way and nothing is written
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -24,6 +25,7 @@ from meshplane.api.deps import (
     EditorDep,
     PreviewDep,
     StoreDep,
+    ValidateEnvoy,
 )
 from meshplane.api.dry_run import batch_answer
 from meshplane.api.schemas import BatchOut, ErrorOut
@@ -97,6 +99,7 @@ async def apply(
     preview: PreviewDep,
     core: CoreDep,
     dry_run: DryRun = False,
+    validate_envoy: ValidateEnvoy = False,
 ) -> BatchOut:
     """Create or replace every document in one transaction, at one revision: all or nothing.
 
@@ -106,19 +109,21 @@ async def apply(
     A document equal to what is stored is `unchanged`; a batch that changes nothing makes no
     revision. Deletions (`prune`) follow the documents in the answer; a dry run also answers
     each changed resource's spec before and after, and per group of connected proxies the
-    Envoy resources it would add, change and remove.
+    Envoy resources it would add, change and remove. `validate_envoy` has Envoy check what
+    every affected group would be sent before anything is stored.
     """
     documents = _documents(body.documents)
     prune = [_prune_kind(word, i) for i, word in enumerate(body.prune)]
-    revision, applied = await store.apply(
-        documents,
-        by=caller.name,
-        message=body.message or header_message,
-        prune=prune,
-        dry_run=dry_run,
+    write = functools.partial(
+        store.apply, documents, by=caller.name, message=body.message or header_message, prune=prune
     )
     return await batch_answer(
-        BatchOut, revision, applied, dry_run=dry_run, preview=preview, core=core
+        BatchOut,
+        lambda dry: write(dry_run=dry),
+        dry_run=dry_run,
+        validate_envoy=validate_envoy,
+        preview=preview,
+        core=core,
     )
 
 

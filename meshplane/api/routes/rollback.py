@@ -13,10 +13,12 @@ from meshplane.api.deps import (
     EditorDep,
     PreviewDep,
     StoreDep,
+    ValidateEnvoy,
 )
 from meshplane.api.dry_run import batch_answer
 from meshplane.api.schemas import BatchOut, ErrorOut
 from meshplane.errors import InvalidRequest, NotFound
+from meshplane.store import Applied
 
 __all__ = ["NOT_ROLLED_BACK", "router"]
 
@@ -68,23 +70,32 @@ async def rollback(
     preview: PreviewDep,
     core: CoreDep,
     dry_run: DryRun = False,
+    validate_envoy: ValidateEnvoy = False,
 ) -> RollbackOut:
     """Make every resource operators write equal to what it was at `revision`: puts back what
     changed or was deleted since, deletes what was created since, in one transaction at one
     new revision (history is never rewritten), checked as any write is. Nothing to do: the
     current revision and no documents."""
-    try:
-        revision, applied = await store.rollback(
-            body.revision,
-            cascade=body.cascade,
-            by=caller.name,
-            message=body.message or header_message,
-            dry_run=dry_run,
-        )
-    except NotFound as exc:
-        if exc.document is not None:
-            raise
-        raise InvalidRequest(str(exc), loc=("body", "revision")) from None
+
+    async def write(dry: bool) -> tuple[int, list[Applied]]:
+        try:
+            return await store.rollback(
+                body.revision,
+                cascade=body.cascade,
+                by=caller.name,
+                message=body.message or header_message,
+                dry_run=dry,
+            )
+        except NotFound as exc:
+            if exc.document is not None:
+                raise
+            raise InvalidRequest(str(exc), loc=("body", "revision")) from None
+
     return await batch_answer(
-        RollbackOut, revision, applied, dry_run=dry_run, preview=preview, core=core
+        RollbackOut,
+        write,
+        dry_run=dry_run,
+        validate_envoy=validate_envoy,
+        preview=preview,
+        core=core,
     )

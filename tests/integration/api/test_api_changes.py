@@ -141,3 +141,12 @@ async def test_rollback_and_dry_runs_over_the_api(api: httpx.AsyncClient) -> Non
     too_old = await api.post("/api/v1/rollback", json={"revision": 9})
     assert too_old.status_code == 422
     assert too_old.json()["detail"][0]["loc"] == ["body", "revision"]
+
+
+async def test_validate_envoy_needs_an_envoy_to_ask(api: httpx.AsyncClient) -> None:
+    body = {"documents": [{"kind": "service", "name": "a", "spec": {}}]}
+    answer = await api.post("/api/v1/apply", params={"validate_envoy": True}, json=body)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "validate_envoy"]
+    assert "no Envoy binary" in answer.json()["detail"][0]["msg"]
+    assert (await api.get("/api/v1/changes")).json()["items"] == []

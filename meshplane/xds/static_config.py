@@ -3,12 +3,13 @@
 EDS clusters become STATIC clusters holding their ClusterLoadAssignment, and RDS references
 become the inline RouteConfiguration they name. Inline routes are checked against the cluster
 manager (`validate_clusters` defaults to true for them), so `envoy --mode validate` also proves
-every cluster a route names is among the resources.
+every cluster a route names is among the resources. SDS references point at static secrets:
+the resources' own (`keep_secrets`, for tests of the translation), else a throwaway identity's
+under each referenced name, so that no proxy's key is ever written out to be checked.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,35 +20,25 @@ from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from meshplane.certs.ca import issue_leaf, new_root
-from meshplane.model import IdentityState, Leaf
-from meshplane.xds.translate.secrets import identity_secrets
+from meshplane.certs import stand_in_identity
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
-__all__ = ["Resources", "merge_resources", "static_bootstrap"]
+__all__ = ["Resources", "static_bootstrap"]
 
 Resources = Mapping[str, Sequence[Message]]
 
 
-def merge_resources(*resource_sets: Resources) -> dict[str, list[Message]]:
-    """Concatenate resource sets by type URL, e.g. shared resources plus one group's."""
-    merged: dict[str, list[Message]] = {}
-    for resources in resource_sets:
-        for type_url, messages in resources.items():
-            merged.setdefault(type_url, []).extend(messages)
-    return merged
-
-
-def static_bootstrap(resources: Resources) -> dict[str, Any]:
+def static_bootstrap(resources: Resources, *, keep_secrets: bool = False) -> dict[str, Any]:
     """Fold dynamic resources into a static bootstrap (as JSON) that Envoy can validate alone.
 
     Route configurations no listener refers to get a listener of their own so they are checked
-    too. Raises ValueError for an EDS cluster without its assignment or a missing RDS name,
-    either of which would leave Envoy waiting forever on a real xDS stream.
+    too. Secrets are stand-ins unless `keep_secrets` (then only those missing are). Raises
+    ValueError for an EDS cluster without its assignment or a missing RDS name, either of
+    which would leave Envoy waiting forever on a real xDS stream.
     """
     unknown = set(resources) - {CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET}
     if unknown:
@@ -68,17 +59,20 @@ def static_bootstrap(resources: Resources) -> dict[str, Any]:
     spare = (port for port in range(20000, 65536) if port not in ports)
     for name in sorted(set(routes) - used_routes):
         static.listeners.append(_route_listener(routes[name], next(spare)))
-    static.secrets.extend(resources.get(SECRET, []))
-    referenced = _static_sds(static)
+    if keep_secrets:
+        static.secrets.extend(resources.get(SECRET, []))
+    certificates, bundles = _static_sds(static)
     given = {s.name for s in static.secrets}
-    static.secrets.extend(s for s in _test_secrets() if s.name in referenced - given)
+    static.secrets.extend(_stand_ins(certificates - given, bundles - given))
     result: dict[str, Any] = json_format.MessageToDict(bootstrap, preserving_proto_field_name=True)
     return result
 
 
-def _static_sds(static: Any) -> set[str]:
-    """Point every SDS reference at a static secret (no ADS here); return the names used."""
-    names: set[str] = set()
+def _static_sds(static: Any) -> tuple[set[str], set[str]]:
+    """Point every SDS reference at a static secret (no ADS here); return the names used, of
+    certificates and of validation contexts."""
+    certificates: set[str] = set()
+    bundles: set[str] = set()
     sockets = [m.transport_socket for c in static.clusters for m in c.transport_socket_matches]
     sockets += [c.transport_socket for c in static.clusters if c.HasField("transport_socket")]
     sockets += [
@@ -96,39 +90,33 @@ def _static_sds(static: Any) -> set[str]:
                 common = context.common_tls_context
                 for sds in common.tls_certificate_sds_secret_configs:
                     sds.ClearField("sds_config")
-                    names.add(sds.name)
+                    certificates.add(sds.name)
                 combined = common.combined_validation_context
                 if combined.HasField("validation_context_sds_secret_config"):
                     combined.validation_context_sds_secret_config.ClearField("sds_config")
-                    names.add(combined.validation_context_sds_secret_config.name)
+                    bundles.add(combined.validation_context_sds_secret_config.name)
                 config.Pack(context)
-    return names
+    return certificates, bundles
 
 
-def _test_secrets() -> list[Any]:
-    """A throwaway identity and trust bundle, for configs whose secrets come over SDS."""
-    now = dt.datetime.now(dt.UTC)
-    root = new_root("validate.local", now, ttl=dt.timedelta(days=1))
-    leaf = issue_leaf(root, "spiffe://validate.local/service/x", now, ttl=dt.timedelta(hours=1))
-    state = IdentityState(
-        "validate.local",
-        1,
-        (root.root_pem(),),
-    )
-    return identity_secrets(
-        state,
-        Leaf(
-            "service/x",
-            leaf.identity,
-            leaf.cert_chain_pem,
-            leaf.key_pem,
-            leaf.serial,
-            "",
-            now,
-            now,
-            now,
-        ),
-    )
+def _stand_ins(certificates: set[str], bundles: set[str]) -> list[Any]:
+    """Secrets under the given names made of one throwaway identity."""
+    if not certificates and not bundles:
+        return []
+    identity = stand_in_identity()
+    secrets: list[Any] = []
+    for name in sorted(certificates):
+        secret: Any = secret_pb2.Secret(name=name)
+        secret.tls_certificate.certificate_chain.inline_string = identity.cert_chain_pem
+        secret.tls_certificate.private_key.inline_string = identity.key_pem
+        secrets.append(secret)
+    for name in sorted(bundles):
+        secret = secret_pb2.Secret(name=name)
+        context: Any = common_pb2.CertificateValidationContext()
+        context.trusted_ca.inline_string = identity.root_pem
+        secret.validation_context.CopyFrom(context)
+        secrets.append(secret)
+    return secrets
 
 
 def _typed_any(resources: Resources, type_url: str) -> list[Any]:
