@@ -20,7 +20,13 @@ from meshplane.cli.output import ApiToken, ApiUrl, CaFile
 from meshplane.cli.output import fail as _fail
 from meshplane.cli.output import reporting as _reporting
 from meshplane.cli.output import table as _table
-from meshplane.cli.waiting import ValidateWithEnvoy, Wait, WaitTimeout, wait_until_held
+from meshplane.cli.waiting import (
+    ValidateWithEnvoy,
+    Wait,
+    WaitTimeout,
+    nacks_now,
+    wait_until_held,
+)
 from meshplane.model import KINDS, kind_named
 
 __all__ = ["changed", "diff", "history", "print_batch", "rollback"]
@@ -155,6 +161,7 @@ def rollback(
     (a rollback is itself a revision, and can be rolled back). Certificates, tokens and
     auto-registered endpoints are not rolled back."""
     with ApiClient(api_url, ca_file=ca_file, token=token) as client, _reporting():
+        earlier = nacks_now(client) if wait and not dry_run else frozenset()
         answer = client.rollback(
             revision,
             cascade=cascade,
@@ -168,7 +175,10 @@ def rollback(
         print_batch(answer, dry_run=dry_run)
         typer.echo(f"note: {answer['not_rolled_back']}")
         if wait and not dry_run:
-            wait_until_held(client, answer["revision"], timeout=timeout, rollback_on_nack=False)
+            revision = answer["revision"]
+            wait_until_held(
+                client, revision, timeout=timeout, rollback_on_nack=False, earlier=earlier
+            )
 
 
 def _print_proxies(groups: Sequence[dict[str, Any]]) -> None:

@@ -29,6 +29,7 @@ from meshplane.cli.waiting import (
     ValidateWithEnvoy,
     Wait,
     WaitTimeout,
+    nacks_now,
     wait_until_held,
 )
 from meshplane.model import KINDS, NAME_PATTERN, Kind, kind_named
@@ -239,7 +240,10 @@ def apply(
     if prune_kinds and not prune:
         _fail("--prune-kinds needs --prune")
     batch = [{"kind": d.kind.plural, "name": d.name, "spec": d.spec} for d in documents]
+    following = (wait or rollback_on_nack) and not dry_run
     with ApiClient(api_url, ca_file=ca_file, token=token) as client:
+        with _reporting():
+            earlier = nacks_now(client) if following else frozenset()
         try:
             answer = client.apply(
                 batch,
@@ -253,11 +257,14 @@ def apply(
                 _fail(f"{exc.message}: see `meshplane history` for what was applied")
             _fail("nothing applied:\n  " + _refusal(exc, documents))
         print_batch(answer, dry_run=dry_run)
-        if (wait or rollback_on_nack) and not dry_run and changed(answer):
+        if following and changed(answer):
             with _reporting():
-                revision = answer["revision"]
                 wait_until_held(
-                    client, revision, timeout=timeout, rollback_on_nack=rollback_on_nack
+                    client,
+                    answer["revision"],
+                    timeout=timeout,
+                    rollback_on_nack=rollback_on_nack,
+                    earlier=earlier,
                 )
 
 

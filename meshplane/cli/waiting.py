@@ -19,7 +19,14 @@ import typer
 from meshplane.cli.api_client import ApiClient
 from meshplane.cli.output import fail
 
-__all__ = ["RollbackOnNack", "ValidateWithEnvoy", "Wait", "WaitTimeout", "wait_until_held"]
+__all__ = [
+    "RollbackOnNack",
+    "ValidateWithEnvoy",
+    "Wait",
+    "WaitTimeout",
+    "nacks_now",
+    "wait_until_held",
+]
 
 _POLL_S = 0.2
 
@@ -47,11 +54,22 @@ WaitTimeout = Annotated[
 ]
 
 
+def nacks_now(client: ApiClient) -> frozenset[tuple[str, ...]]:
+    """The NACKs the proxies report before a change: `wait_until_held` ignores them (a proxy
+    stuck on an earlier refusal did not refuse this change)."""
+    return frozenset(_nack_keys(client.proxies()))
+
+
 def wait_until_held(
-    client: ApiClient, revision: int, *, timeout: float, rollback_on_nack: bool
+    client: ApiClient,
+    revision: int,
+    *,
+    timeout: float,
+    rollback_on_nack: bool,
+    earlier: frozenset[tuple[str, ...]] = frozenset(),
 ) -> None:
-    """Return once every connected proxy holds `revision`; exit 1 on a NACK (after rolling
-    back, if asked) or at `timeout` seconds."""
+    """Return once every connected proxy holds `revision`; exit 1 on a NACK not among
+    `earlier` (after rolling back, if asked) or at `timeout` seconds."""
     deadline = time.monotonic() + timeout
     shown = ""
     while True:
@@ -63,7 +81,7 @@ def wait_until_held(
             shown = progress
         if not behind:
             return
-        if refusals := [line for p in behind for line in _refusals(p)]:
+        if refusals := [line for p in behind for line in _refusals(p, earlier)]:
             for line in refusals:
                 typer.echo(line, err=True)
             _refused(client, revision, rollback_on_nack)
@@ -73,15 +91,32 @@ def wait_until_held(
         time.sleep(_POLL_S)
 
 
-def _refusals(proxy: dict[str, Any]) -> Sequence[str]:
-    """A line per resource type whose latest push the proxy refused."""
+def _refusals(proxy: dict[str, Any], earlier: frozenset[tuple[str, ...]]) -> Sequence[str]:
+    """A line per resource type whose latest push the proxy refused, since `earlier`."""
     return [
         f"NACK {proxy['node_id']} {t['type']}: {t['last_nack']['error']}"
-        for t in proxy["types"]
+        for t, key in zip(proxy["types"], _type_keys(proxy), strict=True)
         if t.get("last_nack")
         and t["last_nack"]["version"] == t["sent_version"]
         and t["sent_version"] != t["acked_version"]
+        and key not in earlier
     ]
+
+
+def _nack_keys(proxies: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [key for proxy in proxies for key in _type_keys(proxy)]
+
+
+def _type_keys(proxy: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per type of `proxy`, what names its last NACK (empty strings: none)."""
+    keys: list[tuple[str, ...]] = []
+    stream = str(proxy.get("stream_id"))
+    for t in proxy["types"]:
+        nack = t.get("last_nack") or {}
+        keys.append(
+            (proxy["node_id"], stream, t["type"], nack.get("version", ""), nack.get("at", ""))
+        )
+    return keys
 
 
 def _refused(client: ApiClient, revision: int, rollback_on_nack: bool) -> None:

@@ -513,3 +513,33 @@ def test_apply_prune_deletes_a_route_removed_from_the_directory(server: RunningA
     )
     with server.client() as client:
         assert [s["name"] for s in client.list("services")] == ["b", "c"]
+
+
+def test_wait_does_not_blame_a_change_for_an_earlier_nack(server: RunningApi):
+    since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    stuck = ProxyStatus(
+        node_id="sidecar-b-9901",
+        role="sidecar",
+        gateway=None,
+        service="b",
+        address="10.0.0.1",
+        transport="sotw",
+        stream_id=1,
+        connected_since=since,
+        types=[
+            TypeStatus(
+                "routes", "bbbb", "cccc", 1, NackRecord("bbbb", "unknown cluster 'x'", since)
+            )
+        ],
+        revision=None,  # stuck on the NACK since before the change
+    )
+    server.status.streams.append(stuck)
+    manifest = "kind: service\nname: d\nspec: {}\n"
+    waited = meshplane(
+        server, "apply", "-f", "-", "--rollback-on-nack", "--timeout", "1", input=manifest
+    )
+    assert waited.exit_code == 1
+    assert "NACK" not in waited.stderr
+    assert "not every proxy holds revision 1 after 1s: sidecar-b-9901" in waited.stderr
+    with server.client() as client:
+        assert client.server()["revision"] == 1  # not rolled back
