@@ -17,7 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from meshplane.api.auth import Authenticator
 from meshplane.api.core_loop import CoreLoop
 from meshplane.certs import CertificateAuthority
-from meshplane.errors import Unauthenticated
+from meshplane.errors import InvalidRequest, Unauthenticated
+from meshplane.model import kind_named
 from meshplane.settings import Settings
 from meshplane.store import ApiToken, IfMatch, Role, Store
 from meshplane.xds import ChangePreview, StatusSource
@@ -35,6 +36,7 @@ __all__ = [
     "DryRun",
     "EditorDep",
     "IfMatchDep",
+    "KindFilterDep",
     "MaybeAuthorityDep",
     "PreviewDep",
     "SettingsDep",
@@ -171,6 +173,18 @@ async def _if_match(
 MAX_MESSAGE = 1000  # characters of a change's message
 
 
+async def _kind_filter(
+    kind: Annotated[str | None, Query(description="Only this kind (singular or plural).")] = None,
+) -> str | None:
+    """The `kind` query of a listing, as a plural; 422 naming it if no kind has that name."""
+    if kind is None:
+        return None
+    try:
+        return kind_named(kind).plural
+    except KeyError as exc:
+        raise InvalidRequest(exc.args[0], loc=("query", "kind")) from None
+
+
 async def _change_message(
     message: Annotated[
         str | None,
@@ -223,6 +237,8 @@ AuthorityDep = Annotated[CertificateAuthority, Depends(_authority)]
 MaybeAuthorityDep = Annotated[CertificateAuthority | None, Depends(_maybe_authority)]
 IfMatchDep = Annotated[IfMatch, Depends(_if_match)]
 ChangeMessageDep = Annotated[str | None, Depends(_change_message)]
+KindFilterDep = Annotated[str | None, Depends(_kind_filter)]
+"""An optional `kind` query (singular or plural), as the kind's plural."""
 """Why a write is made (X-Change-Message), kept in the history."""
 DryRun = Annotated[
     bool, Query(description="Check everything as the real write would; write nothing.")

@@ -11,7 +11,7 @@ from typing import TypeVar
 from meshplane.api.core_loop import CoreLoop
 from meshplane.api.schemas import AppliedOut, BatchOut, ProxyChangesOut
 from meshplane.errors import InvalidMesh, InvalidRequest
-from meshplane.model import Change, Role
+from meshplane.model import Role
 from meshplane.store import Applied
 from meshplane.xds import ChangePreview, GroupPreview
 
@@ -41,7 +41,8 @@ async def batch_answer(
         )
     if validate_envoy and not dry_run:
         assert preview is not None
-        await checked_by_envoy(*await write(True), preview=preview, core=core)
+        _, would = await write(True)
+        await checked_by_envoy(would, preview=preview, core=core)
     revision, applied = await write(dry_run)
     answer = out(
         revision=revision,
@@ -49,16 +50,16 @@ async def batch_answer(
         documents=[AppliedOut.of(a, dry_run=dry_run) for a in applied],
     )
     if dry_run and preview is not None:
-        groups = await _preview(revision, applied, preview, core, validate=validate_envoy)
+        groups = await _preview(applied, preview, core, validate=validate_envoy)
         answer.proxies = [ProxyChangesOut.of(g) for g in groups]
     return answer
 
 
 async def checked_by_envoy(
-    revision: int, applied: Sequence[Applied], *, preview: ChangePreview, core: CoreLoop
+    applied: Sequence[Applied], *, preview: ChangePreview, core: CoreLoop
 ) -> None:
     """InvalidMesh with Envoy's error if it would refuse what a group would be sent."""
-    for group in await _preview(revision, applied, preview, core, validate=True):
+    for group in await _preview(applied, preview, core, validate=True):
         if group.envoy_error is not None:
             raise InvalidMesh(
                 f"Envoy would reject the configuration of {_label(group)} "
@@ -67,18 +68,13 @@ async def checked_by_envoy(
 
 
 async def _preview(
-    revision: int,
     applied: Sequence[Applied],
     preview: ChangePreview,
     core: CoreLoop,
     *,
     validate: bool,
 ) -> list[GroupPreview]:
-    changes = [
-        Change(revision, a.kind, a.name, None if a.resource is None else a.resource.spec)
-        for a in applied
-        if a.outcome != "unchanged"
-    ]
+    changes = [change for a in applied if (change := a.change) is not None]
     if not changes:
         return []
     return await core.run(lambda: preview.preview(changes, validate=validate))

@@ -20,7 +20,7 @@ from meshplane.model import KINDS, Key
 from meshplane.store.batch import Document
 from meshplane.store.invalid import parse_stored
 from meshplane.store.repo import referrers_of
-from meshplane.store.revisions import StateAt, mesh_at
+from meshplane.store.revisions import StateAt, mesh_at, stored_states
 from meshplane.store.tables import ResourceRow
 
 __all__ = ["Plan", "prune_deletes", "rollback_plan"]
@@ -43,7 +43,7 @@ def rollback_plan(connection: Connection, revision: int, *, cascade: bool) -> Pl
     to nothing (unless `cascade`)."""
     at = {(s.kind, s.name): s for s in mesh_at(connection, revision)}
     then = {key: state for key, state in at.items() if state.source == _OPERATOR}
-    now = {(s.kind, s.name): s for s in _stored(connection)}
+    now = {(s.kind, s.name): s for s in stored_states(connection)}
     documents = [
         _document(state, revision)
         for key, state in then.items()
@@ -64,11 +64,6 @@ def prune_deletes(connection: Connection, kinds: Collection[str], keep: Iterable
     )
     found = connection.execute(query.order_by(ResourceRow.kind, ResourceRow.name))
     return [(kind, name) for kind, name in found if (kind, name) not in kept]
-
-
-def _stored(connection: Connection) -> list[StateAt]:
-    query = select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec, ResourceRow.source)
-    return [StateAt(*row) for row in connection.execute(query)]
 
 
 def _document(state: StateAt, revision: int) -> Document:

@@ -44,6 +44,7 @@ __all__ = [
     "mesh_at",
     "prune_history",
     "save_message",
+    "stored_states",
 ]
 
 DEFAULT_HISTORY_REVISIONS = 100_000  # months of writes at a few hundred a day
@@ -78,6 +79,7 @@ class Difference:
         return "deleted" if self.after is None else "configured"
 
 
+_STORED = select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec, ResourceRow.source)
 _RANGE = select(MeshStateRow.history_start, MeshStateRow.revision).where(MeshStateRow.id == 1)
 
 
@@ -87,13 +89,18 @@ def history_range(connection: Connection) -> tuple[int, int]:
     return start, current
 
 
+def stored_states(connection: Connection) -> list[StateAt]:
+    """Every resource as it is now."""
+    return [StateAt(*row) for row in connection.execute(_STORED)]
+
+
 def mesh_at(
     connection: Connection, revision: int, *, kind: str | None = None, name: str | None = None
 ) -> list[StateAt]:
     """Every resource (of `kind`, named `name`, if given) as it was at `revision`, by kind and
     name. NotFound if the revision is not in the retained range."""
     _check_in_range(connection, revision)
-    query = select(ResourceRow.kind, ResourceRow.name, ResourceRow.spec, ResourceRow.source)
+    query = _STORED
     changed = _keys_changed(revision, None)
     if kind is not None:
         query, changed = (

@@ -307,11 +307,7 @@ class Store:
 
         revision, batch, result = await self._write(work)
         applied = _applied(batch, result, revision)
-        changes = [
-            Change(revision, a.kind, a.name, None if a.resource is None else a.resource.spec)
-            for a in applied
-            if a.outcome != "unchanged"
-        ]
+        changes = [change for a in applied if (change := a.change) is not None]
         if changes and not dry_run:
             for change in changes:
                 self._invalid.cleared((change.kind, change.name), revision)
@@ -470,6 +466,14 @@ class Applied:
     @property
     def after(self) -> dict[str, Any] | None:
         return None if self.resource is None else repo.canonical(self.resource.spec)
+
+    @property
+    def change(self) -> Change | None:
+        """What the feed is told of it (None: unchanged), at the batch's revision."""
+        if self.outcome == "unchanged":
+            return None
+        spec = None if self.resource is None else self.resource.spec
+        return Change(self.version, self.kind, self.name, spec)
 
 
 def _applied(batch: Plan, result: BatchResult, revision: int) -> builtins.list[Applied]:

@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from meshplane.api.deps import StoreDep, ViewerDep
+from meshplane.api.deps import KindFilterDep, StoreDep, ViewerDep
 from meshplane.errors import InvalidRequest
-from meshplane.model import NAME_PATTERN, kind_named
+from meshplane.model import NAME_PATTERN
 
 __all__ = ["router"]
 
@@ -56,7 +56,7 @@ class ChangeList(BaseModel):
 async def list_changes(
     store: StoreDep,
     _caller: ViewerDep,
-    kind: Annotated[str | None, Query(description="Only this kind (singular or plural).")] = None,
+    plural: KindFilterDep,
     name: Annotated[
         str | None, Query(pattern=NAME_PATTERN, max_length=63, description="Only this name.")
     ] = None,
@@ -77,7 +77,6 @@ async def list_changes(
     given with it. The log keeps the newest MESHPLANE_HISTORY_REVISIONS revisions. A page
     holds whole revisions: one that alone changed more than `limit` resources comes whole in
     a page of its own (up to 100,000)."""
-    plural = _plural(kind) if kind is not None else None
     since, until = _aware(since, "since"), _aware(until, "until")
     history = functools.partial(
         store.history, kind=plural, name=name, by=by, since=since, until=until
@@ -93,13 +92,6 @@ async def list_changes(
     return ChangeList(
         items=[ChangeOut.model_validate(e) for e in page], next_before=page[-1].revision
     )
-
-
-def _plural(kind: str) -> str:
-    try:
-        return kind_named(kind).plural
-    except KeyError as exc:
-        raise InvalidRequest(exc.args[0], loc=("query", "kind")) from None
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:

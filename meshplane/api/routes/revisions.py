@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from meshplane.api.deps import StoreDep, ViewerDep
+from meshplane.api.deps import KindFilterDep, StoreDep, ViewerDep
 from meshplane.api.schemas import ErrorOut
 from meshplane.errors import InvalidRequest
-from meshplane.model import NAME_PATTERN, kind_named
+from meshplane.model import NAME_PATTERN
 from meshplane.store import StateAt
 
 __all__ = ["router"]
@@ -67,13 +67,12 @@ async def get_revision(
     revision: Annotated[int, Path(ge=0)],
     store: StoreDep,
     _caller: ViewerDep,
-    kind: Annotated[str | None, Query(description="Only this kind (singular or plural).")] = None,
+    plural: KindFilterDep,
     name: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=63)] = None,
 ) -> RevisionOut:
     """Every resource (or those of `kind`, named `name`) as it was at `revision`: rebuilt
     from the resources and the change log, exact anywhere from `history_start` on (the log
     keeps MESHPLANE_HISTORY_REVISIONS revisions)."""
-    plural = _plural(kind) if kind is not None else None
     states = await store.mesh_at(revision, kind=plural, name=name)
     start, _ = await store.history_range()
     return RevisionOut(
@@ -121,10 +120,3 @@ async def diff(
             for d in found
         ],
     )
-
-
-def _plural(kind: str) -> str:
-    try:
-        return kind_named(kind).plural
-    except KeyError as exc:
-        raise InvalidRequest(exc.args[0], loc=("query", "kind")) from None

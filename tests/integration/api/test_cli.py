@@ -212,24 +212,30 @@ def test_bootstrap_names_missing_options(server: RunningApi):
     assert "inbound_port: required when role is sidecar" in result.stderr
 
 
+def _sidecar_b(since: datetime, *types: TypeStatus) -> ProxyStatus:
+    """The status of sidecar-b-9901's stream, holding no revision yet."""
+    return ProxyStatus(
+        node_id="sidecar-b-9901",
+        role="sidecar",
+        gateway=None,
+        service="b",
+        address="10.0.0.1",
+        transport="sotw",
+        stream_id=1,
+        connected_since=since,
+        types=list(types),
+    )
+
+
 def test_status_shows_versions_and_nacks(server: RunningApi):
     assert meshplane(server, "status").stdout == "no proxies connected\n"
     since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     nack = NackRecord("bbbbbbbb2222", "unknown cluster 'x'", since)
     server.status.streams.append(
-        ProxyStatus(
-            node_id="sidecar-b-9901",
-            role="sidecar",
-            gateway=None,
-            service="b",
-            address="10.0.0.1",
-            transport="sotw",
-            stream_id=1,
-            connected_since=since,
-            types=[
-                TypeStatus("clusters", "aaaaaaaa1111", "aaaaaaaa1111", 2, None),
-                TypeStatus("routes", "bbbbbbbb2222", "cccccccc3333", 1, nack),
-            ],
+        _sidecar_b(
+            since,
+            TypeStatus("clusters", "aaaaaaaa1111", "aaaaaaaa1111", 2, None),
+            TypeStatus("routes", "bbbbbbbb2222", "cccccccc3333", 1, nack),
         )
     )
     result = meshplane(server, "status")
@@ -517,22 +523,9 @@ def test_apply_prune_deletes_a_route_removed_from_the_directory(server: RunningA
 
 def test_wait_does_not_blame_a_change_for_an_earlier_nack(server: RunningApi):
     since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    stuck = ProxyStatus(
-        node_id="sidecar-b-9901",
-        role="sidecar",
-        gateway=None,
-        service="b",
-        address="10.0.0.1",
-        transport="sotw",
-        stream_id=1,
-        connected_since=since,
-        types=[
-            TypeStatus(
-                "routes", "bbbb", "cccc", 1, NackRecord("bbbb", "unknown cluster 'x'", since)
-            )
-        ],
-        revision=None,  # stuck on the NACK since before the change
-    )
+    nack = NackRecord("bbbb", "unknown cluster 'x'", since)
+    # stuck on the NACK since before the change: it holds no revision
+    stuck = _sidecar_b(since, TypeStatus("routes", "bbbb", "cccc", 1, nack))
     server.status.streams.append(stuck)
     manifest = "kind: service\nname: d\nspec: {}\n"
     waited = meshplane(
