@@ -83,6 +83,7 @@ def _export_state(
     registry: ProxyRegistry,
     cache: ResourceCache,
     authority: CertificateAuthority,
+    builder: SnapshotBuilder,
 ) -> None:
     """Gauges read from their owners at scrape time."""
 
@@ -96,10 +97,12 @@ def _export_state(
 
     def expiry() -> list[tuple[tuple[str, ...], float]]:
         now = dt.datetime.now(dt.UTC)
-        return [
-            ((leaf.spiffe_id,), (leaf.not_after - now).total_seconds())
-            for leaf in authority.leaves()
+        leaves = [(leaf.spiffe_id, leaf.not_after) for leaf in authority.leaves()]
+        edge = [
+            (f"tls-certificate/{name}", spec.info.not_after)
+            for name, spec in sorted(builder.mesh.tls_certificates.items())
         ]
+        return [((who,), (end - now).total_seconds()) for who, end in leaves + edge]
 
     metrics.gauge(
         "meshplane_xds_connected_proxies",
@@ -121,7 +124,8 @@ def _export_state(
     )
     metrics.gauge(
         "meshplane_certificate_expiry_seconds",
-        "Seconds until each identity's certificate expires.",
+        "Seconds until each certificate expires: each identity's (its SPIFFE ID) and each "
+        "edge certificate's (tls-certificate/<name>).",
         ["identity"],
         expiry,
     )
@@ -208,8 +212,9 @@ class ControlPlane:
     async def _start(self) -> None:
         settings = self.settings
         self._stack.enter_context(one_server(settings.database_url))
+        box = self.box = SecretBox(load_secret(settings.secret_key, settings.secret_key_file))
         store = self.store = await open_store(
-            settings.database_url, history_revisions=settings.history_revisions
+            settings.database_url, history_revisions=settings.history_revisions, sealer=box
         )
         self._stack.push_async_callback(store.close)
         await first_admin_token(TokenRepo(store.database), settings)
@@ -220,7 +225,6 @@ class ControlPlane:
             self._registrar, settings.endpoint_grace_seconds, metrics
         )
         self._stack.push_async_callback(registry.aclose)
-        box = self.box = SecretBox(load_secret(settings.secret_key, settings.secret_key_file))
         authority = self.authority = CertificateAuthority(
             IdentityRepo(store.database),
             box,
@@ -233,6 +237,7 @@ class ControlPlane:
         builder = SnapshotBuilder(
             StoreMeshSource(store),
             cache,
+            edge_keys=store.edge_keys,
             hook=self._hook,
             trust_domain=settings.trust_domain,
             on_missing_identity=self._issue_later,
@@ -241,7 +246,7 @@ class ControlPlane:
         builder.set_identities(authority.state)
         authority.subscribe(builder.set_identities)
         await builder.load()
-        _export_state(metrics, registry, cache, authority)
+        _export_state(metrics, registry, cache, authority, builder)
         if store.database.postgres:
             self._follow_other_replicas(store, authority)
 

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from meshplane.certs import SecretBox
 from meshplane.store import ChangeFeed, Store, create_engine, open_database
+
+# What the test stores seal edge certificates' keys with (the control plane's SecretBox).
+TEST_SEALER = SecretBox(b"meshplane-tests-secret-key")
 
 POSTGRES_URL_ENV = "MESHPLANE_TEST_POSTGRES_URL"
 
@@ -59,7 +63,7 @@ async def schema_store(url: str, schema: str) -> AsyncIterator[Store]:
     """A migrated Store of its own (engine, pool, feed) on `schema`: one replica's, when several
     share a schema."""
     database = open_database(url, connect_args={"options": f"-c search_path={schema}"})
-    store = Store(database, ChangeFeed())
+    store = Store(database, ChangeFeed(), sealer=TEST_SEALER)
     try:
         await database.migrate()
         yield store
@@ -91,7 +95,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         async with _postgres_store(postgres_url()) as store:
             yield store
         return
-    store = Store(open_database(f"sqlite:///{tmp_path / 'mesh.db'}"), ChangeFeed())
+    store = Store(
+        open_database(f"sqlite:///{tmp_path / 'mesh.db'}"), ChangeFeed(), sealer=TEST_SEALER
+    )
     try:
         await store.database.migrate()
         yield store

@@ -7,19 +7,21 @@ of one loose `spec: object` for all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from meshplane.model import KINDS, Kind, Spec
+from meshplane.model import KINDS, CertificateInfo, Key, Kind, Spec, TlsCertificateSpec
 from meshplane.store import Applied, InvalidReport, InvalidResource, Source, StoredResource
 from meshplane.xds import GroupPreview
 
 __all__ = [
     "AppliedOut",
     "BatchOut",
+    "CertificateDetailsOut",
     "ErrorOut",
     "Health",
     "InvalidOut",
@@ -55,17 +57,32 @@ class ResourceModels:
     listing: type[BaseModel]
 
     def listing_of(
-        self, stored: list[StoredResource], invalid: list[InvalidResource], singular: str
+        self,
+        stored: list[StoredResource],
+        invalid: list[InvalidResource],
+        singular: str,
+        referrers: Mapping[Key, list[Key]] | None = None,
     ) -> BaseModel:
         """The list body: the resources that validate, and any that no longer do apart."""
         return self.listing(
-            items=[self.out_of(r, singular) for r in stored],
+            items=[self.out_of(r, singular, referrers) for r in stored],
             invalid=[InvalidOut.of(r) for r in invalid] or None,
         )
 
-    def out_of(self, stored: StoredResource, singular: str) -> BaseModel:
-        """The response body for one stored resource: its fields, the kind in the singular."""
-        return self.out.model_validate(replace(stored, kind=singular), from_attributes=True)
+    def out_of(
+        self,
+        stored: StoredResource,
+        singular: str,
+        referrers: Mapping[Key, list[Key]] | None = None,
+    ) -> BaseModel:
+        """The response body for one stored resource: its fields, the kind in the singular,
+        and for a certificate what it is and who uses it (from `referrers`)."""
+        body = self.out.model_validate(replace(stored, kind=singular), from_attributes=True)
+        if isinstance(stored.spec, TlsCertificateSpec):
+            users = (referrers or {}).get((stored.kind, stored.name), [])
+            details = CertificateDetailsOut.of(stored.spec.info, [n for _, n in users])
+            body = body.model_copy(update={"details": details})
+        return body
 
 
 class InvalidOut(BaseModel):
@@ -122,6 +139,32 @@ class ResourceOut(BaseModel):
     )
 
 
+class CertificateDetailsOut(BaseModel):
+    """What a certificate is, read from its leaf, and the gateways presenting it."""
+
+    subject: str
+    dns_names: list[str] = Field(description="The hosts it serves (SNI picks it by these).")
+    issuer: str
+    serial: str = Field(description="Hexadecimal.")
+    not_before: datetime
+    not_after: datetime
+    fingerprint: str = Field(description="SHA-256 of the certificate (DER), hexadecimal.")
+    used_by: list[str] = Field(description="The gateways that present it.")
+
+    @classmethod
+    def of(cls, info: CertificateInfo, used_by: list[str]) -> CertificateDetailsOut:
+        return cls(
+            subject=info.subject,
+            dns_names=list(info.dns_names),
+            issuer=info.issuer,
+            serial=info.serial,
+            not_before=info.not_before,
+            not_after=info.not_after,
+            fingerprint=info.fingerprint,
+            used_by=used_by,
+        )
+
+
 def resource_models(kind: Kind) -> ResourceModels:
     """Build the put, out and list body models of `kind`."""
     title = kind.singular.capitalize()
@@ -138,6 +181,7 @@ def resource_models(kind: Kind) -> ResourceModels:
         __doc__=f"A stored {kind.singular}.",
         kind=(singular, Field(description="The singular kind.")),
         spec=(kind.spec, Field(description="The spec in canonical form (defaults filled in).")),
+        **_details(kind),
     )
     listing = create_model(
         f"{title}List",
@@ -152,6 +196,14 @@ def resource_models(kind: Kind) -> ResourceModels:
         ),
     )
     return ResourceModels(put=put, out=out, listing=listing)
+
+
+def _details(kind: Kind) -> dict[str, Any]:
+    """The out model's extra field for kinds that have one: a certificate's details."""
+    if kind.spec is not TlsCertificateSpec:
+        return {}
+    about = "What the certificate is and who presents it (its private key is never shown)."
+    return {"details": (CertificateDetailsOut | None, Field(None, description=about))}
 
 
 class NackOut(BaseModel):

@@ -5,10 +5,11 @@ Each command is a thin layer over `ApiClient`; its errors print the server's mes
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -38,7 +39,7 @@ __all__ = ["apply", "delete", "get", "status"]
 
 
 # Fields `get -o yaml` prints that apply accepts back and ignores: the server owns them.
-_READ_ONLY = frozenset({"version", "source", "created_at", "updated_at", "updated_by"})
+_READ_ONLY = frozenset({"version", "source", "created_at", "updated_at", "updated_by", "details"})
 
 
 class Output(StrEnum):
@@ -311,6 +312,7 @@ _COLUMNS: dict[str, tuple[tuple[str, Any], ...]] = {
         ("LABELS", lambda s: _join(f"{k}={v}" for k, v in sorted(s["labels"].items()))),
     ),
     "gateways": (
+        ("PROTOCOL", lambda s: s["protocol"]),
         ("ADDRESS", lambda s: f"{s['address']}:{s['port']}"),
         ("HOSTS", lambda s: _join(s["hosts"])),
     ),
@@ -323,13 +325,30 @@ _COLUMNS: dict[str, tuple[tuple[str, Any], ...]] = {
 }
 
 
+# Per kind: columns read from the whole answer (a certificate's details), not its spec.
+_DETAIL_COLUMNS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "tls-certificates": (
+        ("HOSTS", lambda i: _join(i["details"]["dns_names"])),
+        ("NOT-AFTER", lambda i: i["details"]["not_after"]),
+        ("USED-BY", lambda i: _join(i["details"]["used_by"])),
+    ),
+}
+
+
+def _of_spec(cell: Callable[[dict[str, Any]], object], item: dict[str, Any]) -> object:
+    return cell(item["spec"])
+
+
 def _resources_table(kind: Kind, items: Sequence[dict[str, Any]]) -> str:
     columns = _COLUMNS.get(kind.plural, (("SPEC", lambda s: json.dumps(s, sort_keys=True)),))
-    headers = ["NAME", *(title for title, _ in columns), "VERSION", "SOURCE"]
+    cells = _DETAIL_COLUMNS.get(kind.plural) or tuple(
+        (title, functools.partial(_of_spec, cell)) for title, cell in columns
+    )
+    headers = ["NAME", *(title for title, _ in cells), "VERSION", "SOURCE"]
     rows = [
         [
             item["name"],
-            *(str(cell(item["spec"])) for _, cell in columns),
+            *(str(cell(item)) for _, cell in cells),
             str(item["version"]),
             item["source"],
         ]

@@ -53,8 +53,10 @@ from meshplane.model.specs import (
     EndpointSpec,
     Fault,
     GatewaySpec,
+    GatewayTls,
     HeaderChanges,
     HeaderMatch,
+    HttpsRedirect,
     Mirror,
     QueryMatch,
     RateLimit,
@@ -68,6 +70,7 @@ from meshplane.model.specs import (
     Sticky,
 )
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
+from meshplane.model.tls_certificates import CertificateInfo, TlsCertificateSpec, certificate_info
 
 __all__ = [
     "API_SERVER",
@@ -82,6 +85,7 @@ __all__ = [
     "AccessLog",
     "AuthorizationPolicySpec",
     "Caller",
+    "CertificateInfo",
     "Change",
     "CircuitBreaker",
     "Destination",
@@ -90,9 +94,11 @@ __all__ = [
     "EndpointSpec",
     "Fault",
     "GatewaySpec",
+    "GatewayTls",
     "HeaderChanges",
     "HeaderMatch",
     "HealthCheck",
+    "HttpsRedirect",
     "IdentityState",
     "Key",
     "Kind",
@@ -128,7 +134,9 @@ __all__ = [
     "Subject",
     "SubjectKind",
     "Telemetry",
+    "TlsCertificateSpec",
     "Tracing",
+    "certificate_info",
     "check_write",
     "default_service",
     "exactly_one_of",

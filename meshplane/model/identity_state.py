@@ -40,3 +40,6 @@ class IdentityState:
     version: int = 0
     trust_bundle: tuple[str, ...] = ()  # root certificates (PEM) trusted now
     leaves: Mapping[str, Leaf] = field(default_factory=dict)
+    # Edge certificates' private keys (PEM) by certificate fingerprint, for the gateways that
+    # present them; not the CA's: the builder adds the ones its mesh's certificates need.
+    edge_keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from meshplane.model.policies import MESH_SETTINGS_NAME, AuthorizationPolicySpec, MeshSettingsSpec
 from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec, Spec
+from meshplane.model.tls_certificates import TlsCertificateSpec
 
 __all__ = ["KINDS", "Kind", "Reference", "kind_named"]
 
@@ -48,6 +49,12 @@ def _endpoint_references(spec: Spec) -> Iterator[Reference]:
     yield Reference("services", spec.service, "service")
 
 
+def _gateway_references(spec: Spec) -> Iterator[Reference]:
+    assert isinstance(spec, GatewaySpec)
+    for i, certificate in enumerate(spec.tls.certificates if spec.tls else ()):
+        yield Reference("tls-certificates", certificate, f"tls.certificates[{i}]")
+
+
 def _route_references(spec: Spec) -> Iterator[Reference]:
     assert isinstance(spec, RouteSpec)
     for i, gateway in enumerate(spec.gateways):
@@ -75,7 +82,8 @@ KINDS: dict[str, Kind] = {
     for kind in (
         Kind("services", "service", ServiceSpec, _no_references),
         Kind("endpoints", "endpoint", EndpointSpec, _endpoint_references),
-        Kind("gateways", "gateway", GatewaySpec, _no_references),
+        Kind("tls-certificates", "tls-certificate", TlsCertificateSpec, _no_references),
+        Kind("gateways", "gateway", GatewaySpec, _gateway_references),
         Kind("routes", "route", RouteSpec, _route_references),
         Kind(
             "authorization-policies",

@@ -20,6 +20,7 @@ from typing import Any
 from meshplane.model.kinds import KINDS
 from meshplane.model.policies import MESH_SETTINGS_NAME, AuthorizationPolicySpec, MeshSettingsSpec
 from meshplane.model.specs import EndpointSpec, GatewaySpec, RouteSpec, ServiceSpec, Spec
+from meshplane.model.tls_certificates import TlsCertificateSpec
 
 __all__ = ["Change", "Key", "Mesh"]
 
@@ -61,6 +62,7 @@ class Mesh:
     by_gateway: Mapping[str, Mapping[str, RouteSpec]] = field(default_factory=dict)
     authorization_policies: Mapping[str, AuthorizationPolicySpec] = field(default_factory=dict)
     meshes: Mapping[str, MeshSettingsSpec] = field(default_factory=dict)
+    tls_certificates: Mapping[str, TlsCertificateSpec] = field(default_factory=dict)
     trust_domain: str = "meshplane.local"  # set by the control plane from its settings
     # Stored resources whose spec no longer validates: the reason of each.
     invalid: Mapping[Key, str] = field(default_factory=dict)

@@ -46,9 +46,12 @@ __all__ = [
     "DirectResponse",
     "EndpointSpec",
     "Fault",
+    "GatewayProtocol",
     "GatewaySpec",
+    "GatewayTls",
     "HeaderChanges",
     "HeaderMatch",
+    "HttpsRedirect",
     "LbPolicy",
     "Method",
     "Mirror",
@@ -130,12 +133,77 @@ class EndpointSpec(Spec):
     )
 
 
+GatewayProtocol = Literal["http", "https", "tls", "tcp"]
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+class GatewayTls(Spec):
+    """How an `https` gateway terminates TLS."""
+
+    certificates: list[Name] = Field(
+        min_length=1,
+        max_length=64,
+        description="tls-certificate resources to present. Envoy picks the one whose DNS names "
+        "match the client's SNI; a client without SNI (or naming no certificate's host) gets "
+        "the first.",
+    )
+    min_version: Literal["1.2", "1.3"] = Field("1.2", description="Oldest TLS version accepted.")
+    client_ca: str | None = Field(
+        None,
+        max_length=256 * 1024,
+        description="PEM bundle: when given, clients must present a certificate signed by one "
+        "of these CAs (mutual TLS for partner APIs); the verified certificate's subject and "
+        "names reach the backends in the x-forwarded-client-cert header.",
+    )
+
+    @model_validator(mode="after")
+    def _client_ca_is_pem(self) -> Self:
+        if self.client_ca is not None and _PEM_CERTIFICATE not in self.client_ca:
+            raise ValueError("client_ca: not a PEM bundle (no BEGIN CERTIFICATE block)")
+        return self
+
+
+class HttpsRedirect(Spec):
+    """Where an http gateway sends every request: the same host and path over HTTPS."""
+
+    port: Port = Field(443, description="The HTTPS port in the Location (443: left out).")
+
+
 class GatewaySpec(Spec):
     """An edge listener on an Envoy that runs with `--role gateway`."""
 
     port: Port
     address: IpAddress = Field("0.0.0.0", description="Address the gateway listens on.")
     hosts: list[Host] = Field(default_factory=lambda: ["*"], min_length=1)
+    protocol: GatewayProtocol = Field(
+        "http",
+        description="What the listener speaks: plain HTTP, or HTTPS terminated with `tls`.",
+    )
+    tls: GatewayTls | None = Field(None, description="Certificates of an https gateway.")
+    https_redirect: HttpsRedirect | None = Field(
+        None,
+        description="An http gateway only: answer every request with a 301 to the same URL "
+        "over HTTPS (true: port 443; or {port: N}); its routes are then not served.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _redirect_shorthand(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("https_redirect"), bool):
+            return {**data, "https_redirect": {} if data["https_redirect"] else None}
+        return data
+
+    @model_validator(mode="after")
+    def _protocol_fits(self) -> Self:
+        if self.protocol in ("tls", "tcp"):
+            raise ValueError(f"protocol: {self.protocol!r} gateways are not supported yet")
+        if self.protocol == "https" and self.tls is None:
+            raise ValueError("tls: an https gateway needs its certificates")
+        if self.protocol != "https" and self.tls is not None:
+            raise ValueError("tls: only an https gateway terminates TLS")
+        if self.protocol != "http" and self.https_redirect is not None:
+            raise ValueError("https_redirect: only an http gateway redirects to HTTPS")
+        return self
 
 
 def _one_condition(match: _Match) -> _Match:

@@ -12,6 +12,7 @@ replica leads the singleton jobs (leader.py); a SQLite file serves one server (s
 
 from meshplane.store.batch import Document
 from meshplane.store.database import Database, open_database
+from meshplane.store.edge_keys import KeySealer
 from meshplane.store.engine import create_engine, migrate, normalise_url
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry
@@ -69,6 +70,7 @@ __all__ = [
     "IfMatch",
     "InvalidReport",
     "InvalidResource",
+    "KeySealer",
     "Leadership",
     "LeadershipSource",
     "Replica",

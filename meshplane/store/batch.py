@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from meshplane.errors import DocumentRef, InvalidMesh, MeshplaneError, NotFound
-from meshplane.model import KINDS, Key, Mesh, Spec
+from meshplane.model import KINDS, Key, Mesh, Spec, TlsCertificateSpec
+from meshplane.store.edge_keys import keep_edge_key
 from meshplane.store.invalid import InvalidResource
 from meshplane.store.mesh_rules import Reads, refuse_problems, rule_neighbourhood
 from meshplane.store.repo import (
@@ -81,9 +82,11 @@ def write_batch(
     by: str | None,
     invalid: Mapping[Key, InvalidResource],
     deletes: Sequence[Key] = (),
+    sealed: Mapping[str, bytes] | None = None,
 ) -> BatchResult:
     """Write every changed document and delete every one of `deletes` at `revision`, or raise
-    naming the first refused one (a deletion by its place after the documents)."""
+    naming the first refused one (a deletion by its place after the documents). Certificates'
+    keys are kept from `sealed` (see edge_keys.py)."""
     _refuse_duplicates([*((d.kind, d.name) for d in documents), *deletes])
     order = sorted(range(len(documents)), key=lambda i: _KIND_ORDER[documents[i].kind])
     references = [list(KINDS[d.kind].references(d.spec)) for d in documents]
@@ -117,6 +120,8 @@ def write_batch(
     for i in changed:
         with _about(documents, i):
             check_references(prepared[i], known_invalid, also=batch)
+            if isinstance(spec := prepared[i].spec, TlsCertificateSpec):
+                keep_edge_key(connection, spec, sealed or {}, now)
             if (seen := _neighbourhood(connection, prepared[i], reads)) is not None:
                 before[i] = seen
     outcomes = {i: w.unchanged for i, w in prepared.items() if w.unchanged is not None}

@@ -20,7 +20,18 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, tuple_, update
 
 from meshplane.errors import Conflict, InvalidMesh, NotFound, PreconditionFailed
-from meshplane.model import KINDS, NAME_PATTERN, Change, Key, Kind, Reference, RouteSpec, Spec
+from meshplane.model import (
+    KINDS,
+    NAME_PATTERN,
+    Change,
+    Key,
+    Kind,
+    Reference,
+    RouteSpec,
+    Spec,
+    TlsCertificateSpec,
+)
+from meshplane.store.edge_keys import keep_edge_key
 from meshplane.store.invalid import (
     InvalidResource,
     StoredInvalid,
@@ -513,6 +524,7 @@ def put_resource(
     now: datetime,
     invalid: Mapping[Key, InvalidResource] | None = None,
     by: str | None = None,
+    sealed: Mapping[str, bytes] | None = None,
 ) -> WriteOutcome:
     """Create or replace a resource at `revision` (from `bump_revision` in this transaction).
 
@@ -521,12 +533,15 @@ def put_resource(
     resources known to the caller), the mesh-wide rules of `model.rules` (InvalidMesh, or
     Conflict for a route another one hides). An identical spec is a no-op (`changed` False).
     Replacing a stored spec that no longer validates is a write like any other. `by` (who
-    writes: an API token's name, "auto") is kept on the resource and in the change log.
+    writes: an API token's name, "auto") is kept on the resource and in the change log. A
+    certificate's key is kept from `sealed` (see edge_keys.py).
     """
     write = prepare_write(connection, kind, name, spec, if_match=if_match, source=source)
     if write.unchanged is not None:
         return write.unchanged
     check_references(write, invalid or {})
+    if isinstance(spec, TlsCertificateSpec):
+        keep_edge_key(connection, spec, sealed or {}, now)
     check_mesh_rules(connection, write.plural, name, spec, write.old, revision)
     return commit_write(connection, write, revision=revision, now=now, by=by)
 

@@ -12,7 +12,7 @@ import asyncio
 import builtins
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -25,6 +25,7 @@ from meshplane.model import Change, Key, Mesh, Spec
 from meshplane.store import repo
 from meshplane.store.batch import BatchResult, Document, write_batch
 from meshplane.store.database import Database, open_database
+from meshplane.store.edge_keys import KeySealer, open_keys, sealed_keys
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry, history
 from meshplane.store.holders import release
@@ -69,9 +70,11 @@ class Store:
         feed: ChangeFeed,
         *,
         history_revisions: int = DEFAULT_HISTORY_REVISIONS,
+        sealer: KeySealer | None = None,
     ) -> None:
         self._database = database
         self._feed = feed
+        self._sealer = sealer  # seals edge certificates' keys; None: such writes are refused
         self._invalid = InvalidResources()
         self._history_revisions = history_revisions
 
@@ -180,6 +183,7 @@ class Store:
         now = datetime.now(UTC)
         by = _who(source, by)
         invalid = self._invalid.by_key() if self._invalid else None
+        sealed = sealed_keys([spec], self._sealer)
 
         def work(connection: Connection) -> WriteOutcome:
             revision = repo.bump_revision(connection)
@@ -194,6 +198,7 @@ class Store:
                 now=now,
                 invalid=invalid,
                 by=by,
+                sealed=sealed,
             )
             if not outcome.changed:
                 connection.rollback()  # gives the revision number back
@@ -296,6 +301,7 @@ class Store:
                 by=by,
                 invalid=invalid,
                 deletes=batch.deletes,
+                sealed=sealed_keys([d.spec for d in batch.documents], self._sealer),
             )
             changed = bool(batch.deletes) or any(o.changed for o in result.outcomes)
             if dry_run or not changed:
@@ -412,6 +418,19 @@ class Store:
             )
         )
 
+    async def referrers(self, keys: Iterable[Key]) -> dict[Key, builtins.list[Key]]:
+        """For each of `keys`, the resources whose specs refer to it, by kind and name."""
+        wanted = list(keys)
+        return await self._database.read(functools.partial(repo.referrers_of, keys=wanted))
+
+    async def edge_keys(self, fingerprints: Iterable[str]) -> dict[str, bytes]:
+        """The private keys (PEM) of the edge certificates with these fingerprints, opened; for
+        the xDS side, which serves them over SDS to the gateways presenting them."""
+        if self._sealer is None:
+            return {}
+        sealer, wanted = self._sealer, list(fingerprints)
+        return await self._database.read(lambda c: open_keys(c, wanted, sealer))
+
     async def load_mesh(self) -> Mesh:
         """The whole mesh at one revision, read from one snapshot.
 
@@ -501,16 +520,21 @@ def _who(source: Source, by: str | None) -> str | None:
     return by if by is not None else ("auto" if source == "auto" else None)
 
 
-async def open_store(url: str, *, history_revisions: int = DEFAULT_HISTORY_REVISIONS) -> Store:
+async def open_store(
+    url: str,
+    *,
+    history_revisions: int = DEFAULT_HISTORY_REVISIONS,
+    sealer: KeySealer | None = None,
+) -> Store:
     """Connect to `url`, bring its schema up to date, and return a Store with a primed feed
-    that keeps `history_revisions` revisions of history.
+    that keeps `history_revisions` revisions of history and seals edge keys with `sealer`.
 
     The caller owns the result and must `await store.close()`.
     """
     database = open_database(url)
     try:
         await database.migrate()
-        store = Store(database, ChangeFeed(), history_revisions=history_revisions)
+        store = Store(database, ChangeFeed(), history_revisions=history_revisions, sealer=sealer)
         store.feed.publish(await store.revision())
     except BaseException:
         await database.dispose()

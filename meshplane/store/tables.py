@@ -210,6 +210,18 @@ class RevisionMessageRow(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
+class EdgeKeyRow(Base):
+    """The private key of an edge certificate (a `tls-certificates` spec holds only the public
+    chain), sealed; keyed by the SHA-256 of the certificate's DER, so every revision of the
+    spec that names this certificate (history, a rollback) finds its key."""
+
+    __tablename__ = "edge_keys"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
 class CaAuthorityRow(Base):
     """A CA meshplane signs with or trusts. `state`: issuing | incoming | outgoing | retired.
 

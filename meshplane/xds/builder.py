@@ -40,7 +40,7 @@ from meshplane.model import Change, EndpointSpec, IdentityState, Mesh, ProxyGrou
 from meshplane.xds.build_state import BuildState, Built, Groups, TranslateHook
 from meshplane.xds.cache import ResourceCache
 from meshplane.xds.resources import Snapshot
-from meshplane.xds.store_port import MeshSource, when_reachable
+from meshplane.xds.store_port import EdgeKeySource, MeshSource, when_reachable
 from meshplane.xds.type_urls import ENDPOINT
 
 __all__ = ["SnapshotBuilder", "TranslateHook"]
@@ -64,7 +64,9 @@ class SnapshotBuilder:
         trust_domain: str = "meshplane.local",
         on_missing_identity: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
+        edge_keys: EdgeKeySource | None = None,
     ) -> None:
+        self._edge_key_source = edge_keys
         self._metrics = metrics
         self._changed_at: float | None = None  # when the change being built was noticed
         self._source = source
@@ -106,6 +108,8 @@ class SnapshotBuilder:
             return
         before = self.mesh
         after = before.with_changes(changes)
+        if any(c.kind == "tls-certificates" for c in changes):
+            await self._fetch_edge_keys(after)
         moved = _quarantine_moved(before, after)
         if (
             self._state.subsets is not None
@@ -144,6 +148,7 @@ class SnapshotBuilder:
 
     async def _reload(self) -> None:
         mesh = replace(await self._source.load_mesh(), trust_domain=self._trust_domain)
+        await self._fetch_edge_keys(mesh)
         await self._build(lambda state, groups, ids, at: state.reload(mesh, groups, ids, at))
 
     async def _build(self, step: _Step) -> None:
@@ -197,9 +202,20 @@ class SnapshotBuilder:
             count += 1
         self._built(started, count, f"clusters={len(fresh[None])}", "endpoints only")
 
+    async def _fetch_edge_keys(self, mesh: Mesh) -> None:
+        """Read the keys of `mesh`'s edge certificates not read yet (before building it, so
+        its gateways' secrets are whole); keys no certificate uses any more are dropped."""
+        wanted = {spec.info.fingerprint for spec in mesh.tls_certificates.values()}
+        known = self._identities.edge_keys
+        missing = wanted - known.keys()
+        fetched = await self._edge_key_source(missing) if missing and self._edge_key_source else {}
+        if missing or known.keys() - wanted:
+            keys = {f: k for f, k in {**known, **fetched}.items() if f in wanted}
+            self._identities = replace(self._identities, edge_keys=keys)
+
     def set_identities(self, state: IdentityState) -> None:
         """New certificates or trust bundle: republish every watched group with its secrets."""
-        self._identities = state
+        self._identities = replace(state, edge_keys=self._identities.edge_keys)
         self._changed_at = time.monotonic()
         for group in self._cache.watched_groups():
             self._cache.publish(group, self._group_snapshot(group))

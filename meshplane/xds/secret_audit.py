@@ -32,7 +32,8 @@ class SecretAudit:
         record = handle.state.types.get(SECRET)
         if record is None or handle.state.snapshot is None:
             return
-        for name in sorted(record.names - OWN_SECRETS - handle.denied_secrets):
+        given = handle.state.snapshot.resources.get(SECRET, {}).keys()  # an https gateway's too
+        for name in sorted(record.names - OWN_SECRETS - given - handle.denied_secrets):
             handle.denied_secrets.add(name)
             self.denied += 1
             if self._metrics is not None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
 from meshplane.errors import Unavailable
 from meshplane.model import Change, EndpointSpec, Mesh, ServiceSpec
 
-__all__ = ["EndpointRegistrar", "MeshSource", "when_reachable"]
+__all__ = ["EdgeKeySource", "EndpointRegistrar", "MeshSource", "when_reachable"]
 
 T = TypeVar("T")
 
@@ -54,6 +54,12 @@ class MeshSource(Protocol):
     async def changes_since(self, revision: int) -> list[Change] | None: ...
 
     async def wait_beyond(self, revision: int) -> int: ...
+
+
+class EdgeKeySource(Protocol):
+    """Where the builder reads the private keys of the edge certificates its gateways present."""
+
+    async def __call__(self, fingerprints: Iterable[str]) -> dict[str, bytes]: ...
 
 
 class EndpointRegistrar(Protocol):

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["MadeCa", "key_usage", "make_ca", "now"]
+__all__ = ["MadeCa", "key_usage", "make_ca", "make_server_certificate", "now"]
 
 AnyKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -122,3 +122,37 @@ def make_ca(
 
 
 SERVER_AND_CLIENT = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def make_server_certificate(
+    issuer: MadeCa,
+    dns_names: list[str],
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+    client: bool = False,
+) -> MadeCa:
+    """A TLS server certificate for `dns_names` (the first is its common name), signed by
+    `issuer`: what an operator gives an https gateway; `client`: a client certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = now()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or start - dt.timedelta(hours=1))
+        .not_valid_after(not_after or start + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(issuer.key, hashes.SHA256())
+    )
+    return MadeCa(cert, key)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Path, Response, status
 from meshplane.api.deps import ChangeMessageDep, EditorDep, IfMatchDep, StoreDep, ViewerDep
 from meshplane.api.schemas import ErrorOut, resource_models
 from meshplane.errors import InvalidRequest
-from meshplane.model import NAME_PATTERN, Kind, Spec
-from meshplane.store import StoredResource
+from meshplane.model import NAME_PATTERN, Key, Kind, Spec
+from meshplane.store import Store, StoredResource
 
 __all__ = ["resource_router"]
 
@@ -28,6 +28,7 @@ Name = Annotated[
 ]
 
 
+_CERTIFICATES = "tls-certificates"
 _STORED_INVALID: dict[str, Any] = {
     "model": ErrorOut,
     "description": "Stored, but its spec no longer validates (the reason is given); "
@@ -51,6 +52,14 @@ def _answering(model: Any, operation_id: str, summary: str, **more: Any) -> dict
     }
 
 
+async def _users(store: Store, keys: list[Key]) -> dict[Key, list[Key]] | None:
+    """Who refers to these certificates (an answer shows the gateways presenting each); None,
+    and no query, for the other kinds."""
+    if not keys or keys[0][0] != _CERTIFICATES:
+        return None
+    return await store.referrers(keys)
+
+
 def resource_router(kind: Kind) -> APIRouter:
     """GET list, GET one, PUT and DELETE for `kind` under `/<plural>`."""
     models = resource_models(kind)
@@ -64,7 +73,8 @@ def resource_router(kind: Kind) -> APIRouter:
         """Every resource of this kind, ordered by name. Any whose stored spec no longer
         validates is listed apart, under `invalid`, with the reason."""
         valid, invalid = await store.listing(plural)
-        return models.listing_of(valid, invalid, singular)
+        users = await _users(store, [(r.kind, r.name) for r in valid])
+        return models.listing_of(valid, invalid, singular, users)
 
     @router.get(
         "/{name}",
@@ -82,7 +92,7 @@ def resource_router(kind: Kind) -> APIRouter:
         longer validates: the answer says why; PUT a valid spec over it, or DELETE it."""
         stored = await store.get(plural, name)
         response.headers["ETag"] = _etag(stored)
-        return models.out_of(stored, singular)
+        return models.out_of(stored, singular, await _users(store, [(stored.kind, stored.name)]))
 
     @router.put(
         "/{name}",
@@ -125,7 +135,7 @@ def resource_router(kind: Kind) -> APIRouter:
         )
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         response.headers["ETag"] = _etag(stored)
-        return models.out_of(stored, singular)
+        return models.out_of(stored, singular, await _users(store, [(stored.kind, stored.name)]))
 
     @router.delete(
         "/{name}",

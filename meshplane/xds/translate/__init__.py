@@ -16,6 +16,7 @@ changes its arguments.
 
 from __future__ import annotations
 
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from meshplane.model import IdentityState, Mesh, ProxyGroup, Role
@@ -32,7 +33,7 @@ from meshplane.xds.translate.route_configs import (
     gateway_route_configuration,
     outbound_route_configuration,
 )
-from meshplane.xds.translate.secrets import OWN_SECRETS, identity_secrets
+from meshplane.xds.translate.secrets import OWN_SECRETS, edge_secrets, identity_secrets
 from meshplane.xds.translate.sidecar_listeners import inbound_listener, outbound_listener
 from meshplane.xds.translate.subsets import Subset, subsets_by_service
 from meshplane.xds.translate.telemetry import with_telemetry
@@ -127,7 +128,8 @@ def group_config(
     """Everything one proxy group receives besides the shared and zone resources: its listeners
     and route configurations with the mesh's telemetry (access logs, tracing, stats), its own
     clusters (the sidecar's app, the trace collector, the stats source), and its SDS secrets
-    (the trust bundle, and its identity's certificate once issued).
+    (the trust bundle, its identity's certificate once issued, and the certificates an https
+    gateway presents).
 
     Keys: CLUSTER, LISTENER, ROUTE and SECRET, always present; lists sorted by name but for the
     telemetry clusters and the stats listener, which come last. Raises ValueError like
@@ -136,5 +138,12 @@ def group_config(
     resources = with_telemetry(mesh, group, group_resources(mesh, group, memo))
     subject = group.subject
     leaf = identities.leaves.get(subject) if subject is not None else None
-    resources[SECRET] = identity_secrets(identities, leaf)
+    secrets = identity_secrets(identities, leaf)
+    if group.role == Role.GATEWAY and group.gateway:
+        secrets = sorted([*secrets, *edge_secrets(mesh, group.gateway, identities)], key=_name)
+    resources[SECRET] = list(secrets)
     return resources
+
+
+def _name(secret: secret_pb2.Secret) -> str:
+    return str(secret.name)

@@ -61,17 +61,22 @@ def http_connection_manager(
 def one_route_configuration(
     name: str,
     match: route_components_pb2.RouteMatch,
-    action: route_components_pb2.RouteAction,
+    action: route_components_pb2.RouteAction | route_components_pb2.RedirectAction,
 ) -> route_pb2.RouteConfiguration:
-    """An inline route configuration of one route, on one virtual host for every domain; the
-    three named `name` (a listener of a single purpose: the inbound side, the stats endpoint)."""
+    """A route configuration of one route, forwarding or redirecting, on one virtual host for
+    every domain; the three named `name` (a listener of a single purpose: the inbound side, the
+    stats endpoint, a gateway that only redirects to HTTPS)."""
+    if isinstance(action, route_components_pb2.RedirectAction):
+        route = route_components_pb2.Route(name=name, match=match, redirect=action)
+    else:
+        route = route_components_pb2.Route(name=name, match=match, route=action)
     return route_pb2.RouteConfiguration(
         name=name,
         virtual_hosts=[
             route_components_pb2.VirtualHost(
                 name=name,
                 domains=["*"],
-                routes=[route_components_pb2.Route(name=name, match=match, route=action)],
+                routes=[route],
             )
         ],
     )

@@ -1,9 +1,13 @@
 """A gateway's listener: its spec's address and port, routes fetched as `gateway:<name>` by RDS,
-with the fault and rate-limit filters routes may turn on."""
+with the fault and rate-limit filters routes may turn on; an https gateway terminates TLS with
+its certificates (SDS secrets named by `edge_secret_name`)."""
 
 from __future__ import annotations
 
 from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 
 from meshplane.model import Mesh
 from meshplane.xds.translate.connection_managers import (
@@ -13,10 +17,12 @@ from meshplane.xds.translate.connection_managers import (
 )
 from meshplane.xds.translate.http_filters import route_policy_filters
 from meshplane.xds.translate.names import (
+    edge_secret_name,
     gateway_listener_name,
     gateway_route_name,
     gateway_stat_prefix,
 )
+from meshplane.xds.translate.transport_sockets import edge_tls_socket
 
 __all__ = ["gateway_listener"]
 
@@ -31,4 +37,16 @@ def gateway_listener(mesh: Mesh, gateway: str) -> listener_pb2.Listener | None:
         rds=gateway_route_name(gateway),
         filters=route_policy_filters(),
     )
-    return listener(gateway_listener_name(gateway), spec.address, spec.port, HCM_FILTER, manager)
+    tls = spec.tls
+    if tls is not None and tls.client_ca is not None:
+        # The backends learn which partner called: the verified certificate's subject and names.
+        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.SANITIZE_SET
+        details = manager.set_current_client_cert_details
+        details.subject.value = details.dns = details.uri = True
+    shell = listener(gateway_listener_name(gateway), spec.address, spec.port, HCM_FILTER, manager)
+    if tls is not None:
+        secrets = [edge_secret_name(name) for name in tls.certificates]
+        shell.filter_chains[0].transport_socket.CopyFrom(
+            edge_tls_socket(secrets, tls.min_version, tls.client_ca)
+        )
+    return shell

@@ -14,6 +14,7 @@ __all__ = [
     "OUTBOUND",
     "cluster_name",
     "default_route_name",
+    "edge_secret_name",
     "gateway_listener_name",
     "gateway_route_name",
     "gateway_stat_prefix",
@@ -49,6 +50,11 @@ def gateway_listener_name(gateway: str) -> str:
 def gateway_route_name(gateway: str) -> str:
     """Name the gateway's route configuration; the same as its listener so dumps line up."""
     return f"gateway:{gateway}"
+
+
+def edge_secret_name(certificate: str) -> str:
+    """Name the SDS secret of a `tls-certificates` resource (for the gateways presenting it)."""
+    return f"edge-certificate:{certificate}"
 
 
 def gateway_stat_prefix(gateway: str) -> str:

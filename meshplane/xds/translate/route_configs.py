@@ -33,6 +33,7 @@ from meshplane.model import (
     GatewaySpec,
     Mesh,
     NamedRoute,
+    Redirect,
     RouteSpec,
     ServiceSpec,
     default_service,
@@ -43,6 +44,7 @@ from meshplane.model import (
 )
 from meshplane.xds import wire
 from meshplane.xds.references import route_clusters
+from meshplane.xds.translate.connection_managers import one_route_configuration
 from meshplane.xds.translate.http_filters import (
     FAULT_FILTER,
     RATE_LIMIT_FILTER,
@@ -292,12 +294,28 @@ def _services(spec: RouteSpec) -> tuple[str, ...]:
 def gateway_route_configuration(
     mesh: Mesh, gateway: str, memo: RouteMemo | None = None
 ) -> route_pb2.RouteConfiguration | None:
-    """Build `gateway:<gateway>` from the routes attached to it; None if the gateway is absent."""
+    """Build `gateway:<gateway>` from the routes attached to it (for a gateway that redirects
+    to HTTPS, one route doing that); None if the gateway is absent."""
+    spec = mesh.gateways.get(gateway)
+    if spec is not None and spec.https_redirect is not None:
+        return _https_redirect(gateway, spec.https_redirect.port)
     memo = memo or RouteMemo()
     hosts = memo.gateway_hosts(mesh, gateway)
     if hosts is None:
         return None
     return memo._configuration(gateway_route_name(gateway), hosts)
+
+
+_HTTPS_PORT = 443
+
+
+def _https_redirect(gateway: str, port: int) -> route_pb2.RouteConfiguration:
+    """Every request, whatever its host, answered with a 301 to the same URL over HTTPS. Port
+    443 is left to the scheme (Envoy would write it out); the request's own port is never kept,
+    the listener strips it."""
+    to = Redirect(scheme="https", port=None if port == _HTTPS_PORT else port, status=301)
+    everything = route_components_pb2.RouteMatch(prefix="/")
+    return one_route_configuration(gateway_route_name(gateway), everything, redirect_action(to))
 
 
 def outbound_route_configuration(

@@ -28,6 +28,7 @@ __all__ = [
     "TRANSPORT_SOCKET_MATCH_KEY",
     "TRUST_SECRET",
     "add_mesh_tls",
+    "edge_tls_socket",
     "inbound_filter_chains",
     "mtls_endpoint_metadata",
     "tls_inspector",
@@ -121,3 +122,33 @@ def inbound_filter_chains(
     secure.filter_chain_match.transport_protocol = "tls"
     plain = listener_components_pb2.FilterChain(name="inbound-plaintext", filters=filters)
     return [secure, plain]
+
+
+_TLS_VERSIONS = {
+    "1.2": common_pb2.TlsParameters.TLSv1_2,
+    "1.3": common_pb2.TlsParameters.TLSv1_3,
+}
+# What an HTTPS gateway offers by ALPN: HTTP/2 first, HTTP/1.1 for the clients without it.
+_EDGE_ALPN = ("h2", "http/1.1")
+
+
+def edge_tls_socket(
+    secrets: list[str], min_version: str, client_ca: str | None
+) -> base_pb2.TransportSocket:
+    """What an https gateway's listener terminates TLS with: the certificates of `secrets`
+    (SDS; Envoy picks the one whose names match the client's SNI, else the first), TLS
+    `min_version` and up, h2 or HTTP/1.1 by ALPN; with `client_ca`, a client certificate
+    signed by one of its CAs is required."""
+    common = tls_pb2.CommonTlsContext(
+        tls_params=common_pb2.TlsParameters(
+            tls_minimum_protocol_version=_TLS_VERSIONS[min_version]
+        ),
+        tls_certificate_sds_secret_configs=[_sds(name) for name in secrets],
+        alpn_protocols=list(_EDGE_ALPN),
+    )
+    if client_ca is not None:
+        common.validation_context.trusted_ca.inline_string = client_ca
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    if client_ca is not None:
+        context.require_client_certificate.value = True
+    return base_pb2.TransportSocket(name=_TLS_SOCKET, typed_config=packed(context))

@@ -6,6 +6,10 @@ import httpx
 import pytest
 
 from meshplane.model import KINDS
+from tests.support.certificates import make_ca, make_server_certificate
+
+_EDGE_CA = make_ca("edge ca")
+_ONE, _TWO = (make_server_certificate(_EDGE_CA, [h]) for h in ("a.example.com", "b.example.com"))
 
 # A valid spec per kind, and a changed one; references resolve against SETUP.
 SPECS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -13,6 +17,10 @@ SPECS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "endpoints": (
         {"service": "b", "address": "10.0.0.1", "port": 8080},
         {"service": "b", "address": "10.0.0.2", "port": 8080, "labels": {"version": "v2"}},
+    ),
+    "tls-certificates": (
+        {"certificate": _ONE.cert_pem, "private_key": _ONE.key_pem},
+        {"certificate": _TWO.cert_pem, "private_key": _TWO.key_pem},
     ),
     "gateways": ({"port": 8000}, {"port": 8001, "hosts": ["example.com"]}),
     "routes": (

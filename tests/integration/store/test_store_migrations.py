@@ -38,6 +38,7 @@ async def test_migrations_match_the_models(store: Store):
         "mesh_state",
         "changes",
         "ca_authorities",
+        "edge_keys",
         "ca_leaves",
         "ca_state",
         "endpoint_holders",

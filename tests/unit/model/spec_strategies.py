@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from meshplane.model import KINDS, NAME_PATTERN
 from meshplane.model.durations import MAX_DURATION_SECONDS
+from tests.support.certificates import make_ca, make_server_certificate
 
 __all__ = ["DURATION_TEXT", "SPECS"]
 
@@ -236,11 +237,35 @@ _mesh = _maybe(
     ),
 )
 
+_EDGE_CA = make_ca("edge test ca")
+_EDGE = [make_server_certificate(_EDGE_CA, [name]) for name in ("a.example.com", "b.example.com")]
+_tls_certificate = st.sampled_from(_EDGE).flatmap(
+    lambda made: st.fixed_dictionaries(
+        {"certificate": st.just(made.cert_pem)},
+        optional={"private_key": st.just(made.key_pem)},
+    )
+)
+_https_gateway = st.fixed_dictionaries(
+    {
+        "port": _ports,
+        "protocol": st.just("https"),
+        "tls": st.fixed_dictionaries(
+            {"certificates": st.lists(_names, min_size=1, max_size=2)},
+            optional={"min_version": st.sampled_from(["1.2", "1.3"])},
+        ),
+    },
+    optional={"hosts": st.lists(_hosts, min_size=1, max_size=3)},
+)
+_redirect_gateway: st.SearchStrategy[Json] = st.fixed_dictionaries(
+    {"port": _ports, "https_redirect": st.one_of(st.just(True), st.builds(dict, port=_ports))}
+)
+
 # Raw spec JSON by kind plural; one entry for every kind there is.
 SPECS: dict[str, st.SearchStrategy[Json]] = {
     "services": _service,
     "endpoints": _endpoint,
-    "gateways": _gateway,
+    "tls-certificates": _tls_certificate,
+    "gateways": st.one_of(_gateway, _https_gateway, _redirect_gateway),
     "routes": st.one_of(_forwarding_route, _answering_route),
     "authorization-policies": _policy,
     "meshes": _mesh,

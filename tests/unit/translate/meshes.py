@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshplane.model import Mesh, ProxyGroup
+from meshplane.model import Mesh, ProxyGroup, TlsCertificateSpec
 from meshplane.xds.translate import group_resources, shared_resources
+from tests.support.certificates import make_ca, make_server_certificate
 from tests.support.meshes import (
+    Item,
     endpoint,
     gateway,
     gateway_group,
@@ -93,7 +95,40 @@ EVERYTHING: dict[str, Any] = {
     "rate_limit": {"requests": 100, "per": "1m", "burst": 150},
 }
 
+_EDGE_CA = make_ca("edge ca")
+_EDGE = {h: make_server_certificate(_EDGE_CA, [h]) for h in ("a.example.com", "b.example.com")}
+
+
+def _certificate(name: str, host: str) -> Item:
+    spec = TlsCertificateSpec(certificate=_EDGE[host].cert_pem)
+    return ("tls-certificates", name, spec)
+
+
 EXAMPLES: dict[str, Example] = {
+    "https-gateways": Example(
+        mesh(
+            service("web"),
+            endpoint("web-1", "web", "10.0.2.1", 80),
+            _certificate("a", "a.example.com"),
+            _certificate("b", "b.example.com"),
+            gateway(
+                "secure",
+                8443,
+                protocol="https",
+                hosts=["a.example.com", "b.example.com"],
+                tls={"certificates": ["a", "b"], "min_version": "1.3"},
+            ),
+            gateway(
+                "partners",
+                9443,
+                protocol="https",
+                tls={"certificates": ["a"], "client_ca": _EDGE_CA.cert_pem},
+            ),
+            gateway("plain", 8080, https_redirect={"port": 8443}),
+            route("web", gateways=["secure", "partners"], destinations=[{"service": "web"}]),
+        ),
+        [gateway_group("secure"), gateway_group("partners"), gateway_group("plain")],
+    ),
     "two-endpoints": Example(
         mesh(
             service("reviews"),
