@@ -52,6 +52,7 @@ from meshplane.model.specs import (
     DirectResponse,
     EndpointSpec,
     Fault,
+    GatewayProtocol,
     GatewaySpec,
     HeaderChanges,
     HeaderMatch,
@@ -67,6 +68,7 @@ from meshplane.model.specs import (
     Spec,
     Sticky,
 )
+from meshplane.model.streams import gateway_stream_route, http_settings, sidecar_stream_routes
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "Duration",
     "EndpointSpec",
     "Fault",
+    "GatewayProtocol",
     "GatewaySpec",
     "HeaderChanges",
     "HeaderMatch",
@@ -133,7 +136,9 @@ __all__ = [
     "default_service",
     "exactly_one_of",
     "format_duration",
+    "gateway_stream_route",
     "gateway_table",
+    "http_settings",
     "kind_named",
     "node_metadata",
     "parse_duration",
@@ -143,5 +148,6 @@ __all__ = [
     "route_hosts",
     "route_slots",
     "selects",
+    "sidecar_stream_routes",
     "sidecar_table",
 ]

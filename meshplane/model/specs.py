@@ -46,6 +46,7 @@ __all__ = [
     "DirectResponse",
     "EndpointSpec",
     "Fault",
+    "GatewayProtocol",
     "GatewaySpec",
     "HeaderChanges",
     "HeaderMatch",
@@ -100,6 +101,16 @@ class ServiceSpec(Spec):
         "requests on its inbound listener, 429 past it. Instances without a sidecar are not "
         "limited; to limit at a gateway, set `rate_limit` on the route.",
     )
+    port: Port | None = Field(
+        None,
+        description="tcp services only: the port callers reach the service on through the mesh. "
+        "Every sidecar listens on 127.0.0.1:<port> and forwards each connection to the service "
+        "(over mutual TLS to sidecar endpoints, verifying the service's SPIFFE ID), or to the "
+        "subsets a sidecar route naming the service in `hosts` splits it between. Unique among "
+        "services (a second service with the same port is a 409). A sidecar whose own inbound, "
+        "app, outbound or admin port is this port skips the listener (the control plane logs "
+        "it). Without a port a tcp service is reached only through a tcp gateway.",
+    )
 
     @model_validator(mode="after")
     def _http_only(self) -> Self:
@@ -107,6 +118,11 @@ class ServiceSpec(Spec):
             given = [k for k in ("health_check", "rate_limit") if getattr(self, k) is not None]
             if given:
                 raise ValueError(f"{', '.join(given)}: HTTP policies, not for a tcp service")
+        elif self.port is not None:
+            raise ValueError(
+                f"port: only a tcp service has a mesh port (HTTP services are reached by Host "
+                f"on the sidecar's outbound port); this one's protocol is {self.protocol}"
+            )
         return self
 
 
@@ -130,12 +146,38 @@ class EndpointSpec(Spec):
     )
 
 
+GatewayProtocol = Literal["http", "https", "tls", "tcp"]
+_NOT_YET = frozenset({"https", "tls"})
+
+
 class GatewaySpec(Spec):
     """An edge listener on an Envoy that runs with `--role gateway`."""
 
     port: Port
     address: IpAddress = Field("0.0.0.0", description="Address the gateway listens on.")
-    hosts: list[Host] = Field(default_factory=lambda: ["*"], min_length=1)
+    hosts: list[Host] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="Host headers it serves (http); a tcp gateway has none: leave the default.",
+    )
+    protocol: GatewayProtocol = Field(
+        "http",
+        description="http: routes by Host and path. tcp: forwards every connection to its port "
+        "to the destinations of the one route attached to it (weighted, over mutual TLS to "
+        "sidecar endpoints); that route carries only `destinations`, and while no route is "
+        "attached the gateway does not listen (connections are refused). https and tls are not "
+        "supported yet.",
+    )
+
+    @model_validator(mode="after")
+    def _protocol_fits(self) -> Self:
+        if self.protocol in _NOT_YET:
+            raise ValueError(f"protocol: {self.protocol!r} is not supported yet (use http or tcp)")
+        if self.protocol == "tcp" and self.hosts != ["*"]:
+            raise ValueError(
+                "hosts: a tcp gateway forwards a port, it sees no Host header; leave hosts out"
+            )
+        return self
 
 
 def _one_condition(match: _Match) -> _Match:
