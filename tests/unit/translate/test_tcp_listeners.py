@@ -10,7 +10,7 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from meshplane.model import Change, ProxyGroup, Role
-from meshplane.xds.translate import group_resources, skipped_ports
+from meshplane.xds.translate import skipped_ports
 from meshplane.xds.type_urls import CLUSTER, LISTENER, ROUTE
 from tests.support.meshes import sidecar_group
 from tests.unit.translate.meshes import EXAMPLES, grouped, shared
@@ -65,7 +65,7 @@ def test_zero_weight_destinations_are_left_out_and_one_left_is_a_plain_cluster()
     )
 
     moved = TCP.with_changes([Change(9, "routes", "echo-split", zero)])
-    found = {x.name: x for x in group_resources(moved, sidecar_group("web"))[LISTENER]}
+    found = {x.name: x for x in grouped(moved, sidecar_group("web"))[LISTENER]}
     assert _proxy(found["tcp:echo"]).cluster == "echo|version=v2"
 
 
