@@ -34,6 +34,7 @@ _FLAGS = (
     "app_port",
     "outbound_port",
     "labels",
+    "tcp_ports",
     "address",
     "zone",
     "node_id",

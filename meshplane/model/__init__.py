@@ -52,6 +52,7 @@ from meshplane.model.specs import (
     DirectResponse,
     EndpointSpec,
     Fault,
+    GatewayProtocol,
     GatewaySpec,
     GatewayTls,
     HeaderChanges,
@@ -69,6 +70,7 @@ from meshplane.model.specs import (
     Spec,
     Sticky,
 )
+from meshplane.model.streams import gateway_stream_route, http_settings, sidecar_stream_routes
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 from meshplane.model.tls_certificates import CertificateInfo, TlsCertificateSpec, certificate_info
 
@@ -93,6 +95,7 @@ __all__ = [
     "Duration",
     "EndpointSpec",
     "Fault",
+    "GatewayProtocol",
     "GatewaySpec",
     "GatewayTls",
     "HeaderChanges",
@@ -141,7 +144,9 @@ __all__ = [
     "default_service",
     "exactly_one_of",
     "format_duration",
+    "gateway_stream_route",
     "gateway_table",
+    "http_settings",
     "kind_named",
     "node_metadata",
     "parse_duration",
@@ -151,5 +156,6 @@ __all__ = [
     "route_hosts",
     "route_slots",
     "selects",
+    "sidecar_stream_routes",
     "sidecar_table",
 ]

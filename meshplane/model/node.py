@@ -118,6 +118,19 @@ def _labels(items: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(items, key=lambda item: item.partition("=")[::2]))
 
 
+def _tcp_ports(items: tuple[str, ...]) -> tuple[str, ...]:
+    """Check SERVICE=PORT items (one per service); sort them."""
+    seen: set[str] = set()
+    for item in items:
+        service, sep, port = item.partition("=")
+        if not sep or not _NAME.match(service) or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise _invalid(f"{excerpt(item)!r}: not SERVICE=PORT (a service name, a port 1-65535)")
+        if service in seen:
+            raise _invalid(f"{excerpt(item)!r}: service {service!r} is given twice")
+        seen.add(service)
+    return tuple(sorted(items))
+
+
 # Each type keeps its bounds in the JSON schema (the OpenAPI document of GET /bootstrap) and
 # names the field in its own message.
 _Port = Annotated[
@@ -158,6 +171,13 @@ class NodeOptions(BaseModel):
         (),
         alias="label",
         description="sidecar: KEY=VALUE label of its auto-registered endpoint (repeat).",
+    )
+    tcp_ports: Annotated[tuple[str, ...], AfterValidator(_tcp_ports)] = Field(
+        (),
+        alias="tcp_port",
+        description="sidecar: SERVICE=PORT: its app reaches tcp service SERVICE on "
+        "127.0.0.1:PORT instead of the service's `port` (or at all, when it has none); repeat. "
+        "For hosts where the service's port is taken.",
     )
     zone: (
         Annotated[str, AfterValidator(_zone), Field(json_schema_extra={"pattern": ZONE_PATTERN})]
@@ -209,6 +229,7 @@ class NodeOptions(BaseModel):
             )
         if self.role == Role.GATEWAY:
             given = [f for f in _SIDECAR_ONLY if getattr(self, f) is not None]
+            given += ["tcp_ports"] if self.tcp_ports else []
             if given:
                 raise _invalid(f"a gateway bootstrap takes no sidecar options (got {given})")
         else:
@@ -223,8 +244,9 @@ class NodeOptions(BaseModel):
     def _check_distinct_ports(self) -> None:
         """Reject two roles on one port: the sidecar's Envoy and app share the host's ports."""
         seen: dict[int, str] = {}
-        for field in (*_SIDECAR_PORTS, "admin_port"):
-            port = getattr(self, field)
+        given = [(field, getattr(self, field)) for field in (*_SIDECAR_PORTS, "admin_port")]
+        given += [(f"tcp_port {item}", int(item.partition("=")[2])) for item in self.tcp_ports]
+        for field, port in given:
             if port in seen:
                 raise _invalid(f"{field} and {seen[port]} must differ (both {port})")
             seen[port] = field
@@ -275,6 +297,10 @@ def node_metadata(options: NodeOptions, token: str | None = None) -> dict[str, A
             meta["address"] = options.address
         if options.labels:
             meta["labels"] = dict(label.split("=", 1) for label in options.labels)
+        if options.tcp_ports:
+            meta["tcp_ports"] = {
+                service: int(port) for service, _, port in map(_split, options.tcp_ports)
+            }
     meta["admin_port"] = options.admin_port  # where the stats listener reads from
     if token:
         meta["token"] = token
@@ -311,6 +337,7 @@ def proxy_from_node(node_id: str, metadata: Mapping[str, object]) -> Proxy:
             outbound_port=_read_port(meta, "outbound_port"),
             zone=zone,
             admin_port=admin,
+            tcp_ports=_read_tcp_ports(meta),
         )
         address = meta.get("address")
         return Proxy(
@@ -350,6 +377,20 @@ def _read_labels(meta: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
     ):
         raise ValueError("node metadata meshplane.labels must map strings to strings")
     return tuple(sorted(labels.items()))
+
+
+def _split(item: str) -> tuple[str, str, str]:
+    return item.partition("=")
+
+
+def _read_tcp_ports(meta: Mapping[str, object]) -> tuple[tuple[str, int], ...]:
+    ports = meta.get("tcp_ports") or {}
+    if not isinstance(ports, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and 1 <= v <= 65535
+        for k, v in ports.items()
+    ):
+        raise ValueError("node metadata meshplane.tcp_ports must map service names to ports")
+    return tuple(sorted((k, int(v)) for k, v in ports.items()))
 
 
 def _read_zone(meta: Mapping[str, object]) -> str | None:

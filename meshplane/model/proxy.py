@@ -32,6 +32,9 @@ class ProxyGroup:
     outbound_port: int | None = None
     zone: str | None = None  # where it runs: endpoints in this zone are preferred
     admin_port: int | None = None  # Envoy's admin port (127.0.0.1): the stats listener's source
+    # (service, port): the sidecar's app reaches tcp service `service` on 127.0.0.1:`port`
+    # instead of the service's own mesh port; sorted.
+    tcp_ports: tuple[tuple[str, int], ...] = ()
 
     @property
     def subject(self) -> str | None:

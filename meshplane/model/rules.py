@@ -14,27 +14,22 @@ it would be, and refuses the write if any problem comes back, so nothing half-ch
   every request it would (same path condition, and conditions at least as broad; see
   `shadowing`) is a 409 naming both routes. Only problems the write introduces are reported, so
   an older overlap does not block unrelated writes.
+- TCP through the mesh (`streams`): routes carrying TCP connections hold only hosts and
+  destinations, policies on tcp services only callers, a tcp gateway one route, and no two tcp
+  services share a mesh port.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 from meshplane.model.mesh import Mesh
+from meshplane.model.problems import Problem
 from meshplane.model.shadowing import Shadowing, gateway_shadowing, route_shadowing
 from meshplane.model.specs import HASH_LB_POLICIES, RouteSpec
+from meshplane.model.streams import stream_problems
 
 __all__ = ["Problem", "check_write", "selects"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why a write is refused: `conflict` problems are 409s, the others 422s on `field`."""
-
-    message: str
-    field: str | None = None
-    conflict: bool = False
 
 
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -49,15 +44,16 @@ def check_write(before: Mesh, after: Mesh, kind: str, name: str) -> list[Problem
     only the routes sharing a host and a path condition with it (before or after), a gateway
     write only the routes on the hosts it adds or drops.
     """
+    streams = stream_problems(after, kind, name)
     if kind == "routes":
         route = after.routes.get(name)
         problems = [] if route is None else [*_sticky(after, route), *_subsets(after, route)]
-        return problems + _report(route_shadowing(before, after, name))
+        return problems + streams + _report(route_shadowing(before, after, name))
     if kind == "services":
-        return list(_broken_sticky(after, name))
+        return [*_broken_sticky(after, name), *streams]
     if kind == "gateways":
-        return _report(gateway_shadowing(before, after, name))
-    return []
+        return streams + _report(gateway_shadowing(before, after, name))
+    return streams
 
 
 def _report(new: set[Shadowing]) -> list[Problem]:

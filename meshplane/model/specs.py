@@ -103,6 +103,16 @@ class ServiceSpec(Spec):
         "requests on its inbound listener, 429 past it. Instances without a sidecar are not "
         "limited; to limit at a gateway, set `rate_limit` on the route.",
     )
+    port: Port | None = Field(
+        None,
+        description="tcp services only: the port callers reach the service on through the mesh. "
+        "Every sidecar listens on 127.0.0.1:<port> and forwards each connection to the service "
+        "(over mutual TLS to sidecar endpoints, verifying the service's SPIFFE ID), or to the "
+        "subsets a sidecar route naming the service in `hosts` splits it between. Unique among "
+        "services (a second service with the same port is a 409). A sidecar whose own inbound, "
+        "app, outbound or admin port is this port skips the listener (the control plane logs "
+        "it). Without a port a tcp service is reached only through a tcp gateway.",
+    )
 
     @model_validator(mode="after")
     def _http_only(self) -> Self:
@@ -110,6 +120,11 @@ class ServiceSpec(Spec):
             given = [k for k in ("health_check", "rate_limit") if getattr(self, k) is not None]
             if given:
                 raise ValueError(f"{', '.join(given)}: HTTP policies, not for a tcp service")
+        elif self.port is not None:
+            raise ValueError(
+                f"port: only a tcp service has a mesh port (HTTP services are reached by Host "
+                f"on the sidecar's outbound port); this one's protocol is {self.protocol}"
+            )
         return self
 
 
@@ -174,10 +189,21 @@ class GatewaySpec(Spec):
 
     port: Port
     address: IpAddress = Field("0.0.0.0", description="Address the gateway listens on.")
-    hosts: list[Host] = Field(default_factory=lambda: ["*"], min_length=1)
+    hosts: list[Host] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="Host headers it serves (http, https), or SNI names (tls); a tcp gateway "
+        "has none: leave the default.",
+    )
     protocol: GatewayProtocol = Field(
         "http",
-        description="What the listener speaks: plain HTTP, or HTTPS terminated with `tls`.",
+        description="http: routes by Host and path. https: the same behind TLS terminated with "
+        "`tls`. tcp: forwards every connection to its port to the destinations of the one route "
+        "attached to it (weighted, over mutual TLS to sidecar endpoints); that route carries "
+        "only `destinations`, and while no route is attached the gateway does not listen "
+        "(connections are refused). tls: TLS passthrough, each connection forwarded without "
+        "terminating it to the route whose `hosts` match its SNI (routes carry only `hosts` "
+        "and `destinations`; `*` takes any SNI, and clients without one).",
     )
     tls: GatewayTls | None = Field(None, description="Certificates of an https gateway.")
     https_redirect: HttpsRedirect | None = Field(
@@ -185,6 +211,11 @@ class GatewaySpec(Spec):
         description="An http gateway only: answer every request with a 301 to the same URL "
         "over HTTPS (true: port 443; or {port: N}); its routes are then not served.",
     )
+
+    @property
+    def streams(self) -> bool:
+        """Whether the gateway forwards connections (tcp, tls) rather than HTTP requests."""
+        return self.protocol in ("tcp", "tls")
 
     @model_validator(mode="before")
     @classmethod
@@ -195,8 +226,10 @@ class GatewaySpec(Spec):
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> Self:
-        if self.protocol in ("tls", "tcp"):
-            raise ValueError(f"protocol: {self.protocol!r} gateways are not supported yet")
+        if self.protocol == "tcp" and self.hosts != ["*"]:
+            raise ValueError(
+                "hosts: a tcp gateway forwards a port, it sees no Host header; leave hosts out"
+            )
         if self.protocol == "https" and self.tls is None:
             raise ValueError("tls: an https gateway needs its certificates")
         if self.protocol != "https" and self.tls is not None:

@@ -5,8 +5,11 @@ route that takes every host of its gateway, whose hosts come first): for a route
 the routes sharing a slot with it, before or after (same gateway or the sidecars, same host,
 same path condition: the route-slot index, `route_slots.py`), the specs of its gateways and
 destination services, and the endpoints of the services it picks a labelled subset of; for a
-service, the routes that send to it (the reference table); for a gateway, the routes on the
-hosts it adds or drops (all of them when its old spec is unknown, none when its hosts stay).
+service, the routes that send to it (the reference table), and for a tcp service the services
+with its port (the service-port index, `service_ports.py`) and, when it turns tcp, the policies
+targeting it and the sidecar routes on its host; for a gateway, the routes on the hosts it adds
+or drops (all of them when its old spec is unknown or it turns tcp or tls, none when its hosts
+stay); for an authorization policy, its target service.
 So a write costs work that grows with what it can affect, not with the routes and services
 elsewhere in the mesh. A neighbour whose stored spec no longer validates is checked against as
 the translation sees it: absent, with what refers to it; a write that refers to one is refused
@@ -32,7 +35,17 @@ from sqlalchemy import (
 )
 
 from meshplane.errors import Conflict, InvalidMesh
-from meshplane.model import KINDS, Change, GatewaySpec, Mesh, RouteSpec, Spec, check_write
+from meshplane.model import (
+    KINDS,
+    AuthorizationPolicySpec,
+    Change,
+    GatewaySpec,
+    Mesh,
+    RouteSpec,
+    ServiceSpec,
+    Spec,
+    check_write,
+)
 from meshplane.store.in_lists import Arities, in_list_maker, padded
 from meshplane.store.invalid import invalid_reference, parse_stored
 from meshplane.store.route_slots import (
@@ -40,13 +53,15 @@ from meshplane.store.route_slots import (
     gateway_slot_hosts,
     hostless_gateways,
     routes_beside,
+    sidecar_routes_on,
     slot_params,
 )
+from meshplane.store.service_ports import mesh_port, services_with_port
 from meshplane.store.tables import RefRow, ResourceRow
 
 __all__ = ["Reads", "check_mesh_rules", "refuse_problems", "rule_neighbourhood"]
 
-_CHECKED = frozenset({"routes", "services", "gateways"})
+_CHECKED = frozenset({"routes", "services", "gateways", "authorization-policies"})
 
 
 def _names(param: str) -> BindParameter[str]:
@@ -107,9 +122,12 @@ def rule_neighbourhood(
     (None when no rule needs a look). A batch reads it before its writes and again after,
     then asks `refuse_problems` about the two. `stored` False says `kind`/`name` is not in the
     database before the batch: a service created there needs no look (nothing stored refers
-    to it, and the batch's routes that send to it check the pair from their side). `reads`
-    is shared by calls that see the same database state."""
-    if kind not in _CHECKED or (kind == "services" and not stored):
+    to it, and the batch's routes that send to it check the pair from their side) unless it
+    is a tcp service (stored routes may name its host, other services its port). `reads` is
+    shared by calls that see the same database state."""
+    if kind not in _CHECKED:
+        return None
+    if isinstance(spec, ServiceSpec) and not stored and spec.protocol != "tcp":
         return None
     return _neighbourhood(connection, kind, name, spec, old, reads)[0]
 
@@ -165,14 +183,27 @@ def _parameters(
         subsets += [(m.service, m.labels, m.percent > 0) for m in spec.mirrors]
         # Endpoints matter only to a labelled subset that gets traffic (`_subsets`).
         labelled = sorted({service for service, labels, used in subsets if labels and used})
+        # A sidecar route's hosts may be tcp services, which allow only stream routes.
+        hosts = [] if spec.gateways else spec.hosts
         return "subsets" if labelled else "", {
             **slot_params(routes, _hosts_of(connection, hostless, gateway_hosts)),
             "gateways": sorted({g for route in routes for g in route.gateways}),
-            "services": sorted({service for service, _, _ in subsets}),
+            "services": sorted({service for service, _, _ in subsets} | set(hosts)),
             "labelled": labelled,
         }
+    if isinstance(spec, ServiceSpec):
+        port = mesh_port(spec)
+        turns_tcp = spec.protocol == "tcp" and not (
+            isinstance(old, ServiceSpec) and old.protocol == "tcp"
+        )
+        shape = "+".join(s for s, on in (("port", port is not None), ("tcp", turns_tcp)) if on)
+        return shape, {} if port is None else {"port": port}
+    if isinstance(spec, AuthorizationPolicySpec):
+        return "", {"services": [spec.target]}
     if isinstance(spec, GatewaySpec):
-        if not isinstance(old, GatewaySpec):
+        # A gateway turning tcp or tls: every route attached must carry streams.
+        turns = isinstance(old, GatewaySpec) and spec.streams and spec.protocol != old.protocol
+        if not isinstance(old, GatewaySpec) or turns:
             return "all", {}
         moved = set(old.hosts) ^ set(spec.hosts)
         return ("moved", {"slot_hosts": gateway_slot_hosts(moved)}) if moved else ("none", {})
@@ -200,7 +231,9 @@ def _query(kind: str, shape: str, arities: Arities) -> CompoundSelect[str, str, 
     """The neighbourhood of a write to `kind`, built once per shape and length of its lists
     (building a statement costs more than running it; see in_lists.py); for routes the shape
     says whether to read the endpoints of `labelled` services ("subsets"), for gateways which
-    of its routes to read: "all", "moved" (those on the hosts it adds or drops) or "none".
+    of its routes to read: "all", "moved" (those on the hosts it adds or drops) or "none", for
+    services whether to read the services with its `port` ("port") and what a service turning
+    tcp must check ("tcp": the policies targeting it, the sidecar routes on its host).
 
     A union of lookups, each through an index: joined by OR in one WHERE, PostgreSQL scans
     the whole table instead. A resource may come twice (a route by name and by slot)."""
@@ -218,8 +251,17 @@ def _query(kind: str, shape: str, arities: Arities) -> CompoundSelect[str, str, 
     elif kind == "gateways":
         if shape != "none":
             conditions.append(gateway_routes(in_list if shape == "moved" else None))
+    elif kind == "authorization-policies":
+        conditions.append(
+            and_(ResourceRow.kind == "services", ResourceRow.name.in_(in_list("services")))
+        )
     else:
-        conditions.append(_referring("routes", kind, RefRow.to_name == bindparam("name")))
+        target = RefRow.to_name == bindparam("name")
+        conditions.append(_referring("routes", kind, target))
+        if "port" in shape.split("+"):
+            conditions.append(services_with_port())
+        if "tcp" in shape.split("+"):
+            conditions += [_referring("authorization-policies", kind, target), sidecar_routes_on()]
     columns = (ResourceRow.kind, ResourceRow.name, ResourceRow.spec)
     return union_all(*(select(*columns).where(condition) for condition in conditions))
 

@@ -28,6 +28,7 @@ from meshplane.model import (
     Kind,
     Reference,
     RouteSpec,
+    ServiceSpec,
     Spec,
     TlsCertificateSpec,
 )
@@ -41,6 +42,7 @@ from meshplane.store.invalid import (
 from meshplane.store.mesh_rules import check_mesh_rules
 from meshplane.store.replica_feed import notify_revision
 from meshplane.store.route_slots import SLOTS_DELETE, SLOTS_INSERT, slot_rows
+from meshplane.store.service_ports import PORTS_DELETE, PORTS_INSERT, port_rows
 from meshplane.store.tables import ChangeRow, MeshStateRow, RefRow, ResourceRow
 
 __all__ = [
@@ -446,6 +448,8 @@ class PendingWrites:
     updated: list[dict[str, Any]] = field(default_factory=list)
     refs: list[dict[str, Any]] = field(default_factory=list)
     slots: list[dict[str, Any]] = field(default_factory=list)
+    deleted_ports: list[dict[str, Any]] = field(default_factory=list)
+    ports: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
 
     def flush(self, connection: Connection) -> None:
@@ -453,11 +457,13 @@ class PendingWrites:
         statements = (
             (_DELETE_REFS, self.deleted_refs),
             (SLOTS_DELETE, self.deleted_slots),
+            (PORTS_DELETE, self.deleted_ports),
             (_DELETE_ROW, self.deleted),
             (_INSERT, self.inserted),
             (_UPDATE, self.updated),
             (_INSERT_REFS, self.refs),
             (SLOTS_INSERT, self.slots),
+            (PORTS_INSERT, self.ports),
             (_INSERT_CHANGE, self.changes),
         )
         for statement, rows in statements:
@@ -476,8 +482,8 @@ def commit_write(
     pending: PendingWrites | None = None,
 ) -> WriteOutcome:
     """Write a prepared, checked put at `revision`: the row, its references, its route slots
-    and its change log entry (with `by`, who writes, and `now`). With `pending`, the statements
-    are gathered there to run at its `flush` instead of at once."""
+    (or service port) and its change log entry (with `by`, who writes, and `now`). With
+    `pending`, the statements are gathered there to run at its `flush` instead of at once."""
     own = pending is None
     gathered = PendingWrites() if pending is None else pending
     plural, name, spec, row, old = write.plural, write.name, write.spec, write.row, write.old
@@ -502,6 +508,12 @@ def commit_write(
             drop, rows = slots
             gathered.deleted_slots += [{"name": name}] if drop else []
             gathered.slots += rows
+    if isinstance(spec, ServiceSpec):
+        ports = port_rows(name, spec, old, created=row is None)
+        if ports is not None:
+            drop, port_list = ports
+            gathered.deleted_ports += [{"name": name}] if drop else []
+            gathered.ports += port_list
     op: ChangeOp = "created" if row is None else "configured"
     gathered.changes.append(
         _change_row(revision, plural, name, write.data, write.source, by, now, op)

@@ -40,6 +40,7 @@ __all__ = [
     "gateway_slot_hosts",
     "hostless_gateways",
     "routes_beside",
+    "sidecar_routes_on",
     "slot_params",
     "slot_rows",
 ]
@@ -133,6 +134,13 @@ def gateway_routes(in_list: InList | None = None) -> ColumnElement[bool]:
     if in_list is not None:
         conditions.append(RouteSlotRow.host.in_(in_list("slot_hosts")))
     return _routes_with(and_(*conditions))
+
+
+def sidecar_routes_on() -> ColumnElement[bool]:
+    """Sidecar routes naming host `name`, whatever their path (through `ix_route_slots_host`)."""
+    return _routes_with(
+        and_(RouteSlotRow.scope == _SIDECARS, RouteSlotRow.host == bindparam("name"))
+    )
 
 
 def _routes_with(slot: ColumnElement[bool]) -> ColumnElement[bool]:

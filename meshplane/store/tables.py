@@ -154,6 +154,9 @@ class RouteSlotRow(Base):
         ),
         CheckConstraint("kind = 'routes'", name="routes_only"),
         Index("ix_route_slots_place", "scope", "path", "host"),
+        # The sidecar routes on a host whatever their path: those a service turning tcp must
+        # check (`model.streams`).
+        Index("ix_route_slots_host", "scope", "host"),
     )
 
     kind: Mapped[str] = mapped_column(_KIND, primary_key=True)  # "routes": for the foreign key
@@ -161,6 +164,29 @@ class RouteSlotRow(Base):
     scope: Mapped[str] = mapped_column(_NAME, primary_key=True)
     host: Mapped[str] = mapped_column(_HOST, primary_key=True)
     path: Mapped[str] = mapped_column(_DIGEST)
+
+
+class ServicePortRow(Base):
+    """tcp service `service` is reached through the mesh on `port` (its spec's `port`).
+
+    No two tcp services may share a port (`model.streams`); a service write's rule check reads
+    the services with its port through `ix_service_ports_port` rather than every service. Not
+    unique in the database: a batch may move a port from one service to another, and the rule
+    checks the batch as a whole. Rewritten with the service; the foreign key drops the row.
+    """
+
+    __tablename__ = "service_ports"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["kind", "service"], ["resources.kind", "resources.name"], ondelete="CASCADE"
+        ),
+        CheckConstraint("kind = 'services'", name="services_only"),
+        Index("ix_service_ports_port", "port"),
+    )
+
+    kind: Mapped[str] = mapped_column(_KIND, primary_key=True)  # "services": for the foreign key
+    service: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    port: Mapped[int] = mapped_column(Integer)
 
 
 class MeshStateRow(Base):

@@ -13,12 +13,13 @@ made, so a fork shares them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-from meshplane.model import Change, IdentityState, Mesh, ProxyGroup, RouteSpec
+from meshplane.model import Change, IdentityState, Mesh, ProxyGroup, Role, RouteSpec
 from meshplane.xds.resources import CachedResource, ResourceSet, Snapshot, pack
 from meshplane.xds.translate import (
     RouteMemo,
@@ -27,12 +28,15 @@ from meshplane.xds.translate import (
     service_clusters,
     service_load_assignments,
     shared_resources,
+    skipped_ports,
     subsets_by_service,
     zone_resources,
 )
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT
 
 __all__ = ["BuildState", "Built", "Groups", "TranslateHook"]
+
+log = logging.getLogger(__name__)
 
 # Test seam: may rewrite translated messages before they are packed: a group's (all that
 # group_config gave it, secrets included), or with group None the shared ones. Builds call it
@@ -73,6 +77,9 @@ class BuildState:
         self._sets: dict[str | None, tuple[list[CachedResource], ResourceSet]] = {}
         self._interned: _Interned = {}
         self._routes = RouteMemo()  # Envoy routes of earlier builds (a route write translates one)
+        # Per sidecar group, the tcp services whose mesh port it uses itself (no listener for
+        # them), as last reported: logged when it changes, not at every build.
+        self._skipped: dict[ProxyGroup, list[tuple[str, int]]] = {}
 
     def fork(self) -> BuildState:
         """A copy whose containers are its own: building on it leaves this one as it was."""
@@ -83,6 +90,7 @@ class BuildState:
         fork._zoned = dict(self._zoned)
         fork._sets = dict(self._sets)
         fork._interned = dict(self._interned)
+        fork._skipped = dict(self._skipped)
         fork._routes = self._routes.fork()
         return fork
 
@@ -179,6 +187,8 @@ class BuildState:
         """The group's snapshot at the mesh's revision, with `identities`' secrets; `at`: when
         the change it carries was noticed (monotonic); `like`: the one it replaces."""
         own = group_config(self.mesh, group, identities, self._routes)
+        if group.role == Role.SIDECAR:
+            self._report_skipped(group)
         if self._hook is not None:
             self._hook(group, own)
         packed = self._pack_all(own, previous or {})
@@ -190,6 +200,23 @@ class BuildState:
             like=like,
             shared=self._shared_set(group.zone, previous or {}),
         )
+
+    def _report_skipped(self, group: ProxyGroup) -> None:
+        """Log the tcp services a sidecar group gets no listener for, since their mesh port is
+        one of its own (see translate/tcp_listeners.py), when that changes."""
+        skipped = skipped_ports(self.mesh, group)
+        if skipped == self._skipped.get(group, []):
+            return
+        self._skipped[group] = skipped
+        for service, port in skipped:
+            log.warning(
+                "tcp listener skipped service=%s port=%d group_service=%s: the sidecar uses "
+                "that port itself (inbound, app, outbound or admin); its app cannot reach the "
+                "service through the mesh until one of the two ports changes",
+                service,
+                port,
+                group.service,
+            )
 
     def endpoints(self, services: Iterable[str]) -> dict[str | None, dict[str, CachedResource]]:
         """Only endpoints of `services` changed: their load assignments (and their subsets'),

@@ -271,3 +271,97 @@ async def test_a_client_ca_requires_a_partner_certificate(
         assert await asyncio.to_thread(curl, None) == "000"  # no certificate: handshake refused
         assert await asyncio.to_thread(curl, "stranger") == "000"  # not signed by client_ca
         assert await asyncio.to_thread(curl, "partner") == "200"
+
+
+class _TlsBackend:
+    """A TLS server on 127.0.0.1 with its own certificate, answering each line with its name:
+    what sits behind a passthrough gateway (it terminates TLS itself)."""
+
+    def __init__(self, name: str, made: MadeCa, tmp_path: Path) -> None:
+        (tmp_path / f"{name}.pem").write_text(made.cert_pem)
+        (tmp_path / f"{name}.key").write_text(made.key_pem)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(tmp_path / f"{name}.pem", tmp_path / f"{name}.key")
+        self.name = name
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.socket.accept()
+            except OSError:
+                return
+            with contextlib.suppress(OSError, ssl.SSLError), raw:
+                raw.settimeout(5)
+                with self.context.wrap_socket(raw, server_side=True) as tls:
+                    if tls.recv(100):
+                        tls.sendall(self.name.encode())
+
+    def close(self) -> None:
+        self.socket.close()
+        self.thread.join(5)
+
+
+def _through(port: int, host: str, cafile: Path) -> tuple[int, bytes]:
+    """Over a TLS connection to the gateway with SNI `host`: the served certificate's serial
+    and the answer to one line."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        tls.sendall(b"hello\n")
+        return x509.load_der_x509_certificate(der).serial_number, tls.recv(100)
+
+
+async def test_a_tls_gateway_passes_tls_through_to_the_backend_by_sni(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    ca = make_ca("backends ca")
+    cafile = tmp_path / "ca.pem"
+    cafile.write_text(ca.cert_pem)
+    made = {
+        "shop": make_server_certificate(ca, [_SHOP]),
+        "api": make_server_certificate(ca, [_API]),
+    }
+    backends = {name: _TlsBackend(name, cert, tmp_path) for name, cert in made.items()}
+    try:
+        port = free_port()
+        await mesh.put(
+            "gateways", "passthrough", {"port": port, "address": "127.0.0.1", "protocol": "tls"}
+        )
+        for name, backend in backends.items():
+            await mesh.put("services", name, {"protocol": "tcp"})
+            endpoint = {"service": name, "address": "127.0.0.1", "port": backend.port}
+            await mesh.put("endpoints", f"{name}-1", endpoint)
+        await mesh.put(
+            "routes",
+            "shop",
+            {"gateways": ["passthrough"], "hosts": [_SHOP], "destinations": [{"service": "shop"}]},
+        )
+        await mesh.put(
+            "routes",
+            "api",
+            {"gateways": ["passthrough"], "hosts": [_API], "destinations": [{"service": "api"}]},
+        )
+        bootstrap = await mesh.bootstrap(
+            role="gateway", gateway="passthrough", admin_port=free_port()
+        )
+        async with EnvoyProcess(bootstrap):
+            await _eventually(lambda: _through(port, _SHOP, cafile)[1] == b"shop")
+            for name, host in (("shop", _SHOP), ("api", _API)):
+                serial, answer = await asyncio.to_thread(_through, port, host, cafile)
+                # The backend's own certificate reached the client: the gateway did not terminate.
+                assert serial == made[name].cert.serial_number
+                assert answer == name.encode()
+            # An SNI no route serves finds no filter chain: the connection is closed.
+            with pytest.raises((OSError, ssl.SSLError)):
+                await asyncio.to_thread(_through, port, "other.example.org", cafile)
+    finally:
+        for backend in backends.values():
+            backend.close()

@@ -27,7 +27,7 @@ from meshplane.xds.translate.load_assignments import (
     service_load_assignments,
     shared_load_assignments,
 )
-from meshplane.xds.translate.rbac import rbac_filters
+from meshplane.xds.translate.rbac import network_rbac_filters, rbac_filters
 from meshplane.xds.translate.route_configs import (
     RouteMemo,
     gateway_route_configuration,
@@ -36,6 +36,7 @@ from meshplane.xds.translate.route_configs import (
 from meshplane.xds.translate.secrets import OWN_SECRETS, edge_secrets, identity_secrets
 from meshplane.xds.translate.sidecar_listeners import inbound_listener, outbound_listener
 from meshplane.xds.translate.subsets import Subset, subsets_by_service
+from meshplane.xds.translate.tcp_listeners import outbound_tcp_listeners, skipped_ports
 from meshplane.xds.translate.telemetry import with_telemetry
 from meshplane.xds.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
@@ -48,6 +49,7 @@ __all__ = [
     "service_clusters",
     "service_load_assignments",
     "shared_resources",
+    "skipped_ports",
     "subsets_by_service",
     "zone_resources",
 ]
@@ -84,14 +86,19 @@ def group_resources(
     translated routes between calls (see RouteMemo).
 
     Keys: CLUSTER, LISTENER and ROUTE, always present (lists may be empty: a gateway not in the
-    mesh yet gets no listener, so Envoy keeps running and picks it up once it is created).
-    Raises ValueError for a sidecar group missing its service or ports.
+    mesh yet gets no listener, so Envoy keeps running and picks it up once it is created; so
+    does a tcp or tls gateway without a route, and neither has a route configuration). A
+    sidecar gets its inbound and outbound listeners, then one per tcp service with a mesh port
+    (but those of `skipped_ports`). Raises ValueError for a sidecar group missing its service
+    or ports.
     """
     if group.role == Role.GATEWAY:
         if not group.gateway:
             raise ValueError("a gateway proxy group needs its gateway name")
         listener = gateway_listener(mesh, group.gateway)
-        routes = gateway_route_configuration(mesh, group.gateway, memo)
+        gateway = mesh.gateways.get(group.gateway)
+        streams = gateway is not None and gateway.streams
+        routes = None if streams else gateway_route_configuration(mesh, group.gateway, memo)
         return {
             CLUSTER: [],
             LISTENER: [listener] if listener is not None else [],
@@ -105,6 +112,11 @@ def group_resources(
     ):
         raise ValueError("a sidecar proxy group needs its service, inbound, app and outbound ports")
     spec = mesh.services.get(group.service)
+    if spec is not None and spec.protocol == "tcp":
+        filters, network_filters = [], network_rbac_filters(mesh, group.service)
+    else:
+        filters = [*rbac_filters(mesh, group.service), *inbound_policy_filters(spec)]
+        network_filters = []
     return {
         CLUSTER: [inbound_cluster(group.app_port, spec)],
         LISTENER: [
@@ -114,9 +126,11 @@ def group_resources(
                 spec,
                 trust_domain=mesh.trust_domain,
                 mtls=mesh.settings.mtls,
-                filters=[*rbac_filters(mesh, group.service), *inbound_policy_filters(spec)],
+                filters=filters,
+                network_filters=network_filters,
             ),
             outbound_listener(group.outbound_port),
+            *outbound_tcp_listeners(mesh, group),
         ],
         ROUTE: [outbound_route_configuration(mesh, memo)],
     }

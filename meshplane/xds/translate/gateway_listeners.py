@@ -1,6 +1,7 @@
 """A gateway's listener: its spec's address and port, routes fetched as `gateway:<name>` by RDS,
 with the fault and rate-limit filters routes may turn on; an https gateway terminates TLS with
-its certificates (SDS secrets named by `edge_secret_name`)."""
+its certificates (SDS secrets named by `edge_secret_name`); a tcp gateway's is a tcp_proxy to its
+route's destinations instead, a tls gateway's one per route picked by SNI (`tcp_listeners`)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,22 @@ from meshplane.xds.translate.names import (
     gateway_route_name,
     gateway_stat_prefix,
 )
+from meshplane.xds.translate.tcp_listeners import gateway_tcp_listener, gateway_tls_listener
 from meshplane.xds.translate.transport_sockets import edge_tls_socket
 
 __all__ = ["gateway_listener"]
 
 
 def gateway_listener(mesh: Mesh, gateway: str) -> listener_pb2.Listener | None:
-    """Build the listener of `gateway`; None while the gateway is not in the mesh."""
+    """Build the listener of `gateway`; None while the gateway is not in the mesh (or, for a tcp
+    gateway, while no route is attached)."""
     spec = mesh.gateways.get(gateway)
     if spec is None:
         return None
+    if spec.protocol == "tcp":
+        return gateway_tcp_listener(mesh, gateway)
+    if spec.protocol == "tls":
+        return gateway_tls_listener(mesh, gateway)
     manager = http_connection_manager(
         gateway_stat_prefix(gateway),
         rds=gateway_route_name(gateway),

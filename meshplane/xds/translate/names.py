@@ -19,6 +19,8 @@ __all__ = [
     "gateway_route_name",
     "gateway_stat_prefix",
     "inbound_cluster_name",
+    "tcp_listener_name",
+    "tcp_stat_prefix",
 ]
 
 # Sidecar listener names; the outbound route configuration shares its listener's name.
@@ -64,3 +66,13 @@ def gateway_stat_prefix(gateway: str) -> str:
 def default_route_name(service: str) -> str:
     """Name the catch-all route a sidecar's outbound virtual host for `service` ends with."""
     return f"default:{service}"
+
+
+def tcp_listener_name(service: str) -> str:
+    """Name a sidecar's outbound listener for tcp `service` (on the service's mesh port)."""
+    return f"tcp:{service}"
+
+
+def tcp_stat_prefix(service: str) -> str:
+    """The stat prefix of that listener's tcp_proxy: `tcp.outbound_tcp_<service>.*`."""
+    return f"outbound_tcp_{service}"

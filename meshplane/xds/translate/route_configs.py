@@ -322,10 +322,13 @@ def outbound_route_configuration(
     mesh: Mesh, memo: RouteMemo | None = None
 ) -> route_pb2.RouteConfiguration:
     """Build the sidecars' `outbound` configuration: a virtual host per HTTP service and per
-    other host a sidecar route names."""
+    other host a sidecar route names but tcp services (reached on their own port, see
+    tcp_listeners)."""
     memo = memo or RouteMemo()
     hosts = []
     for host, routes in sidecar_table(mesh).items():
+        if (spec := mesh.services.get(host)) is not None and spec.protocol == "tcp":
+            continue
         service = default_service(mesh, host)
         last = [_default_entry(service)] if service is not None else []
         hosts.append(memo._virtual_host(host, routes, mesh, last))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from envoy.config.listener.v3 import listener_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -47,18 +47,20 @@ def inbound_listener(
     trust_domain: str,
     mtls: str = "strict",
     filters: Sequence[hcm_pb2.HttpFilter] = (),
+    network_filters: Sequence[listener_components_pb2.Filter] = (),
 ) -> listener_pb2.Listener:
     """Build the inbound listener: TCP proxying for tcp services, HTTP otherwise (and while the
     service is not defined yet), behind mutual TLS (`mtls` strict or permissive, see
-    transport_sockets). HTTP `filters` (authorization) run before the router; the app learns the
-    caller's SPIFFE ID from the x-forwarded-client-cert header."""
+    transport_sockets). HTTP `filters` (authorization) run before the router, network
+    `network_filters` (authorization of a tcp service) before the tcp_proxy; the app of an HTTP
+    service learns the caller's SPIFFE ID from the x-forwarded-client-cert header."""
     cluster = inbound_cluster_name(app_port)
     if spec is not None and spec.protocol == "tcp":
-        name, config = (
-            TCP_PROXY_FILTER,
-            tcp_proxy_pb2.TcpProxy(stat_prefix=INBOUND, cluster=cluster),
-        )
-        shell = listener(INBOUND, "0.0.0.0", port, name, config)
+        config = tcp_proxy_pb2.TcpProxy(stat_prefix=INBOUND, cluster=cluster)
+        shell = listener(INBOUND, "0.0.0.0", port, TCP_PROXY_FILTER, config)
+        proxy = list(shell.filter_chains[0].filters)
+        del shell.filter_chains[0].filters[:]
+        shell.filter_chains[0].filters.extend([*network_filters, *proxy])
     else:
         manager = http_connection_manager(
             INBOUND, route_config=_inbound_routes(cluster), filters=filters

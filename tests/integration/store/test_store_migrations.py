@@ -45,6 +45,7 @@ async def test_migrations_match_the_models(store: Store):
         "api_tokens",
         "token_revocations",
         "route_slots",
+        "service_ports",
         "replica_proxies",
         "replicas",
         "revision_messages",

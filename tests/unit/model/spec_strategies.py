@@ -256,6 +256,13 @@ _https_gateway = st.fixed_dictionaries(
     },
     optional={"hosts": st.lists(_hosts, min_size=1, max_size=3)},
 )
+_stream_gateway = st.one_of(
+    st.fixed_dictionaries({"port": _ports, "protocol": st.just("tcp")}),
+    st.fixed_dictionaries(
+        {"port": _ports, "protocol": st.just("tls")},
+        optional={"hosts": st.lists(_hosts, min_size=1, max_size=3)},
+    ),
+)
 _redirect_gateway: st.SearchStrategy[Json] = st.fixed_dictionaries(
     {"port": _ports, "https_redirect": st.one_of(st.just(True), st.builds(dict, port=_ports))}
 )
@@ -265,7 +272,7 @@ SPECS: dict[str, st.SearchStrategy[Json]] = {
     "services": _service,
     "endpoints": _endpoint,
     "tls-certificates": _tls_certificate,
-    "gateways": st.one_of(_gateway, _https_gateway, _redirect_gateway),
+    "gateways": st.one_of(_gateway, _https_gateway, _redirect_gateway, _stream_gateway),
     "routes": st.one_of(_forwarding_route, _answering_route),
     "authorization-policies": _policy,
     "meshes": _mesh,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshplane.model import Mesh, ProxyGroup, TlsCertificateSpec
+from meshplane.model import AuthorizationPolicySpec, Mesh, ProxyGroup, TlsCertificateSpec
 from meshplane.xds.translate import group_resources, shared_resources
 from tests.support.certificates import make_ca, make_server_certificate
 from tests.support.meshes import (
@@ -28,6 +28,12 @@ def shared(mesh: Mesh) -> dict[str, list[Any]]:
 def grouped(mesh: Mesh, group: ProxyGroup) -> dict[str, list[Any]]:
     """`group_resources` with the messages typed Any, so tests may read their fields."""
     return {key: list(messages) for key, messages in group_resources(mesh, group).items()}
+
+
+def _policy(target: str, action: str, *callers: str) -> AuthorizationPolicySpec:
+    return AuthorizationPolicySpec.model_validate(
+        {"target": target, "action": action, "callers": [{"service": c} for c in callers]}
+    )
 
 
 @dataclass(frozen=True)
@@ -355,5 +361,55 @@ EXAMPLES: dict[str, Example] = {
             ),
         ),
         [gateway_group("edge"), sidecar_group("web"), sidecar_group("rpc")],
+    ),
+    "tcp": Example(
+        mesh(
+            service("echo", protocol="tcp", port=7000),
+            service("cache", protocol="tcp", port=15001),  # a sidecar's outbound port below
+            service("db", protocol="tcp"),  # no port: only a tcp gateway reaches it
+            service("web"),
+            endpoint("echo-1", "echo", "10.0.9.1", 15006, labels={"version": "v1"}, sidecar=True),
+            endpoint("echo-2", "echo", "10.0.9.2", 15006, labels={"version": "v2"}, sidecar=True),
+            endpoint("db-1", "db", "10.0.9.3", 5432),
+            route(
+                "echo-split",
+                hosts=["echo"],
+                destinations=[
+                    {"service": "echo", "labels": {"version": "v1"}, "weight": 90},
+                    {"service": "echo", "labels": {"version": "v2"}, "weight": 10},
+                ],
+            ),
+            gateway("db-edge", 5433, protocol="tcp"),
+            route("to-db", gateways=["db-edge"], destinations=[{"service": "db"}]),
+            gateway("idle", 5434, protocol="tcp"),
+            gateway("passthrough", 5443, protocol="tls", hosts=["*.example.com", "*"]),
+            route(
+                "to-shop",
+                gateways=["passthrough"],
+                hosts=["shop.example.com"],
+                destinations=[{"service": "db"}],
+            ),
+            route(
+                "to-any-example",
+                gateways=["passthrough"],
+                hosts=["*.example.com"],
+                destinations=[
+                    {"service": "echo", "labels": {"version": "v1"}, "weight": 1},
+                    {"service": "echo", "labels": {"version": "v2"}, "weight": 1},
+                ],
+            ),
+            route(
+                "to-rest", gateways=["passthrough"], hosts=["*"], destinations=[{"service": "echo"}]
+            ),
+            ("authorization-policies", "echo-deny", _policy("echo", "deny", "web")),
+            ("authorization-policies", "echo-allow", _policy("echo", "allow", "web", "echo")),
+        ),
+        [
+            sidecar_group("web"),
+            sidecar_group("echo", inbound=16006, app=9090, outbound=16001),
+            gateway_group("db-edge"),
+            gateway_group("idle"),
+            gateway_group("passthrough"),
+        ],
     ),
 }

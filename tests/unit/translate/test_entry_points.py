@@ -43,8 +43,8 @@ def test_same_mesh_in_another_insertion_order_gives_the_same_bytes(example):
     case = EXAMPLES[example]
     items = [
         (kind, name, spec)
-        for kind in ("services", "endpoints", "gateways", "routes")
-        for name, spec in getattr(case.mesh, kind).items()
+        for kind in ("services", "endpoints", "gateways", "routes", "authorization-policies")
+        for name, spec in getattr(case.mesh, kind.replace("-", "_")).items()
     ]
     reordered = mesh(*reversed(items))
     assert serialized(shared_resources(reordered)) == serialized(shared_resources(case.mesh))

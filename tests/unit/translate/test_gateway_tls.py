@@ -88,3 +88,18 @@ def test_an_http_gateway_can_redirect_everything_to_https() -> None:
     assert route.redirect.scheme_redirect == "https"
     assert route.redirect.port_redirect == 8443
     assert not config[LISTENER][0].filter_chains[0].HasField("transport_socket")
+
+
+def test_a_tls_gateway_passes_connections_through_by_sni() -> None:
+    tcp = EXAMPLES["tcp"].mesh
+    (listener,) = group_config(tcp, gateway_group("passthrough"), _KEYS)[LISTENER][:1]
+    chains: Any = {c.name: c for c in listener.filter_chains}  # type: ignore[attr-defined]
+    assert list(chains) == ["to-any-example", "to-rest", "to-shop"]
+    assert list(chains["to-shop"].filter_chain_match.server_names) == ["shop.example.com"]
+    assert list(chains["to-any-example"].filter_chain_match.server_names) == ["*.example.com"]
+    assert not chains["to-rest"].filter_chain_match.server_names  # any SNI, or none
+    assert not any(c.HasField("transport_socket") for c in chains.values())  # not terminated
+    assert [f.name for f in listener.listener_filters] == [  # type: ignore[attr-defined]
+        "envoy.filters.listener.tls_inspector"
+    ]
+    assert group_config(tcp, gateway_group("passthrough"), _KEYS)[ROUTE] == []
