@@ -14,7 +14,10 @@ __all__ = ["explain"]
 
 
 def explain(
-    host: Annotated[str, typer.Option(help="The Host header of the request.")],
+    host: Annotated[
+        str,
+        typer.Option(help="The Host header of the request (the SNI at a tls gateway)."),
+    ],
     gateway: Annotated[str | None, typer.Option(help="The gateway that receives it.")] = None,
     source: Annotated[
         str | None,
@@ -32,6 +35,8 @@ def explain(
 ) -> None:
     """Explain which route a gateway (--gateway) or a service's sidecar (--from) uses for a
     request, why its other routes are not used, and where the request goes with which policies.
+    For connections: at a tls gateway --host is the SNI; --from SVC --host TCP_SERVICE asks
+    about a connection to that tcp service's mesh port; a tcp gateway ignores --host.
     """
     if (gateway is None) == (source is None):
         fail("give --gateway NAME or --from SERVICE")
@@ -60,13 +65,7 @@ def explain(
 
 def render(answer: dict[str, Any]) -> str:
     """The explanation as text: the verdict, the candidates table, then where it goes."""
-    vhost = answer["virtual_host"]
-    lines = [
-        f"{answer['proxy']}, host {answer['host']!r}"
-        + (f" (virtual host {vhost!r})" if vhost else "")
-        + ":",
-        f"  {answer['summary']}",
-    ]
+    lines = [f"{_asked(answer)}:", f"  {answer['summary']}"]
     if answer["candidates"]:
         rows = [
             [c["route"], "chosen" if c["chosen"] else "no", "; ".join(c["reasons"])]
@@ -85,6 +84,17 @@ def render(answer: dict[str, Any]) -> str:
         lines += ["", "policies:"]
         lines += [f"  {key}: {json.dumps(value)}" for key, value in policies.items()]
     return "\n".join(lines)
+
+
+def _asked(answer: dict[str, Any]) -> str:
+    """Which proxy, and what it matched on: the Host (its virtual host), the SNI (the name that
+    took it), or nothing for a TCP connection."""
+    proxy, host, picked = answer["proxy"], answer["host"], answer["virtual_host"]
+    protocol = answer.get("protocol", "http")
+    if protocol == "tcp":
+        return str(proxy)
+    what, how = ("SNI", "SNI name") if protocol == "tls" else ("host", "virtual host")
+    return f"{proxy}, {what} {host!r}" + (f" ({how} {picked!r})" if picked else "")
 
 
 def _compact(value: Any) -> Any:

@@ -1,4 +1,5 @@
 """Answer "which route does this request take, and why": pure, from the mesh at one revision.
+(A connection through a tcp or tls gateway, or to a tcp service, is streams.py's.)
 
 It walks the same route tables, in the same precedence order, that the translator turns into
 Envoy route configurations (`meshplane.model.route_table`), and evaluates each route's match the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re2
 
+from meshplane.explain.destinations import route_destinations
 from meshplane.explain.matching import (
     Request,
     failed_conditions,
@@ -16,13 +18,11 @@ from meshplane.explain.matching import (
 )
 from meshplane.explain.models import (
     Candidate,
-    Destination,
-    Endpoint,
     ExplainRequest,
     Explanation,
     RoutePolicies,
-    ServicePolicies,
 )
+from meshplane.explain.streams import explain_gateway_stream, explain_tcp_service
 from meshplane.model import (
     Destination as DestinationSpec,
 )
@@ -35,7 +35,6 @@ from meshplane.model import (
     default_service,
     gateway_table,
     precedence,
-    selects,
     sidecar_table,
 )
 
@@ -60,12 +59,18 @@ def explain(mesh: Mesh, ask: ExplainRequest) -> Explanation:
     request = Request.of(ask.host, ask.path, ask.method, ask.headers)
     if ask.gateway is not None:
         table = gateway_table(mesh, ask.gateway)
-        if table is None:
+        gateway = mesh.gateways.get(ask.gateway)
+        if table is None or gateway is None:
             raise UnknownProxy(f"gateway {ask.gateway!r} does not exist", "gateway")
+        if gateway.streams:
+            return explain_gateway_stream(mesh, ask.gateway, gateway, request.host)
         proxy = f"gateway {ask.gateway!r}"
     else:
-        if ask.source not in mesh.services:
+        if ask.source is None or ask.source not in mesh.services:
             raise UnknownProxy(f"service {ask.source!r} does not exist", "source")
+        target = mesh.services.get(request.host)
+        if target is not None and target.protocol == "tcp":
+            return explain_tcp_service(mesh, ask.source, request.host)
         table = sidecar_table(mesh)
         proxy = f"the outbound listener of service {ask.source!r}'s sidecars"
     vhost = pick_virtual_host(request.host, table)
@@ -190,7 +195,7 @@ def _outcome(
             summary=f"{status} answered by the proxy itself (route {name!r})",
             body=spec.direct_response.body,
         )
-    destinations = _destinations(mesh, spec)
+    destinations = route_destinations(mesh, spec.destinations)
     if not destinations:
         return Explanation(
             **common,
@@ -209,52 +214,6 @@ def _outcome(
         path=path,
         host_rewrite=spec.rewrite.host if spec.rewrite else None,
     )
-
-
-def _destinations(mesh: Mesh, spec: RouteSpec) -> list[Destination]:
-    """Destinations that get traffic, merged per cluster like the translator's weighted clusters
-    (weight 0 and missing services left out)."""
-    merged: dict[str, Destination] = {}
-    for d in spec.destinations:
-        service = mesh.services.get(d.service)
-        if d.weight == 0 or service is None:
-            continue
-        cluster = _cluster_name(d.service, d.labels)
-        if cluster in merged:
-            merged[cluster].weight += d.weight
-            continue
-        endpoints = [
-            Endpoint(address=f"{e.address}:{e.port}", zone=e.zone, labels=e.labels, weight=e.weight)
-            for _, e in sorted(mesh.endpoints_of(d.service).items())
-            if selects(d.labels, e.labels)
-        ]
-        merged[cluster] = Destination(
-            service=d.service,
-            labels=d.labels,
-            weight=d.weight,
-            percent=0,
-            cluster=cluster,
-            endpoints=endpoints,
-            policies=ServicePolicies(
-                lb_policy=service.lb_policy,
-                circuit_breaker=service.circuit_breaker,
-                outlier_detection=service.outlier_detection,
-                health_check=service.health_check,
-                rate_limit=service.rate_limit,
-            ),
-        )
-    total = sum(d.weight for d in merged.values())
-    for destination in merged.values():
-        destination.percent = round(100 * destination.weight / total, 4)
-    return sorted(merged.values(), key=lambda d: d.cluster)
-
-
-def _cluster_name(service: str, labels: dict[str, str]) -> str:
-    """The Envoy cluster name translate/names.py gives a service or label subset (a unit test
-    holds the two together)."""
-    if not labels:
-        return service
-    return service + "|" + ",".join(f"{key}={labels[key]}" for key in sorted(labels))
 
 
 def _rewritten_path(spec: RouteSpec, request: Request) -> str:

@@ -45,7 +45,12 @@ class ExplainRequest(BaseModel):
     source: Name | None = Field(
         None, description="Or: the service whose sidecar sends it (its outbound listener)."
     )
-    host: str = Field(min_length=1, max_length=255, description="The Host header.")
+    host: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The Host header; at a tls gateway the SNI; with `source`, a tcp service's "
+        "name asks about a connection to its mesh port; a tcp gateway does not look at it.",
+    )
     path: str = Field("/", min_length=1, max_length=4096, description="Path, with any query.")
     method: Method = "GET"
     headers: dict[str, str] = Field(default_factory=dict, description="Other request headers.")
@@ -114,13 +119,18 @@ class Explanation(BaseModel):
     """Which route a request takes, why the others do not, and where it goes."""
 
     proxy: str = Field(description="Which proxy was asked: a gateway or a sidecar's outbound.")
+    protocol: Literal["http", "tcp", "tls"] = Field(
+        "http",
+        description="What the proxy sees there: HTTP requests, or TCP connections (tls: routed "
+        "by SNI, passed through without terminating TLS).",
+    )
     host: str = Field(description="The host as matched (lower case, port stripped).")
     virtual_host: str | None = Field(description="The virtual host chosen for that host.")
     route: str | None = Field(description="The route used; null when none matches.")
     outcome: Outcome
     status: int | None = Field(
         description="The status the proxy answers with itself (404, 503, a redirect or a direct "
-        "response); null when the request is forwarded."
+        "response); null when the request is forwarded, and for connections (no HTTP)."
     )
     summary: str = Field(description="One sentence saying what happens.")
     candidates: list[Candidate] = Field(description="Routes in the order the proxy tries them.")

@@ -359,6 +359,11 @@ async def test_a_tls_gateway_passes_tls_through_to_the_backend_by_sni(
                 # The backend's own certificate reached the client: the gateway did not terminate.
                 assert serial == made[name].cert.serial_number
                 assert answer == name.encode()
+                # explain says the same: this SNI takes this route to this service.
+                ask = {"gateway": "passthrough", "host": host}
+                said = (await mesh.http.post("/api/v1/explain", json=ask)).json()
+                assert (said["route"], said["protocol"]) == (name, "tls")
+                assert [d["service"] for d in said["destinations"]] == [name]
             # An SNI no route serves finds no filter chain: the connection is closed.
             with pytest.raises((OSError, ssl.SSLError)):
                 await asyncio.to_thread(_through, port, "other.example.org", cafile)

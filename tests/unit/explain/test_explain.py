@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from meshplane.explain import ExplainRequest, explain
-from meshplane.explain.explain import _cluster_name
+from meshplane.explain.destinations import cluster_name as _cluster_name
 from meshplane.explain.matching import Request, normalise_host, pick_virtual_host
 from meshplane.xds.translate.names import cluster_name
 from tests.support.meshes import endpoint, gateway, mesh, route, service
