@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import socket
 import ssl
 import subprocess
@@ -136,6 +137,13 @@ async def test_each_host_gets_its_certificate_over_http2(
             assert done.stdout == "200 2", (host, done.stdout, done.stderr)
         # Plain HTTP on the port gets no answer.
         assert await asyncio.to_thread(_plain_http_unanswered, port)
+    # Each certificate's expiry is a gauge, as each identity's is.
+    metrics = (await mesh.http.get("/metrics")).text
+    for name, made in (("shop", shop), ("api", api)):
+        line = next(x for x in metrics.splitlines() if f'identity="tls-certificate/{name}"' in x)
+        left = float(line.rsplit(" ", 1)[1])
+        expected = (made.cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
+        assert abs(left - expected) < 60
 
 
 def _plain_http_unanswered(port: int) -> bool:
