@@ -26,6 +26,7 @@ __all__ = ["Change", "Key", "Mesh"]
 
 _EMPTY: Mapping[str, EndpointSpec] = MappingProxyType({})
 _NO_ROUTES: Mapping[str, RouteSpec] = MappingProxyType({})
+_NO_SERVICES: Mapping[str, ServiceSpec] = MappingProxyType({})
 _DEFAULT_SETTINGS = MeshSettingsSpec()
 
 Key = tuple[str, str]
@@ -60,6 +61,9 @@ class Mesh:
     routes: Mapping[str, RouteSpec] = field(default_factory=dict)
     by_service: Mapping[str, Mapping[str, EndpointSpec]] = field(default_factory=dict)
     by_gateway: Mapping[str, Mapping[str, RouteSpec]] = field(default_factory=dict)
+    # Only "tcp" is a key: every sidecar looks up the tcp services (for their listeners) in
+    # each build, and a scan of all services per sidecar would grow with the mesh.
+    by_protocol: Mapping[str, Mapping[str, ServiceSpec]] = field(default_factory=dict)
     authorization_policies: Mapping[str, AuthorizationPolicySpec] = field(default_factory=dict)
     meshes: Mapping[str, MeshSettingsSpec] = field(default_factory=dict)
     tls_certificates: Mapping[str, TlsCertificateSpec] = field(default_factory=dict)
@@ -92,6 +96,10 @@ class Mesh:
         """Endpoints of `service` by endpoint name (empty when it has none)."""
         return self.by_service.get(service, _EMPTY)
 
+    def tcp_services(self) -> Mapping[str, ServiceSpec]:
+        """The services whose protocol is tcp, by name."""
+        return self.by_protocol.get("tcp", _NO_SERVICES)
+
     def routes_of(self, gateway: str) -> Mapping[str, RouteSpec]:
         """Routes attached to `gateway` by route name (empty when it has none)."""
         return self.by_gateway.get(gateway, _NO_ROUTES)
@@ -120,6 +128,7 @@ class _Edit:
         self._indexes = {
             "endpoints": _IndexEdit(mesh.by_service, _endpoint_service),
             "routes": _IndexEdit(mesh.by_gateway, _route_gateways),
+            "services": _IndexEdit(mesh.by_protocol, _tcp_protocol),
         }
         self._invalid: dict[Key, str] | None = None
         self._left_out: dict[Key, Spec] | None = None
@@ -151,7 +160,12 @@ class _Edit:
 
     def updates(self) -> dict[str, object]:
         updates: dict[str, object] = {k.replace("-", "_"): t for k, t in self._tables.items()}
-        for field_name, index in (("by_service", "endpoints"), ("by_gateway", "routes")):
+        indexes = (
+            ("by_service", "endpoints"),
+            ("by_gateway", "routes"),
+            ("by_protocol", "services"),
+        )
+        for field_name, index in indexes:
             merged = self._indexes[index].merged()
             if merged is not None:
                 updates[field_name] = merged
@@ -229,6 +243,14 @@ class _Edit:
 
 def _endpoint_service(spec: Spec) -> Iterable[str]:
     return (spec.service,) if isinstance(spec, EndpointSpec) else ()
+
+
+# Each secondary index field of Mesh, and the kind it indexes.
+_INDEXES = (("by_service", "endpoints"), ("by_gateway", "routes"), ("by_protocol", "services"))
+
+
+def _tcp_protocol(spec: Spec) -> Iterable[str]:
+    return ("tcp",) if isinstance(spec, ServiceSpec) and spec.protocol == "tcp" else ()
 
 
 def _route_gateways(spec: Spec) -> Iterable[str]:

@@ -70,10 +70,10 @@ def _placed(mesh: Mesh, group: ProxyGroup) -> tuple[list[tuple[str, int]], list[
     skips since the port is taken: by the sidecar itself, or by a service the bootstrap moved
     there (`tcp_ports` come first); both by service name."""
     moved = dict(group.tcp_ports)
-    wanted = [  # only tcp services have a `port`: ServiceSpec validates it
+    wanted = [
         (name, moved.get(name, spec.port))
-        for name, spec in mesh.services.items()
-        if spec.port or (name in moved and spec.protocol == "tcp")
+        for name, spec in mesh.tcp_services().items()
+        if spec.port or name in moved
     ]
     own = (group.inbound_port, group.app_port, group.outbound_port, group.admin_port)
     taken = {port for port in own if port is not None}

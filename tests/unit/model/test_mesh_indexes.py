@@ -1,5 +1,6 @@
-"""The mesh's secondary indexes (endpoints by service, routes by gateway) follow every change:
-after any sequence of writes and deletions they equal the indexes built from the tables."""
+"""The mesh's secondary indexes (endpoints by service, routes by gateway, tcp services) follow
+every change: after any sequence of writes and deletions they equal the indexes built from the
+tables."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ _route_change = st.tuples(
     st.sampled_from(["r1", "r2", "r3"]),
     st.none() | st.lists(st.sampled_from(_GATEWAYS), unique=True).map(_route),
 )
+_service_change = st.tuples(
+    st.just("services"),
+    st.sampled_from(["t1", "t2"]),
+    st.none() | st.sampled_from(["tcp", "http"]).map(lambda p: ServiceSpec(protocol=p)),
+)
 _endpoint_change = st.tuples(
     st.just("endpoints"),
     st.sampled_from(["e1", "e2", "e3"]),
@@ -42,9 +48,14 @@ def _base() -> Mesh:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(_route_change | _endpoint_change, min_size=1, max_size=4), max_size=6))
+@given(
+    st.lists(
+        st.lists(_route_change | _endpoint_change | _service_change, min_size=1, max_size=4),
+        max_size=6,
+    )
+)
 def test_indexes_equal_the_tables_after_any_changes(
-    batches: list[list[tuple[str, str, RouteSpec | EndpointSpec | None]]],
+    batches: list[list[tuple[str, str, RouteSpec | EndpointSpec | ServiceSpec | None]]],
 ) -> None:
     mesh = _base()
     for revision, batch in enumerate(batches, start=2):
@@ -58,6 +69,8 @@ def test_indexes_equal_the_tables_after_any_changes(
             s: {n: e for n, e in mesh.endpoints.items() if e.service == s} for s in _SERVICES
         }
         assert {s: dict(mesh.endpoints_of(s)) for s in _SERVICES} == by_service
+        tcp = {n: s for n, s in mesh.services.items() if s.protocol == "tcp"}
+        assert dict(mesh.tcp_services()) == tcp
 
 
 def test_a_change_copies_only_the_index_entries_it_touches() -> None:
