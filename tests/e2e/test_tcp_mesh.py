@@ -167,4 +167,6 @@ async def _wait_refused(port: int) -> None:
                 await echo_once(port, timeout=1)
             except ConnectionRefusedError:
                 return
+            except (ConnectionResetError, BrokenPipeError):
+                pass  # the listener is draining: not gone yet
             await asyncio.sleep(0.05)
