@@ -21,7 +21,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from meshplane.api import ApiServer, ApiThread, CoreLoop, create_app, proxy_json
-from meshplane.certs import CaConfig, CertificateAuthority, SecretBox, load_secret
+from meshplane.certs import (
+    CaConfig,
+    CertificateAuthority,
+    SecretBox,
+    load_secret,
+    renew_edge_certificates,
+)
 from meshplane.errors import Conflict
 from meshplane.gc_tuning import tune_for_a_server
 from meshplane.metrics import Metrics
@@ -76,6 +82,7 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.0005
 ORPHANS_EVERY_S = 1.0  # how often the leader looks for endpoints a dead replica held
 FORGET_EVERY_S = 30.0  # how often the leader drops the proxy rows of dead replicas
+EDGE_RENEWALS_EVERY_S = 600.0  # how often the leader looks for mesh-issued edge certificates due
 
 
 def _export_state(
@@ -101,6 +108,7 @@ def _export_state(
         edge = [
             (f"tls-certificate/{name}", spec.info.not_after)
             for name, spec in sorted(builder.mesh.tls_certificates.items())
+            if spec.issued
         ]
         return [((who,), (end - now).total_seconds()) for who, end in leaves + edge]
 
@@ -387,7 +395,13 @@ class ControlPlane:
         sweep = _every(ORPHANS_EVERY_S, lambda: registrar.remove_orphans(grace))
         views = ReplicaProxies(self.store.database)
         forget = _every(FORGET_EVERY_S, lambda: views.forget_dead(dt.datetime.now(dt.UTC)))
+        store, authority = self.store, self.authority
+        renew = _every(
+            EDGE_RENEWALS_EVERY_S,
+            lambda: _renew_edge(store, authority),
+        )
         self._leader_jobs += [
+            asyncio.create_task(renew, name="meshplane-edge-renewals"),
             asyncio.create_task(_quietly(lambda: replicas.lead(me)), name="meshplane-lead"),
             asyncio.create_task(sweep, name="meshplane-orphans"),
             asyncio.create_task(forget, name="meshplane-forget-dead"),
@@ -466,6 +480,12 @@ async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             await job()
         except Exception as exc:  # the store reports its outages
             log.debug("a leader job failed error=%s", type(exc).__name__)
+
+
+async def _renew_edge(store: Store, authority: CertificateAuthority | None) -> None:
+    """The leader's job: renew the edge certificates the mesh issued that are due."""
+    if authority is not None:
+        await renew_edge_certificates(store, authority, dt.datetime.now(dt.UTC))
 
 
 async def _quietly(work: Callable[[], Awaitable[None]]) -> None:

@@ -5,6 +5,7 @@
 """
 
 from meshplane.certs.authority import (
+    EDGE_TTL,
     MAX_OVERLAP,
     CaConfig,
     CaStatus,
@@ -18,10 +19,13 @@ from meshplane.certs.ca import (
     load_authority,
     stand_in_identity,
 )
+from meshplane.certs.edge import RENEWED_BY, issued_spec, renew_edge_certificates, stored_spec
 from meshplane.certs.keystore import SecretBox, load_secret
 
 __all__ = [
+    "EDGE_TTL",
     "MAX_OVERLAP",
+    "RENEWED_BY",
     "Authority",
     "CaConfig",
     "CaStatus",
@@ -30,7 +34,10 @@ __all__ = [
     "SecretBox",
     "StandIn",
     "UnusableAuthority",
+    "issued_spec",
     "load_authority",
     "load_secret",
+    "renew_edge_certificates",
     "stand_in_identity",
+    "stored_spec",
 ]

@@ -32,6 +32,7 @@ from cryptography import x509
 
 from meshplane.certs.ca import (
     Authority,
+    IssuedLeaf,
     KeyType,
     UnusableAuthority,
     issue_leaf,
@@ -44,10 +45,11 @@ from meshplane.errors import Conflict, Unavailable
 from meshplane.model import IdentityState, Leaf, Subject
 from meshplane.store import CaAuthorityRow, CaLeafRow, IdentityRepo
 
-__all__ = ["MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
+__all__ = ["EDGE_TTL", "MAX_OVERLAP", "CaConfig", "CaStatus", "CertificateAuthority", "RootInfo"]
 
 log = logging.getLogger(__name__)
 
+EDGE_TTL = dt.timedelta(days=30)  # an edge certificate the mesh issues; renewed at two thirds
 MAX_OVERLAP = dt.timedelta(days=365)  # the longest both roots may stay trusted in a rotation
 _RETRY_SECONDS = 30.0  # the longest the renewal loop sleeps, and its pause after a failure
 # Seconds between renewal attempts while the store is unreachable (the store logs the outage).
@@ -88,6 +90,7 @@ class RootInfo:
     not_after: dt.datetime
     state: str  # issuing | incoming | outgoing | retired
     retire_at: dt.datetime | None
+    pem: str  # the root certificate: public, what clients of a mesh-issued certificate trust
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +381,27 @@ class CertificateAuthority:
         if rows:
             await self._repo.save_leaves(rows, replace=replace)
         return issued
+
+    async def issue_edge(self, hostnames: Iterable[str]) -> IssuedLeaf:
+        """A server certificate for `hostnames` from the issuing root (an edge certificate the
+        mesh issues, `tls-certificates` with `issuer: mesh`), valid EDGE_TTL at most; not
+        stored here: the store keeps it as the resource's certificate and sealed key."""
+        async with self._lock:
+            _, authority = self._issuing()
+        return await asyncio.to_thread(
+            issue_leaf,
+            authority,
+            "",
+            self._clock(),
+            ttl=EDGE_TTL,
+            key_type=self.config.key_type,
+            dns_names=tuple(dict.fromkeys(hostnames)),
+        )
+
+    def issuing_serial(self) -> str | None:
+        """The serial (hex) of the root that issues now; None before the CA has one."""
+        row = self._issuing_row()
+        return None if row is None else format(self._cas[row.id].cert.serial_number, "x")
 
     def leaves(self) -> list[Leaf]:
         return [self._leaves[s] for s in sorted(self._leaves)]
@@ -741,6 +765,7 @@ class CertificateAuthority:
                     cert.not_valid_after_utc,
                     row.state,
                     row.retire_at,
+                    self._cas[row.id].root_pem(),
                 )
             )
         phase = self._phase()

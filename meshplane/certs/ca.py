@@ -154,7 +154,8 @@ def issue_leaf(
     dns_names: tuple[str, ...] = (),
     ip_addresses: tuple[str, ...] = (),
 ) -> IssuedLeaf:
-    """Sign a leaf for SPIFFE ID `identity`, usable as TLS client and server certificate.
+    """Sign a leaf for SPIFFE ID `identity` (or, empty, for its DNS names alone: an edge
+    certificate), usable as TLS client and server certificate.
 
     Never outlives its issuers: the validity ends when the first certificate of the chain expires.
     """
@@ -163,7 +164,7 @@ def issue_leaf(
     key = _new_key(key_type)
     not_before = now - _BACKDATE
     not_after = min(now + ttl, *(c.not_valid_after_utc for c in (authority.cert, *authority.chain)))
-    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity)]
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity)] if identity else []
     sans += [x509.DNSName(d) for d in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     cert = (

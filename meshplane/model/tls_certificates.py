@@ -13,15 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Literal, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import Field, SecretStr, model_validator
 
-from meshplane.model.fields import Spec
+from meshplane.model.fields import Host, Spec
 
 __all__ = ["CertificateInfo", "TlsCertificateSpec", "certificate_info"]
 
@@ -99,12 +100,26 @@ def _public_der(key: object) -> bytes:
 
 
 class TlsCertificateSpec(Spec):
-    """A certificate (and its key) an HTTPS gateway presents; the key is write-only."""
+    """A certificate (and its key) an HTTPS gateway presents; the key is write-only. Either
+    given (`certificate`, `private_key`) or issued by the mesh CA (`issuer: mesh`)."""
 
-    certificate: str = Field(
+    certificate: str | None = Field(
+        None,
         max_length=_MAX_PEM,
         description="PEM chain: the server certificate first, then any intermediates. Its "
-        "DNS names are the hosts it serves (the gateway picks a certificate by SNI).",
+        "DNS names are the hosts it serves (the gateway picks a certificate by SNI). Filled "
+        "in by the control plane when `issuer` is mesh.",
+    )
+    issuer: Literal["mesh"] | None = Field(
+        None,
+        description="mesh: the mesh CA issues the certificate (and its key) for `hostnames`, "
+        "and renews it before it expires; clients trust the mesh's root. For internal "
+        "gateways and tests.",
+    )
+    hostnames: list[Host] = Field(
+        default_factory=list,
+        max_length=64,
+        description="With `issuer: mesh`: the DNS names the certificate is issued for.",
     )
     private_key: SecretStr | None = Field(
         None,
@@ -117,6 +132,12 @@ class TlsCertificateSpec(Spec):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.issuer == "mesh":
+            return self._mesh_issued()
+        if self.hostnames:
+            raise ValueError("hostnames: only a certificate the mesh issues (issuer: mesh)")
+        if self.certificate is None:
+            raise ValueError("certificate: required (or issuer: mesh)")
         leaf = _chain(self.certificate)[0]
         if self.private_key is not None:
             key = _private_key(self.private_key.get_secret_value())
@@ -124,7 +145,40 @@ class TlsCertificateSpec(Spec):
                 raise ValueError("private_key: does not match the certificate's public key")
         return self
 
+    def _mesh_issued(self) -> Self:
+        if not self.hostnames:
+            raise ValueError("hostnames: the names the mesh CA issues the certificate for")
+        if self.private_key is not None:
+            raise ValueError("private_key: the mesh CA makes the key of what it issues")
+        if self.certificate is not None:
+            names = set(certificate_info(self.certificate).dns_names)
+            if names != set(self.hostnames):
+                raise ValueError(
+                    "certificate: does not name exactly the hostnames; leave it out and the "
+                    "mesh CA issues one"
+                )
+        return self
+
+    @property
+    def issued(self) -> bool:
+        """Whether it holds a certificate (one the mesh is to issue may not yet)."""
+        return self.certificate is not None
+
     @functools.cached_property
     def info(self) -> CertificateInfo:
-        """The leaf's subject, names, issuer, validity and fingerprint (parsed once)."""
+        """The leaf's subject, names, issuer, validity and fingerprint (parsed once); only for
+        an issued one."""
+        if self.certificate is None:
+            raise ValueError("the mesh CA has not issued this certificate yet")
         return certificate_info(self.certificate)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the kept details: `update` may change the certificate."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("info", None)
+        return copy
+
+    def renewal_due(self, now: dt.datetime) -> bool:
+        """Whether the mesh CA renews it now: two thirds of its lifetime have passed."""
+        info = self.info
+        return now >= info.not_before + (info.not_after - info.not_before) * 2 / 3

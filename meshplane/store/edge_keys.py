@@ -21,7 +21,7 @@ from meshplane.errors import InvalidMesh
 from meshplane.model import Spec, TlsCertificateSpec
 from meshplane.store.tables import EdgeKeyRow
 
-__all__ = ["KeySealer", "keep_edge_key", "open_keys", "sealed_keys"]
+__all__ = ["KeySealer", "keep_edge_key", "keyless", "open_keys", "sealed_keys"]
 
 
 class KeySealer(Protocol):
@@ -47,11 +47,24 @@ def sealed_keys(specs: Iterable[Spec], sealer: KeySealer | None) -> dict[str, by
     return sealed
 
 
+def keyless(spec: Spec) -> Spec:
+    """`spec` without the key it carried in (once sealed): what the resource, the change feed
+    and the mesh hold, so the plaintext key lives no longer than the write."""
+    if isinstance(spec, TlsCertificateSpec) and spec.private_key is not None:
+        return spec.model_copy(update={"private_key": None})
+    return spec
+
+
 def keep_edge_key(
     connection: Connection, spec: TlsCertificateSpec, sealed: Mapping[str, bytes], now: datetime
 ) -> None:
     """In a certificate write's transaction: refuse an expired certificate, and keep its sealed
     key (from `sealed`), or make sure one was kept before."""
+    if not spec.issued:
+        raise InvalidMesh(
+            "the mesh CA has not issued it: write it through the API, which asks the CA",
+            field="certificate",
+        )
     info = spec.info
     if info.expired(now):
         raise InvalidMesh(

@@ -12,8 +12,8 @@ import asyncio
 import builtins
 import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
@@ -25,7 +25,7 @@ from meshplane.model import Change, Key, Mesh, Spec
 from meshplane.store import repo
 from meshplane.store.batch import BatchResult, Document, write_batch
 from meshplane.store.database import Database, open_database
-from meshplane.store.edge_keys import KeySealer, open_keys, sealed_keys
+from meshplane.store.edge_keys import KeySealer, keyless, open_keys, sealed_keys
 from meshplane.store.feed import ChangeFeed
 from meshplane.store.history import HistoryEntry, history
 from meshplane.store.holders import release
@@ -184,6 +184,7 @@ class Store:
         by = _who(source, by)
         invalid = self._invalid.by_key() if self._invalid else None
         sealed = sealed_keys([spec], self._sealer)
+        spec = keyless(spec)
 
         def work(connection: Connection) -> WriteOutcome:
             revision = repo.bump_revision(connection)
@@ -245,12 +246,16 @@ class Store:
         document's outcome, in their order, then each deletion's.
         """
         keep = [(d.kind, d.name) for d in documents]
+        sealed = sealed_keys([d.spec for d in documents], self._sealer)
+        documents = [replace(d, spec=keyless(d.spec)) for d in documents]
 
         def plan(connection: Connection) -> Plan:
             deletes = prune_deletes(connection, prune, keep) if prune else []
             return Plan(list(documents), deletes)
 
-        return await self._batch(plan, source=source, by=by, message=message, dry_run=dry_run)
+        return await self._batch(
+            plan, source=source, by=by, message=message, dry_run=dry_run, sealed=sealed
+        )
 
     async def rollback(
         self,
@@ -283,8 +288,10 @@ class Store:
         by: str | None,
         message: str | None,
         dry_run: bool,
+        sealed: Mapping[str, bytes] | None = None,
     ) -> tuple[int, builtins.list[Applied]]:
-        """Write, in one transaction at one revision, the batch `plan` makes in it."""
+        """Write, in one transaction at one revision, the batch `plan` makes in it (with the
+        sealed keys of the certificates it carried in, see edge_keys.py)."""
         now = datetime.now(UTC)
         by = _who(source, by)
         invalid = self._invalid.by_key()
@@ -301,7 +308,7 @@ class Store:
                 by=by,
                 invalid=invalid,
                 deletes=batch.deletes,
-                sealed=sealed_keys([d.spec for d in batch.documents], self._sealer),
+                sealed=sealed,
             )
             changed = bool(batch.deletes) or any(o.changed for o in result.outcomes)
             if dry_run or not changed:

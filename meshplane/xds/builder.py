@@ -205,7 +205,7 @@ class SnapshotBuilder:
     async def _fetch_edge_keys(self, mesh: Mesh) -> None:
         """Read the keys of `mesh`'s edge certificates not read yet (before building it, so
         its gateways' secrets are whole); keys no certificate uses any more are dropped."""
-        wanted = {spec.info.fingerprint for spec in mesh.tls_certificates.values()}
+        wanted = {s.info.fingerprint for s in mesh.tls_certificates.values() if s.issued}
         known = self._identities.edge_keys
         missing = wanted - known.keys()
         fetched = await self._edge_key_source(missing) if missing and self._edge_key_source else {}

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from meshplane.certs import renew_edge_certificates
 from tests.e2e.conftest import Mesh
 from tests.support.backends import HttpBackend
 from tests.support.certificates import MadeCa, make_ca, make_server_certificate
@@ -378,3 +379,33 @@ async def test_a_tls_gateway_passes_tls_through_to_the_backend_by_sni(
     finally:
         for backend in backends.values():
             backend.close()
+
+
+async def test_a_certificate_the_mesh_issues_is_served_and_renewed(
+    mesh: Mesh, backends: Callable[[str], HttpBackend], tmp_path: Path
+) -> None:
+    asked = {"issuer": "mesh", "hostnames": [_SHOP]}
+    first = await mesh.put("tls-certificates", "shop", asked)
+    assert first["spec"]["hostnames"] == [_SHOP]
+    assert first["details"]["dns_names"] == [_SHOP]
+    again = await mesh.put("tls-certificates", "shop", asked)  # not due: the same certificate
+    assert again["version"] == first["version"]
+    assert mesh.plane is not None
+    authority, store = mesh.plane.authority, mesh.plane.store
+    assert authority is not None
+    assert store is not None
+    cafile = tmp_path / "mesh-roots.pem"
+    roots = (await mesh.http.get("/api/v1/ca")).json()["roots"]
+    cafile.write_text("".join(r["pem"] for r in roots if r["state"] != "retired"))
+    bootstrap, port = await _https_gateway(mesh, backends, ["shop"])
+    async with EnvoyProcess(bootstrap):
+        await _eventually(lambda: _get(port, _SHOP, cafile) == 200)
+        serial, _ = await asyncio.to_thread(_handshake, port, _SHOP, cafile)
+        assert format(serial, "x") == first["details"]["serial"]
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=25)  # past two thirds of 30 days
+        assert await renew_edge_certificates(store, authority, later) == ["shop"]
+        renewed = (await mesh.http.get("/api/v1/tls-certificates/shop")).json()
+        assert renewed["details"]["serial"] != first["details"]["serial"]
+        assert renewed["updated_by"] == "mesh-ca"
+        new_serial = int(renewed["details"]["serial"], 16)
+        await _eventually(lambda: _handshake(port, _SHOP, cafile)[0] == new_serial)

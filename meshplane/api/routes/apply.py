@@ -11,6 +11,8 @@ sync); with `dry_run`, everything is checked the same way and nothing is written
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -23,14 +25,16 @@ from meshplane.api.deps import (
     CoreDep,
     DryRun,
     EditorDep,
+    MaybeAuthorityDep,
     PreviewDep,
     StoreDep,
     ValidateEnvoy,
 )
 from meshplane.api.dry_run import batch_answer
 from meshplane.api.schemas import BatchOut, ErrorOut
-from meshplane.model import NAME_PATTERN, Kind, kind_named
-from meshplane.store import Document
+from meshplane.certs import CertificateAuthority, issued_spec, stored_spec
+from meshplane.model import NAME_PATTERN, Kind, TlsCertificateSpec, kind_named
+from meshplane.store import Document, Store
 
 __all__ = ["MAX_DOCUMENTS", "router"]
 
@@ -98,6 +102,7 @@ async def apply(
     header_message: ChangeMessageDep,
     preview: PreviewDep,
     core: CoreDep,
+    authority: MaybeAuthorityDep,
     dry_run: DryRun = False,
     validate_envoy: ValidateEnvoy = False,
 ) -> BatchOut:
@@ -112,7 +117,7 @@ async def apply(
     Envoy resources it would add, change and remove. `validate_envoy` has Envoy check what
     every affected group would be sent before anything is stored.
     """
-    documents = _documents(body.documents)
+    documents = await _issued(_documents(body.documents), store, authority)
     prune = [_prune_kind(word, i) for i, word in enumerate(body.prune)]
     write = functools.partial(
         store.apply, documents, by=caller.name, message=body.message or header_message, prune=prune
@@ -152,6 +157,21 @@ def _documents(documents: list[DocumentIn]) -> list[Document]:
     if errors:
         raise RequestValidationError(errors)
     return parsed
+
+
+async def _issued(
+    documents: list[Document], store: Store, authority: CertificateAuthority | None
+) -> list[Document]:
+    """The documents with the certificates the mesh issues filled in (see certs/edge.py)."""
+    now = datetime.now(UTC)
+    out = []
+    for index, d in enumerate(documents):
+        if isinstance(d.spec, TlsCertificateSpec) and d.spec.issuer == "mesh":
+            loc = ("body", "documents", index, "spec", "issuer")
+            spec = await issued_spec(d.spec, await stored_spec(store, d.name), authority, now, loc)
+            d = replace(d, spec=spec)
+        out.append(d)
+    return out
 
 
 def _prune_kind(word: str, index: int) -> str:

@@ -74,6 +74,10 @@ class RootOut(BaseModel):
     not_after: dt.datetime
     state: str = Field(description="issuing | incoming | outgoing | retired")
     retire_at: dt.datetime | None
+    pem: str = Field(
+        description="The root certificate (PEM): what clients of a certificate the mesh "
+        "issues (a tls-certificate with issuer: mesh) trust, with the other roots not retired."
+    )
 
 
 class CaOut(BaseModel):

@@ -5,12 +5,21 @@ OpenAPI document. This module deliberately does not use `from __future__ import 
 FastAPI must see the per-kind model objects in the signatures, not names it cannot resolve.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
-from meshplane.api.deps import ChangeMessageDep, EditorDep, IfMatchDep, StoreDep, ViewerDep
+from meshplane.api.deps import (
+    ChangeMessageDep,
+    EditorDep,
+    IfMatchDep,
+    MaybeAuthorityDep,
+    StoreDep,
+    ViewerDep,
+)
 from meshplane.api.schemas import ErrorOut, resource_models
+from meshplane.certs import issued_spec, stored_spec
 from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN, Key, Kind, Spec
 from meshplane.store import Store, StoredResource
@@ -119,6 +128,7 @@ def resource_router(kind: Kind) -> APIRouter:
         response: Response,
         caller: EditorDep,
         message: ChangeMessageDep,
+        authority: MaybeAuthorityDep,
     ) -> Any:
         """Create (201) or replace (200) a resource.
 
@@ -130,6 +140,9 @@ def resource_router(kind: Kind) -> APIRouter:
             raise InvalidRequest(
                 f"there is one {singular} resource, named {kind.only_name!r}", loc=("path", "name")
             )
+        if plural == _CERTIFICATES:
+            now = datetime.now(UTC)
+            spec = await issued_spec(spec, await stored_spec(store, name), authority, now)
         stored, created = await store.put(
             plural, name, spec, if_match=if_match, by=caller.name, message=message
         )

@@ -55,8 +55,10 @@ def edge_secrets(mesh: Mesh, gateway: str, state: IdentityState) -> list[secret_
     secrets = []
     for name in spec.tls.certificates:
         certificate = mesh.tls_certificates.get(name)
-        key = None if certificate is None else state.edge_keys.get(certificate.info.fingerprint)
-        if certificate is not None and key is not None:
+        if certificate is None or not certificate.issued:
+            continue
+        key = state.edge_keys.get(certificate.info.fingerprint)
+        if key is not None:
             secrets.append(
                 secret_pb2.Secret(
                     name=edge_secret_name(name),

@@ -161,3 +161,19 @@ def _every_row(connection: Any) -> str:
                 text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
                 out.append(text)
     return "\n".join(out)
+
+
+async def test_a_certificate_for_the_mesh_to_issue_is_checked(api: httpx.AsyncClient) -> None:
+    no_names = await _put(api, "tls-certificates", "internal", {"issuer": "mesh"})
+    assert no_names.status_code == 422
+    assert "hostnames" in no_names.text
+    with_key = {"issuer": "mesh", "hostnames": ["a.internal"], "private_key": _SHOP.key_pem}
+    refused = await _put(api, "tls-certificates", "internal", with_key)
+    assert refused.status_code == 422
+    assert "private_key" in refused.text
+    names_only = await _put(api, "tls-certificates", "shop", {**_cert(_SHOP), "hostnames": ["x"]})
+    assert names_only.status_code == 422
+    # This API runs without a CA: asking it to issue is refused, naming the field.
+    no_ca = await _put(api, "tls-certificates", "internal", {"issuer": "mesh", "hostnames": ["a"]})
+    assert no_ca.status_code == 422
+    assert no_ca.json()["detail"][0]["loc"] == ["body", "spec", "issuer"]

@@ -239,7 +239,10 @@ _mesh = _maybe(
 
 _EDGE_CA = make_ca("edge test ca")
 _EDGE = [make_server_certificate(_EDGE_CA, [name]) for name in ("a.example.com", "b.example.com")]
-_tls_certificate = st.sampled_from(_EDGE).flatmap(
+_mesh_issued = st.fixed_dictionaries(
+    {"issuer": st.just("mesh"), "hostnames": st.lists(_hosts, min_size=1, max_size=3)}
+)
+_given_certificate = st.sampled_from(_EDGE).flatmap(
     lambda made: st.fixed_dictionaries(
         {"certificate": st.just(made.cert_pem)},
         optional={"private_key": st.just(made.key_pem)},
@@ -271,7 +274,7 @@ _redirect_gateway: st.SearchStrategy[Json] = st.fixed_dictionaries(
 SPECS: dict[str, st.SearchStrategy[Json]] = {
     "services": _service,
     "endpoints": _endpoint,
-    "tls-certificates": _tls_certificate,
+    "tls-certificates": st.one_of(_given_certificate, _mesh_issued),
     "gateways": st.one_of(_gateway, _https_gateway, _redirect_gateway, _stream_gateway),
     "routes": st.one_of(_forwarding_route, _answering_route),
     "authorization-policies": _policy,
