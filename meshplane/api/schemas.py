@@ -8,7 +8,7 @@ of one loose `spec: object` for all.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -153,16 +153,7 @@ class CertificateDetailsOut(BaseModel):
 
     @classmethod
     def of(cls, info: CertificateInfo, used_by: list[str]) -> CertificateDetailsOut:
-        return cls(
-            subject=info.subject,
-            dns_names=list(info.dns_names),
-            issuer=info.issuer,
-            serial=info.serial,
-            not_before=info.not_before,
-            not_after=info.not_after,
-            fingerprint=info.fingerprint,
-            used_by=used_by,
-        )
+        return cls(**asdict(info), used_by=used_by)
 
 
 def resource_models(kind: Kind) -> ResourceModels:
