@@ -112,12 +112,15 @@ class RouteMemo:
         self._assembled = {}
 
     def fork(self) -> RouteMemo:
+        """A copy to build on in another thread. The previous generation's mappings are
+        replaced by `advance`, never changed in place, so the copy shares them: a route write's
+        fork copies only the current generation's."""
         return RouteMemo(
             dict(self._current),
-            dict(self._previous),
+            self._previous,
             dict(self._assembled),
             dict(self._gateways),
-            dict(self._gateways_before),
+            self._gateways_before,
         )
 
     def gateway_hosts(self, mesh: Mesh, gateway: str) -> list[_Host] | None:
