@@ -155,7 +155,7 @@ class AdsServer:
                 self.metrics.push_errors.labels(kind).inc()
             raise
         if self.metrics is not None:
-            self.metrics.pushes.labels(kind).inc()
+            self.metrics.pushed(kind)
 
 
 class _Stream:
