@@ -61,6 +61,8 @@ class Mesh:
     routes: Mapping[str, RouteSpec] = field(default_factory=dict)
     by_service: Mapping[str, Mapping[str, EndpointSpec]] = field(default_factory=dict)
     by_gateway: Mapping[str, Mapping[str, RouteSpec]] = field(default_factory=dict)
+    # Sidecar routes (no gateways) by each host they name.
+    sidecar_by_host: Mapping[str, Mapping[str, RouteSpec]] = field(default_factory=dict)
     # Only "tcp" is a key: every sidecar looks up the tcp services (for their listeners) in
     # each build, and a scan of all services per sidecar would grow with the mesh.
     by_protocol: Mapping[str, Mapping[str, ServiceSpec]] = field(default_factory=dict)
@@ -100,6 +102,10 @@ class Mesh:
         """The services whose protocol is tcp, by name."""
         return self.by_protocol.get("tcp", _NO_SERVICES)
 
+    def sidecar_routes_on(self, host: str) -> Mapping[str, RouteSpec]:
+        """Sidecar routes (no gateways) naming `host`, by route name (empty when none does)."""
+        return self.sidecar_by_host.get(host, _NO_ROUTES)
+
     def routes_of(self, gateway: str) -> Mapping[str, RouteSpec]:
         """Routes attached to `gateway` by route name (empty when it has none)."""
         return self.by_gateway.get(gateway, _NO_ROUTES)
@@ -125,11 +131,10 @@ class _Edit:
     def __init__(self, mesh: Mesh) -> None:
         self._mesh = mesh
         self._tables: dict[str, dict[str, Spec]] = {}
-        self._indexes = {
-            "endpoints": _IndexEdit(mesh.by_service, _endpoint_service),
-            "routes": _IndexEdit(mesh.by_gateway, _route_gateways),
-            "services": _IndexEdit(mesh.by_protocol, _tcp_protocol),
-        }
+        self._indexes: dict[str, list[tuple[str, _IndexEdit]]] = {}
+        for field_name, kind, keys in _INDEXES:
+            edit = _IndexEdit(getattr(mesh, field_name), keys)
+            self._indexes.setdefault(kind, []).append((field_name, edit))
         self._invalid: dict[Key, str] | None = None
         self._left_out: dict[Key, Spec] | None = None
         self._quiet = not mesh.invalid and not mesh.left_out  # nothing held out (the usual case)
@@ -160,15 +165,11 @@ class _Edit:
 
     def updates(self) -> dict[str, object]:
         updates: dict[str, object] = {k.replace("-", "_"): t for k, t in self._tables.items()}
-        indexes = (
-            ("by_service", "endpoints"),
-            ("by_gateway", "routes"),
-            ("by_protocol", "services"),
-        )
-        for field_name, index in indexes:
-            merged = self._indexes[index].merged()
-            if merged is not None:
-                updates[field_name] = merged
+        for edits in self._indexes.values():
+            for field_name, edit in edits:
+                merged = edit.merged()
+                if merged is not None:
+                    updates[field_name] = merged
         if self._invalid is not None:
             updates["invalid"] = self._invalid
         if self._left_out is not None:
@@ -206,9 +207,8 @@ class _Edit:
 
     def _set(self, kind: str, name: str, spec: Spec | None) -> None:
         table = self._tables.get(kind) or self._table(kind)
-        index = self._indexes.get(kind)
-        if index is not None:
-            index.move(name, table.get(name), spec)
+        for _, edit in self._indexes.get(kind, ()):
+            edit.move(name, table.get(name), spec)
         if spec is None:
             table.pop(name, None)
         else:
@@ -245,16 +245,25 @@ def _endpoint_service(spec: Spec) -> Iterable[str]:
     return (spec.service,) if isinstance(spec, EndpointSpec) else ()
 
 
-# Each secondary index field of Mesh, and the kind it indexes.
-_INDEXES = (("by_service", "endpoints"), ("by_gateway", "routes"), ("by_protocol", "services"))
-
-
 def _tcp_protocol(spec: Spec) -> Iterable[str]:
     return ("tcp",) if isinstance(spec, ServiceSpec) and spec.protocol == "tcp" else ()
 
 
 def _route_gateways(spec: Spec) -> Iterable[str]:
     return spec.gateways if isinstance(spec, RouteSpec) else ()
+
+
+def _sidecar_hosts(spec: Spec) -> Iterable[str]:
+    return spec.hosts if isinstance(spec, RouteSpec) and not spec.gateways else ()
+
+
+# Each secondary index of Mesh: its field, the kind it indexes, and a spec's keys in it.
+_INDEXES: tuple[tuple[str, str, Callable[[Spec], Iterable[str]]], ...] = (
+    ("by_service", "endpoints", _endpoint_service),
+    ("by_gateway", "routes", _route_gateways),
+    ("sidecar_by_host", "routes", _sidecar_hosts),
+    ("by_protocol", "services", _tcp_protocol),
+)
 
 
 class _IndexEdit:

@@ -66,14 +66,13 @@ def _is_tcp(service: ServiceSpec | None) -> bool:
 
 def sidecar_stream_routes(mesh: Mesh) -> dict[str, tuple[str, RouteSpec]]:
     """The sidecar route (name, spec) of each tcp service whose host one names; when several
-    do (which the shadowing rule refuses), the first by name."""
+    do (which the shadowing rule refuses), the first by name. Work grows with the tcp services
+    (the mesh's indexes), not with the routes."""
     found: dict[str, tuple[str, RouteSpec]] = {}
-    for name, route in sorted(mesh.routes.items()):
-        if route.gateways:
-            continue
-        for host in route.hosts:
-            if _is_tcp(mesh.services.get(host)):
-                found.setdefault(host, (name, route))
+    for service in mesh.tcp_services():
+        routes = mesh.sidecar_routes_on(service)
+        if routes:
+            found[service] = min(routes.items())
     return found
 
 

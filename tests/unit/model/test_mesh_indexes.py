@@ -1,6 +1,6 @@
-"""The mesh's secondary indexes (endpoints by service, routes by gateway, tcp services) follow
-every change: after any sequence of writes and deletions they equal the indexes built from the
-tables."""
+"""The mesh's secondary indexes (endpoints by service, routes by gateway and sidecar routes by
+host, tcp services) follow every change: after any sequence of writes and deletions they equal
+the indexes built from the tables."""
 
 from __future__ import annotations
 
@@ -69,6 +69,9 @@ def test_indexes_equal_the_tables_after_any_changes(
             s: {n: e for n, e in mesh.endpoints.items() if e.service == s} for s in _SERVICES
         }
         assert {s: dict(mesh.endpoints_of(s)) for s in _SERVICES} == by_service
+        on_a = {n: r for n, r in mesh.routes.items() if not r.gateways and "a" in r.hosts}
+        assert dict(mesh.sidecar_routes_on("a")) == on_a
+        assert set(mesh.sidecar_by_host) == ({"a"} if on_a else set())
         tcp = {n: s for n, s in mesh.services.items() if s.protocol == "tcp"}
         assert dict(mesh.tcp_services()) == tcp
 
