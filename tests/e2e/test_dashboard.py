@@ -171,6 +171,10 @@ async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
     shown = [pre.raw_text() for pre in _table(page, "proxies").find_all("pre", "nack-error")]
     assert shown == [error]
 
+    # The gateway is listed with what it speaks on its port.
+    listens = [td.text() for td in _table(page, "gateways").find_all("td", "mono")]
+    assert listens == [f"http 127.0.0.1:{port}"]
+
     # The services are listed, and the page loaded without an API error.
     names = {div.text().split()[0] for div in _table(page, "services").find_all("div", "name")}
     assert names == {"web", "other"}

@@ -430,7 +430,7 @@ function gateways() {
       const proxiesHtml = envoys.length
         ? envoys.map((p) => `${pill(proxyState(p).toLowerCase(), proxyState(p))} <span class="mono">${esc(p.node_id)}</span>`).join("<br>")
         : pill("bad", "no proxy connected");
-      return `<tr><td class="name">${esc(g.name)}</td><td class="mono">${esc(spec.address)}:${esc(spec.port)}</td>
+      return `<tr><td class="name">${esc(g.name)}</td><td class="mono">${listens(spec)}</td>
         <td>${(spec.hosts ?? []).map(esc).join(", ")}</td>
         <td>${attached.map((r) => esc(r.name)).join(", ") || '<span class="muted">none</span>'}</td>
         <td>${proxiesHtml}</td></tr>`;
@@ -438,6 +438,15 @@ function gateways() {
     .join("");
   return `<table><thead><tr><th>Gateway</th><th>Listens on</th><th>Hosts</th><th>Routes</th>
     <th>Proxies</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function listens(spec) {
+  // What the gateway speaks on its port: http (or a redirect to https), https with its
+  // certificates, tls passthrough, tcp.
+  const where = `${esc(spec.protocol ?? "http")} ${esc(spec.address)}:${esc(spec.port)}`;
+  if (spec.https_redirect) return `${where} <span class="muted">→ https:${esc(spec.https_redirect.port)}</span>`;
+  const names = spec.tls?.certificates ?? [];
+  return names.length ? `${where} <span class="muted">${names.map(esc).join(", ")}</span>` : where;
 }
 
 function certificates(now) {
