@@ -247,7 +247,9 @@ class Store:
         """
         keep = [(d.kind, d.name) for d in documents]
         sealed = sealed_keys([d.spec for d in documents], self._sealer)
-        documents = [replace(d, spec=keyless(d.spec)) for d in documents]
+        documents = [
+            d if (spec := keyless(d.spec)) is d.spec else replace(d, spec=spec) for d in documents
+        ]
 
         def plan(connection: Connection) -> Plan:
             deletes = prune_deletes(connection, prune, keep) if prune else []
@@ -520,6 +522,12 @@ def _outcome(outcome: WriteOutcome) -> Literal["created", "configured", "unchang
     if outcome.created:
         return "created"
     return "configured" if outcome.changed else "unchanged"
+
+
+def _keyless(document: Document) -> Document:
+    """`document` without the key its certificate carried in (the same object when none)."""
+    spec = keyless(document.spec)
+    return document if spec is document.spec else replace(document, spec=spec)
 
 
 def _who(source: Source, by: str | None) -> str | None:

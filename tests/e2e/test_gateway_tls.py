@@ -30,6 +30,14 @@ pytestmark = pytest.mark.e2e
 _SHOP, _API = "shop.example.com", "api.example.com"
 
 
+def _trusted_ca(tmp_path: Path, name: str = "edge test ca") -> tuple[MadeCa, Path]:
+    """A CA for the test's certificates, and the file clients verify them with."""
+    ca = make_ca(name)
+    cafile = tmp_path / "ca.pem"
+    cafile.write_text(ca.cert_pem)
+    return ca, cafile
+
+
 def _spec(made: MadeCa) -> dict[str, str]:
     return {"certificate": made.cert_pem, "private_key": made.key_pem}
 
@@ -100,9 +108,7 @@ async def _https_gateway(
 async def test_each_host_gets_its_certificate_over_http2(
     mesh: Mesh, backends: Callable[[str], HttpBackend], tmp_path: Path
 ) -> None:
-    ca = make_ca("edge test ca")
-    cafile = tmp_path / "ca.pem"
-    cafile.write_text(ca.cert_pem)
+    ca, cafile = _trusted_ca(tmp_path)
     shop, api = make_server_certificate(ca, [_SHOP]), make_server_certificate(ca, [_API])
     await mesh.put("tls-certificates", "shop", _spec(shop))
     await mesh.put("tls-certificates", "api", _spec(api))
@@ -159,9 +165,7 @@ def _plain_http_unanswered(port: int) -> bool:
 async def test_a_replaced_certificate_is_served_without_a_failed_request(
     mesh: Mesh, backends: Callable[[str], HttpBackend], tmp_path: Path
 ) -> None:
-    ca = make_ca("edge test ca")
-    cafile = tmp_path / "ca.pem"
-    cafile.write_text(ca.cert_pem)
+    ca, cafile = _trusted_ca(tmp_path)
     old, new = make_server_certificate(ca, [_SHOP]), make_server_certificate(ca, [_SHOP])
     await mesh.put("tls-certificates", "shop", _spec(old))
     bootstrap, port = await _https_gateway(mesh, backends, ["shop"])
@@ -237,8 +241,7 @@ async def test_an_http_gateway_redirects_to_https(mesh: Mesh) -> None:
 async def test_a_client_ca_requires_a_partner_certificate(
     mesh: Mesh, backends: Callable[[str], HttpBackend], tmp_path: Path
 ) -> None:
-    ca, partners = make_ca("edge test ca"), make_ca("partner ca")
-    (tmp_path / "ca.pem").write_text(ca.cert_pem)
+    (ca, _), partners = _trusted_ca(tmp_path), make_ca("partner ca")
     partner = make_server_certificate(partners, ["partner.example.net"], client=True)
     (tmp_path / "partner.pem").write_text(partner.cert_pem)
     (tmp_path / "partner.key").write_text(partner.key_pem)
@@ -331,9 +334,7 @@ def _through(port: int, host: str, cafile: Path) -> tuple[int, bytes]:
 async def test_a_tls_gateway_passes_tls_through_to_the_backend_by_sni(
     mesh: Mesh, tmp_path: Path
 ) -> None:
-    ca = make_ca("backends ca")
-    cafile = tmp_path / "ca.pem"
-    cafile.write_text(ca.cert_pem)
+    ca, cafile = _trusted_ca(tmp_path, "backends ca")
     made = {
         "shop": make_server_certificate(ca, [_SHOP]),
         "api": make_server_certificate(ca, [_API]),
