@@ -92,7 +92,7 @@ class Mesh:
         what refers to them is left out on arrival rather than found by a scan."""
         changes = [Change(revision, k, n, None, reason) for k, n, reason in invalid]
         changes += (Change(revision, k, n, s) for k, n, s in specs)
-        return replace(cls().with_changes(changes), revision=revision)
+        return cls(revision=revision).with_changes(changes)
 
     def endpoints_of(self, service: str) -> Mapping[str, EndpointSpec]:
         """Endpoints of `service` by endpoint name (empty when it has none)."""
@@ -131,10 +131,8 @@ class _Edit:
     def __init__(self, mesh: Mesh) -> None:
         self._mesh = mesh
         self._tables: dict[str, dict[str, Spec]] = {}
+        # Each kind's index edits, made when the first change of the kind comes.
         self._indexes: dict[str, list[tuple[str, _IndexEdit]]] = {}
-        for field_name, kind, keys in _INDEXES:
-            edit = _IndexEdit(getattr(mesh, field_name), keys)
-            self._indexes.setdefault(kind, []).append((field_name, edit))
         self._invalid: dict[Key, str] | None = None
         self._left_out: dict[Key, Spec] | None = None
         self._quiet = not mesh.invalid and not mesh.left_out  # nothing held out (the usual case)
@@ -201,13 +199,20 @@ class _Edit:
             table = self._tables[kind] = dict(getattr(self._mesh, kind.replace("-", "_")))
         return table
 
+    def _index_edits(self, kind: str) -> list[tuple[str, _IndexEdit]]:
+        edits = self._indexes[kind] = [
+            (field_name, _IndexEdit(getattr(self._mesh, field_name), keys))
+            for field_name, keys in _INDEXES_OF.get(kind, ())
+        ]
+        return edits
+
     def _view(self, kind: str) -> Mapping[str, Spec]:
         table = self._tables.get(kind)
         return table if table is not None else getattr(self._mesh, kind.replace("-", "_"))
 
     def _set(self, kind: str, name: str, spec: Spec | None) -> None:
         table = self._tables.get(kind) or self._table(kind)
-        for _, edit in self._indexes.get(kind, ()):
+        for _, edit in self._indexes.get(kind) or self._index_edits(kind):
             edit.move(name, table.get(name), spec)
         if spec is None:
             table.pop(name, None)
@@ -264,6 +269,16 @@ _INDEXES: tuple[tuple[str, str, Callable[[Spec], Iterable[str]]], ...] = (
     ("sidecar_by_host", "routes", _sidecar_hosts),
     ("by_protocol", "services", _tcp_protocol),
 )
+
+
+def _indexes_by_kind() -> dict[str, list[tuple[str, Callable[[Spec], Iterable[str]]]]]:
+    by_kind: dict[str, list[tuple[str, Callable[[Spec], Iterable[str]]]]] = {}
+    for field_name, kind, keys in _INDEXES:
+        by_kind.setdefault(kind, []).append((field_name, keys))
+    return by_kind
+
+
+_INDEXES_OF = _indexes_by_kind()  # each kind's indexes: their fields and keys
 
 
 class _IndexEdit:

@@ -46,6 +46,7 @@ from meshplane.model import (
     Spec,
     check_write,
 )
+from meshplane.store.driver_statements import decoded, driver_rows
 from meshplane.store.in_lists import Arities, in_list_maker, padded
 from meshplane.store.invalid import invalid_reference, parse_stored
 from meshplane.store.route_slots import (
@@ -83,9 +84,11 @@ class Reads:
     parsed: dict[tuple[str, str], Spec | str] = field(default_factory=dict)
 
     def parse(self, kind: str, name: str, data: object) -> Spec | str:
+        """The stored spec `data` (as the driver returned it: see driver_statements.py) of
+        `kind`/`name`, parsed once per state."""
         key = (kind, name)
         if (known := self.parsed.get(key)) is None:
-            known = self.parsed[key] = parse_stored(kind, data)
+            known = self.parsed[key] = parse_stored(kind, decoded(data))
         return known
 
 
@@ -156,7 +159,7 @@ def _neighbourhood(
     specs: list[tuple[str, str, Spec]] = []
     invalid: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for k, n, data in connection.execute(_query(kind, shape, arities), {"name": name, **flat}):
+    for k, n, data in driver_rows(connection, _query(kind, shape, arities), {"name": name, **flat}):
         if (k, n) in seen:
             continue
         seen.add((k, n))
