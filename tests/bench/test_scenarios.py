@@ -94,6 +94,9 @@ def test_scale_smoke_times_reads_under_full_builds(ctx: Context) -> None:
         values["Envoy's own time to apply that gateway's route configuration (2 routes)"]
         is not None
     )
+    # The same writes again, served by an Envoy that flushes its stats only when asked.
+    unflushed = "the same writes, the gateway Envoy flushing its stats only when asked"
+    assert values[f"{unflushed} (stats_flush_on_admin), p50"]
     applied = "meshplane apply -f of 64 documents -> the gateway serves the last route"
     assert (
         values[applied] or 0
