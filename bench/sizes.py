@@ -30,6 +30,7 @@ class Sizes:
     codec_repeats: int
     scale_services: int  # the mesh the scale scenario's rows run on
     scale_seconds: float  # how long each row's reads are timed under load
+    scale_writes: int  # route flips timed per pass of the scale scenario's writes row
     replica_changes: int  # route flips through one replica timed at an Envoy on the other
     replica_proxies: int  # simulated proxies a change reaches, over two replicas then one
     failover_proxies: int  # simulated proxies of a replica that is killed
@@ -52,6 +53,7 @@ FULL = Sizes(
     codec_repeats=5,
     scale_services=10000,
     scale_seconds=20.0,
+    scale_writes=100,
     replica_changes=100,
     replica_proxies=10000,
     failover_proxies=1000,
@@ -74,6 +76,7 @@ QUICK = Sizes(
     codec_repeats=3,
     scale_services=10000,
     scale_seconds=8.0,
+    scale_writes=30,
     replica_changes=30,
     replica_proxies=2000,
     failover_proxies=1000,
@@ -96,6 +99,7 @@ SMOKE = Sizes(
     codec_repeats=1,
     scale_services=20,
     scale_seconds=1.0,
+    scale_writes=5,
     replica_changes=3,
     replica_proxies=10,
     failover_proxies=5,

@@ -172,7 +172,7 @@ def writes_served(ctx: Context, scale: Scale, result: ScenarioResult) -> None:
     state = scale.pool.grow(_PROXIES, timeout=600)
     if state["ready"] != _PROXIES:
         raise RuntimeError(f"not every simulated proxy got its configuration: {state}")
-    services, changes = ctx.sizes.scale_services, _changes(ctx)
+    services, changes = ctx.sizes.scale_services, ctx.sizes.scale_writes
     routes = min(_ROUTES, services)
     on_host = len(range(0, routes, _GATEWAYS))
     many, envoy_ms = _time_writes(
@@ -239,10 +239,6 @@ def _proxies(plane: ControlPlaneProcess, count: int, gateway: str = GATEWAY) -> 
         if state["ready"] != count:
             raise RuntimeError(f"not every simulated proxy got its configuration: {state}")
         yield pool
-
-
-def _changes(ctx: Context) -> int:
-    return max(5, int(ctx.sizes.scale_seconds))
 
 
 def _time_writes(
