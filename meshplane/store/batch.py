@@ -18,7 +18,7 @@ Every refusal names its document (`MeshplaneError.document`); the caller rolls b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,7 +116,8 @@ def write_batch(
     batch = {(d.kind, d.name) for d in documents}
     known_invalid = {k: r for k, r in invalid.items() if k not in batch and k not in deletes}
     before: dict[int, Mesh] = {}
-    reads = Reads()  # before the batch
+    writes = [prepared[i] for i in changed]
+    reads = _knowing((w.plural, w.name, w.old) for w in writes)  # before the batch
     for i in changed:
         with _about(documents, i):
             check_references(prepared[i], known_invalid, also=batch)
@@ -132,7 +133,7 @@ def write_batch(
         )
     pending.flush(connection)
     _delete(connection, documents, deletes, rows, revision, source, now, by)
-    reads = Reads()  # and after it
+    reads = _knowing((w.plural, w.name, w.spec) for w in writes)  # and after it
     for i, was in before.items():
         with _about(documents, i):
             write = prepared[i]
@@ -183,6 +184,18 @@ def _neighbourhood(connection: Connection, write: PreparedWrite, reads: Reads) -
         reads,
         stored=write.row is not None,
     )
+
+
+def _knowing(specs: Iterable[tuple[str, str, Spec | None]]) -> Reads:
+    """Reads of one database state that take the batch's own specs as parsed: what the batch
+    writes (or the valid spec it replaces, before it) is what a read of its row would parse,
+    as the change feed hands the written specs to the builder. A certificate's spec is left
+    to be read: the written one holds its key."""
+    reads = Reads()
+    for kind, name, spec in specs:
+        if spec is not None and not isinstance(spec, TlsCertificateSpec):
+            reads.parsed[(kind, name)] = spec
+    return reads
 
 
 def _about(documents: Sequence[Document], index: int) -> AbstractContextManager[None]:
