@@ -30,7 +30,12 @@ from meshplane.errors import DocumentRef, InvalidMesh, MeshplaneError, NotFound
 from meshplane.model import KINDS, Key, Mesh, Spec, TlsCertificateSpec
 from meshplane.store.edge_keys import keep_edge_key
 from meshplane.store.invalid import InvalidResource
-from meshplane.store.mesh_rules import Reads, refuse_problems, rule_neighbourhood
+from meshplane.store.mesh_rules import (
+    Reads,
+    holds_no_neighbours,
+    refuse_problems,
+    rule_neighbourhood,
+)
 from meshplane.store.repo import (
     IfMatch,
     PendingWrites,
@@ -118,6 +123,7 @@ def write_batch(
     before: dict[int, Mesh] = {}
     writes = [prepared[i] for i in changed]
     reads = _knowing((w.plural, w.name, w.old) for w in writes)  # before the batch
+    reads.nothing_stored = holds_no_neighbours(connection)
     for i in changed:
         with _about(documents, i):
             check_references(prepared[i], known_invalid, also=batch)

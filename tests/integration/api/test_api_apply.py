@@ -160,3 +160,20 @@ async def test_the_batch_is_checked_as_a_whole_not_one_document_at_a_time(
     refused = await _apply(api, _route("a", "/b", sticky={"cookie": {"name": "session"}}))
     assert refused.status_code == 422
     assert "ring_hash or maglev" in refused.json()["detail"][0]["msg"]
+
+
+async def test_a_first_import_checks_its_routes_against_one_another(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    """Into a database holding nothing a neighbourhood is made of, a batch reads no
+    neighbourhood before its writes (each would be empty); it is checked after them as any."""
+    hiding = await _apply(api, GATEWAY, SERVICE, _route("a", "/a"), _route("b", "/a"))
+    assert hiding.status_code == 409, hiding.text
+    assert "route 'b' can never match" in hiding.json()["detail"]
+    assert "route 'a' comes first" in hiding.json()["detail"]
+    assert await _names(store) == set()
+    both = await _apply(api, GATEWAY, SERVICE, _route("a", "/a"), _route("b", "/b"))
+    assert both.status_code == 200, both.text
+    again = await _apply(api, _route("c", "/b"))  # now something is stored: read before too
+    assert again.status_code == 409, again.text
+    assert "route 'c' can never match" in again.json()["detail"]
