@@ -25,7 +25,11 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class AccessLog(Spec):
-    enabled: bool = Field(True, description="One JSON line per request.")
+    enabled: bool = Field(
+        True,
+        description="One JSON line per request, and per connection of a tcp service or a "
+        "tcp or tls gateway.",
+    )
     path: Path | None = Field(
         None, description="Write to this file (in the Envoy's filesystem); default: stdout."
     )

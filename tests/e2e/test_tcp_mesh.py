@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,19 @@ _STREAK = 12  # a split has moved once this many new connections in a row reach 
 
 def _either(answer: bytes) -> bool:
     return answer in (b"v1|ping", b"v2|ping")
+
+
+async def _logged(
+    envoys: list[EnvoyProcess], wanted: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+) -> dict[str, Any]:
+    """The first access-log line of a tcp connection among `envoys`' output that is `wanted`."""
+    async with asyncio.timeout(timeout):
+        while True:
+            for envoy in envoys:
+                for line in envoy.access_log_lines():
+                    if line.get("protocol") == "tcp" and wanted(line):
+                        return line
+            await asyncio.sleep(0.1)
 
 
 async def _settles_on(port: int, backend: str, timeout: float = 15.0) -> None:
@@ -87,6 +101,15 @@ async def test_tcp_service_through_sidecars_policies_splits_and_a_tcp_gateway(
             # listener takes nothing else (plaintext gets no echo).
             assert (await envoy_a.stats())["cluster.echo.ssl.handshake"] >= 1
             assert await _plaintext_refused(v1_inbound)
+            # Each connection is logged on both sides (access logs are on by default): a's
+            # sidecar names the cluster it connected to, the callee's names a as the caller.
+            sent = await _logged([envoy_a], lambda line: line["upstream_cluster"] == "echo")
+            assert sent["protocol"] == "tcp"
+            assert int(sent["bytes_sent"]) >= len(b"v1|ping")
+            caller = "spiffe://meshplane.local/service/a"
+            taken = await _logged([envoy_v1, envoy_v2], lambda line: line["caller"] == caller)
+            assert taken["protocol"] == "tcp"
+            assert int(taken["bytes_received"]) >= len(b"ping")
 
             # Only a may call echo: c's connections are closed before any echo.
             await mesh.put(

@@ -119,15 +119,10 @@ async def test_traces_logs_and_stats(tmp_path: Path, zipkin: ZipkinCollector) ->
         callers: dict[str, dict[str, Any]] = {}
         async with asyncio.timeout(10):
             while len(callers) < 2:
-                lines = _log_lines(mesh.envoy_b.log_path)
+                lines = mesh.envoy_b.access_log_lines()
                 callers = {line["caller"]: line for line in lines if line.get("trace_id")}
                 await asyncio.sleep(0.1)
         from_a = callers["spiffe://meshplane.local/service/a"]
         assert from_a["status"] == 200
         assert from_a["path"] == "/"
         assert "spiffe://meshplane.local/gateway/edge" in callers
-
-
-def _log_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON access-log lines among Envoy's output."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]

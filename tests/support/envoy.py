@@ -190,6 +190,12 @@ class EnvoyProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    def access_log_lines(self) -> list[dict[str, Any]]:
+        """The JSON access-log lines among what Envoy wrote (the mesh logs to stdout by
+        default; Envoy flushes them about once a second)."""
+        text = self.log_path.read_text(errors="replace")
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
     def log_tail(self, lines: int = 60) -> str:
         """The last `lines` lines Envoy wrote (stdout and stderr together)."""
         try:

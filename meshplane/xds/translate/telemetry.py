@@ -1,10 +1,10 @@
 """Telemetry the mesh configures on every Envoy: JSON access logs, Prometheus stats, traces.
 
 Added to a group's listeners after they are built (every HTTP connection manager gets the same
-access log and tracing; the listeners given are copied, never changed), plus what that needs: a
-collector cluster for traces, and a listener that serves Envoy's own /stats/prometheus from its
-admin port. Settings come from `meshes/default` (spec.telemetry), with per-service overrides for
-sidecars.
+access log and tracing, every TCP proxy an access log of its connections; the listeners given
+are copied, never changed), plus what that needs: a collector cluster for traces, and a
+listener that serves Envoy's own /stats/prometheus from its admin port. Settings come from
+`meshes/default` (spec.telemetry), with per-service overrides for sidecars.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
@@ -30,6 +31,7 @@ from meshplane.model import Mesh, ProxyGroup, Role, Telemetry
 from meshplane.xds.translate.clusters import address_cluster, speak_http2
 from meshplane.xds.translate.connection_managers import (
     HCM_FILTER,
+    TCP_PROXY_FILTER,
     http_connection_manager,
     listener,
     one_route_configuration,
@@ -62,6 +64,26 @@ _LOG_FIELDS = {
     "trace_id": "%TRACE_ID%",
     "caller": "%DOWNSTREAM_PEER_URI_SAN%",
     "user_agent": "%REQ(USER-AGENT)%",
+}
+# One JSON object per connection of a tcp_proxy (tcp services, tcp and tls gateways): the keys
+# a connection shares with a request, the server name a TLS client asked for, and what ended it.
+_TCP_LOG_FIELDS = {
+    **{
+        key: _LOG_FIELDS[key]
+        for key in (
+            "start_time",
+            "flags",
+            "duration_ms",
+            "bytes_received",
+            "bytes_sent",
+            "upstream_cluster",
+            "upstream_host",
+            "caller",
+        )
+    },
+    "protocol": "tcp",
+    "sni": "%REQUESTED_SERVER_NAME%",
+    "termination": "%CONNECTION_TERMINATION_DETAILS%",
 }
 
 
@@ -102,6 +124,11 @@ def _instrument(
     result.CopyFrom(item)
     for chain in result.filter_chains:  # type: ignore[attr-defined]
         for network_filter in chain.filters:
+            if network_filter.name == TCP_PROXY_FILTER and log:
+                proxy = tcp_proxy_pb2.TcpProxy()
+                network_filter.typed_config.Unpack(proxy)
+                proxy.access_log.append(_access_log(telemetry, _TCP_LOG_FIELDS))
+                network_filter.typed_config.CopyFrom(packed(proxy))
             if network_filter.name != HCM_FILTER:
                 continue
             manager = hcm_pb2.HttpConnectionManager()
@@ -109,16 +136,16 @@ def _instrument(
             if manager.stat_prefix == STATS_LISTENER:
                 continue
             if log:
-                manager.access_log.append(_access_log(telemetry))
+                manager.access_log.append(_access_log(telemetry, _LOG_FIELDS))
             if sampling is not None and telemetry.tracing is not None:
                 manager.tracing.CopyFrom(_tracing(telemetry, sampling, service))
             network_filter.typed_config.CopyFrom(packed(manager))
     return result
 
 
-def _access_log(telemetry: Telemetry) -> accesslog_pb2.AccessLog:
+def _access_log(telemetry: Telemetry, keys: Mapping[str, str]) -> accesslog_pb2.AccessLog:
     fields = struct_pb2.Struct()
-    fields.update(_LOG_FIELDS)
+    fields.update(keys)
     fmt = substitution_format_string_pb2.SubstitutionFormatString(json_format=fields)
     if telemetry.access_log.path:
         config: Message = file_pb2.FileAccessLog(path=telemetry.access_log.path, log_format=fmt)
