@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from meshplane.model import KINDS, CertificateInfo, Key, Kind, Spec, TlsCertificateSpec
+from meshplane.model import KINDS, Key, Kind, Spec, TlsCertificateSpec
 from meshplane.store import Applied, InvalidReport, InvalidResource, Source, StoredResource
 from meshplane.xds import GroupPreview
 
@@ -80,7 +80,7 @@ class ResourceModels:
         body = self.out.model_validate(replace(stored, kind=singular), from_attributes=True)
         if isinstance(stored.spec, TlsCertificateSpec):
             users = (referrers or {}).get((stored.kind, stored.name), [])
-            details = CertificateDetailsOut.of(stored.spec.info, [n for _, n in users])
+            details = CertificateDetailsOut.of(stored.spec, [n for _, n in users])
             body = body.model_copy(update={"details": details})
         return body
 
@@ -149,11 +149,15 @@ class CertificateDetailsOut(BaseModel):
     not_before: datetime
     not_after: datetime
     fingerprint: str = Field(description="SHA-256 of the certificate (DER), hexadecimal.")
+    renews_at: datetime | None = Field(
+        description="When the mesh CA renews it (issuer mesh); left out for a certificate "
+        "operators bring, which they replace before `not_after`."
+    )
     used_by: list[str] = Field(description="The gateways that present it.")
 
     @classmethod
-    def of(cls, info: CertificateInfo, used_by: list[str]) -> CertificateDetailsOut:
-        return cls(**asdict(info), used_by=used_by)
+    def of(cls, spec: TlsCertificateSpec, used_by: list[str]) -> CertificateDetailsOut:
+        return cls(**asdict(spec.info), renews_at=spec.renews_at, used_by=used_by)
 
 
 def resource_models(kind: Kind) -> ResourceModels:

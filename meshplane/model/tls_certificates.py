@@ -178,7 +178,16 @@ class TlsCertificateSpec(Spec):
         copy.__dict__.pop("info", None)
         return copy
 
-    def renewal_due(self, now: dt.datetime) -> bool:
-        """Whether the mesh CA renews it now: two thirds of its lifetime have passed."""
+    @property
+    def renews_at(self) -> dt.datetime | None:
+        """When the mesh CA renews one it issued: once two thirds of its lifetime have passed
+        (None for a certificate operators bring: they replace it)."""
+        if self.issuer != "mesh":
+            return None
         info = self.info
-        return now >= info.not_before + (info.not_after - info.not_before) * 2 / 3
+        return info.not_before + (info.not_after - info.not_before) * 2 / 3
+
+    def renewal_due(self, now: dt.datetime) -> bool:
+        """Whether the mesh CA renews it now (see `renews_at`)."""
+        renews_at = self.renews_at
+        return renews_at is not None and now >= renews_at

@@ -31,6 +31,7 @@ import pytest
 
 from tests.e2e.conftest import Mesh, Poison
 from tests.support.backends import HttpBackend
+from tests.support.certificates import make_ca, make_server_certificate
 from tests.support.envoy import EnvoyProcess
 from tests.support.ports import free_port
 from tests.support.stored import BAD_VALUE, spoil
@@ -118,6 +119,11 @@ async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
     await mesh.put("gateways", "edge", {"port": port, "address": "127.0.0.1"})
     await mesh.put("routes", "web", {"gateways": ["edge"], "destinations": [{"service": "web"}]})
     await mesh.put("services", "other", {})
+    shop = make_server_certificate(make_ca("shop ca"), ["shop.example.com"])
+    await mesh.put(
+        "tls-certificates", "shop", {"certificate": shop.cert_pem, "private_key": shop.key_pem}
+    )
+    await mesh.put("tls-certificates", "api", {"issuer": "mesh", "hostnames": ["api.internal"]})
     bootstrap = await mesh.bootstrap(
         role="gateway", gateway="edge", node_id=NODE_ID, admin_port=free_port()
     )
@@ -174,6 +180,18 @@ async def test_dashboard_shows_proxies_sync_state_nack_error_and_services(
     # The gateway is listed with what it speaks on its port.
     listens = [td.text() for td in _table(page, "gateways").find_all("td", "mono")]
     assert listens == [f"http 127.0.0.1:{port}"]
+
+    # The edge certificates are listed: hosts, standing, issuer, renewal, gateways using them.
+    rows = {
+        tr.find_all("td")[0].text(): [td.text() for td in tr.find_all("td")]
+        for tr in _table(page, "edge-certificates").find_all("tr")
+        if tr.find_all("td")
+    }
+    assert rows["shop"][1:3] == ["shop.example.com", "valid"]
+    assert rows["shop"][3].startswith("CN=shop ca")
+    assert rows["shop"][5:] == ["by its operators", "no gateway"]
+    assert rows["api"][1:4] == ["api.internal", "valid", "mesh CA"]
+    assert rows["api"][5].startswith("in ")  # renewed by the mesh CA, in about 20 days
 
     # The services are listed, and the page loaded without an API error.
     names = {div.text().split()[0] for div in _table(page, "services").find_all("div", "name")}

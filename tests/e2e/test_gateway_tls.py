@@ -389,6 +389,12 @@ async def test_a_certificate_the_mesh_issues_is_served_and_renewed(
     first = await mesh.put("tls-certificates", "shop", asked)
     assert first["spec"]["hostnames"] == [_SHOP]
     assert first["details"]["dns_names"] == [_SHOP]
+    # Renewed once two thirds of its lifetime have passed, and said so.
+    not_before, not_after, renews_at = (
+        dt.datetime.fromisoformat(first["details"][key])
+        for key in ("not_before", "not_after", "renews_at")
+    )
+    assert renews_at == not_before + (not_after - not_before) * 2 / 3
     again = await mesh.put("tls-certificates", "shop", asked)  # not due: the same certificate
     assert again["version"] == first["version"]
     assert mesh.plane is not None

@@ -10,6 +10,7 @@ import {
   canRotate,
   certState,
   destinationShares,
+  edgeCertView,
   errorMessages,
   esc,
   explainBody,
@@ -44,6 +45,7 @@ const SOURCES = {
   proxies: "/proxies",
   certificates: "/certificates",
   ca: "/ca",
+  edge: "/tls-certificates",
 };
 
 const TOKEN_KEY = "meshplane-token"; // the tab's session storage: gone when the tab closes
@@ -196,6 +198,7 @@ function render() {
   put("rotate-result", rotateResult(now));
   put("certificates", failed("certificates", "certificates") ?? certificates(now));
   put("ca", failed("ca", "the CA") ?? ca(now));
+  put("edge-certificates", failed("edge", "edge certificates") ?? edgeCertificates(now));
   put("access", failed("policies", "authorization policies") ?? access());
   historyPanel.render(now);
   explainChoices();
@@ -473,6 +476,30 @@ function certificates(now) {
     .join("");
   return `<table><thead><tr><th>Identity</th><th>Status</th><th>Serial</th><th>Issuer</th>
     <th>Valid from</th><th>Expires</th><th>Next renewal</th><th></th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function edgeCertificates(now) {
+  const list = items("edge").map((c) => edgeCertView(c, now));
+  if (!list.length) return '<p class="empty">No edge certificates: an https gateway presents one (kind tls-certificate).</p>';
+  const standing = {
+    ok: ["ok", "valid"],
+    "renewal-due": ["warn", "renewal due"],
+    expiring: ["warn", "expires soon"],
+    expired: ["bad", "expired"],
+    "not-yet": ["warn", "not yet valid"],
+    pending: ["idle", "not issued yet"],
+  };
+  const body = list
+    .map((c) => {
+      const [cls, text] = standing[c.state];
+      return `<tr><td class="name">${esc(c.name)}</td><td>${c.hosts.map(esc).join(", ")}</td>
+        <td>${pill(cls, text)}</td><td>${esc(c.issuer)}</td><td>${when(c.notAfter, now)}</td>
+        <td>${c.renewsAt ? when(c.renewsAt, now) : '<span class="muted">by its operators</span>'}</td>
+        <td>${c.usedBy.map(esc).join(", ") || '<span class="muted">no gateway</span>'}</td></tr>`;
+    })
+    .join("");
+  return `<table><thead><tr><th>Certificate</th><th>Hosts</th><th>Status</th><th>Issuer</th>
+    <th>Expires</th><th>Renewal</th><th>Used by</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
 function ca(now) {

@@ -122,6 +122,32 @@ export function certState(cert, now) {
   return "ok";
 }
 
+// A certificate operators bring is flagged this long before it expires: they replace it.
+export const EXPIRING_DAYS = 14;
+
+/**
+ * An edge certificate (a tls-certificates resource with its `details`) as the dashboard lists
+ * it: its hosts, who issued it ("mesh CA" for one the mesh issues and renews), its standing
+ * (certState's, with the mesh CA's renewal time; "expiring" when one operators bring has
+ * less than EXPIRING_DAYS left), when it expires and the gateways presenting it.
+ */
+export function edgeCertView(resource, now) {
+  const d = resource.details ?? {};
+  const renews = Boolean(d.renews_at);
+  let state = d.not_after ? certState({ ...d, next_renewal: d.renews_at ?? null }, now) : "pending";
+  const left = toMillis(d.not_after) - toMillis(now);
+  if (state === "ok" && !renews && left < EXPIRING_DAYS * 86400 * 1000) state = "expiring";
+  return {
+    name: resource.name,
+    hosts: d.dns_names ?? resource.spec?.hostnames ?? [],
+    issuer: resource.spec?.issuer === "mesh" ? "mesh CA" : (d.issuer ?? ""),
+    state,
+    notAfter: d.not_after ?? null,
+    renewsAt: d.renews_at ?? null,
+    usedBy: d.used_by ?? [],
+  };
+}
+
 /** The rotate request body for a certificate subject (its text, kind/name: model/identity.py). */
 export function rotateBody(subject) {
   if (subject === "*") return { all: true };

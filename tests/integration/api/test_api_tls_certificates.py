@@ -45,6 +45,7 @@ async def test_a_certificate_is_shown_without_its_key(api: httpx.AsyncClient) ->
     assert "edge ca" in details["issuer"]
     assert details["serial"] == format(_SHOP.cert.serial_number, "x")
     assert details["used_by"] == []
+    assert "renews_at" not in details  # operators replace a certificate they bring
     gateway = {"port": 8443, "protocol": "https", "tls": {"certificates": ["shop"]}}
     assert (await _put(api, "gateways", "edge", gateway)).status_code == 201
     listed = (await api.get("/api/v1/tls-certificates")).json()["items"]

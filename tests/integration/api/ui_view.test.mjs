@@ -13,6 +13,7 @@ import {
   certState,
   changeSummary,
   destinationShares,
+  edgeCertView,
   endpointHealth,
   errorMessages,
   esc,
@@ -148,6 +149,48 @@ describe("certificates", () => {
     assert.equal(certState(cert, NOW + 9 * 3600 * 1000), "renewal-due");
     assert.equal(certState(cert, NOW + 20 * 3600 * 1000), "expired");
     assert.equal(certState(cert, NOW - 2 * 3600 * 1000), "not-yet");
+  });
+
+  const DAY = 86400;
+  const brought = {
+    name: "shop",
+    spec: { certificate: "-----BEGIN CERTIFICATE-----" },
+    details: {
+      dns_names: ["shop.example.com"],
+      issuer: "CN=Example CA",
+      not_before: at(-DAY),
+      not_after: at(60 * DAY),
+      renews_at: null,
+      used_by: ["edge"],
+    },
+  };
+  const issued = {
+    name: "api",
+    spec: { issuer: "mesh", hostnames: ["api.example.com"] },
+    details: { ...brought.details, dns_names: ["api.example.com"], not_after: at(29 * DAY), renews_at: at(19 * DAY), used_by: [] },
+  };
+
+  test("an edge certificate: its hosts, issuer, standing and gateways", () => {
+    const view = edgeCertView(brought, NOW);
+    assert.deepEqual(view.hosts, ["shop.example.com"]);
+    assert.equal(view.issuer, "CN=Example CA");
+    assert.equal(view.state, "ok");
+    assert.deepEqual(view.usedBy, ["edge"]);
+    assert.equal(view.renewsAt, null);
+    // One operators bring is flagged two weeks before it expires; then it is expired.
+    assert.equal(edgeCertView(brought, NOW + 50 * DAY * 1000).state, "expiring");
+    assert.equal(edgeCertView(brought, NOW + 61 * DAY * 1000).state, "expired");
+  });
+
+  test("one the mesh CA issues renews itself: due at its renewal time, never 'expiring'", () => {
+    const view = edgeCertView(issued, NOW);
+    assert.equal(view.issuer, "mesh CA");
+    assert.equal(view.state, "ok");
+    assert.equal(edgeCertView(issued, NOW + 18 * DAY * 1000).state, "ok");
+    assert.equal(edgeCertView(issued, NOW + 20 * DAY * 1000).state, "renewal-due");
+    const pending = { name: "new", spec: { issuer: "mesh", hostnames: ["new.example.com"] } };
+    assert.equal(edgeCertView(pending, NOW).state, "pending");
+    assert.deepEqual(edgeCertView(pending, NOW).hosts, ["new.example.com"]);
   });
 
   test("the rotate body names one identity, or all", () => {
