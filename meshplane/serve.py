@@ -24,9 +24,9 @@ from meshplane.api import ApiServer, ApiThread, CoreLoop, create_app, proxy_json
 from meshplane.certs import (
     CaConfig,
     CertificateAuthority,
+    EdgeRenewals,
     SecretBox,
     load_secret,
-    renew_edge_certificates,
 )
 from meshplane.errors import Conflict
 from meshplane.gc_tuning import tune_for_a_server
@@ -83,6 +83,7 @@ SWITCH_INTERVAL_S = 0.0005
 ORPHANS_EVERY_S = 1.0  # how often the leader looks for endpoints a dead replica held
 FORGET_EVERY_S = 30.0  # how often the leader drops the proxy rows of dead replicas
 EDGE_RENEWALS_EVERY_S = 600.0  # how often the leader looks for mesh-issued edge certificates due
+# (and at once when the issuing root changes: see certs/edge.py)
 
 
 def _export_state(
@@ -194,6 +195,7 @@ class ControlPlane:
         self.replica: Replica | None = None  # this one, once registered
         self._registrar: StoreRegistrar | None = None
         self._leader_jobs: list[asyncio.Task[None]] = []
+        self._edge_renewals: EdgeRenewals | None = None
         self._app: FastAPI | None = None
 
     @property
@@ -253,6 +255,7 @@ class ControlPlane:
         )
         builder.set_identities(authority.state)
         authority.subscribe(builder.set_identities)
+        self._edge_renewals = EdgeRenewals(store, authority, EDGE_RENEWALS_EVERY_S)
         await builder.load()
         _export_state(metrics, registry, cache, authority, builder)
         if store.database.postgres:
@@ -395,13 +398,10 @@ class ControlPlane:
         sweep = _every(ORPHANS_EVERY_S, lambda: registrar.remove_orphans(grace))
         views = ReplicaProxies(self.store.database)
         forget = _every(FORGET_EVERY_S, lambda: views.forget_dead(dt.datetime.now(dt.UTC)))
-        store, authority = self.store, self.authority
-        renew = _every(
-            EDGE_RENEWALS_EVERY_S,
-            lambda: _renew_edge(store, authority),
-        )
+        if self._edge_renewals is not None:
+            renew = self._edge_renewals.run()
+            self._leader_jobs.append(asyncio.create_task(renew, name="meshplane-edge-renewals"))
         self._leader_jobs += [
-            asyncio.create_task(renew, name="meshplane-edge-renewals"),
             asyncio.create_task(_quietly(lambda: replicas.lead(me)), name="meshplane-lead"),
             asyncio.create_task(sweep, name="meshplane-orphans"),
             asyncio.create_task(forget, name="meshplane-forget-dead"),
@@ -480,12 +480,6 @@ async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             await job()
         except Exception as exc:  # the store reports its outages
             log.debug("a leader job failed error=%s", type(exc).__name__)
-
-
-async def _renew_edge(store: Store, authority: CertificateAuthority | None) -> None:
-    """The leader's job: renew the edge certificates the mesh issued that are due."""
-    if authority is not None:
-        await renew_edge_certificates(store, authority, dt.datetime.now(dt.UTC))
 
 
 async def _quietly(work: Callable[[], Awaitable[None]]) -> None:

@@ -19,7 +19,13 @@ from meshplane.certs.ca import (
     load_authority,
     stand_in_identity,
 )
-from meshplane.certs.edge import RENEWED_BY, issued_spec, renew_edge_certificates, stored_spec
+from meshplane.certs.edge import (
+    RENEWED_BY,
+    EdgeRenewals,
+    issued_spec,
+    renew_edge_certificates,
+    stored_spec,
+)
 from meshplane.certs.keystore import SecretBox, load_secret
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "CaConfig",
     "CaStatus",
     "CertificateAuthority",
+    "EdgeRenewals",
     "RootInfo",
     "SecretBox",
     "StandIn",

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from meshplane.certs.ca import (
     Authority,
@@ -402,6 +403,20 @@ class CertificateAuthority:
         """The serial (hex) of the root that issues now; None before the CA has one."""
         row = self._issuing_row()
         return None if row is None else format(self._cas[row.id].cert.serial_number, "x")
+
+    def issues_now(self, chain_pem: str) -> bool:
+        """Whether the root that issues now signed the leaf of `chain_pem` (an edge
+        certificate the mesh issued): after a root rotation promotes a new root, those of the
+        old one are to be issued again before it leaves the trust bundle."""
+        row = self._issuing_row()
+        if row is None:
+            return False
+        try:
+            leaf = x509.load_pem_x509_certificate(chain_pem.encode())
+            leaf.verify_directly_issued_by(self._cas[row.id].cert)
+        except (ValueError, TypeError, InvalidSignature):
+            return False
+        return True
 
     def leaves(self) -> list[Leaf]:
         return [self._leaves[s] for s in sorted(self._leaves)]

@@ -3,24 +3,30 @@
 A write names the hostnames only; before it reaches the store the control plane fills in the
 certificate, from the mesh CA's issuing root, and its key (which the store seals like any edge
 key). A write that asks again for the same hostnames keeps the certificate stored while it is
-not due, so applying the same file twice changes nothing. The leader renews each one when two
-thirds of its lifetime have passed (`renew_edge_certificates`), as a write of its own that
-proxies pick up over SDS like any replaced certificate.
+not due, so applying the same file twice changes nothing. One is due when two thirds of its
+lifetime have passed, or when the root that signed it no longer issues: a root rotation has
+promoted a new one, and the old one leaves the trust bundle at the end of the overlap, so the
+certificate must be signed by the new root before then. The leader renews what is due
+(`EdgeRenewals`: every few minutes, and at once when the issuing root changes), as a write of
+its own that proxies pick up over SDS like any replaced certificate.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from pydantic import SecretStr
 
 from meshplane.certs.authority import CertificateAuthority
 from meshplane.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
-from meshplane.model import Spec, TlsCertificateSpec
+from meshplane.model import IdentityState, Spec, TlsCertificateSpec
 from meshplane.store import Store
 
-__all__ = ["RENEWED_BY", "issued_spec", "renew_edge_certificates", "stored_spec"]
+__all__ = ["RENEWED_BY", "EdgeRenewals", "issued_spec", "renew_edge_certificates", "stored_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ async def issued_spec(
         and stored.issuer == "mesh"
         and stored.issued
         and set(stored.hostnames) == set(spec.hostnames)
-        and not stored.renewal_due(now)
+        and not _due(stored, authority, now)
     ):
         return spec.model_copy(update={"certificate": stored.certificate})
     if authority is None:
@@ -70,14 +76,14 @@ async def stored_spec(store: Store, name: str) -> Spec | None:
 async def renew_edge_certificates(
     store: Store, authority: CertificateAuthority, now: dt.datetime
 ) -> list[str]:
-    """Re-issue every certificate the mesh issued that is due; the names renewed. A renewal
-    that lost a race with another write is left for the next round."""
+    """Re-issue every certificate the mesh issued that is due (see `_due`); the names
+    renewed. A renewal that lost a race with another write is left for the next round."""
     renewed = []
     for stored in await store.list(_KIND):
         spec = stored.spec
         if not isinstance(spec, TlsCertificateSpec) or spec.issuer != "mesh" or not spec.issued:
             continue
-        if not spec.renewal_due(now):
+        if not _due(spec, authority, now):
             continue
         asked = TlsCertificateSpec(issuer="mesh", hostnames=spec.hostnames)
         fresh = await issued_spec(asked, None, authority, now)
@@ -95,3 +101,55 @@ async def renew_edge_certificates(
         renewed.append(stored.name)
         log.info("renewed edge certificate name=%s", stored.name)
     return renewed
+
+
+def _due(
+    spec: TlsCertificateSpec, authority: CertificateAuthority | None, now: dt.datetime
+) -> bool:
+    """Whether the mesh CA issues `spec`'s certificate again now: past two thirds of its
+    lifetime, or signed by a root that no longer issues (known only with the CA at hand)."""
+    assert spec.certificate is not None
+    if spec.renewal_due(now):
+        return True
+    return authority is not None and not authority.issues_now(spec.certificate)
+
+
+class EdgeRenewals:
+    """The leader's job renewing what the mesh issued: every `every` seconds, and at once when
+    the issuing root changes (a rotation promoted a new root, or an abort went back), so that
+    a certificate is signed by the new root well before the old one leaves the trust bundle,
+    however short the rotation's overlap. Make one per control plane (it listens to the CA
+    from then on); `run` it while this replica leads."""
+
+    def __init__(
+        self,
+        store: Store,
+        authority: CertificateAuthority,
+        every: float,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._store = store
+        self._authority = authority
+        self._every = every
+        self._clock = clock
+        self._issuing = authority.issuing_serial()
+        self._root_changed = asyncio.Event()
+        authority.subscribe(self._heard)
+
+    def _heard(self, _state: IdentityState) -> None:
+        serial = self._authority.issuing_serial()
+        if serial != self._issuing:
+            self._issuing = serial
+            self._root_changed.set()
+
+    async def run(self) -> None:
+        """Renew what is due, then again at the next turn or root change, until cancelled; a
+        failed round (the database away: the store reports it) waits for the next."""
+        while True:
+            try:
+                await renew_edge_certificates(self._store, self._authority, self._clock())
+            except Exception as exc:
+                log.debug("edge renewals failed error=%s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._root_changed.wait(), self._every)
+            self._root_changed.clear()
