@@ -24,7 +24,7 @@ from meshplane.certs.edge import (
     EdgeRenewals,
     issued_spec,
     renew_edge_certificates,
-    stored_spec,
+    spec_to_store,
 )
 from meshplane.certs.keystore import SecretBox, load_secret
 
@@ -45,6 +45,6 @@ __all__ = [
     "load_authority",
     "load_secret",
     "renew_edge_certificates",
+    "spec_to_store",
     "stand_in_identity",
-    "stored_spec",
 ]

@@ -26,7 +26,7 @@ from meshplane.errors import Conflict, InvalidRequest, NotFound, PreconditionFai
 from meshplane.model import IdentityState, Spec, TlsCertificateSpec
 from meshplane.store import Store
 
-__all__ = ["RENEWED_BY", "EdgeRenewals", "issued_spec", "renew_edge_certificates", "stored_spec"]
+__all__ = ["RENEWED_BY", "EdgeRenewals", "issued_spec", "renew_edge_certificates", "spec_to_store"]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,9 @@ async def issued_spec(
     """`spec` as it is to be stored: a certificate for the mesh to issue gets the stored one
     while that serves the same hostnames and is not due for renewal, else a new one with its
     key. Any other spec comes back as it is. InvalidRequest at `loc` without a CA."""
-    if not isinstance(spec, TlsCertificateSpec) or spec.issuer != "mesh" or spec.issued:
+    if not _to_issue(spec):
         return spec
+    assert isinstance(spec, TlsCertificateSpec)
     if (
         isinstance(stored, TlsCertificateSpec)
         and stored.issuer == "mesh"
@@ -65,12 +66,34 @@ async def issued_spec(
     )
 
 
-async def stored_spec(store: Store, name: str) -> Spec | None:
+async def spec_to_store(
+    store: Store,
+    authority: CertificateAuthority | None,
+    name: str,
+    spec: Spec,
+    loc: tuple[str | int, ...] = ("body", "spec", "issuer"),
+) -> Spec:
+    """What a write of `spec` as `name` stores (see `issued_spec`): the stored certificate is
+    read only for one the mesh is to issue."""
+    if not _to_issue(spec):
+        return spec
+    return await issued_spec(spec, await _stored(store, name), authority, _now(), loc)
+
+
+async def _stored(store: Store, name: str) -> Spec | None:
     """The certificate stored under `name`, if any (and valid)."""
     try:
         return (await store.get(_KIND, name)).spec
     except NotFound:
         return None
+
+
+def _to_issue(spec: Spec) -> bool:
+    return isinstance(spec, TlsCertificateSpec) and spec.issuer == "mesh" and not spec.issued
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 async def renew_edge_certificates(
@@ -126,7 +149,7 @@ class EdgeRenewals:
         store: Store,
         authority: CertificateAuthority,
         every: float,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._store = store
         self._authority = authority

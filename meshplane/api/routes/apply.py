@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -32,8 +31,8 @@ from meshplane.api.deps import (
 )
 from meshplane.api.dry_run import batch_answer
 from meshplane.api.schemas import BatchOut, ErrorOut
-from meshplane.certs import CertificateAuthority, issued_spec, stored_spec
-from meshplane.model import NAME_PATTERN, Kind, TlsCertificateSpec, kind_named
+from meshplane.certs import CertificateAuthority, spec_to_store
+from meshplane.model import NAME_PATTERN, Kind, kind_named
 from meshplane.store import Document, Store
 
 __all__ = ["MAX_DOCUMENTS", "router"]
@@ -163,14 +162,11 @@ async def _issued(
     documents: list[Document], store: Store, authority: CertificateAuthority | None
 ) -> list[Document]:
     """The documents with the certificates the mesh issues filled in (see certs/edge.py)."""
-    now = datetime.now(UTC)
     out = []
     for index, d in enumerate(documents):
-        if isinstance(d.spec, TlsCertificateSpec) and d.spec.issuer == "mesh":
-            loc = ("body", "documents", index, "spec", "issuer")
-            spec = await issued_spec(d.spec, await stored_spec(store, d.name), authority, now, loc)
-            d = replace(d, spec=spec)
-        out.append(d)
+        loc = ("body", "documents", index, "spec", "issuer")
+        spec = await spec_to_store(store, authority, d.name, d.spec, loc)
+        out.append(d if spec is d.spec else replace(d, spec=spec))
     return out
 
 

@@ -5,7 +5,6 @@ OpenAPI document. This module deliberately does not use `from __future__ import 
 FastAPI must see the per-kind model objects in the signatures, not names it cannot resolve.
 """
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
@@ -19,7 +18,7 @@ from meshplane.api.deps import (
     ViewerDep,
 )
 from meshplane.api.schemas import ErrorOut, resource_models
-from meshplane.certs import issued_spec, stored_spec
+from meshplane.certs import spec_to_store
 from meshplane.errors import InvalidRequest
 from meshplane.model import NAME_PATTERN, Key, Kind, Spec
 from meshplane.store import Store, StoredResource
@@ -140,9 +139,7 @@ def resource_router(kind: Kind) -> APIRouter:
             raise InvalidRequest(
                 f"there is one {singular} resource, named {kind.only_name!r}", loc=("path", "name")
             )
-        if plural == _CERTIFICATES:
-            now = datetime.now(UTC)
-            spec = await issued_spec(spec, await stored_spec(store, name), authority, now)
+        spec = await spec_to_store(store, authority, name, spec)
         stored, created = await store.put(
             plural, name, spec, if_match=if_match, by=caller.name, message=message
         )
