@@ -83,17 +83,18 @@ def one_route_configuration(
 
 
 def listener(
-    name: str, address: str, port: int, filter_name: str, config: Message
+    name: str,
+    address: str,
+    port: int,
+    filter_name: str,
+    config: Message,
+    before: Sequence[listener_components_pb2.Filter] = (),
 ) -> listener_pb2.Listener:
-    """Build listener `name` on address:port with one filter chain holding one network filter."""
+    """Build listener `name` on address:port with one filter chain holding one network filter,
+    after the network filters `before` (authorization of a tcp service, say)."""
+    last = listener_components_pb2.Filter(name=filter_name, typed_config=packed(config))
     return listener_pb2.Listener(
         name=name,
         address=socket_address(address, port),
-        filter_chains=[
-            listener_components_pb2.FilterChain(
-                filters=[
-                    listener_components_pb2.Filter(name=filter_name, typed_config=packed(config))
-                ]
-            )
-        ],
+        filter_chains=[listener_components_pb2.FilterChain(filters=[*before, last])],
     )

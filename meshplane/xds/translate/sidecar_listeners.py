@@ -57,10 +57,7 @@ def inbound_listener(
     cluster = inbound_cluster_name(app_port)
     if spec is not None and spec.protocol == "tcp":
         config = tcp_proxy_pb2.TcpProxy(stat_prefix=INBOUND, cluster=cluster)
-        shell = listener(INBOUND, "0.0.0.0", port, TCP_PROXY_FILTER, config)
-        proxy = list(shell.filter_chains[0].filters)
-        del shell.filter_chains[0].filters[:]
-        shell.filter_chains[0].filters.extend([*network_filters, *proxy])
+        shell = listener(INBOUND, "0.0.0.0", port, TCP_PROXY_FILTER, config, network_filters)
     else:
         manager = http_connection_manager(
             INBOUND, route_config=_inbound_routes(cluster), filters=filters
