@@ -21,6 +21,7 @@ from meshplane.model import (
     gateway_stream_route,
     gateway_table,
     sidecar_stream_routes,
+    sni_routes,
 )
 
 __all__ = ["explain_gateway_stream", "explain_tcp_service"]
@@ -36,9 +37,7 @@ def explain_gateway_stream(mesh: Mesh, gateway: str, spec: GatewaySpec, host: st
         base = {"proxy": proxy, "host": host, "virtual_host": None, "protocol": "tcp"}
         if found is None:
             return _closed(base, "connections are refused: no route is attached", [])
-        return _forwarded(
-            mesh, base, found[0], found[1].destinations, "forwards every connection", []
-        )
+        return _forwarded(mesh, base, found[0], found[1].destinations, _EVERY, [])
     table = gateway_table(mesh, gateway) or {}
     chosen = pick_virtual_host(host, table)
     base = {"proxy": proxy, "host": host, "virtual_host": chosen, "protocol": "tls"}
@@ -69,9 +68,7 @@ def explain_tcp_service(mesh: Mesh, source: str, service: str) -> Explanation:
 def _by_sni(table: RouteTable, chosen: str | None) -> list[Candidate]:
     """Each route of a tls gateway once: the one serving the chosen SNI name, the others with
     the names they serve instead."""
-    names: dict[str, list[str]] = {}
-    for host, routes in table.items():
-        names.setdefault(routes[0][0], []).append(host)
+    names = {name: hosts for name, (_, hosts) in sni_routes(table).items()}
     winner = table[chosen][0][0] if chosen is not None else None
     return [
         Candidate(

@@ -70,7 +70,12 @@ from meshplane.model.specs import (
     Spec,
     Sticky,
 )
-from meshplane.model.streams import gateway_stream_route, http_settings, sidecar_stream_routes
+from meshplane.model.streams import (
+    gateway_stream_route,
+    http_settings,
+    sidecar_stream_routes,
+    sni_routes,
+)
 from meshplane.model.telemetry import AccessLog, ServiceTelemetry, Telemetry, Tracing
 from meshplane.model.tls_certificates import CertificateInfo, TlsCertificateSpec, certificate_info
 
@@ -158,4 +163,5 @@ __all__ = [
     "selects",
     "sidecar_stream_routes",
     "sidecar_table",
+    "sni_routes",
 ]

@@ -27,12 +27,14 @@ from collections.abc import Iterator
 from meshplane.model.mesh import Mesh
 from meshplane.model.policies import AuthorizationPolicySpec
 from meshplane.model.problems import Problem
+from meshplane.model.route_table import RouteTable
 from meshplane.model.specs import GatewaySpec, RouteMatch, RouteSpec, ServiceSpec
 
 __all__ = [
     "gateway_stream_route",
     "http_settings",
     "sidecar_stream_routes",
+    "sni_routes",
     "stream_problems",
 ]
 
@@ -73,6 +75,16 @@ def sidecar_stream_routes(mesh: Mesh) -> dict[str, tuple[str, RouteSpec]]:
         routes = mesh.sidecar_routes_on(service)
         if routes:
             found[service] = min(routes.items())
+    return found
+
+
+def sni_routes(table: RouteTable) -> dict[str, tuple[RouteSpec, list[str]]]:
+    """A tls gateway's routes by name, each with the SNI names it wins (its table's hosts
+    where it comes first by precedence); a route that wins none is not there."""
+    found: dict[str, tuple[RouteSpec, list[str]]] = {}
+    for host, ranked in table.items():
+        name, route = ranked[0]
+        found.setdefault(name, (route, []))[1].append(host)
     return found
 
 
@@ -133,8 +145,8 @@ def _service(mesh: Mesh, name: str, service: ServiceSpec) -> Iterator[Problem]:
     if service.protocol != "tcp":
         return
     if service.port is not None:
-        for other, spec in sorted(mesh.services.items()):
-            if other != name and _is_tcp(spec) and spec.port == service.port:
+        for other, spec in sorted(mesh.tcp_services().items()):
+            if other != name and spec.port == service.port:
                 yield Problem(
                     f"port {service.port}: services {other!r} and {name!r} cannot share a mesh "
                     "port (each sidecar has one listener on it)",
@@ -147,8 +159,8 @@ def _service(mesh: Mesh, name: str, service: ServiceSpec) -> Iterator[Problem]:
                 "by paths or methods, which a tcp service cannot be matched on; drop them first",
                 "protocol",
             )
-    for route_name, route in sorted(mesh.routes.items()):
-        if not route.gateways and name in route.hosts and (fields := http_settings(route)):
+    for route_name, route in sorted(mesh.sidecar_routes_on(name).items()):
+        if fields := http_settings(route):
             yield Problem(
                 f"protocol: sidecar route {route_name!r} on host {name!r} has {fields[0]}, an "
                 f"HTTP setting; {_ONLY}",

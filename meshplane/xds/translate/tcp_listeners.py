@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
-from meshplane.model import Destination, Mesh, ProxyGroup, gateway_stream_route, gateway_table
+from meshplane.model import (
+    Destination,
+    Mesh,
+    ProxyGroup,
+    gateway_stream_route,
+    gateway_table,
+    sni_routes,
+)
 from meshplane.model import sidecar_stream_routes as stream_routes
 from meshplane.xds.translate.connection_managers import TCP_PROXY_FILTER, listener
 from meshplane.xds.translate.names import (
@@ -132,23 +139,17 @@ def gateway_tls_listener(mesh: Mesh, gateway: str) -> listener_pb2.Listener | No
     connection, TLS untouched, to its destinations. None (connections refused) while no route
     with a destination in the mesh is attached."""
     spec = mesh.gateways[gateway]
-    table = gateway_table(mesh, gateway) or {}
-    names: dict[str, list[str]] = {}  # route -> the SNI names it wins (the first by precedence)
-    routes = {}
-    for host, ranked in table.items():
-        name, route = ranked[0]
-        names.setdefault(name, []).append(host)
-        routes[name] = route
+    routes = sni_routes(gateway_table(mesh, gateway) or {})
     shell = listener_pb2.Listener(
         name=gateway_listener_name(gateway),
         address=socket_address(spec.address, spec.port),
         listener_filters=[tls_inspector()],
     )
-    for name in sorted(names):
-        proxy = tcp_proxy(gateway_stat_prefix(gateway), mesh, routes[name].destinations)
+    for name, (route, names) in sorted(routes.items()):
+        proxy = tcp_proxy(gateway_stat_prefix(gateway), mesh, route.destinations)
         if proxy is None:
             continue
         chain = shell.filter_chains.add(name=name)
-        chain.filter_chain_match.server_names.extend(h for h in names[name] if h != "*")
+        chain.filter_chain_match.server_names.extend(h for h in names if h != "*")
         chain.filters.add(name=TCP_PROXY_FILTER, typed_config=packed(proxy))
     return shell if shell.filter_chains else None
