@@ -212,7 +212,8 @@ class _Edit:
 
     def _set(self, kind: str, name: str, spec: Spec | None) -> None:
         table = self._tables.get(kind) or self._table(kind)
-        for _, edit in self._indexes.get(kind) or self._index_edits(kind):
+        edits = self._indexes.get(kind)
+        for _, edit in self._index_edits(kind) if edits is None else edits:
             edit.move(name, table.get(name), spec)
         if spec is None:
             table.pop(name, None)
@@ -262,23 +263,13 @@ def _sidecar_hosts(spec: Spec) -> Iterable[str]:
     return spec.hosts if isinstance(spec, RouteSpec) and not spec.gateways else ()
 
 
-# Each secondary index of Mesh: its field, the kind it indexes, and a spec's keys in it.
-_INDEXES: tuple[tuple[str, str, Callable[[Spec], Iterable[str]]], ...] = (
-    ("by_service", "endpoints", _endpoint_service),
-    ("by_gateway", "routes", _route_gateways),
-    ("sidecar_by_host", "routes", _sidecar_hosts),
-    ("by_protocol", "services", _tcp_protocol),
-)
-
-
-def _indexes_by_kind() -> dict[str, list[tuple[str, Callable[[Spec], Iterable[str]]]]]:
-    by_kind: dict[str, list[tuple[str, Callable[[Spec], Iterable[str]]]]] = {}
-    for field_name, kind, keys in _INDEXES:
-        by_kind.setdefault(kind, []).append((field_name, keys))
-    return by_kind
-
-
-_INDEXES_OF = _indexes_by_kind()  # each kind's indexes: their fields and keys
+# The secondary indexes of Mesh by the kind they index: each one's field, and a spec's keys
+# in it.
+_INDEXES_OF: dict[str, tuple[tuple[str, Callable[[Spec], Iterable[str]]], ...]] = {
+    "endpoints": (("by_service", _endpoint_service),),
+    "routes": (("by_gateway", _route_gateways), ("sidecar_by_host", _sidecar_hosts)),
+    "services": (("by_protocol", _tcp_protocol),),
+}
 
 
 class _IndexEdit:
