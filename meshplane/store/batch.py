@@ -195,12 +195,9 @@ def _neighbourhood(connection: Connection, write: PreparedWrite, reads: Reads) -
 def _knowing(specs: Iterable[tuple[str, str, Spec | None]]) -> Reads:
     """Reads of one database state that take the batch's own specs as parsed: what the batch
     writes (or the valid spec it replaces, before it) is what a read of its row would parse,
-    as the change feed hands the written specs to the builder. A certificate's spec is left
-    to be read: the written one holds its key."""
+    as the change feed hands the written specs to the builder."""
     reads = Reads()
-    for kind, name, spec in specs:
-        if spec is not None and not isinstance(spec, TlsCertificateSpec):
-            reads.parsed[(kind, name)] = spec
+    reads.parsed.update(((kind, name), spec) for kind, name, spec in specs if spec is not None)
     return reads
 
 

@@ -247,9 +247,7 @@ class Store:
         """
         keep = [(d.kind, d.name) for d in documents]
         sealed = sealed_keys([d.spec for d in documents], self._sealer)
-        documents = [
-            d if (spec := keyless(d.spec)) is d.spec else replace(d, spec=spec) for d in documents
-        ]
+        documents = [_keyless(d) for d in documents]
 
         def plan(connection: Connection) -> Plan:
             deletes = prune_deletes(connection, prune, keep) if prune else []
