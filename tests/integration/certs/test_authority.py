@@ -17,6 +17,7 @@ from meshplane.certs.keystore import SecretBox
 from meshplane.errors import Conflict, Unavailable
 from meshplane.store import Store, open_store
 from meshplane.store.identity import CaLeafRow, IdentityRepo
+from tests.support.ca_gate import Gate
 
 
 class Clock:
@@ -156,16 +157,6 @@ async def test_root_rotation_phases_wait_for_convergence(store: Store) -> None:
 
 
 # -- abort, and the overlap a rotation is given ----------------------------------------------
-
-
-class Gate:
-    """A `converged` the test opens: proxies "acknowledge" only while it is open."""
-
-    def __init__(self, is_open: bool = False) -> None:
-        self.open = is_open
-
-    async def __call__(self, version: int) -> bool:
-        return self.open
 
 
 async def _phase(ca: CertificateAuthority, phase: str) -> None:

@@ -16,18 +16,9 @@ from meshplane.certs.authority import CaConfig, CertificateAuthority
 from meshplane.certs.keystore import SecretBox
 from meshplane.store import IdentityRepo, RevisionListener
 from tests.conftest import _postgres_schema, postgres_url, schema_store
+from tests.support.ca_gate import Gate
 
 pytestmark = pytest.mark.postgres
-
-
-class Gate:
-    """A `converged` the test opens: proxies "acknowledge" only while it is open."""
-
-    def __init__(self, is_open: bool = True) -> None:
-        self.open = is_open
-
-    async def __call__(self, version: int) -> bool:
-        return self.open
 
 
 @contextlib.asynccontextmanager
@@ -38,7 +29,7 @@ async def _replica(schema: str, *, leading: bool) -> AsyncIterator[CertificateAu
             IdentityRepo(store.database),
             SecretBox(b"k" * 32),
             CaConfig(trust_domain="mesh.test"),
-            converged=Gate(),
+            converged=Gate(is_open=True),
             leading=leading,
         )
         await ca.start()

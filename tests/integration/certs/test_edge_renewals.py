@@ -23,18 +23,9 @@ from meshplane.certs import (
 from meshplane.model import TlsCertificateSpec
 from meshplane.store import IdentityRepo, Store, open_store
 from tests.conftest import TEST_SEALER
+from tests.support.ca_gate import Gate
 
 _ASKED = TlsCertificateSpec(issuer="mesh", hostnames=["api.internal"])
-
-
-class Gate:
-    """A `converged` the test opens: proxies "acknowledge" only while it is open."""
-
-    def __init__(self) -> None:
-        self.open = False
-
-    async def __call__(self, version: int) -> bool:
-        return self.open
 
 
 @pytest.fixture
